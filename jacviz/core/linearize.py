@@ -1,0 +1,152 @@
+"""The local linear approximation of a map at a point: what "the Jacobian" looks like.
+
+Near p, f(p + δ) ≈ f(p) + J(p)·δ. jacviz shows this by drawing, for a small size h,
+the true image of the square p + [0, h]² (a curved quadrilateral) on top of its tangent
+parallelogram f(p) + J·δ, and the true image of the circle of radius h on top of the
+singular-value ellipse (semi-axes h·σ1 and h·σ2 along the left singular vectors of J).
+The gap between curve and straight figure is the linearization error; it shrinks like h²
+(Taylor), which :attr:`Linearization.error` lets tests and users check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jacviz.core.jacobian import JacobianField
+from jacviz.core.maps import Map, as_points
+
+
+def square_boundary(point: np.ndarray, h: float, samples_per_side: int = 32) -> np.ndarray:
+    """Closed boundary of the square ``point + [0, h]²``, counter-clockwise from ``point``.
+
+    Returns ``(4 * samples_per_side + 1, 2)`` offsets-plus-point; the last row repeats the first.
+    """
+    t = np.linspace(0.0, 1.0, samples_per_side, endpoint=False)
+    zeros, ones = np.zeros_like(t), np.ones_like(t)
+    unit = np.concatenate(
+        [
+            np.column_stack([t, zeros]),
+            np.column_stack([ones, t]),
+            np.column_stack([1.0 - t, ones]),
+            np.column_stack([zeros, 1.0 - t]),
+            [[0.0, 0.0]],
+        ]
+    )
+    return point + h * unit
+
+
+def unit_circle(samples: int = 128) -> np.ndarray:
+    """Closed unit circle ``(samples + 1, 2)``, the last row repeating the first."""
+    theta = np.linspace(0.0, 2.0 * np.pi, samples + 1)
+    circle = np.column_stack([np.cos(theta), np.sin(theta)])
+    circle[-1] = circle[0]
+    return circle
+
+
+@dataclass(frozen=True)
+class Linearization:
+    """Everything the app draws for the local linear approximation at one point.
+
+    Input-plane figures are ``(K, 2)``; output-plane figures are ``(K, m)``. All closed
+    curves repeat their first row at the end.
+    """
+
+    point: np.ndarray
+    """The point p, shape (2,)."""
+    h: float
+    """Size of the square (side) and of the circle (radius)."""
+    field: JacobianField
+    """Value, Jacobian, det, singular values, ... at p (a field of one point)."""
+    square: np.ndarray
+    """Boundary of the square p + [0, h]²."""
+    square_image: np.ndarray
+    """Its true image f(square): a curved quadrilateral."""
+    parallelogram: np.ndarray
+    """Tangent parallelogram f(p) + J·δ for δ at the square's corners, (5, m)."""
+    circle: np.ndarray
+    """Circle of radius h around p."""
+    circle_image: np.ndarray
+    """Its true image f(circle)."""
+    ellipse: np.ndarray
+    """Singular-value ellipse f(p) + J·δ for δ on the circle."""
+    ellipse_axes: np.ndarray
+    """(2, m): semi-axes h·σ1·u1 and h·σ2·u2 (u = left singular vectors of J)."""
+    basis_images: np.ndarray
+    """(2, m): h·J·e1 and h·J·e2, the images of the square's two edges at p (J's columns)."""
+    error: float
+    """Largest ‖f(p + δ) − f(p) − J·δ‖ over the square's boundary: shrinks like h²."""
+    relative_error: float
+    """``error`` divided by the parallelogram's size (largest ‖J·δ‖): shrinks like h."""
+
+    @property
+    def value(self) -> np.ndarray:
+        """f(p), shape (m,)."""
+        return self.field.values[0]
+
+    @property
+    def jacobian(self) -> np.ndarray:
+        """J(p), shape (m, 2)."""
+        return self.field.jacobian[0]
+
+
+def _semi_axes(jacobian: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Left singular vectors of ``jacobian`` scaled by the (stable) singular values ``sigma``."""
+    if not np.all(np.isfinite(jacobian)):
+        return np.full((2, jacobian.shape[0]), np.nan)
+    left, _, _ = np.linalg.svd(jacobian, full_matrices=False)
+    return (left[:, :2] * sigma[:2]).T
+
+
+def linearize(
+    map_: Map,
+    point: np.ndarray | tuple[float, float],
+    h: float,
+    samples_per_side: int = 32,
+    circle_samples: int = 128,
+) -> Linearization:
+    """Compute the local linear approximation of ``map_`` at ``point`` for size ``h``.
+
+    Raises
+    ------
+    ValueError
+        If the map does not take 2 inputs or ``h`` is not a positive finite number.
+
+    """
+    if map_.input_dim != 2:
+        raise ValueError("the local linear picture needs a map of 2 inputs (pick a 2D slice)")
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"the size h must be a positive number, got {h}")
+    p = as_points(point, 2)[0]
+    values, jacobians = map_.evaluate_with_jacobian(p[np.newaxis])
+    field = JacobianField.from_arrays(values, jacobians)
+    value, jacobian = field.values[0], field.jacobian[0]
+
+    square = square_boundary(p, h, samples_per_side)
+    circle = p + h * unit_circle(circle_samples)
+    images = map_.evaluate(np.concatenate([square, circle]))
+    square_image, circle_image = images[: len(square)], images[len(square) :]
+
+    corners = h * np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    tangent_square = value + (square - p) @ jacobian.T
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        remainder = np.linalg.norm(square_image - tangent_square, axis=1)
+        size = np.linalg.norm((square - p) @ jacobian.T, axis=1).max()
+        error = remainder.max()
+        relative = error / size  # inf where J = 0 but f is not constant
+    return Linearization(
+        point=p,
+        h=float(h),
+        field=field,
+        square=square,
+        square_image=square_image,
+        parallelogram=value + corners @ jacobian.T,
+        circle=circle,
+        circle_image=circle_image,
+        ellipse=value + h * unit_circle(circle_samples) @ jacobian.T,
+        ellipse_axes=h * _semi_axes(jacobian, field.singular_values[0]),
+        basis_images=h * jacobian.T,
+        error=float(error),
+        relative_error=float(relative),
+    )

@@ -1,0 +1,196 @@
+"""One protocol for every map jacviz shows: formula maps and torch networks look the same.
+
+Everything downstream (grids, linearizations, heatmaps, the probe, the app) talks to a
+:class:`Map` and receives plain float64 numpy arrays, so a network and a typed formula go
+through exactly the same Jacobian-field code (:mod:`jacviz.core.jacobian`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from jacviz.core.formula import Formula, parse_formula
+from jacviz.core.jacobian import (
+    CHUNK_SIZE,
+    JacobianField,
+    autograd_jacobian,
+    sequential_jacobian,
+)
+
+
+@runtime_checkable
+class Map(Protocol):
+    """A vectorised map from R^n to R^m with Jacobians.
+
+    Implementations accept points as an ``(N, input_dim)`` array and return float64 arrays:
+    values ``(N, output_dim)`` and Jacobians ``(N, output_dim, input_dim)`` with row ``i`` =
+    output ``i`` and column ``j`` = input ``j``. Points where the map is not finite give
+    inf/NaN entries; they never raise.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short human-readable description (the formula text, or the network's file name)."""
+        ...
+
+    @property
+    def input_dim(self) -> int:
+        """Number of inputs n."""
+        ...
+
+    @property
+    def output_dim(self) -> int:
+        """Number of outputs m."""
+        ...
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """Values ``(N, m)`` at ``points`` ``(N, n)``."""
+        ...
+
+    def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``(N, m)`` and Jacobians ``(N, m, n)`` at ``points`` ``(N, n)``."""
+        ...
+
+
+def as_points(points: np.ndarray | list | tuple, input_dim: int) -> np.ndarray:
+    """Return ``points`` as a C-contiguous float64 ``(N, input_dim)`` array.
+
+    A single point (shape ``(input_dim,)``) becomes a batch of one.
+
+    Raises
+    ------
+    ValueError
+        If the trailing dimension does not match ``input_dim``.
+
+    """
+    array = np.ascontiguousarray(points, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    if array.ndim != 2 or array.shape[1] != input_dim:
+        raise ValueError(
+            f"expected points with {input_dim} coordinates, got an array of shape {array.shape}"
+        )
+    return array
+
+
+@dataclass(frozen=True)
+class FormulaMap:
+    """A map typed by the user, e.g. ``"x**2 + y, x*y"``, computed in float64.
+
+    Values and Jacobians both come from the parsed formula: the Jacobian is the lambdified
+    *symbolic* Jacobian, exact up to float64 rounding and cheaper than differentiating
+    numerically (about the cost of one more forward pass).
+    """
+
+    formula: Formula
+
+    @classmethod
+    def from_text(cls, text: str) -> FormulaMap:
+        """Parse ``text``; raises :class:`jacviz.core.formula.FormulaError` on bad input."""
+        return cls(parse_formula(text))
+
+    @property
+    def name(self) -> str:
+        """The formula as the user typed it."""
+        return self.formula.text
+
+    @property
+    def input_dim(self) -> int:
+        """Formulas are always in the two variables x and y."""
+        return 2
+
+    @property
+    def output_dim(self) -> int:
+        """Number of comma-separated components."""
+        return self.formula.output_dim
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """Values ``(N, m)`` in float64."""
+        tensor = torch.from_numpy(as_points(points, 2))
+        with torch.inference_mode():
+            return self.formula.evaluate(tensor).numpy()
+
+    def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``(N, m)`` and closed-form Jacobians ``(N, m, 2)`` in float64."""
+        tensor = torch.from_numpy(as_points(points, 2))
+        with torch.inference_mode():
+            values, jacobian = self.formula.evaluate_with_jacobian(tensor)
+        return values.numpy(), jacobian.numpy()
+
+
+class TorchMap:
+    """A torch module seen as a map R^n -> R^m.
+
+    The Jacobian is computed by pushing the input tangent directions through the layers
+    (forward mode, by hand) when the module is a walkable chain of Linear layers and
+    elementwise activations; otherwise by one forward and m backward passes.
+    :attr:`jacobian_method` says which path is used, so a slow fallback is never silent.
+    """
+
+    def __init__(self, module: torch.nn.Module, name: str, input_dim: int, output_dim: int):
+        self._module = module.eval()
+        self._name = name
+        self._input_dim = input_dim
+        self._output_dim = output_dim
+        parameter = next(module.parameters(), None)
+        self._dtype = parameter.dtype if parameter is not None else torch.float32
+        probe = torch.zeros(1, input_dim, dtype=self._dtype)
+        self.jacobian_method = (
+            "forward tangents" if sequential_jacobian(module, probe) is not None else "autograd"
+        )
+
+    @property
+    def name(self) -> str:
+        """Display name given at construction (usually the file name)."""
+        return self._name
+
+    @property
+    def input_dim(self) -> int:
+        """Number of inputs of the network."""
+        return self._input_dim
+
+    @property
+    def output_dim(self) -> int:
+        """Number of outputs of the network."""
+        return self._output_dim
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The wrapped module (in eval mode)."""
+        return self._module
+
+    def _tensor(self, points: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(as_points(points, self._input_dim)).to(self._dtype)
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""
+        tensor = self._tensor(points)
+        with torch.inference_mode():
+            chunks = [self._module(chunk) for chunk in tensor.split(CHUNK_SIZE)]
+        if not chunks:
+            return np.zeros((0, self._output_dim))
+        return torch.cat(chunks).to(torch.float64).numpy()
+
+    def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``(N, m)`` and Jacobians ``(N, m, n)`` as float64."""
+        tensor = self._tensor(points)
+        result = None
+        if self.jacobian_method == "forward tangents":
+            result = sequential_jacobian(self._module, tensor)
+        if result is None:
+            result = autograd_jacobian(self._module, tensor)
+        values, jacobian = result
+        return (
+            values.detach().to(torch.float64).numpy(),
+            jacobian.detach().to(torch.float64).numpy(),
+        )
+
+
+def jacobian_field(map_: Map, points: np.ndarray) -> JacobianField:
+    """Values, Jacobians and all derived quantities (det, σ, ‖J‖F, ...) of a map at points."""
+    values, jacobian = map_.evaluate_with_jacobian(as_points(points, map_.input_dim))
+    return JacobianField.from_arrays(values, jacobian)

@@ -1,0 +1,131 @@
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jacviz.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def probe_json(capsys, formula, at):
+    status, out, err = run(capsys, "probe", "--map", formula, "--at", at, "--json")
+    assert status == 0, err
+    return json.loads(out)
+
+
+def test_probe_json_has_exactly_the_documented_keys_and_the_seed_values(capsys):
+    report = probe_json(capsys, "x**2 + y, x*y", "1,2")
+    assert set(report) == {
+        "point",
+        "value",
+        "jacobian",
+        "det",
+        "singular_values",
+        "frobenius",
+        "condition",
+        "symbolic_jacobian",
+        "warnings",
+    }
+    assert report["point"] == [1.0, 2.0]
+    assert report["value"] == [3.0, 2.0]
+    assert report["jacobian"] == [[2.0, 1.0], [2.0, 1.0]]
+    assert report["det"] == 0.0
+    assert report["singular_values"][0] == pytest.approx(math.sqrt(10), rel=1e-15)
+    assert report["singular_values"][1] == 0.0
+    assert report["frobenius"] == pytest.approx(math.sqrt(10), rel=1e-15)
+    assert report["condition"] is None  # infinite: written as null, with a reason
+    assert any("condition number is infinite" in w for w in report["warnings"])
+    assert report["symbolic_jacobian"] == [["2*x", "1"], ["y", "x"]]
+
+
+def test_probe_text_names_orientation_reversal(capsys):
+    status, out, _ = run(capsys, "probe", "--map", "x**2 + y, x*y", "--at", "0,1")
+    assert status == 0
+    assert "[[0, 1]," in out and " [1, 0]]" in out
+    assert "det J               -1  (orientation reversed" in out
+    assert "symbolic J(x, y)    [[2*x, 1], [y, x]]" in out
+
+
+def test_negative_coordinates_work_after_a_space(capsys):
+    report = probe_json(capsys, "x**2 - y**2, 2*x*y", "-1,2")
+    assert report["det"] == pytest.approx(4 * (1 + 4), rel=1e-15)
+
+
+def test_non_finite_numbers_become_null_with_reasons(capsys):
+    report = probe_json(capsys, "1/x, y", "0,1")
+    assert report["value"][0] is None and report["value"][1] == 1.0
+    assert report["jacobian"][0][0] is None
+    assert report["det"] is None
+    assert any(w.startswith("1/x is infinite at (x, y) = (0, 1)") for w in report["warnings"])
+    assert any("∂(1/x)/∂x" in w for w in report["warnings"])
+
+
+def test_maps_with_three_outputs_have_no_determinant(capsys):
+    report = probe_json(capsys, "x, y, x*y", "1,2")
+    assert report["det"] is None
+    assert report["jacobian"] == [[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["probe", "--map", "z + x, y", "--at", "1,2"], "unknown name 'z' at column 1"),
+        (["probe", "--map", "x, y", "--at", "1"], "--at expects 2 coordinates"),
+        (["probe", "--map", "x, y", "--at", "a,b"], "comma-separated numbers"),
+        (["probe", "--map", "x, y", "--at", "nan,1"], "finite"),
+        (["probe", "--at", "1,2"], "--map"),
+        (["probe", "--map", "__import__('os').system('echo hacked'), y", "--at", "1,2"], ""),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_status_2(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("jacviz: error: ")
+    assert message in err
+    assert "Traceback" not in err and "hacked" not in err
+
+
+@pytest.mark.parametrize("formula", ["9**9**9**9, y", "x**(10**10**10), y", "x" + "*x" * 5000])
+def test_explosive_formulas_are_refused_within_a_second(capsys, formula):
+    start = time.perf_counter()
+    status, _, err = run(capsys, "probe", "--map", formula, "--at", "1,2")
+    assert time.perf_counter() - start < 1.0
+    assert status == 2 and err.startswith("jacviz: error: bad --map formula")
+
+
+def test_module_entry_point_runs_probe():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jacviz",
+            "probe",
+            "--map",
+            "x**2 + y, x*y",
+            "--at",
+            "1,2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["jacobian"] == [[2.0, 1.0], [2.0, 1.0]]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("jacviz ")
