@@ -71,17 +71,19 @@ def test_ellipse_axes_are_singular_values_along_orthogonal_directions(formula, p
     lengths = np.linalg.norm(lin.ellipse_axes, axis=1)
     np.testing.assert_allclose(lengths, 0.1 * sigma, rtol=1e-12, atol=1e-15)
     assert abs(lin.ellipse_axes[0] @ lin.ellipse_axes[1]) <= 1e-12 * lengths[0] ** 2
-    # The ellipse's farthest and nearest points from f(p) are the axis lengths (sampled circle).
+    # The ellipse's farthest and nearest points from f(p) are the axis lengths, up to the
+    # circle's sampling: 128 samples miss an axis by at most π/128 rad.
     radii = np.linalg.norm(lin.ellipse - lin.value, axis=1)
     assert radii.max() == pytest.approx(lengths[0], rel=1e-3)
-    assert radii.min() == pytest.approx(lengths[1], rel=1e-3, abs=1e-12)
+    assert radii.min() == pytest.approx(lengths[1], abs=lengths[0] * np.pi / 128)
 
 
 def test_a_pole_gives_nan_figures_without_raising():
     lin = linearize(FormulaMap.from_text("1/x, y"), (0.0, 1.0), h=0.1)
     assert np.isnan(lin.value[0])
     assert np.isnan(lin.ellipse_axes).all()
-    assert bool(lin.field.nonfinite[0])
+    assert bool(lin.report.field.nonfinite[0])
+    assert lin.report.warnings
 
 
 @pytest.mark.parametrize("h", [0.0, -1.0, float("nan"), float("inf")])

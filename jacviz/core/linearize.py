@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.jacobian import JacobianField
-from jacviz.core.maps import Map, as_points
+from jacviz.core.maps import Map
+from jacviz.core.probe import ProbeReport, probe
 
 
 def square_boundary(point: np.ndarray, h: float, samples_per_side: int = 32) -> np.ndarray:
@@ -57,8 +57,8 @@ class Linearization:
     """The point p, shape (2,)."""
     h: float
     """Size of the square (side) and of the circle (radius)."""
-    field: JacobianField
-    """Value, Jacobian, det, singular values, ... at p (a field of one point)."""
+    report: ProbeReport
+    """Value, Jacobian, det, singular values, ... at p, with warnings (what the inspector shows)."""
     square: np.ndarray
     """Boundary of the square p + [0, h]²."""
     square_image: np.ndarray
@@ -83,12 +83,12 @@ class Linearization:
     @property
     def value(self) -> np.ndarray:
         """f(p), shape (m,)."""
-        return self.field.values[0]
+        return self.report.value
 
     @property
     def jacobian(self) -> np.ndarray:
         """J(p), shape (m, 2)."""
-        return self.field.jacobian[0]
+        return self.report.jacobian
 
 
 def _semi_axes(jacobian: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -118,10 +118,8 @@ def linearize(
         raise ValueError("the local linear picture needs a map of 2 inputs (pick a 2D slice)")
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"the size h must be a positive number, got {h}")
-    p = as_points(point, 2)[0]
-    values, jacobians = map_.evaluate_with_jacobian(p[np.newaxis])
-    field = JacobianField.from_arrays(values, jacobians)
-    value, jacobian = field.values[0], field.jacobian[0]
+    report = probe(map_, point)
+    p, value, jacobian = report.point, report.value, report.jacobian
 
     square = square_boundary(p, h, samples_per_side)
     circle = p + h * unit_circle(circle_samples)
@@ -138,14 +136,14 @@ def linearize(
     return Linearization(
         point=p,
         h=float(h),
-        field=field,
+        report=report,
         square=square,
         square_image=square_image,
         parallelogram=value + corners @ jacobian.T,
         circle=circle,
         circle_image=circle_image,
         ellipse=value + h * unit_circle(circle_samples) @ jacobian.T,
-        ellipse_axes=h * _semi_axes(jacobian, field.singular_values[0]),
+        ellipse_axes=h * _semi_axes(jacobian, report.singular_values),
         basis_images=h * jacobian.T,
         error=float(error),
         relative_error=float(relative),

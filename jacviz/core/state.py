@@ -1,0 +1,45 @@
+"""The app's whole view state as one plain, immutable value.
+
+Widgets never change this directly: they emit intents, the controller makes a new state with
+:func:`dataclasses.replace`, and views are handed arrays computed from it. Keeping it plain
+data (strings, floats, a :class:`~jacviz.core.grid.Domain`) is what lets a session be saved
+as JSON later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jacviz.core.grid import Domain
+from jacviz.core.jacobian import HEATMAP_QUANTITIES
+
+DEFAULT_FORMULA = "x**2 + y, x*y"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What the app shows: the map, where, the probe, and which overlays."""
+
+    formula: str = DEFAULT_FORMULA
+    domain: Domain = field(default_factory=Domain)
+    probe: tuple[float, float] = (1.0, 0.5)
+    h: float = 0.25
+    """Side of the small square (and radius of the circle) at the probe."""
+    grid_lines: int = 21
+    """Grid lines in each direction."""
+    heatmap: str | None = "det"
+    """A key of :data:`jacviz.core.jacobian.HEATMAP_QUANTITIES`, or None for no heatmap."""
+    morph: float = 1.0
+    """t in [0, 1]: the output plane shows (1 − t)·p + t·f(p)."""
+
+    def __post_init__(self) -> None:
+        if self.heatmap is not None and self.heatmap not in HEATMAP_QUANTITIES:
+            raise ValueError(
+                f"unknown heatmap {self.heatmap!r}; choose from {', '.join(HEATMAP_QUANTITIES)}"
+            )
+        if not 2 <= self.grid_lines <= 201:
+            raise ValueError(f"grid lines must be between 2 and 201, got {self.grid_lines}")
+        if not self.h > 0:
+            raise ValueError(f"the square size h must be positive, got {self.h}")
+        if not 0.0 <= self.morph <= 1.0:
+            raise ValueError(f"morph t must be in [0, 1], got {self.morph}")

@@ -1,0 +1,271 @@
+"""Turns the user's intents into a new :class:`ViewState` and hands views plain arrays.
+
+The controller is the only place that calls the core: widgets emit intents (a new formula, a
+picked point, a heatmap choice), the controller computes, and the views draw what they are
+given. Heatmaps (a Jacobian field over a 256² grid) run off the GUI thread through a
+:class:`LatestOnlyRunner`; everything at the probe is cheap enough to compute at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from jacviz.core.formula import FormulaError
+from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
+from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
+from jacviz.core.linearize import Linearization, linearize
+from jacviz.core.maps import FormulaMap, Map, jacobian_field
+from jacviz.core.presets import Preset
+from jacviz.core.state import ViewState
+from jacviz.gui.runner import LatestOnlyRunner
+
+HEATMAP_RESOLUTION = 256
+
+
+@dataclass(frozen=True)
+class HeatmapImage:
+    """The input plane's field overlay, ready to draw: row 0 is the bottom row (y = ymin)."""
+
+    key: str | None
+    """Which quantity colours the plane, or None for no colouring (fold lines only)."""
+    label: str
+    image: np.ndarray | None
+    """(rows, cols) values to colour: the quantity, or log10 of it for the condition number."""
+    det: np.ndarray | None
+    """(rows, cols) det J, for the det = 0 (fold) contour; None when the map is not 2→2."""
+    domain: Domain
+
+
+@dataclass(frozen=True)
+class _FieldResult:
+    map_: Map
+    domain: Domain
+    field: JacobianField
+    rows: int
+    cols: int
+
+
+def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
+    """The values to colour for ``key``: log10 for the condition number, as labelled."""
+    values = field.quantity(key)
+    if key == "cond":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(values)
+    return values
+
+
+def heatmap_label(key: str) -> str:
+    """Colour-bar label for ``key``."""
+    label = HEATMAP_QUANTITIES[key]
+    return f"log10 {label}" if key == "cond" else label
+
+
+class Controller(QObject):
+    """Owns the app state and the current map; computes what the views draw.
+
+    Signals carry plain data: ``sigGridChanged(WarpedGrid)``,
+    ``sigProbeChanged(Linearization)``, ``sigHeatmapChanged(HeatmapImage)`` (the previous
+    one stays until the new field is ready), ``sigHoverChanged(ndarray or None)`` (the image
+    of the hovered point), ``sigStateChanged(ViewState)``, ``sigFormulaError(str)`` ('' when
+    the formula is fine) and ``sigStatus(str)`` for the status bar.
+    """
+
+    sigStateChanged = pyqtSignal(object)
+    sigGridChanged = pyqtSignal(object)
+    sigProbeChanged = pyqtSignal(object)
+    sigHeatmapChanged = pyqtSignal(object)
+    sigHoverChanged = pyqtSignal(object)
+    sigFormulaError = pyqtSignal(str)
+    sigStatus = pyqtSignal(str)
+
+    def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._state = state or ViewState()
+        self._map: Map = FormulaMap.from_text(self._state.formula)
+        self._grid: WarpedGrid | None = None
+        self._linearization: Linearization | None = None
+        self._field: _FieldResult | None = None
+        self._runner = LatestOnlyRunner(self)
+        self._runner.sigResult.connect(self._on_field_ready)
+        self._runner.sigFailed.connect(self._on_field_failed)
+
+    # ---- read-only views of what is shown ---------------------------------------------------
+    @property
+    def state(self) -> ViewState:
+        """The current state."""
+        return self._state
+
+    @property
+    def map(self) -> Map:
+        """The map on screen (the last one that parsed)."""
+        return self._map
+
+    @property
+    def grid(self) -> WarpedGrid | None:
+        """The current warped grid."""
+        return self._grid
+
+    @property
+    def linearization(self) -> Linearization | None:
+        """The local linear picture at the probe."""
+        return self._linearization
+
+    @property
+    def heatmap_runner(self) -> LatestOnlyRunner:
+        """The background runner of heatmap jobs (tests wait on it)."""
+        return self._runner
+
+    # ---- intents -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Recompute everything for the current state (at start-up)."""
+        self.sigStateChanged.emit(self._state)
+        self._update_map()
+
+    def set_formula(self, text: str) -> bool:
+        """Switch to the map typed in ``text``; on error keep the current map and say why."""
+        try:
+            map_ = FormulaMap.from_text(text)
+        except FormulaError as error:
+            self.sigFormulaError.emit(str(error))
+            return False
+        if map_.output_dim != 2:
+            self.sigFormulaError.emit(
+                f"the planes show maps with 2 outputs; this formula has {map_.output_dim}"
+            )
+            return False
+        self.sigFormulaError.emit("")
+        self._map = map_
+        self._set(formula=text)
+        self._update_map()
+        return True
+
+    def load_preset(self, preset: Preset) -> None:
+        """Show ``preset`` on its own domain, probe at the domain's centre-right."""
+        domain = preset.domain
+        probe = (
+            domain.xmin + 0.6 * domain.width,
+            domain.ymin + 0.6 * domain.height,
+        )
+        self._map = FormulaMap.from_text(preset.formula)
+        self.sigFormulaError.emit("")
+        self._set(formula=preset.formula, domain=domain, probe=probe)
+        self._update_map()
+        self.sigStatus.emit(f"{preset.name}: {preset.note}")
+
+    def set_domain(self, domain: Domain) -> None:
+        """Show the input plane over ``domain``."""
+        if domain != self._state.domain:
+            self._set(domain=domain)
+            self._update_map()
+
+    def set_grid_lines(self, lines: int) -> None:
+        """Draw ``lines`` grid lines in each direction."""
+        if lines != self._state.grid_lines:
+            self._set(grid_lines=lines)
+            self._update_grid()
+
+    def set_probe(self, x: float, y: float) -> None:
+        """Move the probe to (x, y) and recompute the local picture there."""
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return
+        self._set(probe=(float(x), float(y)))
+        self._update_probe()
+
+    def set_h(self, h: float) -> None:
+        """Use squares of side ``h`` (and circles of radius ``h``) at the probe."""
+        if h > 0 and h != self._state.h:
+            self._set(h=float(h))
+            self._update_probe()
+
+    def set_heatmap(self, key: str | None) -> None:
+        """Colour the input plane by ``key`` (see ``HEATMAP_QUANTITIES``), or not at all."""
+        if key == self._state.heatmap:
+            return
+        self._set(heatmap=key)
+        if self._field is not None and self._field_is_current(self._field):
+            self._emit_heatmap(self._field)
+        else:
+            self._request_field()
+
+    def set_morph(self, t: float) -> None:
+        """Show the output plane at (1 − t)·p + t·f(p)."""
+        self._set(morph=float(np.clip(t, 0.0, 1.0)))
+
+    def hover(self, x: float, y: float) -> None:
+        """The pointer is at (x, y) in the input plane: mark its image."""
+        value = self._map.evaluate(np.array([[x, y]]))[0]
+        self.sigHoverChanged.emit(value if np.all(np.isfinite(value)) else None)
+
+    def hover_left(self) -> None:
+        """The pointer left the input plane."""
+        self.sigHoverChanged.emit(None)
+
+    def shutdown(self) -> None:
+        """Drop pending work and wait for the running job (call before the window closes)."""
+        self._runner.cancel()
+        self._runner.wait()
+
+    # ---- computation ---------------------------------------------------------------------------
+    def _set(self, **changes: object) -> None:
+        self._state = dataclasses.replace(self._state, **changes)
+        self.sigStateChanged.emit(self._state)
+
+    def _update_map(self) -> None:
+        self._update_grid()
+        self._update_probe()
+        self._request_field()
+
+    def _update_grid(self) -> None:
+        state = self._state
+        self._grid = warp_grid(self._map, state.domain, lines=state.grid_lines)
+        self.sigGridChanged.emit(self._grid)
+
+    def _update_probe(self) -> None:
+        self._linearization = linearize(self._map, self._state.probe, self._state.h)
+        self.sigProbeChanged.emit(self._linearization)
+
+    def _request_field(self) -> None:
+        """Compute the Jacobian field over the domain off the GUI thread (det contour + heatmap)."""
+        map_, domain = self._map, self._state.domain
+        rows = cols = HEATMAP_RESOLUTION
+
+        def compute() -> _FieldResult:
+            field = jacobian_field(map_, sample_points(domain, cols, rows))
+            return _FieldResult(map_, domain, field, rows, cols)
+
+        self._runner.submit(compute)
+
+    def _field_is_current(self, result: _FieldResult) -> bool:
+        return result.map_ is self._map and result.domain == self._state.domain
+
+    def _on_field_ready(self, result: _FieldResult) -> None:
+        if not self._field_is_current(result):
+            return
+        self._field = result
+        self._emit_heatmap(result)
+        undefined = float(np.mean(result.field.nonfinite))
+        if undefined > 0:
+            self.sigStatus.emit(
+                f"The map is not finite on {100 * undefined:.2g}% of the plane (shown blank)."
+            )
+
+    def _on_field_failed(self, message: str) -> None:
+        self.sigStatus.emit(f"Could not compute the heatmap: {message}")
+
+    def _emit_heatmap(self, result: _FieldResult) -> None:
+        key = self._state.heatmap
+        shape = (result.rows, result.cols)
+        det = result.field.det
+        self.sigHeatmapChanged.emit(
+            HeatmapImage(
+                key=key,
+                label="" if key is None else heatmap_label(key),
+                image=None if key is None else heatmap_values(result.field, key).reshape(shape),
+                det=None if det is None else det.reshape(shape),
+                domain=result.domain,
+            )
+        )
