@@ -127,19 +127,38 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _launch_app(parser: argparse.ArgumentParser) -> int:
-    # The desktop app is the next piece of work; until it lands, say what there is.
-    parser.print_help()
-    return 0
+def _launch_app(args: argparse.Namespace) -> int:
+    from jacviz.core.formula import FormulaError
+    from jacviz.core.maps import FormulaMap
+    from jacviz.core.state import ViewState
+
+    state = None
+    if args.map is not None:
+        try:
+            map_ = FormulaMap.from_text(args.map)
+        except FormulaError as error:
+            raise UsageError(f"bad --map formula: {error}") from None
+        if map_.output_dim != 2:
+            raise UsageError(f"the app shows maps with 2 outputs; --map has {map_.output_dim}")
+        state = ViewState(formula=args.map)
+    from jacviz.gui.app import run_app
+
+    return run_app(state)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``jacviz`` and its subcommands."""
     parser = _Parser(
         prog="jacviz",
-        description="See Jacobians: the best local linear map of a 2D map or a small network.",
+        description="See Jacobians: the best local linear map of a 2D map or a small network. "
+        "With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"jacviz {__version__}")
+    parser.add_argument(
+        "--map",
+        metavar="FORMULA",
+        help='open the app on this map, e.g. "x**2 + y, x*y" (default: the last one shown)',
+    )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     probe = commands.add_parser(
         "probe",
@@ -180,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(arguments)
         if args.command is None:
-            return _launch_app(parser)
+            return _launch_app(args)
         return args.run(args)
     except UsageError as error:
         print(f"jacviz: error: {error}", file=sys.stderr)

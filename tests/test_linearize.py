@@ -96,3 +96,36 @@ def test_maps_of_more_outputs_are_drawn_in_their_own_space():
     lin = linearize(FormulaMap.from_text("x, y, x*y"), (1.0, 2.0), h=0.1)
     assert lin.parallelogram.shape == (5, 3)
     assert lin.ellipse_axes.shape == (2, 3)
+
+
+def test_output_figures_at_t_1_are_the_maps_own():
+    lin = linearize(SEED, (0.5, 0.3), h=0.1)
+    figures = lin.output_figures(1.0)
+    np.testing.assert_array_equal(figures.center, lin.value)
+    np.testing.assert_array_equal(figures.parallelogram, lin.parallelogram)
+    np.testing.assert_array_equal(figures.ellipse_axes, lin.ellipse_axes)
+
+
+def test_output_figures_at_t_0_are_the_input_figures():
+    lin = linearize(SEED, (0.5, 0.3), h=0.1)
+    figures = lin.output_figures(0.0)
+    np.testing.assert_array_equal(figures.center, lin.point)
+    np.testing.assert_array_equal(figures.square_image, lin.square)
+    np.testing.assert_array_equal(figures.ellipse, lin.circle)
+    np.testing.assert_allclose(np.linalg.norm(figures.ellipse_axes, axis=1), [0.1, 0.1])
+
+
+def test_morphed_figures_are_the_linearization_of_the_blended_map():
+    # g_t = (1 − t)·id + t·f is itself a map: its own linearization must match the blend.
+    t = 0.4
+    lin = linearize(SEED, (0.5, 0.3), h=0.1)
+    blended = FormulaMap.from_text(f"{1 - t}*x + {t}*(x**2 + y), {1 - t}*y + {t}*(x*y)")
+    direct = linearize(blended, (0.5, 0.3), h=0.1)
+    figures = lin.output_figures(t)
+    np.testing.assert_allclose(figures.parallelogram, direct.parallelogram, atol=1e-14)
+    np.testing.assert_allclose(figures.square_image, direct.square_image, atol=1e-14)
+    np.testing.assert_allclose(
+        np.abs(figures.ellipse_axes @ direct.ellipse_axes.T).diagonal(),
+        np.linalg.norm(direct.ellipse_axes, axis=1) ** 2,
+        rtol=1e-12,
+    )

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jacviz.core.jacobian import singular_values
 from jacviz.core.maps import Map
 from jacviz.core.probe import ProbeReport, probe
+
+_CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
 
 
 def square_boundary(point: np.ndarray, h: float, samples_per_side: int = 32) -> np.ndarray:
@@ -43,6 +46,20 @@ def unit_circle(samples: int = 128) -> np.ndarray:
     circle = np.column_stack([np.cos(theta), np.sin(theta)])
     circle[-1] = circle[0]
     return circle
+
+
+@dataclass(frozen=True)
+class OutputFigures:
+    """The output-plane figures of a linearization, as drawn: each is (K, m) or (2, m)."""
+
+    center: np.ndarray
+    """Image of the point p, shape (m,)."""
+    square_image: np.ndarray
+    parallelogram: np.ndarray
+    circle_image: np.ndarray
+    ellipse: np.ndarray
+    ellipse_axes: np.ndarray
+    basis_images: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,41 @@ class Linearization:
         """J(p), shape (m, 2)."""
         return self.report.jacobian
 
+    def output_figures(self, t: float = 1.0) -> OutputFigures:
+        """The figures under the morph g_t = (1 − t)·id + t·f, for the app's morph slider.
+
+        At t = 1 these are f's own figures. In between, every figure is the same blend of its
+        input-plane and output-plane versions, and the ellipse's axes are those of
+        J_t = (1 − t)·I + t·J, the Jacobian of g_t (2D → 2D maps only).
+        """
+        if t == 1.0:
+            return OutputFigures(
+                self.value,
+                self.square_image,
+                self.parallelogram,
+                self.circle_image,
+                self.ellipse,
+                self.ellipse_axes,
+                self.basis_images,
+            )
+        if self.jacobian.shape != (2, 2):
+            raise ValueError("morphing needs a map with 2 outputs")
+
+        def blend(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+            return (1.0 - t) * before + t * after
+
+        jacobian_t = blend(np.eye(2), self.jacobian)
+        sigma_t = singular_values(jacobian_t[np.newaxis])[0]
+        return OutputFigures(
+            center=blend(self.point, self.value),
+            square_image=blend(self.square, self.square_image),
+            parallelogram=blend(self.point + self.h * _CORNERS, self.parallelogram),
+            circle_image=blend(self.circle, self.circle_image),
+            ellipse=blend(self.circle, self.ellipse),
+            ellipse_axes=self.h * _semi_axes(jacobian_t, sigma_t),
+            basis_images=blend(self.h * np.eye(2), self.basis_images),
+        )
+
 
 def _semi_axes(jacobian: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Left singular vectors of ``jacobian`` scaled by the (stable) singular values ``sigma``."""
@@ -126,7 +178,7 @@ def linearize(
     images = map_.evaluate(np.concatenate([square, circle]))
     square_image, circle_image = images[: len(square)], images[len(square) :]
 
-    corners = h * np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    corners = h * _CORNERS
     tangent_square = value + (square - p) @ jacobian.T
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         remainder = np.linalg.norm(square_image - tangent_square, axis=1)

@@ -70,8 +70,9 @@ class Controller(QObject):
     Signals carry plain data: ``sigGridChanged(WarpedGrid)``,
     ``sigProbeChanged(Linearization)``, ``sigHeatmapChanged(HeatmapImage)`` (the previous
     one stays until the new field is ready), ``sigHoverChanged(ndarray or None)`` (the image
-    of the hovered point), ``sigStateChanged(ViewState)``, ``sigFormulaError(str)`` ('' when
-    the formula is fine) and ``sigStatus(str)`` for the status bar.
+    of the hovered point), ``sigStateChanged(ViewState)``, ``sigFormulaError(message,
+    column)`` ('' when the formula is fine; column 0 when there is no position) and
+    ``sigStatus(str)`` for the status bar.
     """
 
     sigStateChanged = pyqtSignal(object)
@@ -79,7 +80,7 @@ class Controller(QObject):
     sigProbeChanged = pyqtSignal(object)
     sigHeatmapChanged = pyqtSignal(object)
     sigHoverChanged = pyqtSignal(object)
-    sigFormulaError = pyqtSignal(str)
+    sigFormulaError = pyqtSignal(str, int)
     sigStatus = pyqtSignal(str)
 
     def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
@@ -130,14 +131,14 @@ class Controller(QObject):
         try:
             map_ = FormulaMap.from_text(text)
         except FormulaError as error:
-            self.sigFormulaError.emit(str(error))
+            self.sigFormulaError.emit(str(error), error.column or 0)
             return False
         if map_.output_dim != 2:
             self.sigFormulaError.emit(
-                f"the planes show maps with 2 outputs; this formula has {map_.output_dim}"
+                f"the planes show maps with 2 outputs; this formula has {map_.output_dim}", 0
             )
             return False
-        self.sigFormulaError.emit("")
+        self.sigFormulaError.emit("", 0)
         self._map = map_
         self._set(formula=text)
         self._update_map()
@@ -151,7 +152,7 @@ class Controller(QObject):
             domain.ymin + 0.6 * domain.height,
         )
         self._map = FormulaMap.from_text(preset.formula)
-        self.sigFormulaError.emit("")
+        self.sigFormulaError.emit("", 0)
         self._set(formula=preset.formula, domain=domain, probe=probe)
         self._update_map()
         self.sigStatus.emit(f"{preset.name}: {preset.note}")

@@ -1,0 +1,1 @@
+"""The Qt layer of jacviz: windows, views, widgets and background workers."""

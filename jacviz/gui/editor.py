@@ -1,0 +1,241 @@
+"""The map editor: formula with live validation, presets, linear-map matrix, domain, overlays."""
+
+from __future__ import annotations
+
+import html
+
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jacviz.core.grid import Domain
+from jacviz.core.jacobian import HEATMAP_QUANTITIES
+from jacviz.core.presets import PRESETS, Preset, linear_formula
+from jacviz.core.state import ViewState
+
+FORMULA_DELAY_MS = 250
+"""Typing pauses this long before the formula is applied (Enter applies at once)."""
+
+LINEAR_PRESET = "Linear map"
+
+
+def _spin(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setKeyboardTracking(False)
+    box.setToolTip(tip)
+    return box
+
+
+class MapEditor(QWidget):
+    """Widgets that edit the map and the view; they emit intents and hold no state of their own.
+
+    Signals
+    -------
+    sigFormulaEdited(str), sigPresetChosen(Preset), sigDomainEdited(Domain),
+    sigGridLinesEdited(int), sigHEdited(float), sigHeatmapChosen(str or None),
+    sigProblem(str) for input that cannot be applied (an empty domain), for the status bar.
+    """
+
+    sigFormulaEdited = pyqtSignal(str)
+    sigPresetChosen = pyqtSignal(object)
+    sigDomainEdited = pyqtSignal(object)
+    sigGridLinesEdited = pyqtSignal(int)
+    sigHEdited = pyqtSignal(float)
+    sigHeatmapChosen = pyqtSignal(object)
+    sigProblem = pyqtSignal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._build_map_group())
+        layout.addWidget(self._build_view_group())
+        self._syncing = False
+
+    # ---- construction --------------------------------------------------------------------------
+    def _build_map_group(self) -> QGroupBox:
+        group = QGroupBox("Map f(x, y)")
+        form = QVBoxLayout(group)
+        self.presets = QComboBox()
+        self.presets.addItem("Presets…")
+        for entry in PRESETS:
+            self.presets.addItem(entry.name, entry)
+            self.presets.setItemData(
+                self.presets.count() - 1, entry.note, Qt.ItemDataRole.ToolTipRole
+            )
+        self.presets.setToolTip("Ready-made maps, each showing one idea about Jacobians.")
+        self.presets.activated.connect(self._on_preset_activated)
+        form.addWidget(self.presets)
+
+        self.formula = QLineEdit()
+        self.formula.setPlaceholderText("f1, f2 in x and y, e.g. x**2 + y, x*y")
+        self.formula.setToolTip(
+            "Two comma-separated components in x and y. Operators + - * / ** (or ^),\n"
+            "constants pi and e, functions sin cos tan exp log sqrt tanh relu sigmoid … (Ctrl+L)"
+        )
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.formula.setFont(mono)
+        self._formula_timer = QTimer(self)
+        self._formula_timer.setSingleShot(True)
+        self._formula_timer.setInterval(FORMULA_DELAY_MS)
+        self._formula_timer.timeout.connect(self._emit_formula)
+        self.formula.textEdited.connect(lambda _text: self._formula_timer.start())
+        self.formula.returnPressed.connect(self._emit_formula)
+        form.addWidget(self.formula)
+
+        self.error = QLabel()
+        self.error.setFont(mono)
+        self.error.setStyleSheet("color: #B00020;")
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
+        form.addWidget(self.error)
+
+        self.matrix_group = QWidget()
+        matrix = QGridLayout(self.matrix_group)
+        matrix.setContentsMargins(0, 0, 0, 0)
+        matrix.addWidget(QLabel("matrix [[a, b], [c, d]]:"), 0, 0, 1, 2)
+        self.matrix = [
+            _spin(-10, 10, 0.1, 2, "An entry of the linear map's matrix = its Jacobian everywhere")
+            for _ in range(4)
+        ]
+        for index, box in enumerate(self.matrix):
+            matrix.addWidget(box, 1 + index // 2, index % 2)
+            box.valueChanged.connect(self._on_matrix_changed)
+        self.matrix_group.setVisible(False)
+        form.addWidget(self.matrix_group)
+        return group
+
+    def _build_view_group(self) -> QGroupBox:
+        group = QGroupBox("View")
+        form = QFormLayout(group)
+        domain_row = QWidget()
+        domain_layout = QGridLayout(domain_row)
+        domain_layout.setContentsMargins(0, 0, 0, 0)
+        tip = "The input plane shows x in [xmin, xmax] and y in [ymin, ymax]."
+        self.domain = [_spin(-1e6, 1e6, 0.5, 3, tip) for _ in range(4)]
+        for index, (name, box) in enumerate(
+            zip(("x from", "to", "y from", "to"), self.domain, strict=True)
+        ):
+            domain_layout.addWidget(QLabel(name), index // 2, 2 * (index % 2))
+            domain_layout.addWidget(box, index // 2, 2 * (index % 2) + 1)
+            box.valueChanged.connect(self._on_domain_changed)
+        form.addRow("Domain", domain_row)
+
+        self.grid_lines = QSpinBox()
+        self.grid_lines.setRange(2, 101)
+        self.grid_lines.setKeyboardTracking(False)
+        self.grid_lines.setToolTip("Grid lines in each direction.")
+        self.grid_lines.valueChanged.connect(self._on_grid_lines_changed)
+        form.addRow("Grid lines", self.grid_lines)
+
+        self.h = _spin(
+            1e-4, 1e3, 0.05, 4, "Side of the small square at p (and radius of the circle)."
+        )
+        self.h.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        self.h.valueChanged.connect(self._on_h_changed)
+        form.addRow("Square size h", self.h)
+
+        self.heatmap = QComboBox()
+        self.heatmap.addItem("none", None)
+        for key, label in HEATMAP_QUANTITIES.items():
+            self.heatmap.addItem(label, key)
+        self.heatmap.setToolTip(
+            "Colour the input plane by a property of J. det and log|det| are blue where\n"
+            "orientation is kept and red where it is reversed; dashed lines are det = 0 (folds)."
+        )
+        self.heatmap.currentIndexChanged.connect(self._on_heatmap_changed)
+        form.addRow("Heatmap", self.heatmap)
+        return group
+
+    # ---- showing state -------------------------------------------------------------------------
+    def show_state(self, state: ViewState) -> None:
+        """Make every widget show ``state`` without emitting intents."""
+        self._syncing = True
+        try:
+            if self.formula.text() != state.formula and not self._formula_timer.isActive():
+                self.formula.setText(state.formula)
+            domain = state.domain
+            bounds = (domain.xmin, domain.xmax, domain.ymin, domain.ymax)
+            for box, value in zip(self.domain, bounds, strict=True):
+                box.setValue(value)
+            self.grid_lines.setValue(state.grid_lines)
+            self.h.setValue(state.h)
+            self.heatmap.setCurrentIndex(max(0, self.heatmap.findData(state.heatmap)))
+        finally:
+            self._syncing = False
+
+    def show_formula_error(self, message: str, column: int) -> None:
+        """Show ``message`` under the formula with a caret at ``column`` ('' clears it)."""
+        if not message:
+            self.error.setVisible(False)
+            self.formula.setStyleSheet("")
+            return
+        text = html.escape(self.formula.text())
+        caret = ""
+        if column > 0:
+            caret = "&nbsp;" * (column - 1) + "^<br>"
+        self.error.setText(f"<pre style='margin:0'>{text}<br>{caret}</pre>{html.escape(message)}")
+        self.error.setVisible(True)
+        self.formula.setStyleSheet("QLineEdit { border: 2px solid #B00020; }")
+
+    # ---- intents -------------------------------------------------------------------------------
+    def _emit_formula(self) -> None:
+        self._formula_timer.stop()
+        self.matrix_group.setVisible(False)  # a typed formula is no longer the matrix's
+        self.sigFormulaEdited.emit(self.formula.text())
+
+    def _on_preset_activated(self, index: int) -> None:
+        entry: Preset | None = self.presets.itemData(index)
+        self.presets.setCurrentIndex(0)
+        if entry is None:
+            return
+        self.matrix_group.setVisible(entry.name == LINEAR_PRESET)
+        if entry.name == LINEAR_PRESET:
+            self._syncing = True
+            for box, value in zip(self.matrix, (1.5, 0.5, 0.25, 1.0), strict=True):
+                box.setValue(value)
+            self._syncing = False
+        self.sigPresetChosen.emit(entry)
+
+    def _on_matrix_changed(self) -> None:
+        if not self._syncing:
+            text = linear_formula(*(box.value() for box in self.matrix))
+            self.formula.setText(text)
+            self.sigFormulaEdited.emit(text)
+
+    def _on_domain_changed(self) -> None:
+        if self._syncing:
+            return
+        try:
+            domain = Domain(*(box.value() for box in self.domain))
+        except ValueError as error:
+            self.sigProblem.emit(str(error))
+            return
+        self.sigDomainEdited.emit(domain)
+
+    def _on_grid_lines_changed(self, value: int) -> None:
+        if not self._syncing:
+            self.sigGridLinesEdited.emit(value)
+
+    def _on_h_changed(self, value: float) -> None:
+        if not self._syncing:
+            self.sigHEdited.emit(value)
+
+    def _on_heatmap_changed(self, index: int) -> None:
+        if not self._syncing:
+            self.sigHeatmapChosen.emit(self.heatmap.itemData(index))

@@ -1,0 +1,109 @@
+"""The inspector: the numbers at the probe, each with a one-line meaning on hover."""
+
+from __future__ import annotations
+
+import html
+import math
+
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
+
+from jacviz.core.linearize import Linearization
+from jacviz.core.probe import format_number
+
+# Row key -> (label, meaning shown on hover).
+ROWS: dict[str, tuple[str, str]] = {
+    "point": ("p", "The probe point: drag it, click anywhere, or use the arrow keys."),
+    "value": ("f(p)", "Where the map sends the probe point."),
+    "jacobian": (
+        "J(p)",
+        "The Jacobian: the linear map that best approximates f near p.\n"
+        "Row i = output i, column j = input j; its columns are the images of e1 and e2.",
+    ),
+    "symbolic": ("J(x, y)", "The Jacobian as formulas, differentiated symbolically."),
+    "det": ("det J", "det: how much area is scaled; negative means orientation is reversed."),
+    "sigma1": ("σ1", "σ1: largest stretch = local Lipschitz constant."),
+    "sigma2": ("σ2", "σ2: smallest stretch; 0 where the map folds (J singular)."),
+    "condition": ("σ1/σ2", "Condition number: how unevenly directions are stretched."),
+    "frobenius": ("‖J‖F", "‖J‖F: RMS stretch over all directions, times √2 (√(σ1² + σ2²))."),
+    "error": (
+        "error at h",
+        "Largest gap between the true image of the square and its tangent parallelogram,\n"
+        "and that gap relative to the parallelogram's size. It shrinks like h².",
+    ),
+}
+
+
+def _vector(values: object) -> str:
+    return "(" + ", ".join(format_number(float(v)) for v in values) + ")"
+
+
+def _matrix_html(rows: object) -> str:
+    cells = "".join(
+        "<tr>"
+        + "".join(f"<td align='right'>&nbsp;{html.escape(c)}&nbsp;</td>" for c in row)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table style='border-left:1px solid gray; border-right:1px solid gray'>{cells}</table>"
+
+
+def orientation_word(det: float | None) -> str:
+    """Plain-words meaning of the sign of det J."""
+    if det is None or math.isnan(det):
+        return "undefined"
+    if det > 0:
+        return "orientation preserved"
+    if det < 0:
+        return "orientation reversed"
+    return "singular: area collapses"
+
+
+class Inspector(QWidget):
+    """Shows J, det, σ1, σ2, condition number, ‖J‖F and the linearization error at the probe.
+
+    ``values[key]`` is the QLabel of row ``key`` (see :data:`ROWS`), so tests and exports can
+    read exactly what the user sees.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QFormLayout(self)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.values: dict[str, QLabel] = {}
+        for key, (label, meaning) in ROWS.items():
+            name = QLabel(f"<b>{html.escape(label)}</b>")
+            value = QLabel("–")
+            value.setFont(mono)
+            value.setWordWrap(key == "symbolic")
+            for widget in (name, value):
+                widget.setToolTip(meaning)
+            layout.addRow(name, value)
+            self.values[key] = value
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet("color: #B00020;")
+        layout.addRow(self.warnings)
+
+    def show_linearization(self, lin: Linearization) -> None:
+        """Fill every row from the linearization at the probe."""
+        report = lin.report
+        self.values["point"].setText(_vector(report.point))
+        self.values["value"].setText(_vector(report.value))
+        numbers = [[format_number(float(v)) for v in row] for row in report.jacobian]
+        self.values["jacobian"].setText(_matrix_html(numbers))
+        symbolic = report.symbolic_jacobian
+        self.values["symbolic"].setText("–" if symbolic is None else _matrix_html(symbolic))
+        det = report.det
+        det_text = "–" if det is None else f"{format_number(det)}  ({orientation_word(det)})"
+        self.values["det"].setText(det_text)
+        sigma = report.singular_values
+        self.values["sigma1"].setText(format_number(float(sigma[0])))
+        self.values["sigma2"].setText(format_number(float(sigma[1])))
+        self.values["condition"].setText(format_number(report.condition))
+        self.values["frobenius"].setText(format_number(report.frobenius))
+        relative = lin.relative_error
+        share = "" if not math.isfinite(relative) else f"  ({100 * relative:.3g} % of its size)"
+        self.values["error"].setText(f"{format_number(lin.error, 3)}{share}")
+        self.warnings.setText("\n".join(report.warnings))

@@ -1,0 +1,295 @@
+"""The jacviz window: editor and inspector on the left, input and output planes side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PyQt6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jacviz.core.formula import FormulaError, parse_formula
+from jacviz.core.grid import Domain
+from jacviz.core.jacobian import HEATMAP_QUANTITIES
+from jacviz.core.presets import PRESETS
+from jacviz.core.state import ViewState
+from jacviz.gui.controller import Controller
+from jacviz.gui.editor import MapEditor
+from jacviz.gui.inspector import Inspector
+from jacviz.gui.planes import InputPlane, OutputPlane
+
+MORPH_STEPS = 100
+NUDGE_FRACTION = 0.01
+"""Arrow keys move the probe by this fraction of the domain's width and height."""
+H_FACTOR = 1.25
+"""[ and ] shrink and grow the square by this factor."""
+
+SHORTCUTS = (
+    ("Ctrl+L", "edit the formula"),
+    ("Arrow keys", "move the probe (with the input plane focused)"),
+    ("[ and ]", "shrink / grow the square h"),
+    ("Ctrl+0 … Ctrl+6", "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F"),
+    ("Home", "frame both planes again"),
+    ("Ctrl+Q", "quit"),
+)
+
+
+def state_from_settings(settings: QSettings) -> ViewState:
+    """The last session's view state, or the default one if anything stored is unusable."""
+    try:
+        formula = str(settings.value("state/formula", ViewState.formula))
+        parse_formula(formula)
+        domain = Domain(*(float(v) for v in settings.value("state/domain", [])))
+        probe = tuple(float(v) for v in settings.value("state/probe", []))
+        heatmap = settings.value("state/heatmap", "det")
+        return ViewState(
+            formula=formula,
+            domain=domain,
+            probe=(probe[0], probe[1]),
+            h=float(settings.value("state/h", ViewState.h)),
+            grid_lines=int(settings.value("state/grid_lines", ViewState.grid_lines)),
+            heatmap=None if heatmap in (None, "", "none") else str(heatmap),
+        )
+    except (FormulaError, ValueError, TypeError, IndexError):
+        return ViewState()
+
+
+def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
+    """Remember ``state`` for the next start."""
+    domain = state.domain
+    settings.setValue("state/formula", state.formula)
+    settings.setValue("state/domain", [domain.xmin, domain.xmax, domain.ymin, domain.ymax])
+    settings.setValue("state/probe", list(state.probe))
+    settings.setValue("state/h", state.h)
+    settings.setValue("state/grid_lines", state.grid_lines)
+    settings.setValue("state/heatmap", state.heatmap or "none")
+
+
+class _InputPlaneWithKeys(InputPlane):
+    """The input plane, plus arrow keys that nudge the probe."""
+
+    def __init__(self, window: MainWindow):
+        super().__init__()
+        self._window = window
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def keyPressEvent(self, event: object) -> None:
+        """Arrow keys move the probe by 1 % of the domain."""
+        steps = {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, 1),
+            Qt.Key.Key_Down: (0, -1),
+        }.get(event.key())
+        if steps is None:
+            super().keyPressEvent(event)
+            return
+        self._window.nudge_probe(*steps)
+
+
+class MainWindow(QMainWindow):
+    """The app window. ``settings`` stores geometry and the last map (QSettings)."""
+
+    def __init__(self, state: ViewState | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("jacviz — see Jacobians")
+        self.settings = settings if settings is not None else QSettings("jacviz", "jacviz")
+        if state is None:
+            state = state_from_settings(self.settings)
+        self.controller = Controller(state, self)
+        self.editor = MapEditor()
+        self.inspector = Inspector()
+        self.input_plane = _InputPlaneWithKeys(self)
+        self.output_plane = OutputPlane()
+        self.morph = QSlider(Qt.Orientation.Horizontal)
+        self.morph.setRange(0, MORPH_STEPS)
+        self.morph.setToolTip(
+            "Morph: the output plane shows (1 − t)·p + t·f(p); slide to watch the identity\n"
+            "deform into the map."
+        )
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+        self.statusBar().showMessage(
+            "Click or drag in the input plane to move the probe; hover to see where a point goes."
+        )
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 860)
+        self.controller.refresh()
+
+    # ---- construction --------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.editor)
+        side_layout.addWidget(QLabel("<b>At the probe point p</b>"))
+        side_layout.addWidget(self.inspector)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+
+        output = QWidget()
+        output_layout = QVBoxLayout(output)
+        output_layout.setContentsMargins(0, 0, 0, 0)
+        output_layout.addWidget(self.output_plane, 1)
+        self.morph_label = QLabel()
+        output_layout.addWidget(self.morph_label)
+        output_layout.addWidget(self.morph)
+
+        splitter = QSplitter()
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.input_plane)
+        splitter.addWidget(output)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 1)
+        splitter.setSizes([360, 560, 560])
+        self.setCentralWidget(splitter)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        presets_menu = menu.addMenu("&Presets")
+        for entry in PRESETS:
+            action = presets_menu.addAction(entry.name)
+            action.setToolTip(entry.note)
+            action.triggered.connect(lambda _=False, e=entry: self.controller.load_preset(e))
+        presets_menu.setToolTipsVisible(True)
+
+        view_menu = menu.addMenu("&View")
+        focus = view_menu.addAction("Edit formula")
+        focus.setShortcut("Ctrl+L")
+        focus.triggered.connect(self._focus_formula)
+        heatmaps = QActionGroup(self)
+        self.heatmap_actions: dict[str | None, QAction] = {}
+        for index, (key, label) in enumerate([(None, "no heatmap"), *HEATMAP_QUANTITIES.items()]):
+            action = view_menu.addAction(f"Heatmap: {label}")
+            action.setCheckable(True)
+            action.setShortcut(f"Ctrl+{index}")
+            action.triggered.connect(lambda _=False, k=key: self.controller.set_heatmap(k))
+            heatmaps.addAction(action)
+            self.heatmap_actions[key] = action
+        view_menu.addSeparator()
+        smaller = view_menu.addAction("Smaller square h")
+        smaller.setShortcut("[")
+        smaller.triggered.connect(lambda: self.controller.set_h(self.controller.state.h / H_FACTOR))
+        larger = view_menu.addAction("Larger square h")
+        larger.setShortcut("]")
+        larger.triggered.connect(lambda: self.controller.set_h(self.controller.state.h * H_FACTOR))
+        reframe = view_menu.addAction("Frame both planes")
+        reframe.setShortcut("Home")
+        reframe.triggered.connect(self._reframe)
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("Keyboard shortcuts").triggered.connect(self._show_shortcuts)
+        help_menu.addAction("What am I looking at?").triggered.connect(self._show_explanation)
+
+    def _connect(self) -> None:
+        controller, editor = self.controller, self.editor
+        editor.sigFormulaEdited.connect(controller.set_formula)
+        editor.sigPresetChosen.connect(controller.load_preset)
+        editor.sigDomainEdited.connect(controller.set_domain)
+        editor.sigGridLinesEdited.connect(controller.set_grid_lines)
+        editor.sigHEdited.connect(controller.set_h)
+        editor.sigHeatmapChosen.connect(controller.set_heatmap)
+        editor.sigProblem.connect(self.statusBar().showMessage)
+        self.input_plane.sigPointPicked.connect(controller.set_probe)
+        self.input_plane.sigHovered.connect(controller.hover)
+        self.input_plane.sigHoverLeft.connect(controller.hover_left)
+        self.morph.valueChanged.connect(lambda v: controller.set_morph(v / MORPH_STEPS))
+
+        controller.sigStateChanged.connect(self._on_state_changed)
+        controller.sigGridChanged.connect(
+            lambda grid: self.input_plane.show_grid(grid, controller.state.domain)
+        )
+        controller.sigGridChanged.connect(self.output_plane.show_grid)
+        controller.sigProbeChanged.connect(self.input_plane.show_linearization)
+        controller.sigProbeChanged.connect(self.output_plane.show_linearization)
+        controller.sigProbeChanged.connect(self.inspector.show_linearization)
+        controller.sigHeatmapChanged.connect(self.input_plane.show_heatmap)
+        controller.sigHoverChanged.connect(self.output_plane.show_hover)
+        controller.sigFormulaError.connect(editor.show_formula_error)
+        controller.sigFormulaError.connect(self._on_formula_error)
+        controller.sigStatus.connect(self.statusBar().showMessage)
+
+    # ---- reactions -----------------------------------------------------------------------------
+    def _on_state_changed(self, state: ViewState) -> None:
+        self.editor.show_state(state)
+        self.heatmap_actions[state.heatmap].setChecked(True)
+        step = round(state.morph * MORPH_STEPS)
+        if self.morph.value() != step:
+            self.morph.blockSignals(True)
+            self.morph.setValue(step)
+            self.morph.blockSignals(False)
+        self.output_plane.set_morph(state.morph)
+        self.morph_label.setText(f"Morph t = {state.morph:.2f}:  (1 − t)·p + t·f(p)")
+
+    def _on_formula_error(self, message: str, _column: int) -> None:
+        if message:
+            self.statusBar().showMessage(
+                f"Formula not applied: {message}. Showing the last good map."
+            )
+
+    def nudge_probe(self, dx: int, dy: int) -> None:
+        """Move the probe by ``dx``, ``dy`` steps of 1 % of the domain."""
+        state = self.controller.state
+        x = state.probe[0] + dx * NUDGE_FRACTION * state.domain.width
+        y = state.probe[1] + dy * NUDGE_FRACTION * state.domain.height
+        self.controller.set_probe(x, y)
+
+    def _focus_formula(self) -> None:
+        self.editor.formula.setFocus()
+        self.editor.formula.selectAll()
+
+    def _reframe(self) -> None:
+        domain = self.controller.state.domain
+        self.input_plane.frame(
+            np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax])
+        )
+        if self.controller.grid is not None:
+            self.output_plane.show_grid(self.controller.grid)
+
+    def _show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def _show_explanation(self) -> None:
+        QMessageBox.information(
+            self,
+            "What am I looking at?",
+            "<p>Left: the input plane with a grid and the probe point p. Right: where f sends "
+            "that grid.</p><p>Near p, f(p + δ) ≈ f(p) + J·δ. The black curve is the true image "
+            "of the small square p + [0, h]²; the red parallelogram is its image under the "
+            "Jacobian J alone. Shrink h with [ and they become indistinguishable: that is what "
+            "'J is the best local linear map' means.</p><p>det J is the factor by which areas "
+            "scale (negative: orientation reversed); the circle of radius h maps to an ellipse "
+            "with semi-axes h·σ1 and h·σ2, the singular values. σ1 is the local Lipschitz "
+            "constant.</p><p>Heatmaps colour the plane by det, log|det|, σmax, σmin, "
+            "condition number (log10) or ‖J‖F; dashed lines mark det = 0.</p>"
+            f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Remember the window and the map, and wait for background work."""
+        self.controller.shutdown()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        save_state_to_settings(self.settings, self.controller.state)
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,377 @@
+"""The two plots side by side: the input plane (x, y) and the output plane f(x, y).
+
+Views draw the arrays they are handed and emit what the user did; they hold no app logic.
+Both planes lock the aspect ratio, because a Jacobian is geometry: a circle must look like a
+circle for its image to read as an ellipse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
+from PyQt6.QtGui import QPolygonF
+from PyQt6.QtWidgets import QGraphicsPolygonItem
+
+from jacviz.core.contour import zero_contour
+from jacviz.core.grid import Domain, WarpedGrid
+from jacviz.core.linearize import Linearization, OutputFigures
+from jacviz.gui import style
+from jacviz.gui.controller import HeatmapImage
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+
+# Coordinates beyond this are not drawn: Qt's rasteriser misbehaves far outside the view,
+# and such points (near poles) are off screen anyway.
+DRAW_LIMIT = 1e9
+
+
+def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten ``(L, S, 2)`` curves into x, y and a connect array for one PlotCurveItem.
+
+    Consecutive samples are joined only within a curve and only where both are finite and
+    within :data:`DRAW_LIMIT`, so curves break cleanly at poles.
+    """
+    count, samples = curves.shape[:2]
+    x = curves[..., 0].reshape(-1)
+    y = curves[..., 1].reshape(-1)
+    with np.errstate(invalid="ignore"):
+        drawable = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < DRAW_LIMIT)
+        drawable &= np.abs(y) < DRAW_LIMIT
+    connect = np.ones((count, samples), dtype=bool)
+    connect[:, -1] = False
+    connect = connect.reshape(-1)
+    connect[:-1] &= drawable[:-1] & drawable[1:]
+    return np.where(drawable, x, 0.0), np.where(drawable, y, 0.0), connect
+
+
+def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box of the central ``coverage`` % of the finite points ``(..., 2)``.
+
+    Poles send a few samples to huge values; framing the view on percentiles keeps the
+    picture on what the map does almost everywhere.
+    """
+    flat = points.reshape(-1, 2)
+    flat = flat[np.all(np.isfinite(flat), axis=1)]
+    if not len(flat):
+        return np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    tail = (100.0 - coverage) / 2
+    low = np.percentile(flat, tail, axis=0)
+    high = np.percentile(flat, 100.0 - tail, axis=0)
+    span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
+    return low - 0.05 * span, high + 0.05 * span
+
+
+def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
+    """Colour limits: symmetric about 0 for det and log|det|, else the 1st–99th percentile."""
+    finite = image[np.isfinite(image)]
+    if not finite.size:
+        return -1.0, 1.0
+    if key in ("det", "logdet"):
+        limit = float(np.percentile(np.abs(finite), 99)) or 1.0
+        return -limit, limit
+    low, high = (float(v) for v in np.percentile(finite, [1, 99]))
+    return (low, high) if high > low else (low - 0.5, low + 0.5)
+
+
+class _Plane(pg.PlotWidget):
+    """A plot with locked aspect and helpers to add cosmetic-pen items."""
+
+    def __init__(self, title: str, x_label: str, y_label: str):
+        super().__init__()
+        self.setAspectLocked(True)
+        self.setTitle(title)
+        self.setLabel("bottom", x_label)
+        self.setLabel("left", y_label)
+        self.setMinimumSize(320, 320)
+
+    def _curve(self, pen: pg.QtGui.QPen, z: float) -> pg.PlotCurveItem:
+        item = pg.PlotCurveItem(pen=pen, antialias=True)
+        item.setZValue(z)
+        self.addItem(item)
+        return item
+
+    def _polygon(
+        self, pen: pg.QtGui.QPen, brush: pg.QtGui.QBrush, z: float
+    ) -> QGraphicsPolygonItem:
+        item = QGraphicsPolygonItem()
+        item.setPen(pen)
+        item.setBrush(brush)
+        item.setZValue(z)
+        self.addItem(item)
+        return item
+
+    @staticmethod
+    def _set_polygon(item: QGraphicsPolygonItem, points: np.ndarray) -> None:
+        if np.all(np.isfinite(points)) and np.abs(points).max() < DRAW_LIMIT:
+            item.setPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in points]))
+            item.setVisible(True)
+        else:
+            item.setVisible(False)
+
+    @staticmethod
+    def _set_lines(item: pg.PlotCurveItem, curves: np.ndarray) -> None:
+        x, y, connect = polyline_data(curves)
+        item.setData(x, y, connect=connect)
+
+    @staticmethod
+    def _set_vectors(item: pg.PlotCurveItem, origin: np.ndarray, vectors: np.ndarray) -> None:
+        """Draw each row of ``vectors`` as a segment starting at ``origin``."""
+        segments = np.stack([np.broadcast_to(origin, vectors.shape), origin + vectors], axis=1)
+        _Plane._set_lines(item, segments)
+
+    def frame(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Show the box [low, high] (aspect stays locked, so one side gets padding)."""
+        self.setRange(xRange=(low[0], high[0]), yRange=(low[1], high[1]), padding=0)
+
+
+class InputPlane(_Plane):
+    """The input plane: grid, heatmap with fold lines, the probe and its small square.
+
+    Signals
+    -------
+    sigPointPicked(float, float)
+        The user clicked at, or dragged the probe to, this point.
+    sigHovered(float, float)
+        The pointer is over this point (rate-limited).
+    sigHoverLeft()
+        The pointer left the plane.
+    """
+
+    sigPointPicked = pyqtSignal(float, float)
+    sigHovered = pyqtSignal(float, float)
+    sigHoverLeft = pyqtSignal()
+
+    def __init__(self) -> None:
+        super().__init__("Input plane", "x", "y")
+        self._image = pg.ImageItem()
+        self._image.setZValue(-20)
+        self.addItem(self._image)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
+        )
+        self.colorbar.setImageItem(self._image, insert_in=self.getPlotItem())
+        self._fold = self._curve(style.pen(style.BLACK, 1.5, style=Qt.PenStyle.DashLine), -5)
+        self._vertical = self._curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
+        self._horizontal = self._curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
+        self._square = self._curve(style.pen(style.BLACK, 2.0), 5)
+        self._circle = self._curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
+        self._e1 = self._curve(style.pen(style.ORANGE, 3.5), 6)
+        self._e2 = self._curve(style.pen(style.BLUE, 3.5), 6)
+        self.target = pg.TargetItem(
+            pos=(0, 0), size=16, movable=True, pen=style.pen(style.BLACK, 2), brush=None
+        )
+        self.target.setZValue(10)
+        self.addItem(self.target)
+        self._placing = False
+        self._domain: Domain | None = None
+        self.target.sigPositionChanged.connect(self._on_target_moved)
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self._hover_proxy = pg.SignalProxy(
+            self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse_moved
+        )
+        self.setToolTip(
+            "Click anywhere or drag the target to move the probe point p.\n"
+            "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2."
+        )
+
+    # ---- drawing -------------------------------------------------------------------------------
+    def show_grid(self, grid: WarpedGrid, domain: Domain) -> None:
+        """Draw the grid lines; frame the domain when it changed."""
+        half = grid.lines.shape[0] // 2
+        self._set_lines(self._vertical, grid.lines[:half])
+        self._set_lines(self._horizontal, grid.lines[half:])
+        if domain != self._domain:
+            self._domain = domain
+            self.frame(np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax]))
+
+    def show_linearization(self, lin: Linearization) -> None:
+        """Draw the square, the circle and the two edge vectors at the probe."""
+        self._set_lines(self._square, lin.square[np.newaxis])
+        self._set_lines(self._circle, lin.circle[np.newaxis])
+        self._set_vectors(self._e1, lin.point, lin.h * np.array([[1.0, 0.0]]))
+        self._set_vectors(self._e2, lin.point, lin.h * np.array([[0.0, 1.0]]))
+        self._placing = True
+        try:
+            self.target.setPos(float(lin.point[0]), float(lin.point[1]))
+        finally:
+            self._placing = False
+
+    def show_heatmap(self, heatmap: HeatmapImage | None) -> None:
+        """Colour the plane by the heatmap and draw the fold lines det = 0."""
+        if heatmap is None:
+            self._image.setVisible(False)
+            self.colorbar.setVisible(False)
+            self._fold.setData([], [])
+            return
+        domain = heatmap.domain
+        if heatmap.det is not None:
+            segments = zero_contour(heatmap.det, domain)
+            self._set_lines(self._fold, segments)
+        else:
+            self._fold.setData([], [])
+        if heatmap.image is None:
+            self._image.setVisible(False)
+            self.colorbar.setVisible(False)
+            return
+        low, high = heatmap_levels(heatmap.image, heatmap.key)
+        # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends
+        # of the colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
+        image = np.clip(heatmap.image, low, high)
+        self._image.setImage(image, autoLevels=False)
+        self._image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+        colormap = (
+            style.DIVERGING_COLORMAP
+            if heatmap.key in ("det", "logdet")
+            else style.SEQUENTIAL_COLORMAP
+        )
+        self.colorbar.setColorMap(pg.colormap.get(colormap))
+        self.colorbar.setLevels((low, high))
+        self.colorbar.getAxis("right").setLabel(heatmap.label)
+        self._image.setVisible(True)
+        self.colorbar.setVisible(True)
+
+    # ---- user input ----------------------------------------------------------------------------
+    def _on_target_moved(self, target: pg.TargetItem) -> None:
+        if not self._placing:
+            position = target.pos()
+            self.sigPointPicked.emit(position.x(), position.y())
+
+    def _on_scene_clicked(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.isAccepted():
+            return
+        view_box = self.getViewBox()
+        if view_box.sceneBoundingRect().contains(event.scenePos()):
+            point = view_box.mapSceneToView(event.scenePos())
+            self.sigPointPicked.emit(point.x(), point.y())
+
+    def _on_mouse_moved(self, args: tuple) -> None:
+        view_box = self.getViewBox()
+        position = args[0]
+        if view_box.sceneBoundingRect().contains(position):
+            point = view_box.mapSceneToView(position)
+            self.sigHovered.emit(point.x(), point.y())
+        else:
+            self.sigHoverLeft.emit()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        """Tell the output plane to hide the hover marker."""
+        self.sigHoverLeft.emit()
+        super().leaveEvent(event)
+
+
+class OutputPlane(_Plane):
+    """The output plane: warped grid, curved square vs tangent parallelogram, σ-ellipse."""
+
+    def __init__(self) -> None:
+        super().__init__("Output plane: f(x, y)", "f₁", "f₂")
+        self._vertical = self._curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
+        self._horizontal = self._curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
+        self._parallelogram = self._polygon(
+            style.pen(style.VERMILLION, 1.5), style.brush(style.VERMILLION, 70), 2
+        )
+        self._square = self._curve(style.pen(style.BLACK, 2.0), 4)
+        self._circle = self._curve(style.pen(style.GREEN, 1.5), 3)
+        self._ellipse = self._curve(style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine), 3)
+        self._axes = self._curve(style.pen(style.GREEN, 2.5), 3)
+        self._je1 = self._curve(style.pen(style.ORANGE, 3.5), 5)
+        self._je2 = self._curve(style.pen(style.BLUE, 3.5), 5)
+        self._center = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(style.BLACK), pen=None)
+        self._hover = pg.ScatterPlotItem(size=14, symbol="+", pen=style.pen(style.GREY, 2))
+        for item in (self._center, self._hover):
+            item.setZValue(8)
+            self.addItem(item)
+        self._grid: WarpedGrid | None = None
+        self._linearization: Linearization | None = None
+        self._t = 1.0
+        self._add_legend()
+        self.setToolTip(
+            "Black: the true image of the small square. Red: its tangent parallelogram "
+            "f(p) + J·δ.\nGreen: image of the circle, and the singular-value ellipse (dashed) "
+            "with semi-axes h·σ1, h·σ2."
+        )
+
+    def _add_legend(self) -> None:
+        legend = self.addLegend(offset=(8, 8), labelTextSize="8pt")
+        legend.setZValue(20)
+        samples = [
+            (
+                pg.PlotDataItem(pen=style.pen(style.BLACK, 2.0)),
+                "f(p + [0,h]²): image of the square",
+            ),
+            (
+                pg.PlotDataItem(
+                    pen=style.pen(style.VERMILLION, 1.5),
+                    fillLevel=0,
+                    fillBrush=style.brush(style.VERMILLION, 70),
+                ),
+                "f(p) + J·δ: tangent parallelogram",
+            ),
+            (pg.PlotDataItem(pen=style.pen(style.GREEN, 1.5)), "image of the circle |δ| = h"),
+            (
+                pg.PlotDataItem(pen=style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine)),
+                "σ-ellipse f(p) + J·δ, axes h·σ1, h·σ2",
+            ),
+            (pg.PlotDataItem(pen=style.pen(style.ORANGE, 3.5)), "J·e1 (h·∂f/∂x)"),
+            (pg.PlotDataItem(pen=style.pen(style.BLUE, 3.5)), "J·e2 (h·∂f/∂y)"),
+        ]
+        for item, name in samples:
+            legend.addItem(item, name)
+        self.legend = legend
+
+    def show_grid(self, grid: WarpedGrid) -> None:
+        """Draw the image of the grid (at the current morph) and frame it."""
+        self._grid = grid
+        self._draw_grid()
+        shown = grid.morph(self._t) if self._t < 1.0 else grid.images
+        self.frame(*robust_bounds(shown))
+
+    def show_linearization(self, lin: Linearization) -> None:
+        """Draw the local linear picture at the probe."""
+        self._linearization = lin
+        self._draw_linearization()
+
+    def set_morph(self, t: float) -> None:
+        """Show everything under (1 − t)·p + t·f(p); the frame covers the whole motion."""
+        if t == self._t:
+            return
+        self._t = t
+        if self._grid is not None:
+            self._draw_grid()
+            if t < 1.0:
+                both = np.concatenate([self._grid.lines, self._grid.images], axis=1)
+                self.frame(*robust_bounds(both))
+        self._draw_linearization()
+
+    def show_hover(self, point: np.ndarray | None) -> None:
+        """Mark the image of the hovered input point, or hide the mark."""
+        if point is None or self._t < 1.0:
+            self._hover.setData([], [])
+        else:
+            self._hover.setData([point[0]], [point[1]])
+
+    def _draw_grid(self) -> None:
+        grid = self._grid
+        assert grid is not None
+        curves = grid.morph(self._t) if self._t < 1.0 else grid.images
+        half = curves.shape[0] // 2
+        self._set_lines(self._vertical, curves[:half])
+        self._set_lines(self._horizontal, curves[half:])
+
+    def _draw_linearization(self) -> None:
+        if self._linearization is None:
+            return
+        figures: OutputFigures = self._linearization.output_figures(self._t)
+        center = figures.center
+        self._set_lines(self._square, figures.square_image[np.newaxis])
+        self._set_polygon(self._parallelogram, figures.parallelogram)
+        self._set_lines(self._circle, figures.circle_image[np.newaxis])
+        self._set_lines(self._ellipse, figures.ellipse[np.newaxis])
+        axes = np.concatenate([center - figures.ellipse_axes, center + figures.ellipse_axes])
+        self._set_lines(self._axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
+        self._set_vectors(self._je1, center, figures.basis_images[:1])
+        self._set_vectors(self._je2, center, figures.basis_images[1:])
+        if np.all(np.isfinite(center)):
+            self._center.setData([center[0]], [center[1]])
+        else:
+            self._center.setData([], [])
