@@ -3,3 +3,50 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402 - the platform must be chosen before Qt loads
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """A QSettings in a temporary INI file, so tests never touch the user's settings."""
+    from PyQt6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "jacviz.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The main window on the default state, shown, with its first heatmap computed.
+
+    After the test it is closed, and no window and no background job may be left behind.
+    """
+    from PyQt6.QtWidgets import QApplication
+
+    from jacviz.core.state import ViewState
+    from jacviz.gui.main_window import MainWindow
+
+    main = MainWindow(ViewState(), settings)
+    qtbot.addWidget(main)
+    main.resize(1400, 800)
+    main.show()
+    qtbot.waitExposed(main)
+    wait_for_heatmap(qtbot, main)
+    yield main
+    main.close()
+    runner = main.controller.heatmap_runner
+    assert not runner.busy, "a heatmap job outlived its window"
+    assert runner.wait(0), "a heatmap thread is still running"
+    leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert not leaked, f"windows left open: {leaked}"
+
+
+def wait_for_heatmap(qtbot, main):
+    """Wait until the background field for the current map and domain has been drawn."""
+    qtbot.waitUntil(lambda: not main.controller.heatmap_runner.busy, timeout=20000)
+
+
+@pytest.fixture
+def settle(qtbot, window):
+    """Call to wait until the window's background heatmap job has finished and been drawn."""
+    return lambda: wait_for_heatmap(qtbot, window)

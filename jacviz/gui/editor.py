@@ -185,11 +185,13 @@ class MapEditor(QWidget):
             self.error.setVisible(False)
             self.formula.setStyleSheet("")
             return
-        text = html.escape(self.formula.text())
+        text = html.escape(self.formula.text(), quote=False)
         caret = ""
         if column > 0:
             caret = "&nbsp;" * (column - 1) + "^<br>"
-        self.error.setText(f"<pre style='margin:0'>{text}<br>{caret}</pre>{html.escape(message)}")
+        self.error.setText(
+            f"<pre style='margin:0'>{text}<br>{caret}</pre>{html.escape(message, quote=False)}"
+        )
         self.error.setVisible(True)
         self.formula.setStyleSheet("QLineEdit { border: 2px solid #B00020; }")
 

@@ -144,20 +144,20 @@ class InputPlane(_Plane):
 
     def __init__(self) -> None:
         super().__init__("Input plane", "x", "y")
-        self._image = pg.ImageItem()
-        self._image.setZValue(-20)
-        self.addItem(self._image)
+        self.image = pg.ImageItem()
+        self.image.setZValue(-20)
+        self.addItem(self.image)
         self.colorbar = pg.ColorBarItem(
             values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
         )
-        self.colorbar.setImageItem(self._image, insert_in=self.getPlotItem())
-        self._fold = self._curve(style.pen(style.BLACK, 1.5, style=Qt.PenStyle.DashLine), -5)
-        self._vertical = self._curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
-        self._horizontal = self._curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
-        self._square = self._curve(style.pen(style.BLACK, 2.0), 5)
-        self._circle = self._curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
-        self._e1 = self._curve(style.pen(style.ORANGE, 3.5), 6)
-        self._e2 = self._curve(style.pen(style.BLUE, 3.5), 6)
+        self.colorbar.setImageItem(self.image, insert_in=self.getPlotItem())
+        self.fold_lines = self._curve(style.pen(style.BLACK, 1.5, style=Qt.PenStyle.DashLine), -5)
+        self.vertical_lines = self._curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
+        self.horizontal_lines = self._curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
+        self.square = self._curve(style.pen(style.BLACK, 2.0), 5)
+        self.circle = self._curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
+        self.e1 = self._curve(style.pen(style.ORANGE, 3.5), 6)
+        self.e2 = self._curve(style.pen(style.BLUE, 3.5), 6)
         self.target = pg.TargetItem(
             pos=(0, 0), size=16, movable=True, pen=style.pen(style.BLACK, 2), brush=None
         )
@@ -179,18 +179,18 @@ class InputPlane(_Plane):
     def show_grid(self, grid: WarpedGrid, domain: Domain) -> None:
         """Draw the grid lines; frame the domain when it changed."""
         half = grid.lines.shape[0] // 2
-        self._set_lines(self._vertical, grid.lines[:half])
-        self._set_lines(self._horizontal, grid.lines[half:])
+        self._set_lines(self.vertical_lines, grid.lines[:half])
+        self._set_lines(self.horizontal_lines, grid.lines[half:])
         if domain != self._domain:
             self._domain = domain
             self.frame(np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax]))
 
     def show_linearization(self, lin: Linearization) -> None:
         """Draw the square, the circle and the two edge vectors at the probe."""
-        self._set_lines(self._square, lin.square[np.newaxis])
-        self._set_lines(self._circle, lin.circle[np.newaxis])
-        self._set_vectors(self._e1, lin.point, lin.h * np.array([[1.0, 0.0]]))
-        self._set_vectors(self._e2, lin.point, lin.h * np.array([[0.0, 1.0]]))
+        self._set_lines(self.square, lin.square[np.newaxis])
+        self._set_lines(self.circle, lin.circle[np.newaxis])
+        self._set_vectors(self.e1, lin.point, lin.h * np.array([[1.0, 0.0]]))
+        self._set_vectors(self.e2, lin.point, lin.h * np.array([[0.0, 1.0]]))
         self._placing = True
         try:
             self.target.setPos(float(lin.point[0]), float(lin.point[1]))
@@ -200,26 +200,26 @@ class InputPlane(_Plane):
     def show_heatmap(self, heatmap: HeatmapImage | None) -> None:
         """Colour the plane by the heatmap and draw the fold lines det = 0."""
         if heatmap is None:
-            self._image.setVisible(False)
+            self.image.setVisible(False)
             self.colorbar.setVisible(False)
-            self._fold.setData([], [])
+            self.fold_lines.setData([], [])
             return
         domain = heatmap.domain
         if heatmap.det is not None:
             segments = zero_contour(heatmap.det, domain)
-            self._set_lines(self._fold, segments)
+            self._set_lines(self.fold_lines, segments)
         else:
-            self._fold.setData([], [])
+            self.fold_lines.setData([], [])
         if heatmap.image is None:
-            self._image.setVisible(False)
+            self.image.setVisible(False)
             self.colorbar.setVisible(False)
             return
         low, high = heatmap_levels(heatmap.image, heatmap.key)
         # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends
         # of the colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
         image = np.clip(heatmap.image, low, high)
-        self._image.setImage(image, autoLevels=False)
-        self._image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+        self.image.setImage(image, autoLevels=False)
+        self.image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
         colormap = (
             style.DIVERGING_COLORMAP
             if heatmap.key in ("det", "logdet")
@@ -228,7 +228,7 @@ class InputPlane(_Plane):
         self.colorbar.setColorMap(pg.colormap.get(colormap))
         self.colorbar.setLevels((low, high))
         self.colorbar.getAxis("right").setLabel(heatmap.label)
-        self._image.setVisible(True)
+        self.image.setVisible(True)
         self.colorbar.setVisible(True)
 
     # ---- user input ----------------------------------------------------------------------------
@@ -265,20 +265,20 @@ class OutputPlane(_Plane):
 
     def __init__(self) -> None:
         super().__init__("Output plane: f(x, y)", "f₁", "f₂")
-        self._vertical = self._curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
-        self._horizontal = self._curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
-        self._parallelogram = self._polygon(
+        self.vertical_lines = self._curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
+        self.horizontal_lines = self._curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
+        self.parallelogram = self._polygon(
             style.pen(style.VERMILLION, 1.5), style.brush(style.VERMILLION, 70), 2
         )
-        self._square = self._curve(style.pen(style.BLACK, 2.0), 4)
-        self._circle = self._curve(style.pen(style.GREEN, 1.5), 3)
-        self._ellipse = self._curve(style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine), 3)
-        self._axes = self._curve(style.pen(style.GREEN, 2.5), 3)
-        self._je1 = self._curve(style.pen(style.ORANGE, 3.5), 5)
-        self._je2 = self._curve(style.pen(style.BLUE, 3.5), 5)
-        self._center = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(style.BLACK), pen=None)
-        self._hover = pg.ScatterPlotItem(size=14, symbol="+", pen=style.pen(style.GREY, 2))
-        for item in (self._center, self._hover):
+        self.square = self._curve(style.pen(style.BLACK, 2.0), 4)
+        self.circle = self._curve(style.pen(style.GREEN, 1.5), 3)
+        self.ellipse = self._curve(style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine), 3)
+        self.ellipse_axes = self._curve(style.pen(style.GREEN, 2.5), 3)
+        self.je1 = self._curve(style.pen(style.ORANGE, 3.5), 5)
+        self.je2 = self._curve(style.pen(style.BLUE, 3.5), 5)
+        self.center_marker = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(style.BLACK), pen=None)
+        self.hover_marker = pg.ScatterPlotItem(size=14, symbol="+", pen=style.pen(style.GREY, 2))
+        for item in (self.center_marker, self.hover_marker):
             item.setZValue(8)
             self.addItem(item)
         self._grid: WarpedGrid | None = None
@@ -323,8 +323,7 @@ class OutputPlane(_Plane):
         """Draw the image of the grid (at the current morph) and frame it."""
         self._grid = grid
         self._draw_grid()
-        shown = grid.morph(self._t) if self._t < 1.0 else grid.images
-        self.frame(*robust_bounds(shown))
+        self.frame(*robust_bounds(grid.morph(self._t)))
 
     def show_linearization(self, lin: Linearization) -> None:
         """Draw the local linear picture at the probe."""
@@ -346,32 +345,32 @@ class OutputPlane(_Plane):
     def show_hover(self, point: np.ndarray | None) -> None:
         """Mark the image of the hovered input point, or hide the mark."""
         if point is None or self._t < 1.0:
-            self._hover.setData([], [])
+            self.hover_marker.setData([], [])
         else:
-            self._hover.setData([point[0]], [point[1]])
+            self.hover_marker.setData([point[0]], [point[1]])
 
     def _draw_grid(self) -> None:
         grid = self._grid
         assert grid is not None
-        curves = grid.morph(self._t) if self._t < 1.0 else grid.images
+        curves = grid.morph(self._t)
         half = curves.shape[0] // 2
-        self._set_lines(self._vertical, curves[:half])
-        self._set_lines(self._horizontal, curves[half:])
+        self._set_lines(self.vertical_lines, curves[:half])
+        self._set_lines(self.horizontal_lines, curves[half:])
 
     def _draw_linearization(self) -> None:
         if self._linearization is None:
             return
         figures: OutputFigures = self._linearization.output_figures(self._t)
         center = figures.center
-        self._set_lines(self._square, figures.square_image[np.newaxis])
-        self._set_polygon(self._parallelogram, figures.parallelogram)
-        self._set_lines(self._circle, figures.circle_image[np.newaxis])
-        self._set_lines(self._ellipse, figures.ellipse[np.newaxis])
+        self._set_lines(self.square, figures.square_image[np.newaxis])
+        self._set_polygon(self.parallelogram, figures.parallelogram)
+        self._set_lines(self.circle, figures.circle_image[np.newaxis])
+        self._set_lines(self.ellipse, figures.ellipse[np.newaxis])
         axes = np.concatenate([center - figures.ellipse_axes, center + figures.ellipse_axes])
-        self._set_lines(self._axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
-        self._set_vectors(self._je1, center, figures.basis_images[:1])
-        self._set_vectors(self._je2, center, figures.basis_images[1:])
+        self._set_lines(self.ellipse_axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
+        self._set_vectors(self.je1, center, figures.basis_images[:1])
+        self._set_vectors(self.je2, center, figures.basis_images[1:])
         if np.all(np.isfinite(center)):
-            self._center.setData([center[0]], [center[1]])
+            self.center_marker.setData([center[0]], [center[1]])
         else:
-            self._center.setData([], [])
+            self.center_marker.setData([], [])

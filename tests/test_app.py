@@ -1,0 +1,288 @@
+"""The app, driven as a user would: typing, clicking, dragging, choosing from menus."""
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt6.QtGui import QMouseEvent
+from PyQt6.QtWidgets import QApplication
+
+from jacviz.core.jacobian import HEATMAP_QUANTITIES
+from jacviz.core.maps import FormulaMap
+from jacviz.core.presets import PRESETS, preset
+from jacviz.core.probe import format_number
+from jacviz.core.state import ViewState
+from jacviz.gui.main_window import MainWindow
+
+
+def curve_points(item):
+    x, y = item.getData()
+    return np.column_stack([x, y])
+
+
+def widget_pos(plane, x, y):
+    """Widget pixel position of data point (x, y) in a plane."""
+    scene = plane.getViewBox().mapViewToScene(QPointF(x, y))
+    return plane.mapFromScene(scene)
+
+
+def data_per_pixel(plane):
+    (x0, x1), (y0, y1) = plane.getViewBox().viewRange()
+    rect = plane.getViewBox().sceneBoundingRect()
+    return max((x1 - x0) / rect.width(), (y1 - y0) / rect.height())
+
+
+def send_mouse(widget, kind, pos, buttons):
+    button = Qt.MouseButton.LeftButton
+    if kind == QEvent.Type.MouseMove:
+        button = Qt.MouseButton.NoButton
+    global_pos = QPointF(widget.mapToGlobal(pos))
+    event = QMouseEvent(
+        kind, QPointF(pos), global_pos, button, buttons, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def drag(qtbot, widget, start, end, steps=8):
+    """A real press–move–release drag (QTest's mouseMove carries no button state)."""
+    left = Qt.MouseButton.LeftButton
+    send_mouse(widget, QEvent.Type.MouseButtonPress, start, left)
+    for k in range(1, steps + 1):
+        t = k / steps
+        point = QPoint(
+            round(start.x() + t * (end.x() - start.x())),
+            round(start.y() + t * (end.y() - start.y())),
+        )
+        send_mouse(widget, QEvent.Type.MouseMove, point, left)
+        qtbot.wait(5)
+    send_mouse(widget, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def expected_jacobian(x, y):
+    return np.array([[2 * x, 1.0], [y, x]])  # of the default map (x² + y, xy)
+
+
+def assert_inspector_shows(window, jacobian):
+    text = window.inspector.values["jacobian"].text()
+    for entry in jacobian.ravel():
+        assert f"&nbsp;{format_number(entry)}&nbsp;" in text
+    det = float(np.linalg.det(jacobian))
+    word = "orientation preserved" if det > 0 else "orientation reversed"
+    assert window.inspector.values["det"].text().endswith(f"({word})")
+    sigma = np.linalg.svd(jacobian, compute_uv=False)
+    assert float(window.inspector.values["sigma1"].text()) == pytest.approx(sigma[0], rel=1e-5)
+    assert float(window.inspector.values["sigma2"].text()) == pytest.approx(sigma[1], rel=1e-5)
+
+
+def test_typing_a_formula_updates_both_planes_and_the_inspector(qtbot, window, settle):
+    editor = window.editor.formula
+    editor.selectAll()
+    qtbot.keyClicks(editor, "x**2 - y**2, 2*x*y")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    settle()
+    assert window.controller.map.name == "x**2 - y**2, 2*x*y"
+    grid = window.controller.grid
+    half = grid.lines.shape[0] // 2
+    lines = grid.lines[:half].reshape(-1, 2)
+    np.testing.assert_allclose(
+        curve_points(window.input_plane.vertical_lines), lines, rtol=0, atol=0
+    )
+    x, y = lines[:, 0], lines[:, 1]
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines),
+        np.column_stack([x**2 - y**2, 2 * x * y]),
+        rtol=1e-12,
+    )
+    px, py = window.controller.state.probe
+    assert_inspector_shows(window, np.array([[2 * px, -2 * py], [2 * py, 2 * px]]))
+
+
+def test_typing_pauses_then_applies_without_enter(qtbot, window):
+    editor = window.editor.formula
+    editor.selectAll()
+    qtbot.keyClicks(editor, "y, x")
+    qtbot.waitUntil(lambda: window.controller.map.name == "y, x", timeout=3000)
+
+
+def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window):
+    before = curve_points(window.output_plane.vertical_lines)
+    editor = window.editor.formula
+    editor.selectAll()
+    qtbot.keyClicks(editor, "x**2 + z, x*y")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    error = window.editor.error
+    assert error.isVisible()
+    assert "unknown name 'z' at column 8" in error.text()
+    assert "&nbsp;" * 7 + "^" in error.text()  # caret under the z
+    assert window.controller.map.name == "x**2 + y, x*y"
+    np.testing.assert_array_equal(curve_points(window.output_plane.vertical_lines), before)
+    assert "last good map" in window.statusBar().currentMessage()
+    # Fixing the text clears the error.
+    editor.selectAll()
+    qtbot.keyClicks(editor, "x + y, x - y")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert not error.isVisible()
+
+
+def test_three_outputs_are_refused_by_the_planes(qtbot, window):
+    window.editor.formula.setText("x, y, x*y")
+    qtbot.keyClick(window.editor.formula, Qt.Key.Key_Return)
+    assert "2 outputs" in window.editor.error.text()
+    assert window.controller.map.output_dim == 2
+
+
+def test_a_real_click_moves_the_probe_there(qtbot, window):
+    plane = window.input_plane
+    target = (0.5, -1.25)
+    qtbot.mouseClick(plane.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(plane, *target))
+    x, y = window.controller.state.probe
+    tolerance = 1.5 * data_per_pixel(plane)  # a click lands on a whole pixel
+    assert abs(x - target[0]) <= tolerance and abs(y - target[1]) <= tolerance
+    np.testing.assert_allclose(
+        window.controller.linearization.jacobian, expected_jacobian(x, y), rtol=1e-15
+    )
+    assert_inspector_shows(window, expected_jacobian(x, y))
+    np.testing.assert_allclose(window.input_plane.target.pos(), (x, y))
+
+
+def test_dragging_the_probe_updates_the_inspector_live(qtbot, window):
+    plane = window.input_plane
+    px, py = window.controller.state.probe
+    seen = []
+    window.controller.sigProbeChanged.connect(lambda lin: seen.append(tuple(lin.point)))
+    drag(qtbot, plane.viewport(), widget_pos(plane, px, py), widget_pos(plane, -1.0, 1.5))
+    x, y = window.controller.state.probe
+    tolerance = 1.5 * data_per_pixel(plane)
+    assert abs(x + 1.0) <= tolerance and abs(y - 1.5) <= tolerance
+    assert len(seen) >= 4  # updated during the drag, not only at the end
+    assert_inspector_shows(window, expected_jacobian(x, y))
+
+
+def test_hovering_marks_the_image_point(qtbot, window):
+    plane = window.input_plane
+    pos = widget_pos(plane, 1.0, 1.0)
+    qtbot.mouseMove(plane.viewport(), pos)
+    qtbot.waitUntil(lambda: len(window.output_plane.hover_marker.getData()[0]) == 1, timeout=3000)
+    hx, hy = (float(v[0]) for v in window.output_plane.hover_marker.getData())
+    tolerance = 6 * data_per_pixel(plane)  # |J| ≤ 3 near (1, 1), 1.5-pixel click rounding
+    assert hx == pytest.approx(2.0, abs=tolerance) and hy == pytest.approx(1.0, abs=tolerance)
+
+
+@pytest.mark.parametrize("key", list(HEATMAP_QUANTITIES))
+def test_every_heatmap_mode_renders_finite_colours(qtbot, window, settle, key):
+    window.heatmap_actions[key].trigger()
+    settle()
+    image = window.input_plane.image.image
+    assert image.shape == (256, 256)
+    assert np.isfinite(image).all()  # folds (log|det| = −inf, cond = inf) clip to the bar's end
+    low, high = window.input_plane.colorbar.levels()
+    assert np.isfinite([low, high]).all() and low < high
+    if key in ("det", "logdet"):
+        assert low == -high  # diverging, centred on 0: orientation reversal reads at a glance
+    # The fold line det = 2x² − y = 0 is drawn.
+    fold = curve_points(window.input_plane.fold_lines)
+    assert len(fold) > 100
+    assert np.abs(2 * fold[:, 0] ** 2 - fold[:, 1]).max() < 0.01
+
+
+def test_no_heatmap_hides_the_colour_bar_but_keeps_the_folds(qtbot, window, settle):
+    window.heatmap_actions[None].trigger()
+    settle()
+    assert not window.input_plane.image.isVisible()
+    assert not window.input_plane.colorbar.isVisible()
+    assert len(curve_points(window.input_plane.fold_lines)) > 100
+
+
+def test_poles_are_masked_not_fatal(qtbot, window, settle):
+    window.controller.set_formula("1/x, y/x")
+    settle()
+    image = window.input_plane.image.image
+    assert np.isnan(image).sum() == 0 or np.isfinite(image).sum() > 0.9 * image.size
+
+
+@pytest.mark.parametrize("entry", PRESETS, ids=lambda p: p.name)
+def test_every_preset_loads(qtbot, window, settle, entry):
+    window.controller.load_preset(entry)
+    settle()
+    assert window.controller.map.name == entry.formula
+    assert window.editor.formula.text() == entry.formula
+    assert entry.name in window.statusBar().currentMessage()
+    images = window.controller.grid.images
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines),
+        images[: images.shape[0] // 2].reshape(-1, 2),
+    )
+    assert np.isfinite(window.input_plane.image.image).all()
+    assert window.inspector.values["jacobian"].text() != "–"
+
+
+def test_the_linear_preset_edits_its_matrix(qtbot, window):
+    combo = window.editor.presets
+    combo.activated.emit(combo.findText("Linear map"))
+    assert window.editor.matrix_group.isVisibleTo(window)
+    window.editor.matrix[1].setValue(-2.0)
+    np.testing.assert_array_equal(window.controller.linearization.jacobian, [[1.5, -2], [0.25, 1]])
+
+
+def test_morph_slider_blends_identity_and_map(qtbot, window):
+    grid = window.controller.grid
+    half = grid.lines.shape[0] // 2
+    window.morph.setValue(0)
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines), grid.lines[:half].reshape(-1, 2)
+    )
+    window.morph.setValue(50)
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines),
+        (0.5 * grid.lines[:half] + 0.5 * grid.images[:half]).reshape(-1, 2),
+    )
+    assert window.controller.state.morph == 0.5
+
+
+def test_arrow_keys_nudge_the_probe_and_brackets_resize_the_square(qtbot, window):
+    x, y = window.controller.state.probe
+    window.input_plane.setFocus()
+    qtbot.keyClick(window.input_plane, Qt.Key.Key_Right)
+    qtbot.keyClick(window.input_plane, Qt.Key.Key_Up)
+    assert window.controller.state.probe == pytest.approx((x + 0.04, y + 0.04))
+    h = window.controller.state.h
+    qtbot.keyClick(window.input_plane, Qt.Key.Key_BracketRight)
+    assert window.controller.state.h == pytest.approx(1.25 * h)
+
+
+def test_domain_edits_reframe_the_input_plane(qtbot, window, settle):
+    window.editor.domain[1].setValue(5.0)
+    settle()
+    assert window.controller.state.domain.xmax == 5.0
+    assert window.input_plane.getViewBox().viewRange()[0][1] >= 5.0
+    window.editor.domain[1].setValue(-3.0)  # xmax < xmin: refused with a message
+    assert window.controller.state.domain.xmax == 5.0
+    assert "xmin < xmax" in window.statusBar().currentMessage()
+
+
+def test_window_remembers_its_map(qtbot, settings):
+    first = MainWindow(ViewState(formula="y, x"), settings)
+    qtbot.addWidget(first)
+    first.controller.set_h(0.5)
+    first.close()
+    second = MainWindow(None, settings)
+    qtbot.addWidget(second)
+    assert second.controller.state.formula == "y, x"
+    assert second.controller.state.h == 0.5
+    second.close()
+
+
+def test_corrupt_settings_fall_back_to_defaults(qtbot, settings):
+    settings.setValue("state/formula", "__import__('os')")
+    settings.setValue("state/domain", ["a", "b"])
+    main = MainWindow(None, settings)
+    qtbot.addWidget(main)
+    assert main.controller.state == ViewState()
+    main.close()
+
+
+def test_formula_map_and_planes_agree_on_the_probe_image(qtbot, window):
+    lin = window.controller.linearization
+    center = window.output_plane.center_marker.getData()
+    np.testing.assert_allclose([center[0][0], center[1][0]], lin.value)
+    expected = FormulaMap.from_text("x**2 + y, x*y").evaluate(lin.square)
+    np.testing.assert_allclose(curve_points(window.output_plane.square), expected)
