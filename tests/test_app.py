@@ -8,7 +8,7 @@ from PyQt6.QtWidgets import QApplication
 
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.maps import FormulaMap
-from jacviz.core.presets import PRESETS, preset
+from jacviz.core.presets import PRESETS
 from jacviz.core.probe import format_number
 from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
