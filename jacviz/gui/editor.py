@@ -128,6 +128,8 @@ class MapEditor(QWidget):
         domain_layout.setContentsMargins(0, 0, 0, 0)
         tip = "The input plane shows x in [xmin, xmax] and y in [ymin, ymax]."
         self.domain = [_spin(-1e6, 1e6, 0.5, 3, tip) for _ in range(4)]
+        for box in self.domain:
+            box.setMaximumWidth(100)
         for index, (name, box) in enumerate(
             zip(("x from", "to", "y from", "to"), self.domain, strict=True)
         ):
@@ -155,8 +157,9 @@ class MapEditor(QWidget):
         for key, label in HEATMAP_QUANTITIES.items():
             self.heatmap.addItem(label, key)
         self.heatmap.setToolTip(
-            "Colour the input plane by a property of J. det and log|det| are blue where\n"
-            "orientation is kept and red where it is reversed; dashed lines are det = 0 (folds)."
+            "Colour the input plane by a property of J. For det, red is det > 0 and blue is\n"
+            "det < 0 (orientation reversed); for log|det|, red grows and blue shrinks areas.\n"
+            "Black lines are det = 0, where the map folds."
         )
         self.heatmap.currentIndexChanged.connect(self._on_heatmap_changed)
         form.addRow("Heatmap", self.heatmap)

@@ -139,7 +139,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(390)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         output = QWidget()
         output_layout = QVBoxLayout(output)
@@ -156,7 +157,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 1)
-        splitter.setSizes([360, 560, 560])
+        splitter.setSizes([390, 560, 560])
         self.setCentralWidget(splitter)
 
     def _build_menus(self) -> None:
@@ -282,7 +283,7 @@ class MainWindow(QMainWindow):
             "scale (negative: orientation reversed); the circle of radius h maps to an ellipse "
             "with semi-axes h·σ1 and h·σ2, the singular values. σ1 is the local Lipschitz "
             "constant.</p><p>Heatmaps colour the plane by det, log|det|, σmax, σmin, "
-            "condition number (log10) or ‖J‖F; dashed lines mark det = 0.</p>"
+            "condition number (log10) or ‖J‖F; black lines mark det = 0, where f folds.</p>"
             f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
         )
 

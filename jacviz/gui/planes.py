@@ -151,7 +151,10 @@ class InputPlane(_Plane):
             values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
         )
         self.colorbar.setImageItem(self.image, insert_in=self.getPlotItem())
-        self.fold_lines = self._curve(style.pen(style.BLACK, 1.5, style=Qt.PenStyle.DashLine), -5)
+        # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would
+        # read as −300): show plain numbers.
+        self.colorbar.getAxis("right").enableAutoSIPrefix(False)
+        self.fold_lines = self._curve(style.pen(style.BLACK, 2.0), -5)
         self.vertical_lines = self._curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
         self.horizontal_lines = self._curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
         self.square = self._curve(style.pen(style.BLACK, 2.0), 5)
