@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.maps import FormulaMap
+from jacviz.core.maps import FormulaMap, TorchMap
+from jacviz.core.networks import make_mlp
 from jacviz.core.presets import PRESETS
 from jacviz.core.probe import format_number
 from jacviz.core.state import ViewState
@@ -286,3 +288,16 @@ def test_formula_map_and_planes_agree_on_the_probe_image(qtbot, window):
     np.testing.assert_allclose([center[0][0], center[1][0]], lin.value)
     expected = FormulaMap.from_text("x**2 + y, x*y").evaluate(lin.square)
     np.testing.assert_allclose(curve_points(window.output_plane.square), expected)
+
+
+def test_a_network_map_is_shown_like_a_formula(qtbot, window, settle):
+    model = make_mlp([2, 16, 2], seed=3, dtype=torch.float64)
+    window.controller.set_map(TorchMap(model, "mlp", 2, 2))
+    settle()
+    lin = window.controller.linearization
+    point = torch.tensor(lin.point, dtype=torch.float64)
+    expected = torch.autograd.functional.jacobian(model, point).numpy()
+    np.testing.assert_allclose(lin.jacobian, expected, rtol=1e-12)
+    assert np.isfinite(window.input_plane.image.image).all()
+    with pytest.raises(ValueError, match="2 to 2"):
+        window.controller.set_map(TorchMap(make_mlp([2, 4, 3]), "three", 2, 3))

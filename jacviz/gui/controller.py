@@ -144,6 +144,20 @@ class Controller(QObject):
         self._update_map()
         return True
 
+    def set_map(self, map_: Map) -> None:
+        """Show any map of 2 inputs and 2 outputs, such as a torch network.
+
+        The state's formula text is left as it was: it describes the last typed map.
+        """
+        if (map_.input_dim, map_.output_dim) != (2, 2):
+            raise ValueError(
+                f"the planes show maps from 2 to 2 dimensions; {map_.name} is "
+                f"{map_.input_dim} → {map_.output_dim}"
+            )
+        self._map = map_
+        self.sigFormulaError.emit("", 0)
+        self._update_map()
+
     def load_preset(self, preset: Preset) -> None:
         """Show ``preset`` on its own domain, probe at the domain's centre-right."""
         domain = preset.domain

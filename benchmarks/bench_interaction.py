@@ -1,0 +1,160 @@
+"""Measure how fast the app responds: one probe update, and one full map change, offscreen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from PyQt6.QtCore import QSettings
+from PyQt6.QtWidgets import QApplication
+
+from jacviz.core.maps import TorchMap
+from jacviz.core.networks import make_mlp
+from jacviz.core.presets import preset
+from jacviz.core.state import ViewState
+from jacviz.gui.main_window import MainWindow
+
+PROBE_TARGET_MS = 8.0
+FORMULA_CHANGE_TARGET_MS = 50.0
+MLP_CHANGE_TARGET_MS = 100.0
+FORMULAS = [preset(name).formula for name in ("(x² + y, xy)", "Complex exp", "Swirl", "Hénon map")]
+
+
+def settle(app: QApplication, window: MainWindow) -> None:
+    """Process events until the background heatmap has arrived and been drawn."""
+    while window.controller.heatmap_runner.busy:
+        app.processEvents()
+        time.sleep(0.0005)
+    app.processEvents()
+
+
+def redraw(app: QApplication, window: MainWindow) -> None:
+    """Paint what changed now, synchronously (what the user would see next frame)."""
+    for widget in (window.input_plane, window.output_plane, window.inspector):
+        widget.repaint()
+    app.processEvents()
+
+
+def probe_updates(app: QApplication, window: MainWindow, count: int) -> list[float]:
+    """Milliseconds per probe move (compute + redraw), along a circle in the domain."""
+    domain = window.controller.state.domain
+    cx, cy = (domain.xmin + domain.xmax) / 2, (domain.ymin + domain.ymax) / 2
+    radius = 0.3 * min(domain.width, domain.height)
+    times = []
+    for angle in np.linspace(0, 4 * np.pi, count):
+        start = time.perf_counter()
+        window.controller.set_probe(cx + radius * np.cos(angle), cy + radius * np.sin(angle))
+        redraw(app, window)
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def map_changes(app: QApplication, window: MainWindow, change, count: int) -> list[float]:
+    """Milliseconds per map change: grid lines, probe, 256² heatmap, all drawn."""
+    times = []
+    for index in range(count):
+        start = time.perf_counter()
+        change(index)
+        settle(app, window)
+        redraw(app, window)
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def run(probe_count: int, change_count: int) -> dict[str, object]:
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
+    window = MainWindow(ViewState(), settings)
+    window.resize(1500, 860)
+    window.show()
+    settle(app, window)
+    controller = window.controller
+
+    # Warm up every path once (lambdify, torch kernels, first paints).
+    map_changes(app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), 4)
+    probe_updates(app, window, 10)
+
+    formula_probe = probe_updates(app, window, probe_count)
+    formula_change = map_changes(
+        app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), change_count
+    )
+
+    mlps = [TorchMap(make_mlp([2, 64, 64, 64, 2], seed=s), f"mlp{s}", 2, 2) for s in (0, 1)]
+    map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), 2)
+    mlp_probe = probe_updates(app, window, probe_count)
+    mlp_change = map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), change_count)
+    window.close()
+
+    probe_all = formula_probe + mlp_probe
+    return {
+        "probe_update_ms_median": statistics.median(probe_all),
+        "probe_update_ms_p95": percentile(probe_all, 95),
+        "probe_update_ms_median_formula": statistics.median(formula_probe),
+        "probe_update_ms_p95_formula": percentile(formula_probe, 95),
+        "probe_update_ms_median_mlp": statistics.median(mlp_probe),
+        "probe_update_ms_p95_mlp": percentile(mlp_probe, 95),
+        "map_change_ms_formula": statistics.median(formula_change),
+        "map_change_ms_formula_p95": percentile(formula_change, 95),
+        "map_change_ms_mlp": statistics.median(mlp_change),
+        "map_change_ms_mlp_p95": percentile(mlp_change, 95),
+        "mlp_jacobian_method": mlps[0].jacobian_method,
+        "probe_updates": probe_count,
+        "map_changes": change_count,
+    }
+
+
+def report(result: dict[str, object]) -> None:
+    def line(name: str, value: float, target: float) -> None:
+        verdict = "PASS" if value <= target else "MISS"
+        print(f"{name:<44} {value:8.2f} ms   target ≤ {target:g} ms   {verdict}")
+
+    print("jacviz interaction benchmark (offscreen; compute + redraw)")
+    line("probe update, formula, median", result["probe_update_ms_median_formula"], PROBE_TARGET_MS)
+    print(
+        f"{'probe update, formula, 95th percentile':<44} {result['probe_update_ms_p95_formula']:8.2f} ms"
+    )
+    line(
+        "probe update, MLP 2-64-64-64-2, median",
+        result["probe_update_ms_median_mlp"],
+        PROBE_TARGET_MS,
+    )
+    print(f"{'probe update, MLP, 95th percentile':<44} {result['probe_update_ms_p95_mlp']:8.2f} ms")
+    line(
+        "map change, formula (grid + 256² heatmap)",
+        result["map_change_ms_formula"],
+        FORMULA_CHANGE_TARGET_MS,
+    )
+    line("map change, MLP (grid + 256² heatmap)", result["map_change_ms_mlp"], MLP_CHANGE_TARGET_MS)
+    print(f"MLP Jacobian path: {result['mlp_jacobian_method']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--probes", type=int, default=200, help="probe updates to time")
+    parser.add_argument("--changes", type=int, default=20, help="map changes to time")
+    args = parser.parse_args(argv)
+    result = run(args.probes, args.changes)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
