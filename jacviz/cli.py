@@ -19,6 +19,7 @@ import numpy as np
 from jacviz import __version__
 
 if TYPE_CHECKING:
+    from jacviz.core.maps import FormulaMap
     from jacviz.core.probe import ProbeReport
 
 # The core (torch, sympy) is imported inside the commands that need it, so that
@@ -110,15 +111,21 @@ def format_report(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-def _probe(args: argparse.Namespace) -> int:
+def _formula_map(text: str) -> FormulaMap:
+    """The map typed after ``--map``, or a :class:`UsageError` saying what is wrong and where."""
     from jacviz.core.formula import FormulaError
     from jacviz.core.maps import FormulaMap
-    from jacviz.core.probe import probe
 
     try:
-        map_ = FormulaMap.from_text(args.map)
+        return FormulaMap.from_text(text)
     except FormulaError as error:
         raise UsageError(f"bad --map formula: {error}") from None
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from jacviz.core.probe import probe
+
+    map_ = _formula_map(args.map)
     report = probe(map_, parse_point(args.at, map_.input_dim))
     if args.json:
         print(json.dumps(report.to_json(), allow_nan=False, ensure_ascii=False))
@@ -128,16 +135,11 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _launch_app(args: argparse.Namespace) -> int:
-    from jacviz.core.formula import FormulaError
-    from jacviz.core.maps import FormulaMap
     from jacviz.core.state import ViewState
 
     state = None
     if args.map is not None:
-        try:
-            map_ = FormulaMap.from_text(args.map)
-        except FormulaError as error:
-            raise UsageError(f"bad --map formula: {error}") from None
+        map_ = _formula_map(args.map)
         if map_.output_dim != 2:
             raise UsageError(f"the app shows maps with 2 outputs; --map has {map_.output_dim}")
         state = ViewState(formula=args.map)
