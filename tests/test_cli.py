@@ -129,3 +129,13 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("jacviz ")
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [("x +* y, y", "bad --map formula"), ("x, y, x*y", "2 outputs; --map has 3")],
+)
+def test_the_app_refuses_a_bad_map_before_opening(capsys, formula, message):
+    status, _, err = run(capsys, "--map", formula)
+    assert status == 2
+    assert message in err and err.count("\n") == 1
