@@ -60,11 +60,9 @@ def parse_point(text: str, dimension: int) -> np.ndarray:
 
 def _matrix_lines(matrix: np.ndarray) -> list[str]:
     """Rows of a matrix as aligned text, e.g. ``[[2, 1],`` / `` [2, 1]]``."""
-    from jacviz.core.probe import format_number
+    from jacviz.core.probe import align_columns, format_number
 
-    cells = [[format_number(v) for v in row] for row in matrix]
-    width = max((len(c) for row in cells for c in row), default=1)
-    rows = [", ".join(c.rjust(width) for c in row) for row in cells]
+    rows = align_columns([[format_number(v) for v in row] for row in matrix], ", ")
     last = len(rows) - 1
     return [
         ("[[" if i == 0 else " [") + row + ("]]" if i == last else "],")
@@ -74,7 +72,7 @@ def _matrix_lines(matrix: np.ndarray) -> list[str]:
 
 def format_report(report: ProbeReport) -> str:
     """Human-readable text of a :class:`jacviz.core.probe.ProbeReport`."""
-    from jacviz.core.probe import format_number
+    from jacviz.core.probe import format_number, orientation_word
 
     def vector(values: np.ndarray) -> str:
         return "(" + ", ".join(format_number(v) for v in values) + ")"
@@ -92,14 +90,11 @@ def format_report(report: ProbeReport) -> str:
         lines.append(f"symbolic J(x, y)    {symbolic}")
     if report.det is not None:
         det = report.det
-        if math.isnan(det):
-            meaning = "undefined"
-        elif det > 0:
-            meaning = "orientation preserved; areas scale by this factor"
+        meaning = orientation_word(det)
+        if det > 0:
+            meaning += "; areas scale by this factor"
         elif det < 0:
-            meaning = "orientation reversed; areas scale by |det|"
-        else:
-            meaning = "singular: areas collapse to zero"
+            meaning += "; areas scale by |det|"
         lines.append(f"det J               {format_number(det)}  ({meaning})")
     sigma = ", ".join(
         f"σ{i + 1} = {format_number(s)}" for i, s in enumerate(report.singular_values)

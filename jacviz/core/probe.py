@@ -25,6 +25,23 @@ def format_number(value: float, digits: int = 6) -> str:
     return "0" if text in ("-0", "0") else text
 
 
+def align_columns(cells: list[list[str]], separator: str = "  ") -> list[str]:
+    """Rows of a text matrix with each column right-aligned to its widest entry."""
+    widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))] if cells else []
+    return [separator.join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+
+
+def orientation_word(det: float | None) -> str:
+    """Plain-words meaning of the sign of det J."""
+    if det is None or math.isnan(det):
+        return "undefined"
+    if det > 0:
+        return "orientation preserved"
+    if det < 0:
+        return "orientation reversed"
+    return "singular: areas collapse to zero"
+
+
 def _finite_or_none(array: np.ndarray) -> object:
     """Nested lists of floats with every non-finite entry replaced by None (JSON has no inf)."""
     if np.ndim(array) == 0:

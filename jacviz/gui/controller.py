@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from jacviz.core.contour import zero_contour
 from jacviz.core.formula import FormulaError
 from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
@@ -35,8 +36,8 @@ class HeatmapImage:
     label: str
     image: np.ndarray | None
     """(rows, cols) values to colour: the quantity, or log10 of it for the condition number."""
-    det: np.ndarray | None
-    """(rows, cols) det J, for the det = 0 (fold) contour; None when the map is not 2→2."""
+    folds: np.ndarray | None
+    """(K, 2, 2) segments of the fold lines det J = 0; None when the map is not 2→2."""
     domain: Domain
 
 
@@ -45,6 +46,7 @@ class _FieldResult:
     map_: Map
     domain: Domain
     field: JacobianField
+    folds: np.ndarray | None
     rows: int
     cols: int
 
@@ -230,9 +232,9 @@ class Controller(QObject):
         self.sigStateChanged.emit(self._state)
 
     def _update_map(self) -> None:
+        self._request_field()  # first, so the worker runs while the grid is computed here
         self._update_grid()
         self._update_probe()
-        self._request_field()
 
     def _update_grid(self) -> None:
         state = self._state
@@ -244,13 +246,15 @@ class Controller(QObject):
         self.sigProbeChanged.emit(self._linearization)
 
     def _request_field(self) -> None:
-        """Compute the Jacobian field over the domain off the GUI thread (det contour + heatmap)."""
+        """Compute the Jacobian field and its fold lines off the GUI thread."""
         map_, domain = self._map, self._state.domain
         rows = cols = HEATMAP_RESOLUTION
 
         def compute() -> _FieldResult:
             field = jacobian_field(map_, sample_points(domain, cols, rows))
-            return _FieldResult(map_, domain, field, rows, cols)
+            det = field.det
+            folds = None if det is None else zero_contour(det.reshape(rows, cols), domain)
+            return _FieldResult(map_, domain, field, folds, rows, cols)
 
         self._runner.submit(compute)
 
@@ -274,13 +278,12 @@ class Controller(QObject):
     def _emit_heatmap(self, result: _FieldResult) -> None:
         key = self._state.heatmap
         shape = (result.rows, result.cols)
-        det = result.field.det
         self.sigHeatmapChanged.emit(
             HeatmapImage(
                 key=key,
                 label="" if key is None else heatmap_label(key),
                 image=None if key is None else heatmap_values(result.field, key).reshape(shape),
-                det=None if det is None else det.reshape(shape),
+                folds=result.folds,
                 domain=result.domain,
             )
         )

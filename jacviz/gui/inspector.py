@@ -5,11 +5,12 @@ from __future__ import annotations
 import html
 import math
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from jacviz.core.linearize import Linearization
-from jacviz.core.probe import format_number
+from jacviz.core.probe import align_columns, format_number, orientation_word
 
 # Row key -> (label, meaning shown on hover).
 ROWS: dict[str, tuple[str, str]] = {
@@ -38,25 +39,10 @@ def _vector(values: object) -> str:
     return "(" + ", ".join(format_number(float(v)) for v in values) + ")"
 
 
-def _matrix_html(rows: object) -> str:
-    cells = "".join(
-        "<tr>"
-        + "".join(f"<td align='right'>&nbsp;{html.escape(c)}&nbsp;</td>" for c in row)
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table style='border-left:1px solid gray; border-right:1px solid gray'>{cells}</table>"
-
-
-def orientation_word(det: float | None) -> str:
-    """Plain-words meaning of the sign of det J."""
-    if det is None or math.isnan(det):
-        return "undefined"
-    if det > 0:
-        return "orientation preserved"
-    if det < 0:
-        return "orientation reversed"
-    return "singular: area collapses"
+def _matrix_text(cells: list[list[str]]) -> str:
+    # Plain text in a monospace font: a rich-text table cost more to lay out than all the
+    # rest of a probe update.
+    return "\n".join(f"│ {row} │" for row in align_columns(cells))
 
 
 class Inspector(QWidget):
@@ -75,6 +61,7 @@ class Inspector(QWidget):
         for key, (label, meaning) in ROWS.items():
             name = QLabel(f"<b>{html.escape(label)}</b>")
             value = QLabel("–")
+            value.setTextFormat(Qt.TextFormat.PlainText)
             value.setFont(mono)
             value.setWordWrap(key == "symbolic")
             for widget in (name, value):
@@ -92,9 +79,9 @@ class Inspector(QWidget):
         self.values["point"].setText(_vector(report.point))
         self.values["value"].setText(_vector(report.value))
         numbers = [[format_number(float(v)) for v in row] for row in report.jacobian]
-        self.values["jacobian"].setText(_matrix_html(numbers))
+        self.values["jacobian"].setText(_matrix_text(numbers))
         symbolic = report.symbolic_jacobian
-        self.values["symbolic"].setText("–" if symbolic is None else _matrix_html(symbolic))
+        self.values["symbolic"].setText("–" if symbolic is None else _matrix_text(symbolic))
         det = report.det
         det_text = "–" if det is None else f"{format_number(det)}  ({orientation_word(det)})"
         self.values["det"].setText(det_text)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
-from PyQt6.QtGui import QPolygonF
-from PyQt6.QtWidgets import QGraphicsPolygonItem
+from PyQt6.QtGui import QBrush, QPainterPath, QPen, QPolygonF
+from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
 
-from jacviz.core.contour import zero_contour
 from jacviz.core.grid import Domain, WarpedGrid
 from jacviz.core.linearize import Linearization, OutputFigures
 from jacviz.gui import style
@@ -72,6 +71,37 @@ def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
         return -limit, limit
     low, high = (float(v) for v in np.percentile(finite, [1, 99]))
     return (low, high) if high > low else (low - 0.5, low + 0.5)
+
+
+class Marker(QGraphicsPathItem):
+    """A mark of fixed screen size (a dot or a cross) at a data point, whatever the zoom.
+
+    Cheaper to move than a one-point ScatterPlotItem, which matters on every mouse move.
+    """
+
+    def __init__(self, shape: str, size: float, pen: QPen, brush: QBrush | None = None):
+        path = QPainterPath()
+        half = size / 2
+        if shape == "dot":
+            path.addEllipse(QPointF(0, 0), half, half)
+        else:
+            path.moveTo(-half, 0)
+            path.lineTo(half, 0)
+            path.moveTo(0, -half)
+            path.lineTo(0, half)
+        super().__init__(path)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setPen(pen)
+        if brush is not None:
+            self.setBrush(brush)
+
+    def place(self, point: np.ndarray | None) -> None:
+        """Show the mark at ``point``, or hide it for None or a non-finite point."""
+        if point is None or not np.all(np.isfinite(point)) or np.abs(point).max() > DRAW_LIMIT:
+            self.setVisible(False)
+            return
+        self.setPos(float(point[0]), float(point[1]))
+        self.setVisible(True)
 
 
 class _Plane(pg.PlotWidget):
@@ -208,9 +238,8 @@ class InputPlane(_Plane):
             self.fold_lines.setData([], [])
             return
         domain = heatmap.domain
-        if heatmap.det is not None:
-            segments = zero_contour(heatmap.det, domain)
-            self._set_lines(self.fold_lines, segments)
+        if heatmap.folds is not None:
+            self._set_lines(self.fold_lines, heatmap.folds)
         else:
             self.fold_lines.setData([], [])
         if heatmap.image is None:
@@ -279,10 +308,11 @@ class OutputPlane(_Plane):
         self.ellipse_axes = self._curve(style.pen(style.GREEN, 2.5), 3)
         self.je1 = self._curve(style.pen(style.ORANGE, 3.5), 5)
         self.je2 = self._curve(style.pen(style.BLUE, 3.5), 5)
-        self.center_marker = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(style.BLACK), pen=None)
-        self.hover_marker = pg.ScatterPlotItem(size=14, symbol="+", pen=style.pen(style.GREY, 2))
+        self.center_marker = Marker("dot", 8, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
+        self.hover_marker = Marker("cross", 14, style.pen(style.GREY, 2))
         for item in (self.center_marker, self.hover_marker):
             item.setZValue(8)
+            item.setVisible(False)
             self.addItem(item)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
@@ -347,10 +377,7 @@ class OutputPlane(_Plane):
 
     def show_hover(self, point: np.ndarray | None) -> None:
         """Mark the image of the hovered input point, or hide the mark."""
-        if point is None or self._t < 1.0:
-            self.hover_marker.setData([], [])
-        else:
-            self.hover_marker.setData([point[0]], [point[1]])
+        self.hover_marker.place(None if self._t < 1.0 else point)
 
     def _draw_grid(self) -> None:
         grid = self._grid
@@ -373,7 +400,4 @@ class OutputPlane(_Plane):
         self._set_lines(self.ellipse_axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
         self._set_vectors(self.je1, center, figures.basis_images[:1])
         self._set_vectors(self.je2, center, figures.basis_images[1:])
-        if np.all(np.isfinite(center)):
-            self.center_marker.setData([center[0]], [center[1]])
-        else:
-            self.center_marker.setData([], [])
+        self.center_marker.place(center)
