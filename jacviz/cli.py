@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,13 +20,14 @@ import numpy as np
 from jacviz import __version__
 
 if TYPE_CHECKING:
-    from jacviz.core.maps import FormulaMap
+    from jacviz.core.maps import FormulaMap, TorchMap
     from jacviz.core.probe import ProbeReport
 
 # The core (torch, sympy) is imported inside the commands that need it, so that
 # `jacviz --help` and `--version` answer at once.
 
 EXIT_USAGE = 2
+COMMANDS = ("probe",)
 
 
 class UsageError(Exception):
@@ -117,10 +119,20 @@ def _formula_map(text: str) -> FormulaMap:
         raise UsageError(f"bad --map formula: {error}") from None
 
 
+def _network_map(path: str) -> TorchMap:
+    """The network in the file at ``path``, or a :class:`UsageError` saying why it can't be used."""
+    from jacviz.core.networks import NetworkError, load_network
+
+    try:
+        return load_network(path).as_map()
+    except NetworkError as error:
+        raise UsageError(str(error)) from None
+
+
 def _probe(args: argparse.Namespace) -> int:
     from jacviz.core.probe import probe
 
-    map_ = _formula_map(args.map)
+    map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
     report = probe(map_, parse_point(args.at, map_.input_dim))
     if args.json:
         print(json.dumps(report.to_json(), allow_nan=False, ensure_ascii=False))
@@ -138,6 +150,14 @@ def _launch_app(args: argparse.Namespace) -> int:
         if map_.output_dim != 2:
             raise UsageError(f"the app shows maps with 2 outputs; --map has {map_.output_dim}")
         state = ViewState(formula=args.map)
+    elif args.network is not None:
+        map_ = _network_map(args.network)
+        if (map_.input_dim, map_.output_dim) != (2, 2):
+            raise UsageError(
+                f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the app"
+                " shows networks from 2 to 2 dimensions (use 'jacviz probe --network')"
+            )
+        state = ViewState(network=str(Path(args.network).resolve()))
     from jacviz.gui.app import run_app
 
     return run_app(state)
@@ -151,10 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"jacviz {__version__}")
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--map",
         metavar="FORMULA",
         help='open the app on this map, e.g. "x**2 + y, x*y" (default: the last one shown)',
+    )
+    start.add_argument(
+        "--network",
+        metavar="FILE",
+        help="open the app on this network file (also: jacviz FILE)",
     )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     probe = commands.add_parser(
@@ -162,14 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the value, Jacobian, det and singular values of a map at a point",
         description="Evaluate a map and its Jacobian at one point.",
     )
-    probe.add_argument(
+    source = probe.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--map",
-        required=True,
         metavar="FORMULA",
         help='comma-separated components in x and y, e.g. "x**2 + y, x*y"',
     )
+    source.add_argument(
+        "--network",
+        metavar="FILE",
+        help="a network file: jacviz MLP (.safetensors), TorchScript, or torch.export (.pt2)",
+    )
     probe.add_argument(
-        "--at", required=True, metavar="X,Y", help="the point, e.g. 1,2 (or --at=-1,2)"
+        "--at",
+        required=True,
+        metavar="X,Y",
+        help="the point, e.g. 1,2 (or --at=-1,2); as many coordinates as the map has inputs",
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_probe)
@@ -189,12 +223,22 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return joined
 
 
+def _file_as_network(argv: list[str]) -> list[str]:
+    """``jacviz FILE`` means ``jacviz --network FILE``: a first word that is no command."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        word = argv[0]
+        if not Path(word).exists() and not any(c in word for c in "./\\"):
+            raise UsageError(f"{word!r} is neither a command ({', '.join(COMMANDS)}) nor a file")
+        return ["--network", *argv]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``jacviz`` command; returns the process exit status."""
     parser = build_parser()
-    arguments = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     try:
-        args = parser.parse_args(arguments)
+        arguments = _file_as_network(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(_join_negative_values(arguments))
         if args.command is None:
             return _launch_app(args)
         return args.run(args)

@@ -301,3 +301,85 @@ def test_a_network_map_is_shown_like_a_formula(qtbot, window, settle):
     assert np.isfinite(window.input_plane.image.image).all()
     with pytest.raises(ValueError, match="2 to 2"):
         window.controller.set_map(TorchMap(make_mlp([2, 4, 3]), "three", 2, 3))
+
+
+def saved_network(tmp_path, widths, name="net.safetensors"):
+    from jacviz.core.networks import save_mlp
+
+    model = make_mlp(widths, seed=5, dtype=torch.float64)
+    path = tmp_path / name
+    save_mlp(model, path)
+    return model, path
+
+
+def test_open_network_shows_it_with_exact_jacobians(qtbot, window, settle, tmp_path):
+    model, path = saved_network(tmp_path, [2, 12, 12, 2])
+    assert window.open_network(str(path))
+    settle()
+    assert window.controller.state.network == str(path)
+    assert window.windowTitle() == "jacviz — net.safetensors"
+    lin = window.controller.linearization
+    point = torch.tensor(lin.point, dtype=torch.float64)
+    expected = torch.autograd.functional.jacobian(model, point).numpy()
+    np.testing.assert_allclose(lin.jacobian, expected, rtol=1e-12)
+    assert_inspector_shows(window, expected)
+    assert "forward tangents" in window.statusBar().currentMessage()
+    # Typing a formula goes back to formulas.
+    window.controller.set_formula("y, x")
+    assert window.controller.state.network is None
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"", "empty"), (b"\x80\x04K\x01.", "pickle"), (None, "3 outputs")],
+)
+def test_a_bad_network_file_is_explained_and_changes_nothing(
+    qtbot, window, tmp_path, content, expected
+):
+    if content is None:
+        _, path = saved_network(tmp_path, [2, 4, 3], "three.safetensors")
+    else:
+        path = tmp_path / "bad.pt"
+        path.write_bytes(content)
+    before = window.controller.map
+    assert not window.open_network(str(path))
+    assert window.controller.map is before
+    assert window.problem is not None and window.problem.isVisible()
+    assert expected in window.problem.text()
+    window.problem.close()
+
+
+def test_dropping_a_network_file_opens_it(qtbot, window, tmp_path):
+    from PyQt6.QtCore import QMimeData, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    _, path = saved_network(tmp_path, [2, 6, 2])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert window.controller.state.network == str(path)
+
+
+def test_window_remembers_its_network(qtbot, settings, tmp_path):
+    _, path = saved_network(tmp_path, [2, 6, 2])
+    first = MainWindow(ViewState(), settings)
+    qtbot.addWidget(first)
+    first.open_network(str(path))
+    first.close()
+    second = MainWindow(None, settings)
+    qtbot.addWidget(second)
+    assert second.controller.state.network == str(path)
+    assert second.controller.map.name == "net.safetensors"
+    second.close()
+    path.unlink()  # the file went away: start on the formula instead, without complaint
+    third = MainWindow(None, settings)
+    qtbot.addWidget(third)
+    assert third.controller.state.network is None
+    third.close()

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from jacviz.cli import main
@@ -15,8 +16,9 @@ def run(capsys, *argv):
     return status, out, err
 
 
-def probe_json(capsys, formula, at):
-    status, out, err = run(capsys, "probe", "--map", formula, "--at", at, "--json")
+def probe_json(capsys, formula, at, network=None):
+    source = ["--map", formula] if network is None else ["--network", str(network)]
+    status, out, err = run(capsys, "probe", *source, "--at", at, "--json")
     assert status == 0, err
     return json.loads(out)
 
@@ -83,7 +85,7 @@ def test_maps_with_three_outputs_have_no_determinant(capsys):
         (["probe", "--map", "x, y", "--at", "nan,1"], "finite"),
         (["probe", "--at", "1,2"], "--map"),
         (["probe", "--map", "__import__('os').system('echo hacked'), y", "--at", "1,2"], ""),
-        (["frobnicate"], "invalid choice"),
+        (["frobnicate"], "'frobnicate' is neither a command (probe) nor a file"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_status_2(capsys, argv, message):
@@ -139,3 +141,58 @@ def test_the_app_refuses_a_bad_map_before_opening(capsys, formula, message):
     status, _, err = run(capsys, "--map", formula)
     assert status == 2
     assert message in err and err.count("\n") == 1
+
+
+def saved_mlp(tmp_path, widths, seed=0):
+    import torch
+
+    from jacviz.core.networks import make_mlp, save_mlp
+
+    model = make_mlp(widths, seed=seed, dtype=torch.float64)
+    path = tmp_path / f"mlp_{'_'.join(map(str, widths))}.safetensors"
+    save_mlp(model, path)
+    return model, path
+
+
+@pytest.mark.parametrize(
+    ("widths", "at"), [([2, 16, 2], "0.3,-0.7"), ([2, 8, 3], "1,2"), ([3, 8, 2], "1,2,-1")]
+)
+def test_probe_a_network_file(capsys, tmp_path, widths, at):
+    import torch
+
+    model, path = saved_mlp(tmp_path, widths)
+    report = probe_json(capsys, None, at, network=path)
+    point = torch.tensor([float(c) for c in at.split(",")], dtype=torch.float64)
+    expected = torch.autograd.functional.jacobian(model, point).numpy()
+    np.testing.assert_allclose(report["jacobian"], expected, rtol=1e-12, atol=1e-15)
+    assert report["value"] == pytest.approx(model(point).tolist(), rel=1e-12)
+    assert "symbolic_jacobian" not in report
+    if widths[0] == widths[-1] == 2:
+        assert report["det"] == pytest.approx(float(np.linalg.det(expected)), rel=1e-12)
+    else:
+        assert report["det"] is None
+    assert len(report["singular_values"]) == min(widths[0], widths[-1])
+
+
+def test_probe_refuses_a_bad_network_file(capsys, tmp_path):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(bytes(range(256)) * 4)
+    status, out, err = run(capsys, "probe", "--network", str(path), "--at", "1,2")
+    assert status == 2 and out == ""
+    assert err.startswith("jacviz: error: ") and err.count("\n") == 1 and "noise.pt" in err
+
+
+def test_probe_needs_exactly_one_of_map_and_network(capsys, tmp_path):
+    _, path = saved_mlp(tmp_path, [2, 4, 2])
+    status, _, err = run(capsys, "probe", "--map", "x, y", "--network", str(path), "--at", "1,2")
+    assert status == 2 and "not allowed with" in err
+
+
+def test_the_app_refuses_a_network_it_cannot_show_before_opening(capsys, tmp_path):
+    _, path = saved_mlp(tmp_path, [2, 4, 3])
+    status, _, err = run(capsys, str(path))  # jacviz FILE means jacviz --network FILE
+    assert status == 2 and "3 outputs" in err and "jacviz probe --network" in err
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(b"\x00\x01garbage")
+    status, _, err = run(capsys, str(noise))
+    assert status == 2 and "noise.bin" in err

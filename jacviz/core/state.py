@@ -21,6 +21,9 @@ class ViewState:
     """What the app shows: the map, where, the probe, and which overlays."""
 
     formula: str = DEFAULT_FORMULA
+    """The last typed map; shown unless ``network`` is set."""
+    network: str | None = None
+    """Path of the network file shown instead of the formula, or None."""
     domain: Domain = field(default_factory=Domain)
     probe: tuple[float, float] = (1.0, 0.5)
     h: float = 0.25

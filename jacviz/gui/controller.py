@@ -19,7 +19,8 @@ from jacviz.core.formula import FormulaError
 from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
 from jacviz.core.linearize import Linearization, linearize
-from jacviz.core.maps import FormulaMap, Map, jacobian_field
+from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field
+from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
 from jacviz.core.state import ViewState
 from jacviz.gui.runner import LatestOnlyRunner
@@ -49,6 +50,15 @@ class _FieldResult:
     folds: np.ndarray | None
     rows: int
     cols: int
+
+
+def _check_planar(map_: Map) -> None:
+    """Refuse maps the two planes cannot show (classifier and slice views come later)."""
+    if (map_.input_dim, map_.output_dim) != (2, 2):
+        raise ValueError(
+            f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the input "
+            "and output planes show maps from 2 to 2 dimensions"
+        )
 
 
 def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
@@ -89,6 +99,11 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._map: Map = FormulaMap.from_text(self._state.formula)
+        if self._state.network is not None:
+            try:
+                self._map = self._network_map(self._state.network)
+            except (NetworkError, ValueError):
+                self._state = dataclasses.replace(self._state, network=None)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._field: _FieldResult | None = None
@@ -142,23 +157,43 @@ class Controller(QObject):
             return False
         self.sigFormulaError.emit("", 0)
         self._map = map_
-        self._set(formula=text)
+        self._set(formula=text, network=None)
         self._update_map()
         return True
 
     def set_map(self, map_: Map) -> None:
-        """Show any map of 2 inputs and 2 outputs, such as a torch network.
+        """Show any map of 2 inputs and 2 outputs (a network held in memory, for instance).
 
         The state's formula text is left as it was: it describes the last typed map.
         """
-        if (map_.input_dim, map_.output_dim) != (2, 2):
-            raise ValueError(
-                f"the planes show maps from 2 to 2 dimensions; {map_.name} is "
-                f"{map_.input_dim} → {map_.output_dim}"
-            )
+        _check_planar(map_)
         self._map = map_
         self.sigFormulaError.emit("", 0)
         self._update_map()
+
+    def open_network(self, path: str) -> str | None:
+        """Show the network saved at ``path``; returns None, or why it cannot be shown.
+
+        On failure nothing changes: the current map stays on screen.
+        """
+        try:
+            map_ = self._network_map(path)
+        except (NetworkError, ValueError) as error:
+            message = str(error)
+            self.sigStatus.emit(f"Network not opened: {message}")
+            return message
+        self._map = map_
+        self.sigFormulaError.emit("", 0)
+        self._set(network=str(path))
+        self._update_map()
+        self.sigStatus.emit(f"{map_.name}: Jacobians by {map_.jacobian_method}.")
+        return None
+
+    @staticmethod
+    def _network_map(path: str) -> TorchMap:
+        map_ = load_network(path).as_map()
+        _check_planar(map_)
+        return map_
 
     def load_preset(self, preset: Preset) -> None:
         """Show ``preset`` on its own domain, probe at the domain's centre-right."""
@@ -169,7 +204,7 @@ class Controller(QObject):
         )
         self._map = FormulaMap.from_text(preset.formula)
         self.sigFormulaError.emit("", 0)
-        self._set(formula=preset.formula, domain=domain, probe=probe)
+        self._set(formula=preset.formula, network=None, domain=domain, probe=probe)
         self._update_map()
         self.sigStatus.emit(f"{preset.name}: {preset.note}")
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
-from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PyQt6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PyQt6.QtWidgets import (
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -33,6 +43,7 @@ H_FACTOR = 1.25
 """[ and ] shrink and grow the square by this factor."""
 
 SHORTCUTS = (
+    ("Ctrl+O", "open a network file"),
     ("Ctrl+L", "edit the formula"),
     ("Arrow keys", "move the probe (with the input plane focused)"),
     ("[ and ]", "shrink / grow the square h"),
@@ -50,8 +61,10 @@ def state_from_settings(settings: QSettings) -> ViewState:
         domain = Domain(*(float(v) for v in settings.value("state/domain", [])))
         probe = tuple(float(v) for v in settings.value("state/probe", []))
         heatmap = settings.value("state/heatmap", "det")
+        network = settings.value("state/network", "")
         return ViewState(
             formula=formula,
+            network=str(network) if network else None,
             domain=domain,
             probe=(probe[0], probe[1]),
             h=float(settings.value("state/h", ViewState.h)),
@@ -71,6 +84,7 @@ def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
     settings.setValue("state/h", state.h)
     settings.setValue("state/grid_lines", state.grid_lines)
     settings.setValue("state/heatmap", state.heatmap or "none")
+    settings.setValue("state/network", state.network or "")
 
 
 class _InputPlaneWithKeys(InputPlane):
@@ -100,7 +114,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, state: ViewState | None = None, settings: QSettings | None = None):
         super().__init__()
-        self.setWindowTitle("jacviz — see Jacobians")
+        self.setAcceptDrops(True)
+        self.problem: QMessageBox | None = None
         self.settings = settings if settings is not None else QSettings("jacviz", "jacviz")
         if state is None:
             state = state_from_settings(self.settings)
@@ -163,6 +178,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        open_network = file_menu.addAction("Open &network…")
+        open_network.setShortcut(QKeySequence.StandardKey.Open)
+        open_network.setToolTip("Load a network saved as jacviz MLP, TorchScript or torch.export")
+        open_network.triggered.connect(self._choose_network)
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -230,8 +250,45 @@ class MainWindow(QMainWindow):
         controller.sigFormulaError.connect(self._on_formula_error)
         controller.sigStatus.connect(self.statusBar().showMessage)
 
+    # ---- networks ------------------------------------------------------------------------------
+    def open_network(self, path: str) -> bool:
+        """Show the network at ``path``; on failure say why in a dialog and keep the map."""
+        problem = self.controller.open_network(path)
+        if problem is None:
+            return True
+        self.problem = QMessageBox(
+            QMessageBox.Icon.Warning, "Network not opened", problem, parent=self
+        )
+        self.problem.setWindowModality(Qt.WindowModality.WindowModal)
+        self.problem.open()
+        return False
+
+    def _choose_network(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open network",
+            "",
+            "Networks (*.safetensors *.pt *.pth *.pt2 *.ts *.jit);;All files (*)",
+        )
+        if path:
+            self.open_network(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept a dragged file, to open it as a network."""
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Open the dropped file as a network."""
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_network(files[0])
+
     # ---- reactions -----------------------------------------------------------------------------
     def _on_state_changed(self, state: ViewState) -> None:
+        shown = state.formula if state.network is None else Path(state.network).name
+        self.setWindowTitle(f"jacviz — {shown}")
         self.editor.show_state(state)
         self.heatmap_actions[state.heatmap].setChecked(True)
         step = round(state.morph * MORPH_STEPS)
