@@ -76,21 +76,28 @@ class Inspector(QWidget):
     def show_linearization(self, lin: Linearization) -> None:
         """Fill every row from the linearization at the probe."""
         report = lin.report
-        self.values["point"].setText(_vector(report.point))
-        self.values["value"].setText(_vector(report.value))
-        numbers = [[format_number(float(v)) for v in row] for row in report.jacobian]
-        self.values["jacobian"].setText(_matrix_text(numbers))
-        symbolic = report.symbolic_jacobian
-        self.values["symbolic"].setText("–" if symbolic is None else _matrix_text(symbolic))
         det = report.det
-        det_text = "–" if det is None else f"{format_number(det)}  ({orientation_word(det)})"
-        self.values["det"].setText(det_text)
         sigma = report.singular_values
-        self.values["sigma1"].setText(format_number(float(sigma[0])))
-        self.values["sigma2"].setText(format_number(float(sigma[1])))
-        self.values["condition"].setText(format_number(report.condition))
-        self.values["frobenius"].setText(format_number(report.frobenius))
         relative = lin.relative_error
         share = "" if not math.isfinite(relative) else f"  ({100 * relative:.3g} % of its size)"
-        self.values["error"].setText(f"{format_number(lin.error, 3)}{share}")
-        self.warnings.setText("\n".join(report.warnings))
+        symbolic = report.symbolic_jacobian
+        numbers = [[format_number(float(v)) for v in row] for row in report.jacobian]
+        texts = {
+            "point": _vector(report.point),
+            "value": _vector(report.value),
+            "jacobian": _matrix_text(numbers),
+            "symbolic": "–" if symbolic is None else _matrix_text(symbolic),
+            "det": "–" if det is None else f"{format_number(det)}  ({orientation_word(det)})",
+            "sigma1": format_number(float(sigma[0])),
+            "sigma2": format_number(float(sigma[1])),
+            "condition": format_number(report.condition),
+            "frobenius": format_number(report.frobenius),
+            "error": f"{format_number(lin.error, 3)}{share}",
+        }
+        # Only touch labels whose text changed: each new text re-lays out the panel.
+        for key, text in texts.items():
+            if self.values[key].text() != text:
+                self.values[key].setText(text)
+        warnings = "\n".join(report.warnings)
+        if self.warnings.text() != warnings:
+            self.warnings.setText(warnings)

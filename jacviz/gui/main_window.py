@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from jacviz.core.state import ViewState
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
 from jacviz.gui.inspector import Inspector
-from jacviz.gui.planes import InputPlane, OutputPlane
+from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
 
 MORPH_STEPS = 100
 NUDGE_FRACTION = 0.01
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setAcceptDrops(True)
         self.problem: QMessageBox | None = None
+        self._shown_state: ViewState | None = None
         self.settings = settings if settings is not None else QSettings("jacviz", "jacviz")
         if state is None:
             state = state_from_settings(self.settings)
@@ -161,6 +163,9 @@ class MainWindow(QMainWindow):
         output_layout = QVBoxLayout(output)
         output_layout.setContentsMargins(0, 0, 0, 0)
         output_layout.addWidget(self.output_plane, 1)
+        legend = QLabel(legend_html())
+        legend.setToolTip(self.output_plane.toolTip())
+        output_layout.addWidget(legend)
         self.morph_label = QLabel()
         output_layout.addWidget(self.morph_label)
         output_layout.addWidget(self.morph)
@@ -287,6 +292,9 @@ class MainWindow(QMainWindow):
 
     # ---- reactions -----------------------------------------------------------------------------
     def _on_state_changed(self, state: ViewState) -> None:
+        previous, self._shown_state = self._shown_state, state
+        if previous is not None and dataclasses.replace(previous, probe=state.probe) == state:
+            return  # only the probe moved: the planes and inspector already show it
         shown = state.formula if state.network is None else Path(state.network).name
         self.setWindowTitle(f"jacviz — {shown}")
         self.editor.show_state(state)

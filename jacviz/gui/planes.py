@@ -292,6 +292,28 @@ class InputPlane(_Plane):
         super().leaveEvent(event)
 
 
+# The output plane's key, shown beside the plot rather than over it: it never hides data,
+# and moving overlays do not have to repaint it.
+LEGEND = (
+    (style.BLACK, "━━", "image of the square f(p + [0,h]²)"),
+    (style.VERMILLION, "▰▰", "tangent parallelogram f(p) + J·δ"),
+    (style.GREEN, "━━", "image of the circle |δ| = h"),
+    (style.GREEN, "╍╍", "σ-ellipse f(p) + J·δ, semi-axes h·σ1, h·σ2"),
+    (style.ORANGE, "━━", "J·e1 = h·∂f/∂x"),
+    (style.BLUE, "━━", "J·e2 = h·∂f/∂y"),
+)
+
+
+def legend_html() -> str:
+    """The output plane's legend as rich text, in two columns."""
+    cells = [
+        f"<td><span style='color:{color}; font-weight:bold'>{sample}</span> {label}</td>"
+        for color, sample, label in LEGEND
+    ]
+    rows = "".join(f"<tr>{''.join(cells[i : i + 2])}</tr>" for i in range(0, len(cells), 2))
+    return f"<table cellspacing='4'>{rows}</table>"
+
+
 class OutputPlane(_Plane):
     """The output plane: warped grid, curved square vs tangent parallelogram, σ-ellipse."""
 
@@ -317,40 +339,11 @@ class OutputPlane(_Plane):
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._t = 1.0
-        self._add_legend()
         self.setToolTip(
             "Black: the true image of the small square. Red: its tangent parallelogram "
             "f(p) + J·δ.\nGreen: image of the circle, and the singular-value ellipse (dashed) "
             "with semi-axes h·σ1, h·σ2."
         )
-
-    def _add_legend(self) -> None:
-        legend = self.addLegend(offset=(8, 8), labelTextSize="8pt")
-        legend.setZValue(20)
-        samples = [
-            (
-                pg.PlotDataItem(pen=style.pen(style.BLACK, 2.0)),
-                "f(p + [0,h]²): image of the square",
-            ),
-            (
-                pg.PlotDataItem(
-                    pen=style.pen(style.VERMILLION, 1.5),
-                    fillLevel=0,
-                    fillBrush=style.brush(style.VERMILLION, 70),
-                ),
-                "f(p) + J·δ: tangent parallelogram",
-            ),
-            (pg.PlotDataItem(pen=style.pen(style.GREEN, 1.5)), "image of the circle |δ| = h"),
-            (
-                pg.PlotDataItem(pen=style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine)),
-                "σ-ellipse f(p) + J·δ, axes h·σ1, h·σ2",
-            ),
-            (pg.PlotDataItem(pen=style.pen(style.ORANGE, 3.5)), "J·e1 (h·∂f/∂x)"),
-            (pg.PlotDataItem(pen=style.pen(style.BLUE, 3.5)), "J·e2 (h·∂f/∂y)"),
-        ]
-        for item, name in samples:
-            legend.addItem(item, name)
-        self.legend = legend
 
     def show_grid(self, grid: WarpedGrid) -> None:
         """Draw the image of the grid (at the current morph) and frame it."""
