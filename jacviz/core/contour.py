@@ -27,28 +27,33 @@ def zero_contour(values: np.ndarray, domain: Domain) -> np.ndarray:
     rows, cols = values.shape
     if rows < 2 or cols < 2:
         return np.zeros((0, 2, 2))
-    corners = np.stack(
-        [values[:-1, :-1], values[:-1, 1:], values[1:, 1:], values[1:, :-1]], axis=-1
-    )  # (rows-1, cols-1, 4)
-    finite = np.all(np.isfinite(corners), axis=-1)
+    # Only the few cells whose corners change sign carry contour: find them with cheap boolean
+    # planes first, then do the edge arithmetic on those cells alone.
+    corner_planes = (values[:-1, :-1], values[:-1, 1:], values[1:, 1:], values[1:, :-1])
+    with np.errstate(invalid="ignore"):
+        finite = np.logical_and.reduce([np.isfinite(v) for v in corner_planes])
+        signs = [v > 0 for v in corner_planes]
+    mixed = finite & np.logical_or.reduce(signs) & ~np.logical_and.reduce(signs)
+    cell_rows, cell_cols = np.nonzero(mixed)
+    corners = np.stack([v[cell_rows, cell_cols] for v in corner_planes], axis=-1)  # (K, 4)
     positive = corners > 0
 
-    points = np.full((*corners.shape[:2], 4, 2), np.nan)
-    crosses = np.zeros((*corners.shape[:2], 4), dtype=bool)
+    points = np.empty((len(corners), 4, 2))
+    crosses = np.empty((len(corners), 4), dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, (a, b) in enumerate(_EDGES):
-            crosses[..., k] = finite & (positive[..., a] != positive[..., b])
-            va, vb = corners[..., a], corners[..., b]
+            crosses[:, k] = positive[:, a] != positive[:, b]
+            va, vb = corners[:, a], corners[:, b]
             t = va / (va - vb)
-            offset = _CORNER_OFFSETS[a] + t[..., None] * (_CORNER_OFFSETS[b] - _CORNER_OFFSETS[a])
-            points[..., k, :] = offset
+            start, step = _CORNER_OFFSETS[a], _CORNER_OFFSETS[b] - _CORNER_OFFSETS[a]
+            points[:, k, :] = start + t[:, None] * step
     count = crosses.sum(axis=-1)
 
     # Ordinary cells: the two crossed edges, in edge order.
     ordinary = count == 2
     order = np.argsort(~crosses[ordinary], axis=-1, kind="stable")[:, :2]
     segments = [np.take_along_axis(points[ordinary], order[..., None], axis=1)]
-    cell_index = [np.argwhere(ordinary)]
+    cell_index = [np.flatnonzero(ordinary)]
 
     # Saddles: the centre's sign decides which pair of opposite corners is cut off.
     saddle = count == 4
@@ -58,11 +63,11 @@ def zero_contour(values: np.ndarray, domain: Domain) -> np.ndarray:
     saddle_points = points[saddle]
     for pair in range(2):
         segments.append(np.take_along_axis(saddle_points, pairs[:, pair, :, None], axis=1))
-        cell_index.append(np.argwhere(saddle))
+        cell_index.append(np.flatnonzero(saddle))
 
-    local = np.concatenate(segments)  # (K, 2, 2) in cell units
-    cells = np.concatenate(cell_index)  # (K, 2) as (row, col)
+    local = np.concatenate(segments)  # (S, 2, 2) in cell units
+    cells = np.concatenate(cell_index)  # (S,) indices into the mixed cells
     dx, dy = domain.width / cols, domain.height / rows
-    x = domain.xmin + (cells[:, 1, None] + 0.5 + local[..., 0]) * dx
-    y = domain.ymin + (cells[:, 0, None] + 0.5 + local[..., 1]) * dy
+    x = domain.xmin + (cell_cols[cells, None] + 0.5 + local[..., 0]) * dx
+    y = domain.ymin + (cell_rows[cells, None] + 0.5 + local[..., 1]) * dy
     return np.stack([x, y], axis=-1)
