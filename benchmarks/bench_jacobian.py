@@ -24,23 +24,11 @@ from jacviz.core.jacobian import (
     sequential_jacobian,
     singular_values,
 )
+from jacviz.core.networks import make_mlp
 
 JACOBIAN_TARGET = 1.7  # Jacobian-field time / forward-pass time
 SPEEDUP_TARGET = 20.0  # closed-form singular values vs torch.linalg.svdvals
 ERROR_TARGET = 1e-6  # max relative error of our singular values vs float64 numpy SVD
-
-
-def make_mlp(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Linear(2, 64),
-        nn.Tanh(),
-        nn.Linear(64, 64),
-        nn.Tanh(),
-        nn.Linear(64, 64),
-        nn.Tanh(),
-        nn.Linear(64, 2),
-    )
 
 
 def make_grid(size: int) -> torch.Tensor:
@@ -125,7 +113,7 @@ def exact_sigma2_error(jac: np.ndarray, approx: np.ndarray, reference: np.ndarra
 
 
 def run(grid: int, repeats: int, chunk_size: int) -> dict[str, Any]:
-    model = make_mlp()
+    model = make_mlp([2, 64, 64, 64, 2], activation="tanh", seed=0)
     points = make_grid(grid)
     fields = interleaved_medians(
         {
