@@ -48,6 +48,7 @@ import re
 import secrets
 import stat
 import threading
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,11 +63,13 @@ from jacviz.core.maps import TorchMap
 
 __all__ = [
     "ACTIVATIONS",
+    "EXAMPLES_DIR",
     "MAX_FILE_BYTES",
     "MAX_LINEAR_LAYERS",
     "MAX_WIDTH",
     "LoadedNetwork",
     "NetworkError",
+    "example_files",
     "load_network",
     "make_mlp",
     "save_mlp",
@@ -410,7 +413,9 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
 
     TorchScript and torch.export archives may carry metadata as an extra file ``jacviz.json``
     holding a JSON object (``torch.jit.save(m, f, _extra_files={"jacviz.json": ...})``,
-    ``torch.export.save(p, f, extra_files={"jacviz.json": ...})``).
+    ``torch.export.save(p, f, extra_files={"jacviz.json": ...})``). A TorchScript network
+    whose first weight matrix is not ``(width, inputs)`` (a coupling flow, say) declares its
+    input size there as ``"input_dim"``.
 
     Every network is then checked: float32/float64 parameters without NaN or inf, input size
     n >= 2, and a forward pass on small probe batches (sizes 1, 3 and 5) that returns finite
@@ -931,7 +936,11 @@ def _load_torchscript(data: bytes, reader: Any, records: set[str], name: str) ->
             _screen_torchscript_source(reader.get_record(record), record, name)
     extra_files: dict[str, Any] = {_EXTRA_FILE: ""}
     try:
-        module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra_files)
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript in favour of torch.export; users with
+            # TorchScript files cannot act on that warning, so it is not shown to them.
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra_files)
     except Exception as error:
         raise NetworkError(
             f"{name} is a TorchScript file that PyTorch cannot load: {_one_line(error)}"
@@ -939,7 +948,28 @@ def _load_torchscript(data: bytes, reader: Any, records: set[str], name: str) ->
     _screen_torchscript_graphs(module, name)
     metadata = _extra_metadata(extra_files.get(_EXTRA_FILE), name)
     module.eval()
-    return _finish_found(module, name, "torchscript", metadata)
+    return _finish_found(module, name, "torchscript", metadata, _declared_input_dim(metadata, name))
+
+
+def _declared_input_dim(metadata: dict[str, object], name: str) -> int | None:
+    """The ``input_dim`` a TorchScript archive's jacviz.json declares, if any.
+
+    The first weight matrix gives the input size of ordinary networks; a network whose first
+    layer sees only part of the input (a coupling flow) says its size here.
+    """
+    declared = metadata.get("input_dim")
+    if declared is None:
+        return None
+    if (
+        isinstance(declared, bool)
+        or not isinstance(declared, int)
+        or not 1 <= declared <= MAX_WIDTH
+    ):
+        raise NetworkError(
+            f"{name} declares input_dim {declared!r} in {_EXTRA_FILE}; it must be a whole number "
+            f"from 1 to {MAX_WIDTH}"
+        )
+    return declared
 
 
 def _screen_torchscript_source(source: bytes, record: str, name: str) -> None:
@@ -1656,3 +1686,16 @@ def _format_bytes(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+"""The example networks of a source checkout (built by ``examples/build_examples.py``)."""
+
+_NETWORK_SUFFIXES = (".safetensors", ".pt", ".pt2")
+
+
+def example_files(folder: Path = EXAMPLES_DIR) -> list[Path]:
+    """The network files in ``folder``, sorted by name; empty when the folder is absent."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in _NETWORK_SUFFIXES and p.is_file())

@@ -1,0 +1,77 @@
+"""The shipped example networks: each loads, has exact Jacobians, and rebuilds from its seed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jacviz.core.jacobian import JacobianField
+from jacviz.core.networks import EXAMPLES_DIR, example_files, load_network
+
+EXAMPLES = example_files()
+
+
+def test_the_examples_are_shipped():
+    assert {p.name for p in EXAMPLES} == {
+        "tanh_warp.safetensors",
+        "relu_fold.safetensors",
+        "coupling_flow.pt",
+    }
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_loads_with_exact_jacobians(path):
+    network = load_network(path)
+    assert (network.input_dim, network.output_dim) == (2, 2)
+    assert network.metadata["description"]
+    points = np.random.default_rng(0).uniform(-2, 2, size=(16, 2))
+    values, jacobians = network.as_map().evaluate_with_jacobian(points)
+    for point, value, jacobian in zip(points, values, jacobians, strict=True):
+        tensor = torch.tensor(point, dtype=torch.float64)
+        expected = torch.autograd.functional.jacobian(network.module, tensor[None])[0, :, 0, :]
+        # float64 networks: both are exact up to rounding in a different order.
+        np.testing.assert_allclose(jacobian, expected.numpy(), rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(value, network.module(tensor[None])[0].detach(), rtol=1e-13)
+
+
+def test_the_flow_log_det_matches_the_jacobian():
+    network = load_network(EXAMPLES_DIR / "coupling_flow.pt")
+    points = np.random.default_rng(1).uniform(-3, 3, size=(200, 2))
+    values, jacobians = network.as_map().evaluate_with_jacobian(points)
+    field = JacobianField.from_arrays(values, jacobians)
+    log_det = network.module.log_det(torch.from_numpy(points)).numpy()
+    assert (field.det > 0).all()  # a flow is invertible: orientation is never reversed
+    np.testing.assert_allclose(field.log_abs_det, log_det, rtol=1e-12, atol=1e-12)
+
+
+def test_the_relu_example_has_folds():
+    network = load_network(EXAMPLES_DIR / "relu_fold.safetensors")
+    grid = np.stack(np.meshgrid(np.linspace(-2, 2, 64), np.linspace(-2, 2, 64)), -1)
+    _, jacobians = network.as_map().evaluate_with_jacobian(grid.reshape(-1, 2))
+    det = JacobianField.from_arrays(np.zeros((len(jacobians), 2)), jacobians).det
+    assert (det > 0).mean() > 0.2 and (det < 0).mean() > 0.2
+
+
+def test_the_build_script_rebuilds_the_examples_exactly(tmp_path):
+    script = EXAMPLES_DIR / "build_examples.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, timeout=300)
+    for shipped in EXAMPLES:
+        rebuilt = tmp_path / shipped.name
+        if shipped.suffix == ".safetensors":
+            assert rebuilt.read_bytes() == shipped.read_bytes(), shipped.name
+        else:  # TorchScript archives hold a random id: compare weights and outputs instead
+            a, b = load_network(shipped).module, load_network(rebuilt).module
+            for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+                assert torch.equal(p, q), name
+            points = torch.from_numpy(np.random.default_rng(2).uniform(-2, 2, (50, 2)))
+            assert torch.equal(a(points), b(points))
+
+
+def test_examples_folder_lookup_tolerates_a_missing_folder(tmp_path):
+    assert example_files(tmp_path / "nowhere") == []
+    (tmp_path / "notes.txt").write_text("not a network")
+    (tmp_path / "net.pt").write_bytes(b"")
+    assert example_files(tmp_path) == [Path(tmp_path / "net.pt")]
