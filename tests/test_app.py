@@ -1,5 +1,7 @@
 """The app, driven as a user would: typing, clicking, dragging, choosing from menus."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from PyQt6.QtWidgets import QApplication
 
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.maps import FormulaMap, TorchMap
-from jacviz.core.networks import make_mlp
+from jacviz.core.networks import load_network, make_mlp
 from jacviz.core.presets import PRESETS
 from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
@@ -383,3 +385,33 @@ def test_window_remembers_its_network(qtbot, settings, tmp_path):
     qtbot.addWidget(third)
     assert third.controller.state.network is None
     third.close()
+
+
+def test_every_example_opens_from_the_examples_menu(qtbot, window, settle):
+    actions = window.examples_menu.actions()
+    methods = {
+        "coupling flow": "autograd",
+        "relu fold": "forward tangents",
+        "tanh warp": "forward tangents",
+    }  # TorchScript cannot be walked layer by layer
+    assert [a.text() for a in actions] == list(methods)
+    for action in actions:
+        action.trigger()
+        settle()
+        assert window.problem is None
+        assert Path(window.controller.state.network).stem == action.text().replace(" ", "_")
+        message = window.statusBar().currentMessage()
+        assert f"Jacobians by {methods[action.text()]}" in message
+        assert load_network(window.controller.state.network).metadata["description"] in message
+        assert np.isfinite(window.input_plane.image.image).all()
+
+
+def test_the_formula_field_does_not_claim_a_formula_while_a_network_is_shown(
+    qtbot, window, tmp_path
+):
+    _, path = saved_network(tmp_path, [2, 6, 2])
+    window.open_network(str(path))
+    assert window.editor.formula.text() == ""
+    assert "net.safetensors" in window.editor.formula.placeholderText()
+    window.controller.set_formula("y, x")
+    assert window.editor.formula.text() == "y, x"

@@ -99,6 +99,7 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._map: Map = FormulaMap.from_text(self._state.formula)
+        self._network_description = ""
         if self._state.network is not None:
             try:
                 self._map = self._network_map(self._state.network)
@@ -186,13 +187,18 @@ class Controller(QObject):
         self.sigFormulaError.emit("", 0)
         self._set(network=str(path))
         self._update_map()
-        self.sigStatus.emit(f"{map_.name}: Jacobians by {map_.jacobian_method}.")
+        description = self._network_description
+        self.sigStatus.emit(
+            f"{map_.name}: {description + '; ' if description else ''}"
+            f"Jacobians by {map_.jacobian_method}."
+        )
         return None
 
-    @staticmethod
-    def _network_map(path: str) -> TorchMap:
-        map_ = load_network(path).as_map()
+    def _network_map(self, path: str) -> TorchMap:
+        network = load_network(path)
+        map_ = network.as_map()
         _check_planar(map_)
+        self._network_description = str(network.metadata.get("description", ""))
         return map_
 
     def load_preset(self, preset: Preset) -> None:

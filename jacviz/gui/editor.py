@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QFont
@@ -28,6 +29,7 @@ FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""
 
 LINEAR_PRESET = "Linear map"
+FORMULA_PLACEHOLDER = "f1, f2 in x and y, e.g. x**2 + y, x*y"
 
 
 def _spin(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
@@ -82,7 +84,7 @@ class MapEditor(QWidget):
         form.addWidget(self.presets)
 
         self.formula = QLineEdit()
-        self.formula.setPlaceholderText("f1, f2 in x and y, e.g. x**2 + y, x*y")
+        self.formula.setPlaceholderText(FORMULA_PLACEHOLDER)
         self.formula.setToolTip(
             "Two comma-separated components in x and y. Operators + - * / ** (or ^),\n"
             "constants pi and e, functions sin cos tan exp log sqrt tanh relu sigmoid … (Ctrl+L)"
@@ -170,8 +172,17 @@ class MapEditor(QWidget):
         """Make every widget show ``state`` without emitting intents."""
         self._syncing = True
         try:
-            if self.formula.text() != state.formula and not self._formula_timer.isActive():
-                self.formula.setText(state.formula)
+            if not self._formula_timer.isActive():
+                # While a network is shown the field is empty, so it never claims to show
+                # a formula that is not on screen.
+                shown = state.formula if state.network is None else ""
+                if self.formula.text() != shown:
+                    self.formula.setText(shown)
+                self.formula.setPlaceholderText(
+                    FORMULA_PLACEHOLDER
+                    if state.network is None
+                    else f"showing {Path(state.network).name}; type a formula to replace it"
+                )
             domain = state.domain
             bounds = (domain.xmin, domain.xmax, domain.ymin, domain.ymax)
             for box, value in zip(self.domain, bounds, strict=True):

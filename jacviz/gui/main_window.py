@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
 from jacviz.core.formula import FormulaError, parse_formula
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
+from jacviz.core.networks import example_files
 from jacviz.core.presets import PRESETS
 from jacviz.core.state import ViewState
 from jacviz.gui.controller import Controller
@@ -199,6 +200,16 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, e=entry: self.controller.load_preset(e))
         presets_menu.setToolTipsVisible(True)
 
+        self.examples_menu = menu.addMenu("&Examples")
+        self.examples_menu.setToolTipsVisible(True)
+        for path in example_files():
+            action = self.examples_menu.addAction(path.stem.replace("_", " "))
+            action.setToolTip(f"Open the example network {path.name}")
+            action.triggered.connect(lambda _=False, p=path: self.open_network(str(p)))
+        if self.examples_menu.isEmpty():
+            none = self.examples_menu.addAction("No example networks (they ship with the source)")
+            none.setEnabled(False)
+
         view_menu = menu.addMenu("&View")
         focus = view_menu.addAction("Edit formula")
         focus.setShortcut("Ctrl+L")
@@ -261,12 +272,14 @@ class MainWindow(QMainWindow):
         problem = self.controller.open_network(path)
         if problem is None:
             return True
-        self.problem = QMessageBox(
-            QMessageBox.Icon.Warning, "Network not opened", problem, parent=self
-        )
+        self._show_problem("Network not opened", problem)
+        return False
+
+    def _show_problem(self, title: str, message: str) -> None:
+        """Say what went wrong in a window-modal dialog that does not block the app."""
+        self.problem = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
         self.problem.setWindowModality(Qt.WindowModality.WindowModal)
         self.problem.open()
-        return False
 
     def _choose_network(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
