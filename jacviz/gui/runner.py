@@ -79,8 +79,12 @@ class LatestOnlyRunner(QObject):
         self._waiting = None
 
     def wait(self, msecs: int = -1) -> bool:
-        """Block until the running job ends (for shutdown and tests)."""
-        return self._pool.waitForDone(msecs)
+        """Block until the running job ends (for shutdown and tests); True if it has."""
+        done = self._pool.waitForDone(msecs)
+        if done:
+            # Its finished signal may still be queued; nothing runs any more either way.
+            self._running = False
+        return done
 
     def _start_waiting(self) -> None:
         if self._running or self._waiting is None:
