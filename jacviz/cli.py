@@ -142,22 +142,20 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _launch_app(args: argparse.Namespace) -> int:
+    from jacviz.core.maps import require_planar
     from jacviz.core.state import ViewState
 
     state = None
-    if args.map is not None:
-        map_ = _formula_map(args.map)
-        if map_.output_dim != 2:
-            raise UsageError(f"the app shows maps with 2 outputs; --map has {map_.output_dim}")
-        state = ViewState(formula=args.map)
-    elif args.network is not None:
-        map_ = _network_map(args.network)
-        if (map_.input_dim, map_.output_dim) != (2, 2):
-            raise UsageError(
-                f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the app"
-                " shows networks from 2 to 2 dimensions (use 'jacviz probe --network')"
-            )
-        state = ViewState(network=str(Path(args.network).resolve()))
+    if args.map is not None or args.network is not None:
+        map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
+        try:
+            require_planar(map_)
+        except ValueError as error:
+            raise UsageError(f"{error} ('jacviz probe' reads any map at a point)") from None
+        if args.map is not None:
+            state = ViewState(formula=args.map)
+        else:
+            state = ViewState(network=str(Path(args.network).resolve()))
     from jacviz.gui.app import run_app
 
     return run_app(state)

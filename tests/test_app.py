@@ -129,7 +129,7 @@ def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window):
 def test_three_outputs_are_refused_by_the_planes(qtbot, window):
     window.editor.formula.setText("x, y, x*y")
     qtbot.keyClick(window.editor.formula, Qt.Key.Key_Return)
-    assert "2 outputs" in window.editor.error.text()
+    assert "maps 2 inputs to 3 outputs" in window.editor.error.text()
     assert window.controller.map.output_dim == 2
 
 

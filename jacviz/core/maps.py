@@ -190,6 +190,15 @@ class TorchMap:
         )
 
 
+def require_planar(map_: Map) -> None:
+    """Raise ValueError unless ``map_`` goes from 2 to 2 dimensions, as the two planes need."""
+    if (map_.input_dim, map_.output_dim) != (2, 2):
+        raise ValueError(
+            f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the input "
+            "and output planes show maps from 2 to 2 dimensions"
+        )
+
+
 def jacobian_field(map_: Map, points: np.ndarray) -> JacobianField:
     """Values, Jacobians and all derived quantities (det, σ, ‖J‖F, ...) of a map at points."""
     values, jacobian = map_.evaluate_with_jacobian(as_points(points, map_.input_dim))

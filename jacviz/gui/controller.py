@@ -19,7 +19,7 @@ from jacviz.core.formula import FormulaError
 from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
 from jacviz.core.linearize import Linearization, linearize
-from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field
+from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
 from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
 from jacviz.core.state import ViewState
@@ -52,13 +52,12 @@ class _FieldResult:
     cols: int
 
 
-def _check_planar(map_: Map) -> None:
-    """Refuse maps the two planes cannot show (classifier and slice views come later)."""
-    if (map_.input_dim, map_.output_dim) != (2, 2):
-        raise ValueError(
-            f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the input "
-            "and output planes show maps from 2 to 2 dimensions"
-        )
+def _planar_network(path: str) -> tuple[TorchMap, str]:
+    """The 2→2 network in the file at ``path`` and its description (raises if unusable)."""
+    network = load_network(path)
+    map_ = network.as_map()
+    require_planar(map_)
+    return map_, str(network.metadata.get("description", ""))
 
 
 def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
@@ -99,10 +98,9 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._map: Map = FormulaMap.from_text(self._state.formula)
-        self._network_description = ""
         if self._state.network is not None:
             try:
-                self._map = self._network_map(self._state.network)
+                self._map, _ = _planar_network(self._state.network)
             except (NetworkError, ValueError):
                 self._state = dataclasses.replace(self._state, network=None)
         self._grid: WarpedGrid | None = None
@@ -151,10 +149,10 @@ class Controller(QObject):
         except FormulaError as error:
             self.sigFormulaError.emit(str(error), error.column or 0)
             return False
-        if map_.output_dim != 2:
-            self.sigFormulaError.emit(
-                f"the planes show maps with 2 outputs; this formula has {map_.output_dim}", 0
-            )
+        try:
+            require_planar(map_)
+        except ValueError as error:
+            self.sigFormulaError.emit(str(error), 0)
             return False
         self.sigFormulaError.emit("", 0)
         self._map = map_
@@ -167,7 +165,7 @@ class Controller(QObject):
 
         The state's formula text is left as it was: it describes the last typed map.
         """
-        _check_planar(map_)
+        require_planar(map_)
         self._map = map_
         self.sigFormulaError.emit("", 0)
         self._update_map()
@@ -178,7 +176,7 @@ class Controller(QObject):
         On failure nothing changes: the current map stays on screen.
         """
         try:
-            map_ = self._network_map(path)
+            map_, description = _planar_network(path)
         except (NetworkError, ValueError) as error:
             message = str(error)
             self.sigStatus.emit(f"Network not opened: {message}")
@@ -187,19 +185,12 @@ class Controller(QObject):
         self.sigFormulaError.emit("", 0)
         self._set(network=str(path))
         self._update_map()
-        description = self._network_description
         self.sigStatus.emit(
             f"{map_.name}: {description + '; ' if description else ''}"
             f"Jacobians by {map_.jacobian_method}."
         )
         return None
 
-    def _network_map(self, path: str) -> TorchMap:
-        network = load_network(path)
-        map_ = network.as_map()
-        _check_planar(map_)
-        self._network_description = str(network.metadata.get("description", ""))
-        return map_
 
     def load_preset(self, preset: Preset) -> None:
         """Show ``preset`` on its own domain, probe at the domain's centre-right."""
