@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import threading
 import weakref
 from collections.abc import Sequence
@@ -124,7 +125,7 @@ def _walked_activation_names() -> tuple[str, ...]:
 
 
 def _refusal(module: nn.Module, name: str) -> LayerError:
-    """A LayerError saying why ``_walk`` refused ``module`` (the tests mirror its rules)."""
+    """A LayerError saying why ``_walk`` refused ``module``, by re-checking its rules."""
     cls = type(module)
     where = f"layer {name!r} ({cls.__name__})" if name else f"the model ({cls.__name__})"
     base = next(
@@ -220,6 +221,15 @@ def _model_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     if not params:  # activations only: numpy's float64 points are used as they are
         return torch.float64, torch.device("cpu")
     return params[0].dtype, params[0].device
+
+
+def _call(layer: _Layer, x: torch.Tensor) -> torch.Tensor:
+    """Run the layer's own module on ``x``, leaving ``x`` intact.
+
+    ``nn.ReLU(inplace=True)`` and friends would overwrite ``x``: the pre-activation the
+    derivative needs, or the caller's own points.
+    """
+    return layer.module(x.clone() if getattr(layer.module, "inplace", False) else x)
 
 
 def _derivative(step: _ActivationStep, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -333,11 +343,11 @@ def _weight_singular_values(module: nn.Module, weight: np.ndarray) -> np.ndarray
     return values
 
 
-def _point_tensor(point: np.ndarray, n: int | None, dtype: torch.dtype, device: Any) -> Any:
+def _point_tensor(point: np.ndarray, dtype: torch.dtype, device: Any) -> torch.Tensor:
     array = np.asarray(point, dtype=np.float64)
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
-    if array.ndim != 1 or (n is not None and array.shape[0] != n):
+    if array.ndim != 1:
         raise ValueError(f"expected one point of shape (n,), got an array of shape {array.shape}")
     return torch.from_numpy(array).to(dtype=dtype, device=device).unsqueeze(0)
 
@@ -381,19 +391,19 @@ def factorize(model: torch.nn.Module, point: np.ndarray) -> list[Factor]:
     activations the model itself computes, so for float64 networks the product of the factors
     equals autograd's Jacobian to ~1e-15 relative. The singular values of each Linear weight are
     computed once per weight (cached by content), so moving the point costs only the forward
-    pass, the running products ``(width, n)`` and their small SVDs: ~0.5 ms for a 2-64-64-64-2
-    MLP.
+    pass, the running products ``(width, n)`` and their small SVDs: ~0.3 ms for a 2-64-64-64-2
+    MLP (~0.6 ms when its weights have just changed).
 
     """
     dtype, device = _model_dtype(model)
-    x = _point_tensor(point, None, dtype, device)
+    x = _point_tensor(point, dtype, device)
     n = x.shape[1]
     layers = _layers(model, n)
     factors: list[Factor] = []
     product = np.eye(n)
     with torch.inference_mode():
         for index, layer in enumerate(layers):
-            y = layer.module(x)
+            y = _call(layer, x)
             if layer.kind == "linear":
                 assert isinstance(layer.step, _LinearStep)
                 weight = _readonly(_to_float64(layer.step.weight_t.t()))
@@ -475,8 +485,61 @@ class LayerImage:
     explained: float
 
 
-def _finite_rows(points: np.ndarray) -> np.ndarray:
-    return np.isfinite(points).all(axis=1)
+def _finite(data: torch.Tensor) -> torch.Tensor:
+    """The rows of an ``(N, w)`` tensor without inf/NaN (the tensor itself when all are)."""
+    if bool(torch.isfinite(data.sum())):  # one reduction answers the common case
+        return data
+    return data[torch.isfinite(data).all(dim=1)]
+
+
+def _normalised(data: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``data * 2**-e`` with its largest magnitude in [0.5, 1), and ``e``.
+
+    Power-of-two scaling is exact, and it keeps the scatter matrix and the variances finite for
+    activations near the float64 limits (a network that blows up) or tiny ones.
+    """
+    peak = float(data.abs().amax()) if data.numel() else 0.0
+    if not (peak > 0 and math.isfinite(peak)):
+        return data, 0
+    exponent = max(math.frexp(peak)[1], -1000)  # 2**1000 is the largest factor needed
+    return data * math.ldexp(1.0, -exponent), exponent
+
+
+def _scale_back(data: torch.Tensor, exponent: int) -> torch.Tensor:
+    """``data * 2**exponent`` in place, in two steps since ``2**1024`` is not a float64."""
+    half = exponent // 2
+    return data.mul_(math.ldexp(1.0, half)).mul_(math.ldexp(1.0, exponent - half))
+
+
+def _plane(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Top-2 principal plane of finite ``(N, w)`` float64 rows.
+
+    Returns the basis, the mean, and the centred rows times ``2**-e``, and ``e``.
+    """
+    width = data.shape[1]
+    if not len(data):
+        zeros = torch.zeros(width, dtype=data.dtype)
+        return torch.eye(width, 2, dtype=data.dtype), zeros, data, 0
+    scaled, exponent = _normalised(data)
+    mean = scaled.mean(dim=0)
+    centred = scaled - mean
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    basis = vectors[:, [-1, -2]]
+    pivots = basis.abs().argmax(dim=0)
+    basis *= torch.where(basis[pivots, [0, 1]] < 0, -1.0, 1.0)
+    return basis, _scale_back(mean, exponent), centred, exponent
+
+
+def _explained(centred: torch.Tensor, basis: torch.Tensor) -> float:
+    """Fraction of ``|centred|²`` kept by projecting on ``basis`` (1.0 when there is none).
+
+    ``centred`` should be normalised (see :func:`_normalised`) so that the sums stay finite.
+    """
+    total = float(centred.square().sum())
+    if not total > 0:
+        return 1.0
+    shown = float((centred @ basis).square().sum())
+    return min(max(shown / total, 0.0), 1.0)
 
 
 def principal_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -490,9 +553,9 @@ def principal_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     Returns
     -------
     basis : numpy.ndarray
-        ``(w, 2)`` orthonormal columns spanning the plane, first the direction of largest
-        variance. Signs are fixed (each column's largest-magnitude entry is positive) so that
-        the view does not flip between nearby inputs.
+        ``(w, 2)`` float64 orthonormal columns spanning the plane, first the direction of
+        largest variance. Signs are fixed (each column's largest-magnitude entry is positive)
+        so that the view does not flip between nearby inputs.
     mean : numpy.ndarray
         ``(w,)`` centroid of the points.
     explained : float
@@ -501,59 +564,52 @@ def principal_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 
     Notes
     -----
-    Uses ``eigh`` of the ``w x w`` scatter matrix in float64: O(N w² + w³), ~0.4 ms for
-    5418 points of width 64, but seconds at width 4096.
+    ``eigh`` of the ``w x w`` scatter matrix in float64, in torch rather than numpy: numpy's
+    OpenBLAS threads and torch's OpenMP threads slow each other down 3-10x when their calls
+    alternate, as they do in :func:`layer_images`. O(N w² + w³): ~1 ms for 5418 points of
+    width 64, seconds at width 4096.
 
     """
-    data = np.asarray(points, dtype=np.float64)
+    data = torch.as_tensor(np.asarray(points, dtype=np.float64))
     if data.ndim != 2 or data.shape[1] < 2:
-        raise ValueError(f"expected points of shape (N, w) with w >= 2, got {data.shape}")
-    finite = _finite_rows(data)
-    if not finite.all():
-        data = data[finite]
-    width = data.shape[1]
-    if not len(data):
-        return np.eye(width, 2), np.zeros(width), 1.0
-    mean = data.mean(axis=0)
-    centred = data - mean
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    basis = np.ascontiguousarray(vectors[:, :-3:-1])
-    pivots = np.abs(basis).argmax(axis=0)
-    basis *= np.where(basis[pivots, [0, 1]] < 0, -1.0, 1.0)
-    return basis, mean, _explained(centred, basis)
-
-
-def _explained(centred: np.ndarray, basis: np.ndarray) -> float:
-    """Fraction of ``|centred|²`` kept by projecting on ``basis`` (1.0 when there is none)."""
-    total = float(np.einsum("ij,ij->", centred, centred))
-    if not total > 0:
-        return 1.0
-    shown = centred @ basis
-    return float(min(max(np.einsum("ij,ij->", shown, shown) / total, 0.0), 1.0))
+        raise ValueError(f"expected points of shape (N, w) with w >= 2, got {tuple(data.shape)}")
+    basis, mean, centred, _ = _plane(_finite(data))
+    return basis.numpy(), mean.numpy(), _explained(centred, basis)
 
 
 def _project(
-    activations: np.ndarray, projection: str | LayerImage
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, float]:
-    """Return ``(points2d, basis, mean, explained)`` for one layer's ``(N, w)`` activations."""
+    activations: torch.Tensor, projection: str | LayerImage
+) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None, float]:
+    """Return ``(points2d, basis, mean, explained)`` for one layer's ``(N, w)`` float64 rows."""
     width = activations.shape[1]
     if width == 2:
         return activations, None, None, 1.0
     if width == 1:
-        return np.column_stack([activations[:, 0], np.zeros(len(activations))]), None, None, 1.0
+        return torch.cat([activations, torch.zeros_like(activations)], dim=1), None, None, 1.0
+    finite = _finite(activations)
     if projection == "pca":
-        basis, mean, explained = principal_plane(activations)
-    else:
-        if projection == "coordinates":
-            basis, mean = np.eye(width, 2), None
-        else:
-            assert isinstance(projection, LayerImage) and projection.basis is not None
-            basis, mean = projection.basis, projection.mean
-        finite = activations[_finite_rows(activations)]
-        centred = finite - finite.mean(axis=0) if len(finite) else finite
+        basis, mean, centred, exponent = _plane(finite)
         explained = _explained(centred, basis)
+        if finite is activations:  # already centred (and exactly scaled by a power of two)
+            points = _scale_back(centred @ basis, exponent)
+            return points, basis.numpy(), mean.numpy(), explained
+        return (activations - mean) @ basis, basis.numpy(), mean.numpy(), explained
+    if projection == "coordinates":
+        basis, mean = torch.eye(width, 2, dtype=activations.dtype), None
+    else:
+        assert isinstance(projection, LayerImage) and projection.basis is not None
+        basis = torch.from_numpy(np.array(projection.basis, dtype=np.float64))
+        mean = None if projection.mean is None else torch.from_numpy(np.array(projection.mean))
+    scaled, _ = _normalised(finite)
+    centred = scaled - scaled.mean(dim=0) if len(scaled) else scaled
+    explained = _explained(centred, basis)
     shifted = activations if mean is None else activations - mean
-    return shifted @ basis, basis, mean, explained
+    return (
+        shifted @ basis,
+        basis.numpy(),
+        None if mean is None else mean.numpy(),
+        explained,
+    )
 
 
 def _check_previous(previous: Sequence[LayerImage], layers: list[_Layer]) -> None:
@@ -633,8 +689,10 @@ def layer_images(
     images: list[LayerImage] = []
     with torch.inference_mode():
         for index, (layer, how) in enumerate(zip(layers, per_layer, strict=True)):
-            x = layer.module(x)
-            points, basis, mean, explained = _project(_to_float64(x), how)
+            x = _call(layer, x)
+            points, basis, mean, explained = _project(
+                x.detach().to(device="cpu", dtype=torch.float64, copy=True), how
+            )
             images.append(
                 LayerImage(
                     index=index,
@@ -642,7 +700,7 @@ def layer_images(
                     label=layer.label,
                     name=layer.name,
                     width=layer.out_features,
-                    curves=_readonly(np.ascontiguousarray(points).reshape(*grid.shape[:-1], 2)),
+                    curves=_readonly(points.numpy().reshape(*grid.shape[:-1], 2)),
                     basis=None if basis is None else _readonly(np.array(basis)),
                     mean=None if mean is None else _readonly(np.array(mean)),
                     explained=explained,
