@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QApplication
 
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.maps import FormulaMap, TorchMap
-from jacviz.core.networks import load_network, make_mlp
+from jacviz.core.networks import EXAMPLES_DIR, load_network, make_mlp
 from jacviz.core.presets import PRESETS
 from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
@@ -415,3 +415,32 @@ def test_the_formula_field_does_not_claim_a_formula_while_a_network_is_shown(
     assert "net.safetensors" in window.editor.formula.placeholderText()
     window.controller.set_formula("y, x")
     assert window.editor.formula.text() == "y, x"
+
+
+def test_the_layers_panel_factors_a_network_at_the_probe(qtbot, window, settle, tmp_path):
+    assert not window.layers.isVisibleTo(window)  # formulas have no layers
+    _, path = saved_network(tmp_path, [2, 8, 8, 2])
+    window.open_network(str(path))
+    settle()
+    assert window.layers.isVisibleTo(window)
+    rows = window.layers.table.text().splitlines()
+    assert rows[0].split() == ["#", "layer", "factor", "σ", "σ", "so", "far"]
+    assert len(rows) == 1 + 5  # Linear, tanh, Linear, tanh, Linear
+    assert "Linear 2→8" in rows[1] and "tanh (8)" in rows[2] and "Linear 8→2" in rows[5]
+    # The last row's "σ so far" are the singular values of the network's own J at p.
+    sigma = np.linalg.svd(window.controller.linearization.jacobian, compute_uv=False)
+    shown = [float(v) for v in rows[-1].split("  ")[-1].split(",")]
+    np.testing.assert_allclose(shown, sigma, rtol=5e-3)  # printed to 3 significant digits
+    # Moving the probe updates the panel.
+    before = window.layers.table.text()
+    window.controller.set_probe(-1.3, 0.4)
+    assert window.layers.table.text() != before
+
+
+def test_the_layers_panel_explains_a_network_it_cannot_walk(qtbot, window, settle):
+    window.open_network(str(EXAMPLES_DIR / "coupling_flow.pt"))
+    settle()
+    assert window.layers.isVisibleTo(window)
+    assert window.layers.table.text().startswith("Not available for this network")
+    window.controller.set_formula("y, x")
+    assert not window.layers.isVisibleTo(window)

@@ -18,6 +18,7 @@ from jacviz.core.contour import zero_contour
 from jacviz.core.formula import FormulaError
 from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
+from jacviz.core.layers import Factor, LayerError, factorize
 from jacviz.core.linearize import Linearization, linearize
 from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
 from jacviz.core.networks import NetworkError, load_network
@@ -82,8 +83,9 @@ class Controller(QObject):
     ``sigProbeChanged(Linearization)``, ``sigHeatmapChanged(HeatmapImage)`` (the previous
     one stays until the new field is ready), ``sigHoverChanged(ndarray or None)`` (the image
     of the hovered point), ``sigStateChanged(ViewState)``, ``sigFormulaError(message,
-    column)`` ('' when the formula is fine; column 0 when there is no position) and
-    ``sigStatus(str)`` for the status bar.
+    column)`` ('' when the formula is fine; column 0 when there is no position),
+    ``sigStatus(str)`` for the status bar and ``sigFactorsChanged`` (a network's chain-rule
+    factors at the probe, a string saying why there are none, or None for formulas).
     """
 
     sigStateChanged = pyqtSignal(object)
@@ -93,6 +95,7 @@ class Controller(QObject):
     sigHoverChanged = pyqtSignal(object)
     sigFormulaError = pyqtSignal(str, int)
     sigStatus = pyqtSignal(str)
+    sigFactorsChanged = pyqtSignal(object)
 
     def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -191,7 +194,6 @@ class Controller(QObject):
         )
         return None
 
-
     def load_preset(self, preset: Preset) -> None:
         """Show ``preset`` on its own domain, probe at the domain's centre-right."""
         domain = preset.domain
@@ -276,6 +278,16 @@ class Controller(QObject):
     def _update_probe(self) -> None:
         self._linearization = linearize(self._map, self._state.probe, self._state.h)
         self.sigProbeChanged.emit(self._linearization)
+        self.sigFactorsChanged.emit(self._factors())
+
+    def _factors(self) -> list[Factor] | str | None:
+        """The network's chain-rule factors at the probe, why there are none, or None."""
+        if not isinstance(self._map, TorchMap):
+            return None
+        try:
+            return factorize(self._map.module, np.asarray(self._state.probe))
+        except LayerError as error:
+            return f"Not available for this network:\n{error}"
 
     def _request_field(self) -> None:
         """Compute the Jacobian field and its fold lines off the GUI thread."""

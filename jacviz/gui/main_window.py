@@ -36,6 +36,7 @@ from jacviz.core.state import ViewState
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
 from jacviz.gui.inspector import Inspector
+from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
 
 MORPH_STEPS = 100
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         self.controller = Controller(state, self)
         self.editor = MapEditor()
         self.inspector = Inspector()
+        self.layers = LayersPanel()
         self.input_plane = _InputPlaneWithKeys(self)
         self.output_plane = OutputPlane()
         self.morph = QSlider(Qt.Orientation.Horizontal)
@@ -153,6 +155,7 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.editor)
         side_layout.addWidget(QLabel("<b>At the probe point p</b>"))
         side_layout.addWidget(self.inspector)
+        side_layout.addWidget(self.layers)
         side_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)
@@ -260,6 +263,7 @@ class MainWindow(QMainWindow):
         controller.sigProbeChanged.connect(self.input_plane.show_linearization)
         controller.sigProbeChanged.connect(self.output_plane.show_linearization)
         controller.sigProbeChanged.connect(self.inspector.show_linearization)
+        controller.sigFactorsChanged.connect(self.layers.show_factors)
         controller.sigHeatmapChanged.connect(self.input_plane.show_heatmap)
         controller.sigHoverChanged.connect(self.output_plane.show_hover)
         controller.sigFormulaError.connect(editor.show_formula_error)

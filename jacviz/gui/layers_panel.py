@@ -1,0 +1,64 @@
+"""The layer-by-layer panel: J = J_L ⋯ J_1 at the probe, one row per factor."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from jacviz.core.layers import Factor
+from jacviz.core.probe import align_columns, format_number
+
+EXPLANATION = (
+    "Each row is one factor of J = J_L ⋯ J_1 at p (chain rule): a Linear layer contributes its\n"
+    "weight matrix W, an elementwise activation diag(σ'(z)) at the point's pre-activation z.\n"
+    "'factor σ' is the range of that factor's singular values: how much the layer can stretch\n"
+    "(> 1) or squash (< 1). 'σ so far' are the singular values of J_i ⋯ J_1, the map from the\n"
+    "input plane into that layer's space; the last row is the network's own J."
+)
+
+
+def factor_rows(factors: list[Factor]) -> list[str]:
+    """The panel's table as aligned text rows, header first."""
+
+    def spread(values: object) -> str:
+        values = [float(v) for v in values]
+        if len(values) == 1:
+            return format_number(values[0], 3)
+        return f"{format_number(max(values), 3)} … {format_number(min(values), 3)}"
+
+    width = max([len("layer"), *(len(f.label) for f in factors)])
+    cells = [["#", "layer".ljust(width), "factor σ", "σ so far"]]
+    for factor in factors:
+        so_far = ", ".join(format_number(float(v), 3) for v in factor.product_singular_values)
+        label = factor.label.ljust(width)  # names read best left-aligned, numbers right
+        cells.append([str(factor.index + 1), label, spread(factor.singular_values), so_far])
+    return align_columns(cells)
+
+
+class LayersPanel(QWidget):
+    """Shows the chain-rule factors of a network's Jacobian at the probe, or why it cannot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Layer by layer at p</b>"))
+        self.table = QLabel()
+        self.table.setTextFormat(Qt.TextFormat.PlainText)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.table.setFont(mono)
+        layout.addWidget(self.table)
+        self.setToolTip(EXPLANATION)
+        self.setVisible(False)
+
+    def show_factors(self, factors: list[Factor] | str | None) -> None:
+        """Show the factors; a string says why there are none; None hides the panel."""
+        if factors is None:
+            self.setVisible(False)
+            return
+        text = factors if isinstance(factors, str) else "\n".join(factor_rows(factors))
+        if self.table.text() != text:
+            self.table.setText(text)
+        self.setVisible(True)
