@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from numerics import central_differences
 
-from jacviz.core.maps import FormulaMap, Map, TorchMap, as_points, jacobian_field
+from jacviz.core.maps import FormulaMap, TorchMap, as_points, jacobian_field
 from jacviz.core.networks import make_mlp
 from jacviz.core.presets import PRESETS
 
@@ -14,15 +15,6 @@ EXTRA_FORMULAS = [
     "atan2(y, x + 3), hypot(x, y + 0.1)",
     "x*exp(-y**2) + sin(3*x), log(1 + x**2 + y**2)",
 ]
-
-
-def central_differences(map_: Map, points: np.ndarray, h: float) -> np.ndarray:
-    columns = []
-    for j in range(map_.input_dim):
-        step = np.zeros(map_.input_dim)
-        step[j] = h
-        columns.append((map_.evaluate(points + step) - map_.evaluate(points - step)) / (2 * h))
-    return np.stack(columns, axis=-1)
 
 
 @pytest.mark.parametrize("formula", [p.formula for p in PRESETS] + EXTRA_FORMULAS)

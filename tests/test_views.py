@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from numerics import central_differences
 
 from jacviz.core.grid import Domain, sample_points, warp_grid
 from jacviz.core.jacobian import autograd_jacobian
@@ -126,15 +127,6 @@ CASES = [
 
 def inputs_for(map_, count=40):
     return np.random.default_rng(RNG_SEED).uniform(-1.5, 1.5, size=(count, map_.input_dim))
-
-
-def central_differences(map_, points, h):
-    columns = []
-    for j in range(map_.input_dim):
-        step = np.zeros(map_.input_dim)
-        step[j] = h
-        columns.append((map_.evaluate(points + step) - map_.evaluate(points - step)) / (2 * h))
-    return np.stack(columns, axis=-1)
 
 
 # ----------------------------------------------------------------------------------------------
