@@ -25,6 +25,12 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", 
 DRAW_LIMIT = 1e9
 
 
+def drawable(points: np.ndarray) -> np.ndarray:
+    """Which points ``(..., 2)`` can be drawn: finite and within :data:`DRAW_LIMIT`."""
+    with np.errstate(invalid="ignore"):
+        return np.all(np.isfinite(points) & (np.abs(points) < DRAW_LIMIT), axis=-1)
+
+
 def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flatten ``(L, S, 2)`` curves into x, y and a connect array for one PlotCurveItem.
 
@@ -34,14 +40,12 @@ def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     count, samples = curves.shape[:2]
     x = curves[..., 0].reshape(-1)
     y = curves[..., 1].reshape(-1)
-    with np.errstate(invalid="ignore"):
-        drawable = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < DRAW_LIMIT)
-        drawable &= np.abs(y) < DRAW_LIMIT
+    shown = drawable(curves).reshape(-1)
     connect = np.ones((count, samples), dtype=bool)
     connect[:, -1] = False
     connect = connect.reshape(-1)
-    connect[:-1] &= drawable[:-1] & drawable[1:]
-    return np.where(drawable, x, 0.0), np.where(drawable, y, 0.0), connect
+    connect[:-1] &= shown[:-1] & shown[1:]
+    return np.where(shown, x, 0.0), np.where(shown, y, 0.0), connect
 
 
 def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +101,7 @@ class Marker(QGraphicsPathItem):
 
     def place(self, point: np.ndarray | None) -> None:
         """Show the mark at ``point``, or hide it for None or a non-finite point."""
-        if point is None or not np.all(np.isfinite(point)) or np.abs(point).max() > DRAW_LIMIT:
+        if point is None or not drawable(point):
             self.setVisible(False)
             return
         self.setPos(float(point[0]), float(point[1]))
@@ -133,7 +137,7 @@ class _Plane(pg.PlotWidget):
 
     @staticmethod
     def _set_polygon(item: QGraphicsPolygonItem, points: np.ndarray) -> None:
-        if np.all(np.isfinite(points)) and np.abs(points).max() < DRAW_LIMIT:
+        if drawable(points).all():
             item.setPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in points]))
             item.setVisible(True)
         else:
