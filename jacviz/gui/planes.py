@@ -234,13 +234,8 @@ class InputPlane(_Plane):
         finally:
             self._placing = False
 
-    def show_heatmap(self, heatmap: HeatmapImage | None) -> None:
-        """Colour the plane by the heatmap and draw the fold lines det = 0."""
-        if heatmap is None:
-            self.image.setVisible(False)
-            self.colorbar.setVisible(False)
-            self.fold_lines.setData([], [])
-            return
+    def show_heatmap(self, heatmap: HeatmapImage) -> None:
+        """Colour the plane by the heatmap (if any) and draw the fold lines det = 0."""
         domain = heatmap.domain
         if heatmap.folds is not None:
             self._set_lines(self.fold_lines, heatmap.folds)
