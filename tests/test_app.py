@@ -444,3 +444,16 @@ def test_the_layers_panel_explains_a_network_it_cannot_walk(qtbot, window, settl
     assert window.layers.table.text().startswith("Not available for this network")
     window.controller.set_formula("y, x")
     assert not window.layers.isVisibleTo(window)
+
+
+def test_a_map_undefined_on_the_whole_domain_is_shown_blank_with_a_message(qtbot, window, settle):
+    assert window.controller.set_formula("log(x - 10), y")
+    settle()
+    assert "not finite on 100% of the plane" in window.statusBar().currentMessage()
+    assert np.isnan(window.input_plane.image.image).all()
+    assert not window.output_plane.center_marker.isVisible()
+    assert "undefined (NaN)" in window.inspector.warnings.text()
+    # And the app is still usable afterwards.
+    assert window.controller.set_formula("x, y")
+    settle()
+    assert np.isfinite(window.input_plane.image.image).all()

@@ -313,7 +313,7 @@ class Controller(QObject):
         undefined = float(np.mean(result.field.nonfinite))
         if undefined > 0:
             self.sigStatus.emit(
-                f"The map is not finite on {100 * undefined:.2g}% of the plane (shown blank)."
+                f"The map is not finite on {100 * undefined:.3g}% of the plane (shown blank)."
             )
 
     def _on_field_failed(self, message: str) -> None:
