@@ -457,3 +457,11 @@ def test_a_map_undefined_on_the_whole_domain_is_shown_blank_with_a_message(qtbot
     assert window.controller.set_formula("x, y")
     settle()
     assert np.isfinite(window.input_plane.image.image).all()
+
+
+def test_a_network_given_at_start_is_described_in_the_status_bar(qtbot, settings):
+    path = EXAMPLES_DIR / "tanh_warp.safetensors"
+    main = MainWindow(ViewState(network=str(path)), settings)
+    qtbot.addWidget(main)
+    assert main.statusBar().currentMessage().startswith("tanh_warp.safetensors: 2→2 tanh MLP")
+    main.close()

@@ -54,11 +54,13 @@ class _FieldResult:
 
 
 def _planar_network(path: str) -> tuple[TorchMap, str]:
-    """The 2→2 network in the file at ``path`` and its description (raises if unusable)."""
+    """The 2→2 network in the file at ``path`` and a status-bar note on it (raises if unusable)."""
     network = load_network(path)
     map_ = network.as_map()
     require_planar(map_)
-    return map_, str(network.metadata.get("description", ""))
+    description = str(network.metadata.get("description", ""))
+    note = f"{map_.name}: {description + '; ' if description else ''}"
+    return map_, note + f"Jacobians by {map_.jacobian_method}."
 
 
 def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
@@ -101,9 +103,10 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._map: Map = FormulaMap.from_text(self._state.formula)
+        self._network_note = ""  # what the status bar says about the network shown
         if self._state.network is not None:
             try:
-                self._map, _ = _planar_network(self._state.network)
+                self._map, self._network_note = _planar_network(self._state.network)
             except (NetworkError, ValueError):
                 self._state = dataclasses.replace(self._state, network=None)
         self._grid: WarpedGrid | None = None
@@ -144,6 +147,8 @@ class Controller(QObject):
         """Recompute everything for the current state (at start-up)."""
         self.sigStateChanged.emit(self._state)
         self._update_map()
+        if self._state.network is not None:
+            self.sigStatus.emit(self._network_note)
 
     def set_formula(self, text: str) -> bool:
         """Switch to the map typed in ``text``; on error keep the current map and say why."""
@@ -179,19 +184,15 @@ class Controller(QObject):
         On failure nothing changes: the current map stays on screen.
         """
         try:
-            map_, description = _planar_network(path)
+            self._map, self._network_note = _planar_network(path)
         except (NetworkError, ValueError) as error:
             message = str(error)
             self.sigStatus.emit(f"Network not opened: {message}")
             return message
-        self._map = map_
         self.sigFormulaError.emit("", 0)
         self._set(network=str(path))
         self._update_map()
-        self.sigStatus.emit(
-            f"{map_.name}: {description + '; ' if description else ''}"
-            f"Jacobians by {map_.jacobian_method}."
-        )
+        self.sigStatus.emit(self._network_note)
         return None
 
     def load_preset(self, preset: Preset) -> None:

@@ -138,14 +138,14 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect()
-        self.statusBar().showMessage(
-            "Click or drag in the input plane to move the probe; hover to see where a point goes."
-        )
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 860)
+        self.statusBar().showMessage(
+            "Click or drag in the input plane to move the probe; hover to see where a point goes."
+        )
         self.controller.refresh()
 
     # ---- construction --------------------------------------------------------------------------
