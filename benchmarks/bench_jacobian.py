@@ -6,6 +6,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -24,7 +25,7 @@ from jacviz.core.jacobian import (
     sequential_jacobian,
     singular_values,
 )
-from jacviz.core.networks import make_mlp
+from jacviz.core.networks import load_network, make_mlp, save_mlp
 
 JACOBIAN_TARGET = 1.7  # Jacobian-field time / forward-pass time
 SPEEDUP_TARGET = 20.0  # closed-form singular values vs torch.linalg.svdvals
@@ -112,6 +113,50 @@ def exact_sigma2_error(jac: np.ndarray, approx: np.ndarray, reference: np.ndarra
     return float(max(errors))
 
 
+def saved_networks(model: torch.nn.Module, folder: Path) -> dict[str, Path]:
+    """``model`` saved in each format a user can load, keyed by format name."""
+    paths = {
+        "jacviz-mlp": folder / "mlp.safetensors",
+        "torchscript": folder / "mlp_script.pt",
+        "torch-export": folder / "mlp_export.pt2",
+    }
+    save_mlp(model, paths["jacviz-mlp"])
+    torch.jit.save(torch.jit.script(model), str(paths["torchscript"]))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (torch.zeros(8, 2),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(paths["torch-export"]))
+    return paths
+
+
+def loaded_network_ratios(
+    model: torch.nn.Module, points: np.ndarray, repeats: int
+) -> dict[str, dict[str, Any]]:
+    """Jacobian field / forward through the app's path (load_network → TorchMap), per format.
+
+    A user's own network must not silently take a path several times slower: this prints the
+    ratio and the method each format gets.
+    """
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind, path in saved_networks(model, Path(folder)).items():
+            map_ = load_network(path).as_map()
+            times = interleaved_medians(
+                {
+                    "forward": lambda m=map_: m.evaluate(points),
+                    "jacobian": lambda m=map_: m.evaluate_with_jacobian(points),
+                },
+                repeats,
+                block=3,
+            )
+            results[kind] = {
+                "method": map_.jacobian_method,
+                "jacobian_over_forward": times["jacobian"] / times["forward"],
+                "forward_ms": times["forward"] * 1e3,
+                "jacobian_ms": times["jacobian"] * 1e3,
+            }
+    return results
+
+
 def run(grid: int, repeats: int, chunk_size: int) -> dict[str, Any]:
     model = make_mlp([2, 64, 64, 64, 2], activation="tanh", seed=0)
     points = make_grid(grid)
@@ -160,6 +205,7 @@ def run(grid: int, repeats: int, chunk_size: int) -> dict[str, Any]:
         "autograd_jacobian_ms": fields["autograd"] * 1e3,
         "singular_values_ms": svd_times["closed_form"] * 1e3,
         "svdvals_ms": svd_times["svdvals"] * 1e3,
+        "loaded_networks": loaded_network_ratios(model, points.numpy(), max(5, repeats // 3)),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "pass": {
@@ -208,6 +254,12 @@ def report(res: dict[str, Any]) -> None:
         f"target <= {ERROR_TARGET:g}  {verdict(error <= ERROR_TARGET)}   "
         f"(svdvals: {res['svdvals_max_rel_error']:.1e}; vs float64 numpy.linalg.svd)"
     )
+    for kind, loaded in res["loaded_networks"].items():
+        print(
+            f"loaded {kind:<13} Jacobian / forward {loaded['jacobian_over_forward']:8.2f} x    "
+            f"({loaded['method']}; {loaded['jacobian_ms']:.1f} ms vs {loaded['forward_ms']:.1f} ms,"
+            " through load_network and TorchMap as the app uses them)"
+        )
     print(
         f"  sigma_2 vs exact det, worst 20       "
         f"{res['svd_sigma2_rel_error_vs_exact_worst20']:8.1e}      "
