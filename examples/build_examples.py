@@ -27,8 +27,10 @@ from jacviz.core.networks import make_mlp, save_mlp
 HERE = Path(__file__).resolve().parent
 
 
-def _grid_points(count: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
-    return low + (high - low) * torch.rand(count, 2, generator=generator, dtype=torch.float64)
+def _grid_points(
+    count: int, low: float, high: float, generator: torch.Generator, inputs: int = 2
+) -> torch.Tensor:
+    return low + (high - low) * torch.rand(count, inputs, generator=generator, dtype=torch.float64)
 
 
 def _fit(
@@ -38,13 +40,14 @@ def _fit(
     steps: int = 1500,
     low: float = -2.0,
     high: float = 2.0,
+    inputs: int = 2,
 ) -> float:
-    """Fit ``model`` to ``target`` on random points of [low, high]² by Adam; returns the MSE."""
+    """Fit ``model`` to ``target`` on random points of [low, high]^n by Adam; returns the MSE."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss = torch.tensor(math.inf)
     for _ in range(steps):
-        points = _grid_points(256, low, high, generator)
+        points = _grid_points(256, low, high, generator, inputs)
         loss = torch.mean((model(points) - target(points)) ** 2)
         optimizer.zero_grad()
         loss.backward()
@@ -59,6 +62,14 @@ def swirl(points: torch.Tensor) -> torch.Tensor:
     return torch.stack(
         [x * torch.cos(angle) - y * torch.sin(angle), x * torch.sin(angle) + y * torch.cos(angle)],
         dim=1,
+    )
+
+
+def turn_by_z(points: torch.Tensor) -> torch.Tensor:
+    """(x, y, z) ↦ (x, y) rotated by the angle z: every plane z = const is a rotation."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    return torch.stack(
+        [x * torch.cos(z) - y * torch.sin(z), x * torch.sin(z) + y * torch.cos(z)], 1
     )
 
 
@@ -160,6 +171,21 @@ def build(folder: Path) -> list[Path]:
             "description": "2→2 ReLU MLP trained on the fold (x, |y − 0.5 sin x|): piecewise "
             "linear, with det changing sign across the learnt fold line",
             "training": {"target": "fold", "steps": 1500, "mse": round(error, 8)},
+        },
+    )
+    written.append(path)
+
+    turn = make_mlp([3, 32, 32, 2], activation="tanh", seed=4, dtype=torch.float64)
+    error = _fit(turn, turn_by_z, seed=14, inputs=3)
+    path = folder / "turn_3d.safetensors"
+    save_mlp(
+        turn,
+        path,
+        {
+            "description": "3→2 tanh MLP trained on (x, y, z) ↦ (x, y) turned by the angle z: "
+            "each plane z = const should look like a rotation (det ≈ 1, σ1 ≈ σ2 ≈ 1); "
+            "change the plane's base b to move along z",
+            "training": {"target": "turn by z", "steps": 1500, "mse": round(error, 8)},
         },
     )
     written.append(path)

@@ -144,10 +144,13 @@ def _probe(args: argparse.Namespace) -> int:
 def _launch_app(args: argparse.Namespace) -> int:
     from jacviz.core.maps import require_planar
     from jacviz.core.state import ViewState
+    from jacviz.core.views import SliceMap
 
     state = None
     if args.map is not None or args.network is not None:
         map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
+        if map_.input_dim > 2:
+            map_ = SliceMap(map_)  # the app shows it on the plane of its first two inputs
         try:
             require_planar(map_)
         except ValueError as error:

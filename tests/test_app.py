@@ -393,6 +393,7 @@ def test_every_example_opens_from_the_examples_menu(qtbot, window, settle):
         "coupling flow": "autograd",
         "relu fold": "forward tangents",
         "tanh warp": "forward tangents",
+        "turn 3d": "forward tangents",
     }  # TorchScript cannot be walked layer by layer
     assert [a.text() for a in actions] == list(methods)
     for action in actions:
@@ -465,3 +466,37 @@ def test_a_network_given_at_start_is_described_in_the_status_bar(qtbot, settings
     qtbot.addWidget(main)
     assert main.statusBar().currentMessage().startswith("tanh_warp.safetensors: 2→2 tanh MLP")
     main.close()
+
+
+def test_a_network_with_three_inputs_is_shown_on_a_plane_the_user_picks(qtbot, window, settle):
+    from jacviz.core.views import SliceMap
+
+    assert window.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
+    settle()
+    shown = window.controller.map
+    assert isinstance(shown, SliceMap)
+    assert window.editor.slice_group.isVisibleTo(window)
+    assert [f.text() for f in window.editor.slice_fields] == ["0, 0, 0", "1, 0, 0", "0, 1, 0"]
+    assert "shown on the slice" in window.statusBar().currentMessage()
+    # A new base point: the plane z = 1.
+    window.editor.slice_fields[0].setText("0, 0, 1")
+    qtbot.keyClick(window.editor.slice_fields[0], Qt.Key.Key_Return)
+    settle()
+    assert window.controller.state.slice == ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    x, y = window.controller.state.probe
+    inner = load_network(EXAMPLES_DIR / "turn_3d.safetensors").module
+    point = torch.tensor([x, y, 1.0], dtype=torch.float64)
+    full = torch.autograd.functional.jacobian(inner, point).numpy()
+    np.testing.assert_allclose(window.controller.linearization.jacobian, full[:, :2], rtol=1e-12)
+    # Parallel directions are refused and the plane stays.
+    window.editor.slice_fields[2].setText("2, 0, 0")
+    qtbot.keyClick(window.editor.slice_fields[2], Qt.Key.Key_Return)
+    assert "Plane not changed" in window.statusBar().currentMessage()
+    assert window.controller.state.slice[2] == (0.0, 1.0, 0.0)
+    # Text that is not numbers is refused with a message.
+    window.editor.slice_fields[1].setText("one, 0, 0")
+    qtbot.keyClick(window.editor.slice_fields[1], Qt.Key.Key_Return)
+    assert "comma-separated numbers" in window.statusBar().currentMessage()
+    # Formulas hide the plane controls again.
+    window.controller.set_formula("y, x")
+    assert not window.editor.slice_group.isVisibleTo(window)

@@ -196,3 +196,16 @@ def test_the_app_refuses_a_network_it_cannot_show_before_opening(capsys, tmp_pat
     noise.write_bytes(b"\x00\x01garbage")
     status, _, err = run(capsys, str(noise))
     assert status == 2 and "noise.bin" in err
+
+
+def test_the_app_accepts_a_network_with_more_inputs_to_show_on_a_plane(
+    capsys, monkeypatch, tmp_path
+):
+    import jacviz.gui.app
+
+    opened = []
+    monkeypatch.setattr(jacviz.gui.app, "run_app", lambda state: opened.append(state) or 0)
+    _, path = saved_mlp(tmp_path, [3, 4, 2])
+    status, _, err = run(capsys, str(path))
+    assert status == 0, err
+    assert opened[0].network == str(path.resolve())

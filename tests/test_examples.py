@@ -18,6 +18,7 @@ def test_the_examples_are_shipped():
     assert {p.name for p in EXAMPLES} == {
         "tanh_warp.safetensors",
         "relu_fold.safetensors",
+        "turn_3d.safetensors",
         "coupling_flow.pt",
     }
 
@@ -25,9 +26,9 @@ def test_the_examples_are_shipped():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_loads_with_exact_jacobians(path):
     network = load_network(path)
-    assert (network.input_dim, network.output_dim) == (2, 2)
+    assert network.output_dim == 2 and network.input_dim in (2, 3)
     assert network.metadata["description"]
-    points = np.random.default_rng(0).uniform(-2, 2, size=(16, 2))
+    points = np.random.default_rng(0).uniform(-2, 2, size=(16, network.input_dim))
     values, jacobians = network.as_map().evaluate_with_jacobian(points)
     for point, value, jacobian in zip(points, values, jacobians, strict=True):
         tensor = torch.tensor(point, dtype=torch.float64)
@@ -53,6 +54,19 @@ def test_the_relu_example_has_folds():
     _, jacobians = network.as_map().evaluate_with_jacobian(grid.reshape(-1, 2))
     det = JacobianField.from_arrays(np.zeros((len(jacobians), 2)), jacobians).det
     assert (det > 0).mean() > 0.2 and (det < 0).mean() > 0.2
+
+
+def test_the_3d_example_turns_each_plane_z_const_nearly_rigidly():
+    from jacviz.core.views import SliceMap
+
+    network = load_network(EXAMPLES_DIR / "turn_3d.safetensors").as_map()
+    for z in (-1.0, 0.0, 1.2):
+        plane = SliceMap(network, base=(0.0, 0.0, z))
+        points = np.random.default_rng(3).uniform(-1.5, 1.5, size=(64, 2))
+        values, jacobians = plane.evaluate_with_jacobian(points)
+        field = JacobianField.from_arrays(values, jacobians)
+        # A rotation has σ1 = σ2 = 1; the fit is approximate, so allow 25 %.
+        np.testing.assert_allclose(field.singular_values, 1.0, atol=0.25)
 
 
 def test_the_build_script_rebuilds_the_examples_exactly(tmp_path):

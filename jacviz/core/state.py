@@ -24,6 +24,9 @@ class ViewState:
     """The last typed map; shown unless ``network`` is set."""
     network: str | None = None
     """Path of the network file shown instead of the formula, or None."""
+    slice: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
+    """(b, u, v): the plane b + s·u + t·v through a network's input space when it has more
+    than 2 inputs; None means the first two inputs, the others held at 0."""
     domain: Domain = field(default_factory=Domain)
     probe: tuple[float, float] = (1.0, 0.5)
     h: float = 0.25

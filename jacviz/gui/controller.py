@@ -24,6 +24,7 @@ from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_
 from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
 from jacviz.core.state import ViewState
+from jacviz.core.views import SliceMap
 from jacviz.gui.runner import LatestOnlyRunner
 
 HEATMAP_RESOLUTION = 256
@@ -53,14 +54,34 @@ class _FieldResult:
     cols: int
 
 
-def _planar_network(path: str) -> tuple[TorchMap, str]:
-    """The 2→2 network in the file at ``path`` and a status-bar note on it (raises if unusable)."""
-    network = load_network(path)
-    map_ = network.as_map()
-    require_planar(map_)
-    description = str(network.metadata.get("description", ""))
-    note = f"{map_.name}: {description + '; ' if description else ''}"
-    return map_, note + f"Jacobians by {map_.jacobian_method}."
+@dataclass(frozen=True)
+class _Network:
+    """A loaded network, kept so that changing the plane it is shown on needs no reloading."""
+
+    inner: TorchMap
+    description: str
+
+    @classmethod
+    def load(cls, path: str) -> _Network:
+        network = load_network(path)
+        return cls(network.as_map(), str(network.metadata.get("description", "")))
+
+    def planar(self, plane: tuple | None = None) -> Map:
+        """The network as a 2→2 map: itself, or its slice by ``plane = (b, u, v)`` if wider.
+
+        Raises ValueError if even a slice cannot be shown (not 2 outputs, a bad plane).
+        """
+        inner = self.inner
+        map_: Map = inner if inner.input_dim == 2 else SliceMap(inner, *(plane or ()))
+        require_planar(map_)
+        return map_
+
+    def note(self, shown: Map) -> str:
+        """What the status bar says about the network ``shown``."""
+        text = f"{self.inner.name}: {self.description + '; ' if self.description else ''}"
+        if shown is not self.inner:
+            text += f"shown on the {shown.name}; "
+        return text + f"Jacobians by {self.inner.jacobian_method}."
 
 
 def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
@@ -103,12 +124,13 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._map: Map = FormulaMap.from_text(self._state.formula)
-        self._network_note = ""  # what the status bar says about the network shown
+        self._network: _Network | None = None  # the network shown, if any
         if self._state.network is not None:
             try:
-                self._map, self._network_note = _planar_network(self._state.network)
+                network = _Network.load(self._state.network)
+                self._map, self._network = network.planar(self._state.slice), network
             except (NetworkError, ValueError):
-                self._state = dataclasses.replace(self._state, network=None)
+                self._state = dataclasses.replace(self._state, network=None, slice=None)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._field: _FieldResult | None = None
@@ -147,8 +169,8 @@ class Controller(QObject):
         """Recompute everything for the current state (at start-up)."""
         self.sigStateChanged.emit(self._state)
         self._update_map()
-        if self._state.network is not None:
-            self.sigStatus.emit(self._network_note)
+        if self._network is not None:
+            self.sigStatus.emit(self._network.note(self._map))
 
     def set_formula(self, text: str) -> bool:
         """Switch to the map typed in ``text``; on error keep the current map and say why."""
@@ -163,8 +185,8 @@ class Controller(QObject):
             self.sigFormulaError.emit(str(error), 0)
             return False
         self.sigFormulaError.emit("", 0)
-        self._map = map_
-        self._set(formula=text, network=None)
+        self._map, self._network = map_, None
+        self._set(formula=text, network=None, slice=None)
         self._update_map()
         return True
 
@@ -174,7 +196,7 @@ class Controller(QObject):
         The state's formula text is left as it was: it describes the last typed map.
         """
         require_planar(map_)
-        self._map = map_
+        self._map, self._network = map_, None
         self.sigFormulaError.emit("", 0)
         self._update_map()
 
@@ -184,16 +206,39 @@ class Controller(QObject):
         On failure nothing changes: the current map stays on screen.
         """
         try:
-            self._map, self._network_note = _planar_network(path)
+            network = _Network.load(path)
+            self._map, self._network = network.planar(), network
         except (NetworkError, ValueError) as error:
             message = str(error)
             self.sigStatus.emit(f"Network not opened: {message}")
             return message
         self.sigFormulaError.emit("", 0)
-        self._set(network=str(path))
+        self._set(network=str(path), slice=None)
         self._update_map()
-        self.sigStatus.emit(self._network_note)
+        self.sigStatus.emit(network.note(self._map))
         return None
+
+    def set_slice(self, base: tuple, u: tuple, v: tuple) -> str | None:
+        """Show the network on the plane b + s·u + t·v of its input space.
+
+        Returns None, or why not (the current plane stays): only networks with more than 2
+        inputs are sliced, and the directions must be independent.
+        """
+        network = self._network
+        if network is None or not isinstance(self._map, SliceMap):
+            message = "only networks with more than 2 inputs are shown on a plane"
+        else:
+            try:
+                self._map = network.planar((base, u, v))
+            except ValueError as error:
+                message = str(error)
+            else:
+                self._set(slice=(tuple(base), tuple(u), tuple(v)))
+                self._update_map()
+                self.sigStatus.emit(network.note(self._map))
+                return None
+        self.sigStatus.emit(f"Plane not changed: {message}")
+        return message
 
     def load_preset(self, preset: Preset) -> None:
         """Show ``preset`` on its own domain, probe at the domain's centre-right."""
@@ -202,9 +247,9 @@ class Controller(QObject):
             domain.xmin + 0.6 * domain.width,
             domain.ymin + 0.6 * domain.height,
         )
-        self._map = FormulaMap.from_text(preset.formula)
+        self._map, self._network = FormulaMap.from_text(preset.formula), None
         self.sigFormulaError.emit("", 0)
-        self._set(formula=preset.formula, network=None, domain=domain, probe=probe)
+        self._set(formula=preset.formula, network=None, slice=None, domain=domain, probe=probe)
         self._update_map()
         self.sigStatus.emit(f"{preset.name}: {preset.note}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import (
@@ -15,6 +16,7 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -23,6 +25,7 @@ from PyQt6.QtWidgets import (
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.presets import PRESETS, Preset, linear_formula
+from jacviz.core.probe import format_number
 from jacviz.core.state import ViewState
 
 FORMULA_DELAY_MS = 250
@@ -59,12 +62,14 @@ class MapEditor(QWidget):
     sigHEdited = pyqtSignal(float)
     sigHeatmapChosen = pyqtSignal(object)
     sigProblem = pyqtSignal(str)
+    sigSliceEdited = pyqtSignal(object, object, object)
 
     def __init__(self) -> None:
         super().__init__()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_map_group())
+        layout.addWidget(self._build_slice_group())
         layout.addWidget(self._build_view_group())
         self._syncing = False
 
@@ -121,6 +126,27 @@ class MapEditor(QWidget):
         self.matrix_group.setVisible(False)
         form.addWidget(self.matrix_group)
         return group
+
+    def _build_slice_group(self) -> QGroupBox:
+        self.slice_group = QGroupBox("Plane through the network's inputs")
+        self.slice_group.setToolTip(
+            "A network with more than 2 inputs is shown on the plane b + s·u + t·v of its input\n"
+            "space: (s, t) are the input plane's coordinates. σ and det are per unit of s and t,\n"
+            "so unit, orthogonal u and v keep them the network's own stretch within the plane."
+        )
+        form = QFormLayout(self.slice_group)
+        self.slice_fields = [QLineEdit() for _ in range(3)]
+        for name, field_ in zip(
+            ("base b", "direction u", "direction v"), self.slice_fields, strict=True
+        ):
+            field_.setPlaceholderText("comma-separated numbers, one per input")
+            field_.returnPressed.connect(self._on_slice_entered)
+            form.addRow(name, field_)
+        apply = QPushButton("Show this plane")
+        apply.clicked.connect(self._on_slice_entered)
+        form.addRow(apply)
+        self.slice_group.setVisible(False)
+        return self.slice_group
 
     def _build_view_group(self) -> QGroupBox:
         group = QGroupBox("View")
@@ -209,7 +235,24 @@ class MapEditor(QWidget):
         self.error.setVisible(True)
         self.formula.setStyleSheet("QLineEdit { border: 2px solid #B00020; }")
 
+    def show_slice(self, plane: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
+        """Show the plane ``(b, u, v)`` a wide network is drawn on, or hide the group (None)."""
+        self.slice_group.setVisible(plane is not None)
+        if plane is not None:
+            for field_, vector in zip(self.slice_fields, plane, strict=True):
+                field_.setText(", ".join(format_number(float(c)) for c in vector))
+
     # ---- intents -------------------------------------------------------------------------------
+    def _on_slice_entered(self) -> None:
+        try:
+            vectors = [
+                tuple(float(c) for c in field_.text().split(",")) for field_ in self.slice_fields
+            ]
+        except ValueError:
+            self.sigProblem.emit("b, u and v must be comma-separated numbers, one per input")
+            return
+        self.sigSliceEdited.emit(*vectors)
+
     def _emit_formula(self) -> None:
         self._formula_timer.stop()
         self.matrix_group.setVisible(False)  # a typed formula is no longer the matrix's

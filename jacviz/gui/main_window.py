@@ -33,6 +33,7 @@ from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.networks import example_files
 from jacviz.core.presets import PRESETS
 from jacviz.core.state import ViewState
+from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
 from jacviz.gui.inspector import Inspector
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
         editor.sigHEdited.connect(controller.set_h)
         editor.sigHeatmapChosen.connect(controller.set_heatmap)
         editor.sigProblem.connect(self.statusBar().showMessage)
+        editor.sigSliceEdited.connect(controller.set_slice)
         self.input_plane.sigPointPicked.connect(controller.set_probe)
         self.input_plane.sigHovered.connect(controller.hover)
         self.input_plane.sigHoverLeft.connect(controller.hover_left)
@@ -260,6 +262,7 @@ class MainWindow(QMainWindow):
             lambda grid: self.input_plane.show_grid(grid, controller.state.domain)
         )
         controller.sigGridChanged.connect(self.output_plane.show_grid)
+        controller.sigGridChanged.connect(lambda _grid: self._show_plane_controls())
         controller.sigProbeChanged.connect(self.input_plane.show_linearization)
         controller.sigProbeChanged.connect(self.output_plane.show_linearization)
         controller.sigProbeChanged.connect(self.inspector.show_linearization)
@@ -323,6 +326,11 @@ class MainWindow(QMainWindow):
             self.morph.blockSignals(False)
         self.output_plane.set_morph(state.morph)
         self.morph_label.setText(f"Morph t = {state.morph:.2f}:  (1 − t)·p + t·f(p)")
+
+    def _show_plane_controls(self) -> None:
+        shown = self.controller.map
+        plane = (shown.base, shown.u, shown.v) if isinstance(shown, SliceMap) else None
+        self.editor.show_slice(plane)
 
     def _on_formula_error(self, message: str, _column: int) -> None:
         if message:
