@@ -68,9 +68,10 @@ def assert_inspector_shows(window, jacobian):
     text = window.inspector.values["jacobian"].text()
     shown = [[float(v) for v in row.strip("│ ").split()] for row in text.splitlines()]
     np.testing.assert_allclose(shown, jacobian, rtol=1e-5)  # 6 significant digits shown
-    det = float(np.linalg.det(jacobian))
-    word = "orientation preserved" if det > 0 else "orientation reversed"
-    assert window.inspector.values["det"].text().endswith(f"({word})")
+    if jacobian.shape == (2, 2):
+        det = float(np.linalg.det(jacobian))
+        word = "orientation preserved" if det > 0 else "orientation reversed"
+        assert window.inspector.values["det"].text().endswith(f"({word})")
     sigma = np.linalg.svd(jacobian, compute_uv=False)
     assert float(window.inspector.values["sigma1"].text()) == pytest.approx(sigma[0], rel=1e-5)
     assert float(window.inspector.values["sigma2"].text()) == pytest.approx(sigma[1], rel=1e-5)
@@ -126,10 +127,10 @@ def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window):
     assert not error.isVisible()
 
 
-def test_three_outputs_are_refused_by_the_planes(qtbot, window):
-    window.editor.formula.setText("x, y, x*y")
+def test_one_output_is_refused_by_the_planes(qtbot, window):
+    window.editor.formula.setText("x*y")
     qtbot.keyClick(window.editor.formula, Qt.Key.Key_Return)
-    assert "maps 2 inputs to 3 outputs" in window.editor.error.text()
+    assert "maps 2 inputs to 1 output;" in window.editor.error.text()
     assert window.controller.map.output_dim == 2
 
 
@@ -301,8 +302,8 @@ def test_a_network_map_is_shown_like_a_formula(qtbot, window, settle):
     expected = torch.autograd.functional.jacobian(model, point).numpy()
     np.testing.assert_allclose(lin.jacobian, expected, rtol=1e-12)
     assert np.isfinite(window.input_plane.image.image).all()
-    with pytest.raises(ValueError, match="2 to 2"):
-        window.controller.set_map(TorchMap(make_mlp([2, 4, 3]), "three", 2, 3))
+    with pytest.raises(ValueError, match="at least 2 outputs"):
+        window.controller.set_map(TorchMap(make_mlp([2, 4, 1]), "one", 2, 1))
 
 
 def saved_network(tmp_path, widths, name="net.safetensors"):
@@ -333,13 +334,13 @@ def test_open_network_shows_it_with_exact_jacobians(qtbot, window, settle, tmp_p
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(b"", "empty"), (b"\x80\x04K\x01.", "pickle"), (None, "3 outputs")],
+    [(b"", "empty"), (b"\x80\x04K\x01.", "pickle"), (None, "1 output")],
 )
 def test_a_bad_network_file_is_explained_and_changes_nothing(
     qtbot, window, tmp_path, content, expected
 ):
     if content is None:
-        _, path = saved_network(tmp_path, [2, 4, 3], "three.safetensors")
+        _, path = saved_network(tmp_path, [2, 4, 1], "one.safetensors")
     else:
         path = tmp_path / "bad.pt"
         path.write_bytes(content)
@@ -500,3 +501,65 @@ def test_a_network_with_three_inputs_is_shown_on_a_plane_the_user_picks(qtbot, w
     # Formulas hide the plane controls again.
     window.controller.set_formula("y, x")
     assert not window.editor.slice_group.isVisibleTo(window)
+
+
+def test_a_map_with_three_outputs_is_shown_as_a_classifier(qtbot, window, settle):
+    from jacviz.core.grid import sample_points
+    from jacviz.core.views import DecisionRegions, ProbabilityMap
+    from jacviz.gui.planes import class_colours
+
+    controller = window.controller
+    assert controller.set_formula("x, y, 0")  # logits of 3 classes
+    settle()
+    assert controller.is_classifier and controller.state.heatmap == "classes"
+    assert window.editor.classes_group.isVisibleTo(window)
+    # Decision regions of the closed-form logits, coloured by class and confidence.
+    points = sample_points(controller.state.domain, 256)
+    logits = np.column_stack([points, np.zeros(len(points))]).reshape(256, 256, 3)
+    expected = class_colours(DecisionRegions.from_logits(logits))
+    np.testing.assert_array_equal(window.input_plane.regions.image, expected)
+    np.testing.assert_array_equal(window.input_plane.regions.levels, [0, 255])  # colours as is
+    assert window.input_plane.regions.isVisible()
+    assert not window.input_plane.image.isVisible() and not window.input_plane.colorbar.isVisible()
+    # The inspector shows the 3×2 Jacobian of the logits; det does not apply.
+    assert_inspector_shows(window, np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    assert window.inspector.values["det"].text() == "–"
+    # The output plane draws the 2D view of the outputs the controller chose (PCA).
+    grid = controller.grid
+    half = grid.lines.shape[0] // 2
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines),
+        controller.map.evaluate(grid.lines[:half].reshape(-1, 2)),
+        atol=1e-12,
+    )
+    # Jacobian of the probabilities instead.
+    window.editor.jacobian_of.setCurrentIndex(1)
+    p = np.array(controller.state.probe)
+    _, softmax_jacobian = ProbabilityMap(controller.source).evaluate_with_jacobian(p)
+    assert_inspector_shows(window, softmax_jacobian[0])
+    # det cannot colour a classifier: refused with a message, regions stay.
+    window.heatmap_actions["det"].trigger()
+    assert controller.state.heatmap == "classes"
+    assert "needs a map with 2 outputs" in window.statusBar().currentMessage()
+    # Two chosen logits as the output plane: (x, y) is the identity on the grid.
+    window.editor.jacobian_of.setCurrentIndex(0)
+    window.editor.output_view.setCurrentIndex(window.editor.output_view.findData("outputs(0,1)"))
+    np.testing.assert_allclose(
+        curve_points(window.output_plane.vertical_lines), grid.lines[:half].reshape(-1, 2)
+    )
+    # Back to a map of the plane: det again, no classifier controls.
+    controller.set_formula("x**2 + y, x*y")
+    settle()
+    assert controller.state.heatmap == "det"
+    assert not window.editor.classes_group.isVisibleTo(window)
+
+
+def test_a_classifier_network_shows_its_layers_and_regions(qtbot, window, settle, tmp_path):
+    _, path = saved_network(tmp_path, [2, 16, 4], "four.safetensors")
+    assert window.open_network(str(path))
+    settle()
+    assert window.controller.state.heatmap == "classes"
+    assert window.input_plane.regions.image.shape == (256, 256, 4)
+    rows = window.layers.table.text().splitlines()
+    assert "Linear 16→4" in rows[-1]
+    assert len(window.editor.output_view) == 1 + 6  # PCA and the 6 pairs of 4 outputs

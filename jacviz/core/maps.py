@@ -191,11 +191,16 @@ class TorchMap:
 
 
 def require_planar(map_: Map) -> None:
-    """Raise ValueError unless ``map_`` goes from 2 to 2 dimensions, as the two planes need."""
-    if (map_.input_dim, map_.output_dim) != (2, 2):
+    """Raise ValueError unless the app's planes can show ``map_``.
+
+    That takes 2 inputs (the input plane) and at least 2 outputs: 2 are drawn directly, more
+    (a classifier's logits) through a 2D view of the outputs.
+    """
+    if map_.input_dim != 2 or map_.output_dim < 2:
         raise ValueError(
-            f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} outputs; the input "
-            "and output planes show maps from 2 to 2 dimensions"
+            f"{map_.name} maps {map_.input_dim} inputs to {map_.output_dim} "
+            f"output{'' if map_.output_dim == 1 else 's'}; the planes show maps of 2 inputs "
+            "and at least 2 outputs"
         )
 
 

@@ -8,12 +8,15 @@ as JSON later.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 
 DEFAULT_FORMULA = "x**2 + y, x*y"
+CLASSES = "classes"
+"""The heatmap key of decision regions (argmax class, shaded by confidence)."""
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,30 @@ class ViewState:
     grid_lines: int = 21
     """Grid lines in each direction."""
     heatmap: str | None = "det"
-    """A key of :data:`jacviz.core.jacobian.HEATMAP_QUANTITIES`, or None for no heatmap."""
+    """A key of :data:`jacviz.core.jacobian.HEATMAP_QUANTITIES`, ``"classes"`` (decision
+    regions of a map with more than 2 outputs), or None for no heatmap."""
+    jacobian_of: str = "logits"
+    """For maps with more than 2 outputs: inspect the Jacobian of the "logits" themselves or
+    of the softmax "probabilities"."""
+    output_view: str = "pca"
+    """For maps with more than 2 outputs: the output plane shows the top-2 principal
+    directions ("pca") or two outputs ("outputs(i,j)", counted from 0)."""
     morph: float = 1.0
     """t in [0, 1]: the output plane shows (1 − t)·p + t·f(p)."""
 
     def __post_init__(self) -> None:
-        if self.heatmap is not None and self.heatmap not in HEATMAP_QUANTITIES:
+        if self.heatmap is not None and self.heatmap not in (*HEATMAP_QUANTITIES, CLASSES):
             raise ValueError(
-                f"unknown heatmap {self.heatmap!r}; choose from {', '.join(HEATMAP_QUANTITIES)}"
+                f"unknown heatmap {self.heatmap!r}; choose from "
+                f"{', '.join((*HEATMAP_QUANTITIES, CLASSES))}"
+            )
+        if self.jacobian_of not in ("logits", "probabilities"):
+            raise ValueError(
+                f"jacobian_of must be 'logits' or 'probabilities', not {self.jacobian_of!r}"
+            )
+        if self.output_view != "pca" and not re.fullmatch(r"outputs\(\d+,\d+\)", self.output_view):
+            raise ValueError(
+                f"output_view must be 'pca' or 'outputs(i,j)', not {self.output_view!r}"
             )
         if not 2 <= self.grid_lines <= 201:
             raise ValueError(f"grid lines must be between 2 and 201, got {self.grid_lines}")

@@ -23,8 +23,9 @@ from jacviz.core.linearize import Linearization, linearize
 from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
 from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
-from jacviz.core.state import ViewState
-from jacviz.core.views import SliceMap
+from jacviz.core.probe import probe
+from jacviz.core.state import CLASSES, ViewState
+from jacviz.core.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
 from jacviz.gui.runner import LatestOnlyRunner
 
 HEATMAP_RESOLUTION = 256
@@ -42,6 +43,8 @@ class HeatmapImage:
     folds: np.ndarray | None
     """(K, 2, 2) segments of the fold lines det J = 0; None when the map is not 2→2."""
     domain: Domain
+    regions: DecisionRegions | None = None
+    """(rows, cols) argmax class and confidence, when ``key`` is "classes"."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class _FieldResult:
     domain: Domain
     field: JacobianField
     folds: np.ndarray | None
+    regions: DecisionRegions | None
     rows: int
     cols: int
 
@@ -67,9 +71,9 @@ class _Network:
         return cls(network.as_map(), str(network.metadata.get("description", "")))
 
     def planar(self, plane: tuple | None = None) -> Map:
-        """The network as a 2→2 map: itself, or its slice by ``plane = (b, u, v)`` if wider.
+        """The network on the input plane: itself, or its slice by ``plane = (b, u, v)``.
 
-        Raises ValueError if even a slice cannot be shown (not 2 outputs, a bad plane).
+        Raises ValueError if even a slice cannot be shown (1 output, a bad plane).
         """
         inner = self.inner
         map_: Map = inner if inner.input_dim == 2 else SliceMap(inner, *(plane or ()))
@@ -95,6 +99,8 @@ def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
 
 def heatmap_label(key: str) -> str:
     """Colour-bar label for ``key``."""
+    if key == CLASSES:
+        return "decision regions (shade = confidence)"
     label = HEATMAP_QUANTITIES[key]
     return f"log10 {label}" if key == "cond" else label
 
@@ -109,6 +115,12 @@ class Controller(QObject):
     column)`` ('' when the formula is fine; column 0 when there is no position),
     ``sigStatus(str)`` for the status bar and ``sigFactorsChanged`` (a network's chain-rule
     factors at the probe, a string saying why there are none, or None for formulas).
+
+    Three maps are kept: the *source* the user chose (on the input plane: 2 inputs, k
+    outputs), the *analysed* map whose Jacobian the inspector and heatmaps show (the source,
+    or its softmax probabilities), and the *shown* 2→2 map the planes draw (the analysed map
+    itself when k = 2, else a 2D view of its outputs). ``sigInspected(Linearization)``
+    carries the inspector's numbers, which are the analysed map's.
     """
 
     sigStateChanged = pyqtSignal(object)
@@ -119,18 +131,20 @@ class Controller(QObject):
     sigFormulaError = pyqtSignal(str, int)
     sigStatus = pyqtSignal(str)
     sigFactorsChanged = pyqtSignal(object)
+    sigInspected = pyqtSignal(object)
 
     def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self._state = state or ViewState()
-        self._map: Map = FormulaMap.from_text(self._state.formula)
+        self._source: Map = FormulaMap.from_text(self._state.formula)
         self._network: _Network | None = None  # the network shown, if any
         if self._state.network is not None:
             try:
                 network = _Network.load(self._state.network)
-                self._map, self._network = network.planar(self._state.slice), network
+                self._source, self._network = network.planar(self._state.slice), network
             except (NetworkError, ValueError):
                 self._state = dataclasses.replace(self._state, network=None, slice=None)
+        self._analysed, self._map = self._derive(self._source)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._field: _FieldResult | None = None
@@ -146,8 +160,23 @@ class Controller(QObject):
 
     @property
     def map(self) -> Map:
-        """The map on screen (the last one that parsed)."""
+        """The 2→2 map the planes draw (for k > 2 outputs, a 2D view of them)."""
         return self._map
+
+    @property
+    def source(self) -> Map:
+        """The map the user chose: the last formula that parsed, or a network (on a plane)."""
+        return self._source
+
+    @property
+    def analysed(self) -> Map:
+        """The map whose Jacobian the inspector and heatmaps show."""
+        return self._analysed
+
+    @property
+    def is_classifier(self) -> bool:
+        """True when the source has more than 2 outputs (logits of classes)."""
+        return self._source.output_dim > 2
 
     @property
     def grid(self) -> WarpedGrid | None:
@@ -170,7 +199,7 @@ class Controller(QObject):
         self.sigStateChanged.emit(self._state)
         self._update_map()
         if self._network is not None:
-            self.sigStatus.emit(self._network.note(self._map))
+            self.sigStatus.emit(self._network.note(self._source))
 
     def set_formula(self, text: str) -> bool:
         """Switch to the map typed in ``text``; on error keep the current map and say why."""
@@ -185,7 +214,7 @@ class Controller(QObject):
             self.sigFormulaError.emit(str(error), 0)
             return False
         self.sigFormulaError.emit("", 0)
-        self._map, self._network = map_, None
+        self._source, self._network = map_, None
         self._set(formula=text, network=None, slice=None)
         self._update_map()
         return True
@@ -196,7 +225,7 @@ class Controller(QObject):
         The state's formula text is left as it was: it describes the last typed map.
         """
         require_planar(map_)
-        self._map, self._network = map_, None
+        self._source, self._network = map_, None
         self.sigFormulaError.emit("", 0)
         self._update_map()
 
@@ -207,7 +236,7 @@ class Controller(QObject):
         """
         try:
             network = _Network.load(path)
-            self._map, self._network = network.planar(), network
+            self._source, self._network = network.planar(), network
         except (NetworkError, ValueError) as error:
             message = str(error)
             self.sigStatus.emit(f"Network not opened: {message}")
@@ -215,7 +244,7 @@ class Controller(QObject):
         self.sigFormulaError.emit("", 0)
         self._set(network=str(path), slice=None)
         self._update_map()
-        self.sigStatus.emit(network.note(self._map))
+        self.sigStatus.emit(network.note(self._source))
         return None
 
     def set_slice(self, base: tuple, u: tuple, v: tuple) -> str | None:
@@ -225,17 +254,17 @@ class Controller(QObject):
         inputs are sliced, and the directions must be independent.
         """
         network = self._network
-        if network is None or not isinstance(self._map, SliceMap):
+        if network is None or not isinstance(self._source, SliceMap):
             message = "only networks with more than 2 inputs are shown on a plane"
         else:
             try:
-                self._map = network.planar((base, u, v))
+                self._source = network.planar((base, u, v))
             except ValueError as error:
                 message = str(error)
             else:
                 self._set(slice=(tuple(base), tuple(u), tuple(v)))
                 self._update_map()
-                self.sigStatus.emit(network.note(self._map))
+                self.sigStatus.emit(network.note(self._source))
                 return None
         self.sigStatus.emit(f"Plane not changed: {message}")
         return message
@@ -247,7 +276,7 @@ class Controller(QObject):
             domain.xmin + 0.6 * domain.width,
             domain.ymin + 0.6 * domain.height,
         )
-        self._map, self._network = FormulaMap.from_text(preset.formula), None
+        self._source, self._network = FormulaMap.from_text(preset.formula), None
         self.sigFormulaError.emit("", 0)
         self._set(formula=preset.formula, network=None, slice=None, domain=domain, probe=probe)
         self._update_map()
@@ -282,11 +311,28 @@ class Controller(QObject):
         """Colour the input plane by ``key`` (see ``HEATMAP_QUANTITIES``), or not at all."""
         if key == self._state.heatmap:
             return
+        problem = self._heatmap_problem(key)
+        if problem:
+            self.sigStatus.emit(problem)
+            self.sigStateChanged.emit(self._state)  # put the widgets back
+            return
         self._set(heatmap=key)
         if self._field is not None and self._field_is_current(self._field):
             self._emit_heatmap(self._field)
         else:
             self._request_field()
+
+    def set_jacobian_of(self, kind: str) -> None:
+        """Inspect the Jacobian of a classifier's "logits" or of its softmax "probabilities"."""
+        if kind != self._state.jacobian_of:
+            self._set(jacobian_of=kind)
+            self._update_map()
+
+    def set_output_view(self, kind: str) -> None:
+        """Draw a classifier's outputs by their top-2 directions ("pca") or "outputs(i,j)"."""
+        if kind != self._state.output_view:
+            self._set(output_view=kind)
+            self._update_map()
 
     def set_morph(self, t: float) -> None:
         """Show the output plane at (1 − t)·p + t·f(p)."""
@@ -311,10 +357,45 @@ class Controller(QObject):
         self._state = dataclasses.replace(self._state, **changes)
         self.sigStateChanged.emit(self._state)
 
+    def _derive(self, source: Map) -> tuple[Map, Map]:
+        """The analysed and shown maps of ``source`` under the current state."""
+        if source.output_dim <= 2:
+            return source, source
+        state = self._state
+        analysed = ProbabilityMap(source) if state.jacobian_of == "probabilities" else source
+        if state.output_view == "pca":
+            # Principal directions of the outputs over the domain, fitted once per map.
+            points = sample_points(state.domain, 32)
+            return analysed, OutputView(analysed, "pca", points=points)
+        return analysed, OutputView(analysed, state.output_view)
+
+    def _heatmap_problem(self, key: str | None) -> str:
+        """Why ``key`` cannot colour the current map ('' if it can)."""
+        if key in ("det", "logdet") and self.is_classifier:
+            return f"{HEATMAP_QUANTITIES[key]} needs a map with 2 outputs; this one has " + str(
+                self._source.output_dim
+            )
+        if key == CLASSES and not self.is_classifier:
+            return "decision regions need a map with more than 2 outputs (class logits)"
+        return ""
+
     def _update_map(self) -> None:
+        if self._output_view_problem():
+            self._set(output_view="pca")
+        if self._heatmap_problem(self._state.heatmap):
+            self._set(heatmap=CLASSES if self.is_classifier else "det")
+        self._analysed, self._map = self._derive(self._source)
         self._request_field()  # first, so the worker runs while the grid is computed here
         self._update_grid()
         self._update_probe()
+
+    def _output_view_problem(self) -> bool:
+        """True when the chosen pair of outputs does not exist in the current map."""
+        view = self._state.output_view
+        if view == "pca":
+            return False
+        first, second = (int(i) for i in view[len("outputs(") : -1].split(","))
+        return max(first, second) >= self._source.output_dim or first == second
 
     def _update_grid(self) -> None:
         state = self._state
@@ -322,34 +403,44 @@ class Controller(QObject):
         self.sigGridChanged.emit(self._grid)
 
     def _update_probe(self) -> None:
-        self._linearization = linearize(self._map, self._state.probe, self._state.h)
-        self.sigProbeChanged.emit(self._linearization)
+        lin = linearize(self._map, self._state.probe, self._state.h)
+        self._linearization = lin
+        self.sigProbeChanged.emit(lin)
+        if self._analysed is not self._map:
+            # The planes draw a 2D view; the inspector reads the classifier's own Jacobian.
+            lin = dataclasses.replace(lin, report=probe(self._analysed, self._state.probe))
+        self.sigInspected.emit(lin)
         self.sigFactorsChanged.emit(self._factors())
 
     def _factors(self) -> list[Factor] | str | None:
         """The network's chain-rule factors at the probe, why there are none, or None."""
-        if not isinstance(self._map, TorchMap):
+        if not isinstance(self._source, TorchMap):
             return None
         try:
-            return factorize(self._map.module, np.asarray(self._state.probe))
+            return factorize(self._source.module, np.asarray(self._state.probe))
         except LayerError as error:
             return f"Not available for this network:\n{error}"
 
     def _request_field(self) -> None:
         """Compute the Jacobian field and its fold lines off the GUI thread."""
-        map_, domain = self._map, self._state.domain
+        map_, source, domain = self._analysed, self._source, self._state.domain
         rows = cols = HEATMAP_RESOLUTION
 
         def compute() -> _FieldResult:
-            field = jacobian_field(map_, sample_points(domain, cols, rows))
+            points = sample_points(domain, cols, rows)
+            field = jacobian_field(map_, points)
             det = field.det
             folds = None if det is None else zero_contour(det.reshape(rows, cols), domain)
-            return _FieldResult(map_, domain, field, folds, rows, cols)
+            regions = None
+            if source.output_dim > 2:
+                logits = source.evaluate(points).reshape(rows, cols, -1)
+                regions = DecisionRegions.from_logits(logits)
+            return _FieldResult(map_, domain, field, folds, regions, rows, cols)
 
         self._runner.submit(compute)
 
     def _field_is_current(self, result: _FieldResult) -> bool:
-        return result.map_ is self._map and result.domain == self._state.domain
+        return result.map_ is self._analysed and result.domain == self._state.domain
 
     def _on_field_ready(self, result: _FieldResult) -> None:
         if not self._field_is_current(result):
@@ -368,12 +459,14 @@ class Controller(QObject):
     def _emit_heatmap(self, result: _FieldResult) -> None:
         key = self._state.heatmap
         shape = (result.rows, result.cols)
+        quantity = key is not None and key != CLASSES
         self.sigHeatmapChanged.emit(
             HeatmapImage(
                 key=key,
                 label="" if key is None else heatmap_label(key),
-                image=None if key is None else heatmap_values(result.field, key).reshape(shape),
+                image=heatmap_values(result.field, key).reshape(shape) if quantity else None,
                 folds=result.folds,
                 domain=result.domain,
+                regions=result.regions if key == CLASSES else None,
             )
         )

@@ -26,7 +26,7 @@ from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.presets import PRESETS, Preset, linear_formula
 from jacviz.core.probe import format_number
-from jacviz.core.state import ViewState
+from jacviz.core.state import CLASSES, ViewState
 
 FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""
@@ -63,6 +63,8 @@ class MapEditor(QWidget):
     sigHeatmapChosen = pyqtSignal(object)
     sigProblem = pyqtSignal(str)
     sigSliceEdited = pyqtSignal(object, object, object)
+    sigJacobianOfChosen = pyqtSignal(str)
+    sigOutputViewChosen = pyqtSignal(str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,6 +72,7 @@ class MapEditor(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_map_group())
         layout.addWidget(self._build_slice_group())
+        layout.addWidget(self._build_classes_group())
         layout.addWidget(self._build_view_group())
         self._syncing = False
 
@@ -148,6 +151,48 @@ class MapEditor(QWidget):
         self.slice_group.setVisible(False)
         return self.slice_group
 
+    def _build_classes_group(self) -> QGroupBox:
+        self.classes_group = QGroupBox("Classifier (more than 2 outputs)")
+        self.classes_group.setToolTip(
+            "A map with k > 2 outputs is read as class logits: the input plane can show its\n"
+            "decision regions, the inspector its k×2 Jacobian, the output plane a 2D view."
+        )
+        form = QFormLayout(self.classes_group)
+        self.jacobian_of = QComboBox()
+        self.jacobian_of.addItem("logits", "logits")
+        self.jacobian_of.addItem("probabilities (softmax)", "probabilities")
+        self.jacobian_of.setToolTip("Whose Jacobian the inspector and heatmaps show.")
+        self.jacobian_of.currentIndexChanged.connect(
+            lambda i: self._syncing or self.sigJacobianOfChosen.emit(self.jacobian_of.itemData(i))
+        )
+        form.addRow("Jacobian of", self.jacobian_of)
+        self.output_view = QComboBox()
+        self.output_view.setToolTip(
+            "The output plane shows the top-2 principal directions of the outputs (an\n"
+            "orthonormal projection: it never magnifies) or two chosen outputs."
+        )
+        self.output_view.currentIndexChanged.connect(
+            lambda i: self._syncing or self.sigOutputViewChosen.emit(self.output_view.itemData(i))
+        )
+        form.addRow("Output plane", self.output_view)
+        self.classes_group.setVisible(False)
+        return self.classes_group
+
+    def show_classes(self, outputs: int | None) -> None:
+        """Offer the classifier controls for a map of ``outputs`` outputs (None hides them)."""
+        self.classes_group.setVisible(outputs is not None)
+        if outputs is None or self.output_view.count() == 1 + outputs * (outputs - 1) // 2:
+            return
+        self._syncing = True
+        self.output_view.clear()
+        self.output_view.addItem("top-2 principal directions", "pca")
+        for first in range(outputs):
+            for second in range(first + 1, outputs):
+                self.output_view.addItem(
+                    f"outputs {first + 1} and {second + 1}", f"outputs({first},{second})"
+                )
+        self._syncing = False
+
     def _build_view_group(self) -> QGroupBox:
         group = QGroupBox("View")
         form = QFormLayout(group)
@@ -184,6 +229,7 @@ class MapEditor(QWidget):
         self.heatmap.addItem("none", None)
         for key, label in HEATMAP_QUANTITIES.items():
             self.heatmap.addItem(label, key)
+        self.heatmap.addItem("decision regions (classifiers)", CLASSES)
         self.heatmap.setToolTip(
             "Colour the input plane by a property of J. For det, red is det > 0 and blue is\n"
             "det < 0 (orientation reversed); for log|det|, red grows and blue shrinks areas.\n"
@@ -216,6 +262,8 @@ class MapEditor(QWidget):
             self.grid_lines.setValue(state.grid_lines)
             self.h.setValue(state.h)
             self.heatmap.setCurrentIndex(max(0, self.heatmap.findData(state.heatmap)))
+            self.jacobian_of.setCurrentIndex(max(0, self.jacobian_of.findData(state.jacobian_of)))
+            self.output_view.setCurrentIndex(max(0, self.output_view.findData(state.output_view)))
         finally:
             self._syncing = False
 

@@ -32,7 +32,7 @@ from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.networks import example_files
 from jacviz.core.presets import PRESETS
-from jacviz.core.state import ViewState
+from jacviz.core.state import CLASSES, ViewState
 from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
@@ -51,7 +51,10 @@ SHORTCUTS = (
     ("Ctrl+L", "edit the formula"),
     ("Arrow keys", "move the probe (with the input plane focused)"),
     ("[ and ]", "shrink / grow the square h"),
-    ("Ctrl+0 … Ctrl+6", "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F"),
+    (
+        "Ctrl+0 … Ctrl+7",
+        "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F, decision regions",
+    ),
     ("Home", "frame both planes again"),
     ("Ctrl+Q", "quit"),
 )
@@ -220,7 +223,8 @@ class MainWindow(QMainWindow):
         focus.triggered.connect(self._focus_formula)
         heatmaps = QActionGroup(self)
         self.heatmap_actions: dict[str | None, QAction] = {}
-        for index, (key, label) in enumerate([(None, "no heatmap"), *HEATMAP_QUANTITIES.items()]):
+        choices = [(None, "no heatmap"), *HEATMAP_QUANTITIES.items(), (CLASSES, "decision regions")]
+        for index, (key, label) in enumerate(choices):
             action = view_menu.addAction(f"Heatmap: {label}")
             action.setCheckable(True)
             action.setShortcut(f"Ctrl+{index}")
@@ -252,6 +256,8 @@ class MainWindow(QMainWindow):
         editor.sigHeatmapChosen.connect(controller.set_heatmap)
         editor.sigProblem.connect(self.statusBar().showMessage)
         editor.sigSliceEdited.connect(controller.set_slice)
+        editor.sigJacobianOfChosen.connect(controller.set_jacobian_of)
+        editor.sigOutputViewChosen.connect(controller.set_output_view)
         self.input_plane.sigPointPicked.connect(controller.set_probe)
         self.input_plane.sigHovered.connect(controller.hover)
         self.input_plane.sigHoverLeft.connect(controller.hover_left)
@@ -265,7 +271,7 @@ class MainWindow(QMainWindow):
         controller.sigGridChanged.connect(lambda _grid: self._show_plane_controls())
         controller.sigProbeChanged.connect(self.input_plane.show_linearization)
         controller.sigProbeChanged.connect(self.output_plane.show_linearization)
-        controller.sigProbeChanged.connect(self.inspector.show_linearization)
+        controller.sigInspected.connect(self.inspector.show_linearization)
         controller.sigFactorsChanged.connect(self.layers.show_factors)
         controller.sigHeatmapChanged.connect(self.input_plane.show_heatmap)
         controller.sigHoverChanged.connect(self.output_plane.show_hover)
@@ -328,9 +334,10 @@ class MainWindow(QMainWindow):
         self.morph_label.setText(f"Morph t = {state.morph:.2f}:  (1 − t)·p + t·f(p)")
 
     def _show_plane_controls(self) -> None:
-        shown = self.controller.map
-        plane = (shown.base, shown.u, shown.v) if isinstance(shown, SliceMap) else None
+        source = self.controller.source
+        plane = (source.base, source.u, source.v) if isinstance(source, SliceMap) else None
         self.editor.show_slice(plane)
+        self.editor.show_classes(source.output_dim if self.controller.is_classifier else None)
 
     def _on_formula_error(self, message: str, _column: int) -> None:
         if message:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
-from PyQt6.QtGui import QBrush, QPainterPath, QPen, QPolygonF
+from PyQt6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
 
 from jacviz.core.grid import Domain, WarpedGrid
 from jacviz.core.linearize import Linearization, OutputFigures
+from jacviz.core.views import DecisionRegions
 from jacviz.gui import style
 from jacviz.gui.controller import HeatmapImage
 
@@ -75,6 +76,24 @@ def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
         return -limit, limit
     low, high = (float(v) for v in np.percentile(finite, [1, 99]))
     return (low, high) if high > low else (low - 0.5, low + 0.5)
+
+
+def class_colours(regions: DecisionRegions) -> np.ndarray:
+    """RGBA image of decision regions: a colour per class, paler where the classifier is unsure.
+
+    Confidence runs from 1/k (a tie between all k classes: nearly white) to 1 (full colour);
+    pixels where the logits are not finite are transparent.
+    """
+    classes = regions.classes
+    count = max(int(classes.max()) + 1, 2) if classes.size else 2
+    palette = np.array([QColor(c).getRgbF()[:3] for c in style.CLASS_COLOURS])
+    colours = palette[np.maximum(classes, 0) % len(palette)]
+    with np.errstate(invalid="ignore"):
+        strength = np.clip((regions.confidence - 1 / count) / (1 - 1 / count), 0, 1)
+    strength = np.nan_to_num(strength)[..., None]
+    rgb = 1 - (1 - colours) * (0.2 + 0.8 * strength)
+    alpha = np.where(classes >= 0, 1.0, 0.0)[..., None]
+    return np.round(255 * np.concatenate([rgb, alpha], axis=-1)).astype(np.uint8)
 
 
 class Marker(QGraphicsPathItem):
@@ -185,6 +204,12 @@ class InputPlane(_Plane):
             values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
         )
         self.colorbar.setImageItem(self.image, insert_in=self.getPlotItem())
+        # Decision regions are colours, not values: their own item, outside the colour bar's
+        # control (which would impose its levels on them).
+        self.regions = pg.ImageItem()
+        self.regions.setZValue(-20)
+        self.regions.setVisible(False)
+        self.addItem(self.regions)
         # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would
         # read as −300): show plain numbers.
         self.colorbar.getAxis("right").enableAutoSIPrefix(False)
@@ -241,6 +266,10 @@ class InputPlane(_Plane):
             self._set_lines(self.fold_lines, heatmap.folds)
         else:
             self.fold_lines.setData([], [])
+        self.regions.setVisible(heatmap.regions is not None)
+        if heatmap.regions is not None:
+            self.regions.setImage(class_colours(heatmap.regions), levels=(0, 255))
+            self.regions.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
         if heatmap.image is None:
             self.image.setVisible(False)
             self.colorbar.setVisible(False)

@@ -18,6 +18,9 @@ GREEN = "#009E73"  # circle image and singular-value ellipse
 BLACK = "#000000"  # curved image of the square, fold lines
 GREY = "#555555"
 
+CLASS_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", VERMILLION, "#F0E442", GREY)
+"""Decision-region colours, one per class (Okabe–Ito)."""
+
 DIVERGING_COLORMAP = "CET-D1A"  # blue–white–red: det and log|det|, centred on 0
 SEQUENTIAL_COLORMAP = "viridis"  # σ, condition number, Frobenius norm
 
