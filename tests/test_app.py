@@ -276,6 +276,15 @@ def test_window_remembers_its_map(qtbot, settings):
     second.close()
 
 
+def test_a_stored_one_output_formula_falls_back_to_the_default_map(qtbot, settings):
+    settings.setValue("state/formula", "x*y")
+    main = MainWindow(None, settings)
+    qtbot.addWidget(main)
+    assert main.controller.source.output_dim == 2
+    assert main.controller.state.formula == ViewState().formula
+    main.close()
+
+
 def test_corrupt_settings_fall_back_to_defaults(qtbot, settings):
     settings.setValue("state/formula", "__import__('os')")
     settings.setValue("state/domain", ["a", "b"])

@@ -24,7 +24,7 @@ from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_
 from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
 from jacviz.core.probe import probe
-from jacviz.core.state import CLASSES, ViewState
+from jacviz.core.state import CLASSES, DEFAULT_FORMULA, ViewState
 from jacviz.core.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
 from jacviz.gui.runner import LatestOnlyRunner
 
@@ -137,6 +137,11 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         self._source: Map = FormulaMap.from_text(self._state.formula)
+        try:
+            require_planar(self._source)
+        except ValueError:  # e.g. a 1-output formula in hand-edited settings
+            self._state = dataclasses.replace(self._state, formula=DEFAULT_FORMULA)
+            self._source = FormulaMap.from_text(DEFAULT_FORMULA)
         self._network: _Network | None = None  # the network shown, if any
         if self._state.network is not None:
             try:
