@@ -14,7 +14,7 @@ from jacviz.core.maps import FormulaMap, TorchMap
 from jacviz.core.networks import EXAMPLES_DIR, load_network, make_mlp
 from jacviz.core.presets import PRESETS
 from jacviz.core.state import ViewState
-from jacviz.gui.main_window import MainWindow
+from jacviz.gui.main_window import MainWindow, save_state_to_settings
 
 
 def curve_points(item):
@@ -277,11 +277,13 @@ def test_window_remembers_its_map(qtbot, settings):
 
 
 def test_a_stored_one_output_formula_falls_back_to_the_default_map(qtbot, settings):
-    settings.setValue("state/formula", "x*y")
+    save_state_to_settings(settings, ViewState(probe=(0.25, 0.5)))
+    settings.setValue("state/formula", "x*y")  # parses, but has 1 output
     main = MainWindow(None, settings)
     qtbot.addWidget(main)
     assert main.controller.source.output_dim == 2
     assert main.controller.state.formula == ViewState().formula
+    assert main.controller.state.probe == (0.25, 0.5)  # the rest of the settings were used
     main.close()
 
 
