@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -135,6 +136,50 @@ class CouplingFlow(nn.Module):
         return total
 
 
+@dataclass(frozen=True)
+class FittedMLP:
+    """An example MLP trained to imitate a known map."""
+
+    name: str
+    widths: list[int]
+    activation: str
+    seed: int
+    target: Callable[[torch.Tensor], torch.Tensor]
+    description: str
+
+
+FITTED_MLPS = (
+    FittedMLP(
+        "tanh_warp",
+        [2, 32, 32, 2],
+        "tanh",
+        1,
+        swirl,
+        "2→2 tanh MLP trained to imitate the swirl preset: smooth, no folds; compare its det "
+        "(≈ 1 where it learnt well) with the preset's",
+    ),
+    FittedMLP(
+        "relu_fold",
+        [2, 48, 48, 2],
+        "relu",
+        2,
+        fold,
+        "2→2 ReLU MLP trained on the fold (x, |y − 0.5 sin x|): piecewise linear, with det "
+        "changing sign across the learnt fold line",
+    ),
+    FittedMLP(
+        "turn_3d",
+        [3, 32, 32, 2],
+        "tanh",
+        4,
+        turn_by_z,
+        "3→2 tanh MLP trained on (x, y, z) ↦ (x, y) turned by the angle z: each plane z = const "
+        "should look like a rotation (det ≈ 1, σ1 ≈ σ2 ≈ 1); change the plane's base b to move "
+        "along z",
+    ),
+)
+
+
 def _jacviz_json(description: str, input_dim: int) -> dict[str, str]:
     """Metadata that jacviz reads from a TorchScript archive (its first layer sees 1 input)."""
     return {"jacviz.json": json.dumps({"description": description, "input_dim": input_dim})}
@@ -147,48 +192,15 @@ def build(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
-    tanh_warp = make_mlp([2, 32, 32, 2], activation="tanh", seed=1, dtype=torch.float64)
-    error = _fit(tanh_warp, swirl, seed=11)
-    path = folder / "tanh_warp.safetensors"
-    save_mlp(
-        tanh_warp,
-        path,
-        {
-            "description": "2→2 tanh MLP trained to imitate the swirl preset: smooth, no folds; "
-            "compare its det (≈ 1 where it learnt well) with the preset's",
-            "training": {"target": "swirl", "steps": 1500, "mse": round(error, 8)},
-        },
-    )
-    written.append(path)
-
-    relu_fold = make_mlp([2, 48, 48, 2], activation="relu", seed=2, dtype=torch.float64)
-    error = _fit(relu_fold, fold, seed=12)
-    path = folder / "relu_fold.safetensors"
-    save_mlp(
-        relu_fold,
-        path,
-        {
-            "description": "2→2 ReLU MLP trained on the fold (x, |y − 0.5 sin x|): piecewise "
-            "linear, with det changing sign across the learnt fold line",
-            "training": {"target": "fold", "steps": 1500, "mse": round(error, 8)},
-        },
-    )
-    written.append(path)
-
-    turn = make_mlp([3, 32, 32, 2], activation="tanh", seed=4, dtype=torch.float64)
-    error = _fit(turn, turn_by_z, seed=14, inputs=3)
-    path = folder / "turn_3d.safetensors"
-    save_mlp(
-        turn,
-        path,
-        {
-            "description": "3→2 tanh MLP trained on (x, y, z) ↦ (x, y) turned by the angle z: "
-            "each plane z = const should look like a rotation (det ≈ 1, σ1 ≈ σ2 ≈ 1); "
-            "change the plane's base b to move along z",
-            "training": {"target": "turn by z", "steps": 1500, "mse": round(error, 8)},
-        },
-    )
-    written.append(path)
+    for spec in FITTED_MLPS:
+        model = make_mlp(
+            spec.widths, activation=spec.activation, seed=spec.seed, dtype=torch.float64
+        )
+        error = _fit(model, spec.target, seed=spec.seed + 10, inputs=spec.widths[0])
+        path = folder / f"{spec.name}.safetensors"
+        training = {"target": spec.target.__name__, "steps": 1500, "mse": round(error, 8)}
+        save_mlp(model, path, {"description": spec.description, "training": training})
+        written.append(path)
 
     flow = torch.jit.script(CouplingFlow(torch.Generator().manual_seed(3)))
     path = folder / "coupling_flow.pt"
