@@ -574,3 +574,50 @@ def test_a_classifier_network_shows_its_layers_and_regions(qtbot, window, settle
     rows = window.layers.table.text().splitlines()
     assert "Linear 16→4" in rows[-1]
     assert len(window.editor.output_view) == 1 + 6  # PCA and the 6 pairs of 4 outputs
+
+
+def test_inside_the_network_shows_the_grid_in_each_layer(qtbot, window, settle):
+    from jacviz.core.grid import grid_lines
+    from jacviz.core.layers import layer_images
+
+    tabs = window.right_tabs
+    assert not tabs.isTabEnabled(1)  # formulas have no layers
+    path = EXAMPLES_DIR / "tanh_warp.safetensors"
+    assert window.open_network(str(path))
+    settle()
+    assert tabs.isTabEnabled(1)
+    tabs.setCurrentIndex(1)
+    view = window.layer_view
+    assert [view.layers.itemText(i) for i in range(view.layers.count())] == [
+        "1  Linear 2→32",
+        "2  tanh (32)",
+        "3  Linear 32→32",
+        "4  tanh (32)",
+        "5  Linear 32→2",
+    ]
+    view.layers.setCurrentIndex(1)
+    state = window.controller.state
+    expected = layer_images(load_network(path).module, grid_lines(state.domain, state.grid_lines))
+    half = expected[1].curves.shape[0] // 2
+    np.testing.assert_allclose(
+        curve_points(view.vertical_lines), expected[1].curves[:half].reshape(-1, 2), atol=1e-12
+    )
+    assert "principal directions of its 32 units" in view.title.text()
+    assert "true scale" in view.title.text()
+    # The last layer is the network's output: its grid is the output plane's (unrefined).
+    view.layers.setCurrentIndex(4)
+    assert "its 2 units directly" in view.title.text()
+    window.controller.set_formula("y, x")
+    assert not tabs.isTabEnabled(1) and tabs.currentIndex() == 0
+
+
+def test_inside_a_sliced_network_follows_the_plane(qtbot, window, settle):
+    assert window.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
+    settle()
+    assert window.right_tabs.isTabEnabled(1)
+    # After a tanh layer (the first Linear layer's image of a plane is a plane, which PCA
+    # centres: the same picture wherever the plane lies).
+    window.layer_view.layers.setCurrentIndex(1)
+    first = window.layer_view.current.curves.copy()
+    window.controller.set_slice((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    assert not np.allclose(window.layer_view.current.curves, first)

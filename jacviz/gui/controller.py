@@ -16,9 +16,9 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from jacviz.core.contour import zero_contour
 from jacviz.core.formula import FormulaError
-from jacviz.core.grid import Domain, WarpedGrid, sample_points, warp_grid
+from jacviz.core.grid import Domain, WarpedGrid, grid_lines, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
-from jacviz.core.layers import Factor, LayerError, factorize
+from jacviz.core.layers import Factor, LayerError, LayerImage, factorize, layer_images
 from jacviz.core.linearize import Linearization, linearize
 from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
 from jacviz.core.networks import NetworkError, load_network
@@ -114,7 +114,8 @@ class Controller(QObject):
     of the hovered point), ``sigStateChanged(ViewState)``, ``sigFormulaError(message,
     column)`` ('' when the formula is fine; column 0 when there is no position),
     ``sigStatus(str)`` for the status bar and ``sigFactorsChanged`` (a network's chain-rule
-    factors at the probe, a string saying why there are none, or None for formulas).
+    factors at the probe, a string saying why there are none, or None for formulas),
+    ``sigLayerImagesChanged`` (the grid in each layer of a walkable network, or None).
 
     Three maps are kept: the *source* the user chose (on the input plane: 2 inputs, k
     outputs), the *analysed* map whose Jacobian the inspector and heatmaps show (the source,
@@ -132,6 +133,7 @@ class Controller(QObject):
     sigStatus = pyqtSignal(str)
     sigFactorsChanged = pyqtSignal(object)
     sigInspected = pyqtSignal(object)
+    sigLayerImagesChanged = pyqtSignal(object)
 
     def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -406,6 +408,30 @@ class Controller(QObject):
         state = self._state
         self._grid = warp_grid(self._map, state.domain, lines=state.grid_lines)
         self.sigGridChanged.emit(self._grid)
+        self.sigLayerImagesChanged.emit(self._layer_images())
+
+    def _walkable_network(self) -> tuple[TorchMap | None, SliceMap | None]:
+        """The torch network behind the source, and the slice it is seen through, if any."""
+        source = self._source
+        if isinstance(source, TorchMap):
+            return source, None
+        if isinstance(source, SliceMap) and isinstance(source.inner, TorchMap):
+            return source.inner, source
+        return None, None
+
+    def _layer_images(self) -> list[LayerImage] | None:
+        """The input grid in every layer's space, for networks that can be walked."""
+        network, plane = self._walkable_network()
+        if network is None:
+            return None
+        # The unrefined grid: the layer views show shapes, and this keeps map changes quick.
+        lines = grid_lines(self._state.domain, self._state.grid_lines)
+        if plane is not None:
+            lines = plane.lift(lines.reshape(-1, 2)).reshape(*lines.shape[:2], -1)
+        try:
+            return layer_images(network.module, lines)
+        except LayerError:
+            return None
 
     def _update_probe(self) -> None:
         lin = linearize(self._map, self._state.probe, self._state.h)

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
     QScrollArea,
     QSlider,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +38,7 @@ from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
 from jacviz.gui.inspector import Inspector
+from jacviz.gui.layer_view import LayerView
 from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
 
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         self.editor = MapEditor()
         self.inspector = Inspector()
         self.layers = LayersPanel()
+        self.layer_view = LayerView()
         self.input_plane = _InputPlaneWithKeys(self)
         self.output_plane = OutputPlane()
         self.morph = QSlider(Qt.Orientation.Horizontal)
@@ -178,10 +181,18 @@ class MainWindow(QMainWindow):
         output_layout.addWidget(self.morph_label)
         output_layout.addWidget(self.morph)
 
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(output, "Output plane")
+        self.right_tabs.addTab(self.layer_view, "Inside the network")
+        self.right_tabs.setTabToolTip(
+            1, "The input grid in the space of each layer of an MLP (Linear + activations)"
+        )
+        self.right_tabs.setTabEnabled(1, False)
+
         splitter = QSplitter()
         splitter.addWidget(scroll)
         splitter.addWidget(self.input_plane)
-        splitter.addWidget(output)
+        splitter.addWidget(self.right_tabs)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 1)
@@ -273,6 +284,7 @@ class MainWindow(QMainWindow):
         controller.sigProbeChanged.connect(self.output_plane.show_linearization)
         controller.sigInspected.connect(self.inspector.show_linearization)
         controller.sigFactorsChanged.connect(self.layers.show_factors)
+        controller.sigLayerImagesChanged.connect(self._on_layer_images)
         controller.sigHeatmapChanged.connect(self.input_plane.show_heatmap)
         controller.sigHoverChanged.connect(self.output_plane.show_hover)
         controller.sigFormulaError.connect(editor.show_formula_error)
@@ -332,6 +344,12 @@ class MainWindow(QMainWindow):
             self.morph.blockSignals(False)
         self.output_plane.set_morph(state.morph)
         self.morph_label.setText(f"Morph t = {state.morph:.2f}:  (1 − t)·p + t·f(p)")
+
+    def _on_layer_images(self, images: object) -> None:
+        self.layer_view.show_images(images)
+        self.right_tabs.setTabEnabled(1, images is not None)
+        if images is None:
+            self.right_tabs.setCurrentIndex(0)
 
     def _show_plane_controls(self) -> None:
         source = self.controller.source
