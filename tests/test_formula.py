@@ -616,3 +616,16 @@ def test_token_soup_parses_or_refuses_and_then_evaluates(text: str) -> None:
     formula = parse_or_refuse(text)
     if formula is not None:
         check_evaluates(formula)
+
+
+def test_huge_exact_numbers_built_by_simplification_are_refused_quickly() -> None:
+    # The parser's static guards bound typed numbers; sympy can still build bigger ones while
+    # simplifying a derivative. Converting such a number to a float once hung a property
+    # test for minutes; now it is refused at once.
+    from jacviz.core.formula import X, _torch_ready
+
+    start = time.perf_counter()
+    with pytest.raises(FormulaError, match="number too large"):
+        _torch_ready(sympy.Integer(2) ** 200_000 * X)
+    assert time.perf_counter() - start < 1.0
+    assert _torch_ready(sympy.Integer(2) ** 60 * X) == sympy.Float(2**60) * X

@@ -594,10 +594,23 @@ del _cls
 
 
 def _torch_ready(expr: sympy.Expr) -> sympy.Expr:
-    """Replace exact numbers torch cannot take as scalars by floats."""
+    """Replace exact numbers torch cannot take as scalars by floats.
+
+    Raises
+    ------
+    FormulaError
+        If an exact number has more than ``_MAX_BITS`` bits. The static guards bound the
+        numbers the user typed, but sympy's automatic simplification of a derivative can
+        still build larger ones, and converting those to floats took minutes (found by the
+        property tests): refuse them here instead.
+
+    """
+    numbers = expr.atoms(sympy.Rational)
+    if any(max(abs(n.p).bit_length(), n.q.bit_length()) > _MAX_BITS for n in numbers):
+        raise FormulaError("number too large (in the formula or its derivative)")
     big = {
         number: sympy.Float(number)
-        for number in expr.atoms(sympy.Rational)
+        for number in numbers
         if abs(number.p) > _MAX_EXACT_INT or number.q > _MAX_EXACT_INT
     }
     return expr.xreplace(big) if big else expr
