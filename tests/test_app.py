@@ -621,3 +621,19 @@ def test_inside_a_sliced_network_follows_the_plane(qtbot, window, settle):
     first = window.layer_view.current.curves.copy()
     window.controller.set_slice((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
     assert not np.allclose(window.layer_view.current.curves, first)
+
+
+def test_window_remembers_the_plane_and_classifier_choices(qtbot, settings):
+    first = MainWindow(ViewState(), settings)
+    qtbot.addWidget(first)
+    assert first.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
+    assert first.controller.set_slice((0.0, 0.0, 0.5), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) is None
+    first.controller.set_jacobian_of("probabilities")
+    first.close()
+    second = MainWindow(None, settings)
+    qtbot.addWidget(second)
+    state = second.controller.state
+    assert state.slice == ((0.0, 0.0, 0.5), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    assert state.jacobian_of == "probabilities"
+    np.testing.assert_array_equal(second.controller.source.base, [0.0, 0.0, 0.5])
+    second.close()

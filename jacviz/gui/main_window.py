@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +72,20 @@ def state_from_settings(settings: QSettings) -> ViewState:
         probe = tuple(float(v) for v in settings.value("state/probe", []))
         heatmap = settings.value("state/heatmap", "det")
         network = settings.value("state/network", "")
+        plane = json.loads(str(settings.value("state/slice", "null")))
         return ViewState(
             formula=formula,
             network=str(network) if network else None,
+            slice=None if plane is None else tuple(tuple(float(c) for c in v) for v in plane),
+            jacobian_of=str(settings.value("state/jacobian_of", ViewState.jacobian_of)),
+            output_view=str(settings.value("state/output_view", ViewState.output_view)),
             domain=domain,
             probe=(probe[0], probe[1]),
             h=float(settings.value("state/h", ViewState.h)),
             grid_lines=int(settings.value("state/grid_lines", ViewState.grid_lines)),
             heatmap=None if heatmap in (None, "", "none") else str(heatmap),
         )
-    except (FormulaError, ValueError, TypeError, IndexError):
+    except (FormulaError, ValueError, TypeError, IndexError):  # JSONDecodeError is a ValueError
         return ViewState()
 
 
@@ -94,6 +99,9 @@ def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
     settings.setValue("state/grid_lines", state.grid_lines)
     settings.setValue("state/heatmap", state.heatmap or "none")
     settings.setValue("state/network", state.network or "")
+    settings.setValue("state/slice", json.dumps(state.slice))
+    settings.setValue("state/jacobian_of", state.jacobian_of)
+    settings.setValue("state/output_view", state.output_view)
 
 
 class _InputPlaneWithKeys(InputPlane):

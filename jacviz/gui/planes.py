@@ -229,8 +229,10 @@ class InputPlane(_Plane):
         self._domain: Domain | None = None
         self.target.sigPositionChanged.connect(self._on_target_moved)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # threadSafe=False: the pointer's events arrive on the GUI thread anyway, and the
+        # thread-safe variant's timer outlived deleted planes in the test suite (a segfault).
         self._hover_proxy = pg.SignalProxy(
-            self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse_moved
+            self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse_moved, threadSafe=False
         )
         self.setToolTip(
             "Click anywhere or drag the target to move the probe point p.\n"
