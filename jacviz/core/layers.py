@@ -40,6 +40,7 @@ from jacviz.core.jacobian import (
     _has_hooks,
     _LinearStep,
     _plan,
+    _readonly,
     _walk,
 )
 
@@ -242,11 +243,6 @@ def _derivative(step: _ActivationStep, z: torch.Tensor, y: torch.Tensor) -> torc
         assert step.derivative is not None
         step.derivative(ones, z, out)
     return out
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
 
 
 def _to_float64(tensor: torch.Tensor) -> np.ndarray:

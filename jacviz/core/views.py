@@ -24,6 +24,7 @@ import numpy as np
 
 from jacviz.core.grid import Domain, sample_points
 from jacviz.core.maps import Map, as_points
+from jacviz.core.probe import format_number
 
 __all__ = [
     "DecisionRegions",
@@ -74,13 +75,8 @@ def _norm(vector: np.ndarray) -> float:
     return scale * float(np.linalg.norm(vector / scale))
 
 
-def _format_number(value: float) -> str:
-    text = f"{value:.4g}"
-    return "0" if text == "-0" else text
-
-
 def _format_vector(vector: np.ndarray) -> str:
-    return "(" + ", ".join(_format_number(float(c)) for c in vector) + ")"
+    return "(" + ", ".join(format_number(float(c), 4) for c in vector) + ")"
 
 
 def _describe(vector: np.ndarray, symbol: str, axes: bool = True) -> str:
