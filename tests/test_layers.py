@@ -19,9 +19,12 @@ from jacviz.core.layers import (
     LayerImage,
     factorize,
     layer_images,
+    layer_path,
     principal_plane,
 )
+from jacviz.core.maps import TorchMap
 from jacviz.core.networks import make_mlp
+from jacviz.core.views import SliceMap
 
 LINES = grid_lines(Domain(-2.0, 2.0, -1.5, 2.5), lines=7, samples=17)  # (14, 17, 2)
 
@@ -386,6 +389,160 @@ def test_other_projections():
         layer_images(model, LINES, projection="tsne")
     with pytest.raises(ValueError, match="do not match"):
         layer_images(make_mlp([2, 8, 2]), LINES, projection=pca)
+
+
+@pytest.mark.parametrize("units", [(2, 3), (5, 0), [1, 7], (np.int64(3), np.int32(4))])
+def test_unit_pairs_show_exactly_those_units_through_an_orthonormal_basis(units):
+    model = make_mlp([2, 16, 8, 2], "tanh", seed=12)
+    i, j = (int(k) for k in units)
+    images = layer_images(model, LINES, projection=units)
+    for position, image in enumerate(images):
+        acts = activations(model, position + 1, LINES)
+        if image.width <= 2:
+            assert image.units is None and image.basis is None
+            assert np.array_equal(image.curves, acts)
+            continue
+        assert image.units == (i, j) and image.mean is None  # uncentred
+        # Exactly the two columns (indexing, no rounding), seen through basis columns e_i, e_j.
+        assert np.array_equal(image.curves, acts[..., [i, j]])
+        assert np.array_equal(image.basis, np.eye(image.width)[:, [i, j]])
+        assert np.array_equal(image.basis.T @ image.basis, np.eye(2))
+        flat = acts.reshape(-1, image.width)
+        centred = flat - flat.mean(axis=0)
+        expected = np.square(centred[:, [i, j]]).sum() / np.square(centred).sum()
+        assert image.explained == pytest.approx(expected, rel=1e-9)
+
+
+def test_coordinates_are_the_unit_pair_0_1():
+    model = make_mlp([2, 16, 16, 2], "relu", seed=3)
+    named = layer_images(model, LINES, projection="coordinates")
+    pair = layer_images(model, LINES, projection=(0, 1))
+    for a, b in zip(named, pair, strict=True):
+        assert np.array_equal(a.curves, b.curves) and a.units == b.units
+        assert a.explained == b.explained
+
+
+def test_a_unit_pair_ignores_overflow_in_units_it_does_not_show():
+    # A product with the 0/1 basis would turn the shown units into NaN (inf * 0); indexing not.
+    model = nn.Sequential(nn.Linear(2, 4), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        model[0].weight[0] = 1e308
+        model[0].weight[0, 1] = 0.0
+    image = layer_images(model, LINES, projection=(1, 2))[0]
+    assert not np.isfinite(activations(model, 1, LINES)[..., 0]).all()
+    assert np.isfinite(image.curves).all()
+
+
+def test_unit_pairs_are_reused_from_earlier_images():
+    model = make_mlp([2, 16, 16, 2], "tanh", seed=8)
+    first = layer_images(model, LINES, projection=(4, 9))
+    other = make_mlp([2, 16, 16, 2], "tanh", seed=9)
+    again = layer_images(other, LINES, projection=first)
+    assert [image.units for image in again] == [(4, 9)] * 4 + [None]
+    assert np.array_equal(again[1].curves, activations(other, 2, LINES)[..., [4, 9]])
+
+
+@pytest.mark.parametrize(
+    ("units", "message"),
+    [
+        ((3, 3), r"projection \(3, 3\): choose two different units"),
+        ((-1, 2), r"numbered from 0"),
+        ((2, 9), r"layer 3, Linear 16→8, has 8 units \(0 to 7\).*pick units below 8"),
+        ((1.0, 2), r"a unit pair is two integers"),
+        ((True, 2), r"a unit pair is two integers"),
+        ((1, 2, 3), r"a unit pair is two integers"),
+        ((), r"previous layer images do not match"),
+    ],
+)
+def test_bad_unit_pairs_are_refused_with_a_clear_message(units, message):
+    model = make_mlp([2, 16, 8, 2], "tanh", seed=1)
+    with pytest.raises(ValueError, match=message) as info:
+        layer_images(model, LINES, projection=units)
+    assert not isinstance(info.value, LayerError)
+
+
+def test_unit_pairs_only_need_to_exist_in_layers_wider_than_2():
+    model = make_mlp([2, 2, 16, 2], "tanh", seed=2)  # the 2-wide layers are shown directly
+    images = layer_images(model, LINES, projection=(14, 15))
+    assert [image.units for image in images] == [None, None, (14, 15), (14, 15), None]
+
+
+@pytest.mark.parametrize("projection", ["pca", (3, 1)])
+def test_the_probe_path_is_the_projected_activations(projection):
+    model = make_mlp([3, 16, 2, 8, 2], "tanh", seed=13, dtype=torch.float64)
+    net = TorchMap(model, "net", 3, 2)
+    plane = SliceMap(net, [0.1, -0.2, 0.3], [1.0, 0.0, 0.5], [0.0, 1.0, 0.0])
+    lines = plane.lift(LINES.reshape(-1, 2)).reshape(*LINES.shape[:2], 3)
+    images = layer_images(model, lines, projection=projection)
+    rng = np.random.default_rng(5)
+    points = plane.lift(rng.uniform(-2, 2, size=(9, 2)))
+    path = layer_path(model, points, images)
+    assert path.shape == (len(images), 9, 2) and not path.flags.writeable
+    x = torch.from_numpy(points)
+    with torch.no_grad():  # the activations straight from torch, layer by layer
+        for layer, image, seen in zip(model, images, path, strict=True):
+            x = layer(x)
+            acts = x.numpy()
+            if image.width <= 2:
+                expected = acts
+            elif image.units is not None:
+                expected = acts[:, list(image.units)]
+            else:
+                expected = (acts - image.mean) @ image.basis
+            np.testing.assert_allclose(seen, expected, rtol=1e-12, atol=1e-12)
+    # A point of the grid lands where the grid's image has it, in every layer.
+    on_grid = layer_path(model, lines[3, 5], images)
+    np.testing.assert_allclose(on_grid, [image.curves[3, 5] for image in images], atol=1e-12)
+
+
+def test_the_probe_path_refuses_images_of_another_network():
+    images = layer_images(make_mlp([2, 8, 2]), LINES)
+    with pytest.raises(ValueError, match="do not match"):
+        layer_path(make_mlp([2, 16, 2]), np.zeros((1, 2)), images)
+    assert layer_path(nn.Sequential(), np.zeros((5, 2)), []).shape == (0, 5, 2)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus"])
+def test_a_sliced_network_is_factored_through_its_plane(activation):
+    model = mlp([3, 16, 16, 2], activation, seed=4)
+    base, u, v = np.array([0.2, -0.4, 1.0]), np.array([1.0, 0.5, 0.0]), np.array([0.0, 1.0, -2.0])
+    plane = SliceMap(TorchMap(model, "net", 3, 2), base, u, v)
+    st = np.array([0.3, -0.7])
+    factors = factorize(model, plane.lift(st)[0], plane.directions)
+    first = factors[0]
+    assert (first.kind, first.label, first.index) == ("slice", "slice [u v]", -1)
+    assert first.shape == (3, 2) and not first.matrix.flags.writeable
+    assert np.array_equal(first.matrix, np.column_stack([u, v]))
+    assert [f.index for f in factors[1:]] == list(range(5))
+    # The Jacobian of the slice map by autograd: d/d(s, t) of model(b + s·u + t·v).
+    lift = torch.from_numpy(np.column_stack([u, v]))
+    jac = torch.autograd.functional.jacobian(
+        lambda p: model(torch.from_numpy(base) + lift @ p), torch.from_numpy(st)
+    ).numpy()
+    product = chain(factors[1:], 3) @ first.matrix
+    np.testing.assert_allclose(product, jac, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(factors[-1].product, jac, rtol=1e-12, atol=1e-14)
+    _, shown = plane.evaluate_with_jacobian(st[None])
+    np.testing.assert_allclose(factors[-1].product, shown[0], rtol=1e-12, atol=1e-14)
+    # σ so far: of the (width, 2) products J_i ⋯ J_1 · [u v], ending with the slice's σ.
+    for factor in factors:
+        assert factor.product.shape == (factor.shape[0], 2)
+        expected = np.linalg.svd(factor.product, compute_uv=False)
+        np.testing.assert_allclose(factor.product_singular_values, expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        factors[-1].product_singular_values, np.linalg.svd(jac, compute_uv=False), rtol=1e-12
+    )
+    # Without a slice the factors are the same, minus the first.
+    plain = factorize(model, plane.lift(st)[0])
+    for a, b in zip(plain, factors[1:], strict=True):
+        np.testing.assert_array_equal(a.matrix, b.matrix)
+
+
+def test_slice_directions_must_fit_the_network():
+    model = make_mlp([3, 4, 2])
+    for bad in (np.eye(2), np.ones((3, 3)), np.full((3, 2), np.nan)):
+        with pytest.raises(ValueError, match=r"directions must be a finite \(3, 2\) matrix"):
+            factorize(model, np.zeros(3), bad)
 
 
 def test_lines_must_match_the_input_width():
