@@ -47,6 +47,9 @@ class ViewState:
     directions ("pca") or two outputs ("outputs(i,j)", counted from 0)."""
     morph: float = 1.0
     """t in [0, 1]: the output plane shows (1 − t)·p + t·f(p)."""
+    layer_units: tuple[int, int] | None = None
+    """How "Inside the network" shows a network's layers wider than 2: through their units
+    (i, j), counted from 0, or None for their top-2 principal directions."""
 
     def __post_init__(self) -> None:
         if self.heatmap is not None and self.heatmap not in (*HEATMAP_QUANTITIES, CLASSES):
@@ -68,3 +71,6 @@ class ViewState:
             raise ValueError(f"the square size h must be positive, got {self.h}")
         if not 0.0 <= self.morph <= 1.0:
             raise ValueError(f"morph t must be in [0, 1], got {self.morph}")
+        units = self.layer_units
+        if units is not None and not (len(units) == 2 and 0 <= min(units) and units[0] != units[1]):
+            raise ValueError(f"layer_units must be two different units (i, j) or None, not {units}")

@@ -18,8 +18,8 @@ from jacviz.core.contour import zero_contour
 from jacviz.core.formula import FormulaError
 from jacviz.core.grid import Domain, WarpedGrid, grid_lines, sample_points, warp_grid
 from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
-from jacviz.core.layers import Factor, LayerError, LayerImage, factorize, layer_images
-from jacviz.core.linearize import Linearization, linearize
+from jacviz.core.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
+from jacviz.core.linearize import Linearization, linearize, unit_circle
 from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
 from jacviz.core.networks import NetworkError, load_network
 from jacviz.core.presets import Preset
@@ -29,6 +29,8 @@ from jacviz.core.views import DecisionRegions, OutputView, ProbabilityMap, Slice
 from jacviz.gui.runner import LatestOnlyRunner
 
 HEATMAP_RESOLUTION = 256
+PATH_CIRCLE_SAMPLES = 64
+"""Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ class _Network:
         return text + f"Jacobians by {self.inner.jacobian_method}."
 
 
+@dataclass(frozen=True)
+class LayerPath:
+    """The probe p and the circle of radius h around it, seen in every layer's space.
+
+    Projected exactly as the layer images of the grid they are drawn over, so that p's marker
+    sits where p's grid cell went.
+    """
+
+    points: np.ndarray
+    """(L, 2): where p lands after each of the L layers."""
+    circles: np.ndarray
+    """(L, C, 2): the image of the closed circle |δ| = h around p after each layer."""
+
+
 def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
     """The values to colour for ``key``: log10 for the condition number, as labelled."""
     values = field.quantity(key)
@@ -115,7 +131,8 @@ class Controller(QObject):
     column)`` ('' when the formula is fine; column 0 when there is no position),
     ``sigStatus(str)`` for the status bar and ``sigFactorsChanged`` (a network's chain-rule
     factors at the probe, a string saying why there are none, or None for formulas),
-    ``sigLayerImagesChanged`` (the grid in each layer of a walkable network, or None).
+    ``sigLayerImagesChanged`` (the grid in each layer of a walkable network, or None) and
+    ``sigLayerPathChanged`` (a :class:`LayerPath`: the probe in each of those layers, or None).
 
     Three maps are kept: the *source* the user chose (on the input plane: 2 inputs, k
     outputs), the *analysed* map whose Jacobian the inspector and heatmaps show (the source,
@@ -134,6 +151,7 @@ class Controller(QObject):
     sigFactorsChanged = pyqtSignal(object)
     sigInspected = pyqtSignal(object)
     sigLayerImagesChanged = pyqtSignal(object)
+    sigLayerPathChanged = pyqtSignal(object)
 
     def __init__(self, state: ViewState | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -155,6 +173,7 @@ class Controller(QObject):
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._field: _FieldResult | None = None
+        self._layers: list[LayerImage] | None = None  # the grid in each layer, as shown
         self._runner = LatestOnlyRunner(self)
         self._runner.sigResult.connect(self._on_field_ready)
         self._runner.sigFailed.connect(self._on_field_failed)
@@ -341,6 +360,24 @@ class Controller(QObject):
             self._set(output_view=kind)
             self._update_map()
 
+    def set_layer_units(self, units: tuple[int, int] | None) -> None:
+        """Show layers wider than 2 through units ``(i, j)``, or None: top-2 principal directions.
+
+        Units that do not exist in every such layer are refused with a message, and the
+        layer view is handed the current images again so that its controls go back.
+        """
+        units = None if units is None else (int(units[0]), int(units[1]))
+        if units == self._state.layer_units:
+            return
+        try:
+            images = self._layer_images(units)
+        except ValueError as error:
+            self.sigStatus.emit(f"Projection not changed: {error}")
+            self.sigLayerImagesChanged.emit(self._layers)
+            return
+        self._set(layer_units=units)
+        self._show_layers(images)
+
     def set_morph(self, t: float) -> None:
         """Show the output plane at (1 − t)·p + t·f(p)."""
         self._set(morph=float(np.clip(t, 0.0, 1.0)))
@@ -408,7 +445,12 @@ class Controller(QObject):
         state = self._state
         self._grid = warp_grid(self._map, state.domain, lines=state.grid_lines)
         self.sigGridChanged.emit(self._grid)
-        self.sigLayerImagesChanged.emit(self._layer_images())
+        try:
+            images = self._layer_images(self._state.layer_units)
+        except ValueError:  # the chosen units are not in this network's layers: PCA instead
+            self._set(layer_units=None)
+            images = self._layer_images(None)
+        self._show_layers(images)
 
     def _walkable_network(self) -> tuple[TorchMap | None, SliceMap | None]:
         """The torch network behind the source, and the slice it is seen through, if any."""
@@ -419,8 +461,12 @@ class Controller(QObject):
             return source.inner, source
         return None, None
 
-    def _layer_images(self) -> list[LayerImage] | None:
-        """The input grid in every layer's space, for networks that can be walked."""
+    def _layer_images(self, units: tuple[int, int] | None) -> list[LayerImage] | None:
+        """The input grid in every layer's space, for networks that can be walked.
+
+        Wide layers are seen through ``units``, or their principal directions for None.
+        Raises ValueError when those units are not in every layer wider than 2.
+        """
         network, plane = self._walkable_network()
         if network is None:
             return None
@@ -429,9 +475,28 @@ class Controller(QObject):
         if plane is not None:
             lines = plane.lift(lines.reshape(-1, 2)).reshape(*lines.shape[:2], -1)
         try:
-            return layer_images(network.module, lines)
+            return layer_images(network.module, lines, "pca" if units is None else units)
         except LayerError:
             return None
+
+    def _show_layers(self, images: list[LayerImage] | None) -> None:
+        self._layers = images
+        self.sigLayerImagesChanged.emit(images)
+        self._update_layer_path()
+
+    def _update_layer_path(self) -> None:
+        """Follow the probe and its circle through the layers shown (a few points: cheap)."""
+        network, plane = self._walkable_network()
+        if network is None or self._layers is None:
+            self.sigLayerPathChanged.emit(None)
+            return
+        state = self._state
+        point = np.asarray(state.probe, dtype=np.float64)
+        points = np.concatenate([point[None], point + state.h * unit_circle(PATH_CIRCLE_SAMPLES)])
+        if plane is not None:
+            points = plane.lift(points)
+        path = layer_path(network.module, points, self._layers)
+        self.sigLayerPathChanged.emit(LayerPath(points=path[:, 0], circles=path[:, 1:]))
 
     def _update_probe(self) -> None:
         lin = linearize(self._map, self._state.probe, self._state.h)
@@ -442,13 +507,22 @@ class Controller(QObject):
             lin = dataclasses.replace(lin, report=probe(self._analysed, self._state.probe))
         self.sigInspected.emit(lin)
         self.sigFactorsChanged.emit(self._factors())
+        self._update_layer_path()
 
     def _factors(self) -> list[Factor] | str | None:
-        """The network's chain-rule factors at the probe, why there are none, or None."""
-        if not isinstance(self._source, TorchMap):
+        """The network's chain-rule factors at the probe, why there are none, or None.
+
+        On a slice the first factor is the slice's own ``[u v]``, so that the products end
+        with the Jacobian of the map shown.
+        """
+        network, plane = self._walkable_network()
+        if network is None:
             return None
+        point = np.asarray(self._state.probe, dtype=np.float64)
         try:
-            return factorize(self._source.module, np.asarray(self._state.probe))
+            if plane is None:
+                return factorize(network.module, point)
+            return factorize(network.module, plane.lift(point)[0], plane.directions)
         except LayerError as error:
             return f"Not available for this network:\n{error}"
 

@@ -14,7 +14,9 @@ EXPLANATION = (
     "weight matrix W, an elementwise activation diag(σ'(z)) at the point's pre-activation z.\n"
     "'factor σ' is the range of that factor's singular values: how much the layer can stretch\n"
     "(> 1) or squash (< 1). 'σ so far' are the singular values of J_i ⋯ J_1, the map from the\n"
-    "input plane into that layer's space; the last row is the network's own J."
+    "input plane into that layer's space; the last row is the network's own J.\n"
+    "A network with more than 2 inputs is seen on the plane b + s·u + t·v: row 0 is that\n"
+    "plane's own factor [u v], so the products are J_i ⋯ J_1 · [u v], ending with the J shown."
 )
 
 
