@@ -2,6 +2,8 @@
 
 ``jacviz probe --map "x**2 + y, x*y" --at 1,2 [--json]`` prints the value, Jacobian,
 determinant, singular values, Frobenius norm and condition number of a map at a point.
+``jacviz train --dataset moons --jr-lambda 0.1 [--json]`` trains a classifier headless and
+reports its accuracy, Jacobian norm and robustness.
 Bad input ends with exit status 2 and one line on stderr that says what is wrong.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 # `jacviz --help` and `--version` answer at once.
 
 EXIT_USAGE = 2
-COMMANDS = ("probe",)
+COMMANDS = ("probe", "train")
+DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
 
 
 class UsageError(Exception):
@@ -141,6 +145,155 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_numbers(text: str, option: str, kind: type = float) -> list:
+    """Parse ``"64,64"`` or ``"0.05,0.1"`` for ``option``; a UsageError says what is wrong."""
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        noun = "whole numbers" if kind is int else "numbers"
+        raise UsageError(f"{option} expects comma-separated {noun}, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{option} expects comma-separated finite numbers, got {text!r}")
+    return values
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from jacviz.core.datasets import DatasetError, load_csv, make_dataset
+    from jacviz.core.networks import NetworkError, save_mlp
+    from jacviz.core.robustness import robust_accuracy
+    from jacviz.core.training import (
+        TrainConfig,
+        TrainingError,
+        jacobian_frobenius,
+        load_state,
+        single_threaded,
+    )
+    from jacviz.core.training import run as run_training
+
+    if args.out is not None:
+        _check_writable(Path(args.out))  # before training, not after minutes of it
+    epsilons = parse_numbers(args.epsilons, "--epsilons")
+    if any(e < 0 for e in epsilons):
+        raise UsageError(f"--epsilons must be ≥ 0, got {args.epsilons!r}")
+    try:
+        config = TrainConfig(
+            hidden=tuple(parse_numbers(args.hidden, "--hidden", int)),
+            activation=args.activation,
+            optimizer=args.optimizer,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            seed=args.seed,
+            jr_lambda=args.jr_lambda,
+            estimator=args.estimator,
+            n_proj=args.n_proj,
+            weight_decay=args.weight_decay,
+        )
+        if args.csv is not None:
+            data = load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
+        else:
+            data = make_dataset(
+                args.dataset,
+                n_points=args.points,
+                noise=args.noise,
+                seed=args.seed,
+                test_fraction=args.test_fraction,
+                n_classes=args.classes,
+            )
+        last = run_training(data, config)
+    except (TrainingError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    model = load_state(config, last.state, data.train_points.shape[1], data.n_classes)
+    # Robustness and ‖J‖F are measured on held-out points when there are any.
+    held_out = data.test_points.shape[0] > 0
+    points = data.test_points if held_out else data.train_points
+    labels = data.test_labels if held_out else data.train_labels
+    with single_threaded():  # small batches: a second thread only waits (see training.py)
+        pgd = robust_accuracy(
+            model, points, labels, epsilons, attack="pgd", norm="2", seed=config.seed
+        )
+    result = {
+        "dataset": data.name,
+        "classes": int(data.n_classes),
+        "train_points": int(data.train_points.shape[0]),
+        "test_points": int(data.test_points.shape[0]),
+        "config": config.to_dict(),
+        "steps_done": last.step,
+        "train_accuracy": last.train_accuracy,
+        "test_accuracy": last.test_accuracy if held_out else None,
+        "mean_jacobian_frobenius": float(jacobian_frobenius(model, points).mean()),
+        "measured_on": "test" if held_out else "train",
+        "pgd_accuracy": {repr(float(e)): a for e, a in sorted(pgd.items())},
+        "seconds": last.seconds,
+        "diverged": last.diverged,
+        "saved": None,
+    }
+    if args.out is not None:
+        metadata = {
+            "class_names": list(data.class_names),
+            "description": f"trained by jacviz train on {data.name}",
+            "dataset": data.name,
+            "training": config.to_dict(),
+            "train_accuracy": last.train_accuracy,
+            "test_accuracy": result["test_accuracy"],
+        }
+        try:
+            save_mlp(model.to(torch.float32), args.out, metadata=metadata)
+        except (NetworkError, OSError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise UsageError(f"cannot save the model to {args.out}: {reason}") from None
+        result["saved"] = str(args.out)
+    if args.json:
+        print(json.dumps(result, allow_nan=False, ensure_ascii=False))
+    else:
+        print(format_training(result))
+    return 0
+
+
+def _check_writable(path: Path) -> None:
+    """A UsageError unless a file can be created at ``path`` (its folder exists, is writable)."""
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"cannot save the model to {path}: it is a folder")
+    if not folder.is_dir():
+        raise UsageError(f"cannot save the model to {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot save the model to {path}: folder {folder} is not writable")
+
+
+def format_training(result: dict) -> str:
+    """Human-readable text of :func:`_train`'s result."""
+    from jacviz.core.probe import format_number
+
+    config = result["config"]
+    widths = "-".join(str(w) for w in [2, *config["hidden"], result["classes"]])
+    regularizer = (
+        f"λ = {format_number(config['jr_lambda'])} ({config['estimator']}"
+        + (f", {config['n_proj']} projection(s))" if config["estimator"] == "random" else ")")
+        if config["jr_lambda"] > 0
+        else "no Jacobian regularization"
+    )
+    lines = [
+        f"trained a {widths} {config['activation']} MLP on {result['dataset']} "
+        f"({result['train_points']} train / {result['test_points']} test points), "
+        f"{result['steps_done']} steps in {result['seconds']:.2f} s, {regularizer}",
+        f"train accuracy        {result['train_accuracy']:.4f}",
+    ]
+    if result["test_accuracy"] is not None:
+        lines.append(f"test accuracy         {result['test_accuracy']:.4f}")
+    where = result["measured_on"]
+    lines.append(f"mean ‖J‖F ({where})     {format_number(result['mean_jacobian_frobenius'])}")
+    curve = "  ".join(f"ε={e}: {a:.3f}" for e, a in result["pgd_accuracy"].items())
+    lines.append(f"L2 PGD accuracy       {curve}")
+    if result["diverged"]:
+        lines.append(f"warning: {result['diverged']}")
+    if result["saved"]:
+        lines.append(f"saved {result['saved']} (open it with: jacviz {result['saved']})")
+    return "\n".join(lines)
+
+
 def _launch_app(args: argparse.Namespace) -> int:
     from jacviz.core.maps import require_planar
     from jacviz.core.state import ViewState
@@ -208,7 +361,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_probe)
+    _add_train_parser(commands)
     return parser
+
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    from jacviz.core.datasets import DATASETS
+    from jacviz.core.training import ESTIMATORS, OPTIMIZERS, TRAINABLE_ACTIVATIONS, TrainConfig
+
+    defaults = TrainConfig()
+    train = commands.add_parser(
+        "train",
+        help="train a 2D classifier, with or without Jacobian regularization, and measure it",
+        description="Train an MLP classifier on a toy dataset (or a CSV of x,y,label) and "
+        "report its accuracy, mean Jacobian Frobenius norm and accuracy under L2 PGD attacks.",
+    )
+    data = train.add_mutually_exclusive_group()
+    data.add_argument("--dataset", choices=DATASETS, default="moons", help="(default: moons)")
+    data.add_argument("--csv", metavar="FILE", help="points from a CSV file: x,y,label[,split]")
+    train.add_argument("--points", type=int, default=200, help="dataset size (default: 200)")
+    train.add_argument("--noise", type=float, default=0.1, help="noise std (default: 0.1)")
+    train.add_argument("--classes", type=int, default=3, help="classes of 'blobs' (default: 3)")
+    train.add_argument(
+        "--test-fraction", type=float, default=0.3, help="held-out share (default: 0.3)"
+    )
+    train.add_argument(
+        "--jr-lambda", type=float, default=0.0, help="weight λ of mean ‖J‖²F (default: 0, off)"
+    )
+    train.add_argument("--estimator", choices=ESTIMATORS, default=defaults.estimator)
+    train.add_argument("--n-proj", type=int, default=defaults.n_proj, help="random projections")
+    train.add_argument(
+        "--hidden",
+        default=",".join(map(str, defaults.hidden)),
+        help=f"hidden widths (default: {','.join(map(str, defaults.hidden))})",
+    )
+    train.add_argument("--activation", choices=TRAINABLE_ACTIVATIONS, default=defaults.activation)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--weight-decay", type=float, default=0.0, help="L2 on the weights")
+    train.add_argument("--steps", type=int, default=defaults.steps)
+    train.add_argument("--seed", type=int, default=0, help="data, initialization and batches")
+    train.add_argument(
+        "--epsilons",
+        default=",".join(map(str, DEFAULT_EPSILONS)),
+        help="PGD radii (L2, data units) for pgd_accuracy",
+    )
+    train.add_argument("--out", metavar="FILE", help="save the model (.safetensors)")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(run=_train)
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:

@@ -38,15 +38,15 @@ def _reference_loss(model, points, labels, directions, jr_lambda):
 
 
 @pytest.mark.parametrize("activation", TRAINABLE_ACTIVATIONS)
-@pytest.mark.parametrize("k", [0, 1, 2, 3])
-def test_fused_gradients_match_autograd(activation, k):
+@pytest.mark.parametrize(("k", "weight_decay"), [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (2, 0.3)])
+def test_fused_gradients_match_autograd(activation, k, weight_decay):
     torch.manual_seed(1)
     model = make_mlp([2, 7, 5, 4], activation, seed=3, dtype=torch.float64)
     batch = 11
     points = torch.randn(batch, 2, dtype=torch.float64)
     labels = torch.randint(0, 4, (batch,))
     jr_lambda = 0.37
-    step = _FusedStep(model, activation, points, labels, batch, k)
+    step = _FusedStep(model, activation, points, labels, batch, k, weight_decay)
     directions = None
     if k:
         directions = torch.randn(k * batch, 2, dtype=torch.float64)
@@ -58,6 +58,8 @@ def test_fused_gradients_match_autograd(activation, k):
     for p in model.parameters():
         p.grad = None
     loss = _reference_loss(model, points, labels, directions, jr_lambda)
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    loss = loss + weight_decay / 2 * sum((w**2).sum() for w in weights)
     expected = torch.autograd.grad(loss, list(model.parameters()))
     # float64 throughout: agreement to ~1e-15 relative; 1e-12 leaves room for summation order.
     for got, want in zip(fused, expected, strict=True):

@@ -164,7 +164,9 @@ class TorchMap:
         return self._module
 
     def _tensor(self, points: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(as_points(points, self._input_dim)).to(self._dtype)
+        array = as_points(points, self._input_dim)
+        # torch warns on read-only arrays (datasets hand those out): copy them, share the rest.
+        return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self._dtype)
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""

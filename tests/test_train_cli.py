@@ -1,0 +1,126 @@
+"""`jacviz train`: headless training with the numbers the issue asks for, and clean refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jacviz.cli import main
+from jacviz.core.datasets import make_dataset
+from jacviz.core.networks import load_network
+from jacviz.core.robustness import robust_accuracy
+from jacviz.core.training import TrainConfig, jacobian_frobenius, load_state, run
+
+SMALL = ["--steps", "150", "--hidden", "16,16", "--points", "120"]
+
+
+def train_json(capsys, *argv):
+    status = main(["train", *SMALL, *argv, "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    return json.loads(out)
+
+
+def test_json_matches_the_core_and_repeats_exactly(capsys):
+    result = train_json(capsys, "--dataset", "moons", "--jr-lambda", "0.1", "--seed", "3")
+    for key in ("train_accuracy", "test_accuracy", "mean_jacobian_frobenius", "pgd_accuracy"):
+        assert key in result
+    assert isinstance(result["seconds"], float) and result["seconds"] > 0
+    data = make_dataset("moons", n_points=120, seed=3)
+    config = TrainConfig(hidden=(16, 16), steps=150, jr_lambda=0.1, seed=3)
+    last = run(data, config)
+    model = load_state(config, last.state, 2, 2)
+    assert result["train_accuracy"] == last.train_accuracy
+    assert result["test_accuracy"] == last.test_accuracy
+    frobenius = jacobian_frobenius(model, data.test_points).mean()
+    assert result["mean_jacobian_frobenius"] == pytest.approx(frobenius, rel=1e-12)
+    epsilons = [0.05, 0.1, 0.2, 0.3]
+    expected = robust_accuracy(model, data.test_points, data.test_labels, epsilons, seed=3)
+    assert result["pgd_accuracy"] == {repr(e): expected[e] for e in epsilons}
+    values = list(result["pgd_accuracy"].values())
+    assert values == sorted(values, reverse=True)
+
+    again = train_json(capsys, "--dataset", "moons", "--jr-lambda", "0.1", "--seed", "3")
+    result.pop("seconds"), again.pop("seconds")
+    assert again == result
+
+
+def test_regularization_lowers_the_reported_jacobian_norm(capsys):
+    plain = train_json(capsys, "--dataset", "circles")
+    regularized = train_json(capsys, "--dataset", "circles", "--jr-lambda", "0.1")
+    assert regularized["mean_jacobian_frobenius"] < 0.7 * plain["mean_jacobian_frobenius"]
+
+
+def test_out_saves_a_network_the_app_can_open(capsys, tmp_path):
+    target = tmp_path / "blobs.safetensors"
+    result = train_json(
+        capsys,
+        "--dataset",
+        "blobs",
+        "--classes",
+        "4",
+        "--estimator",
+        "random",
+        "--n-proj",
+        "2",
+        "--jr-lambda",
+        "0.01",
+        "--epsilons",
+        "0.1,0.5",
+        "--out",
+        str(target),
+    )
+    assert result["saved"] == str(target)
+    assert set(result["pgd_accuracy"]) == {"0.1", "0.5"}
+    loaded = load_network(target)
+    assert loaded.output_dim == 4
+    assert loaded.metadata["class_names"] == ["0", "1", "2", "3"]
+    assert TrainConfig.from_dict(loaded.metadata["training"]).n_proj == 2
+
+
+def test_csv_data_and_text_output(capsys, tmp_path):
+    csv = tmp_path / "points.csv"
+    make_dataset("xor", n_points=80, seed=1).to_csv(csv)
+    status = main(["train", *SMALL, "--csv", str(csv)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "on points" in out and "test accuracy" in out and "L2 PGD accuracy" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hidden", "3,x"], "--hidden expects comma-separated whole numbers"),
+        (["--steps", "0"], "steps must be"),
+        (["--jr-lambda", "-1"], "λ must be"),
+        (["--dataset", "swirl"], "invalid choice"),
+        (["--epsilons", "0.1,-2"], "--epsilons must be ≥ 0"),
+        (["--points", "3"], "points"),
+        (["--csv", "/nonexistent/points.csv"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
+    assert main(["train", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("jacviz: error: ")
+    assert message in err
+
+
+def test_unwritable_out_is_refused_before_training(capsys, tmp_path):
+    missing = tmp_path / "no" / "model.safetensors"
+    # 10**6 steps would take minutes: refusing at once shows nothing was trained.
+    assert main(["train", "--steps", "1000000", "--out", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err
+    assert not missing.parent.exists()
+    assert main(["train", "--steps", "10", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_training_data_without_test_points_measures_on_training_points(capsys):
+    result = train_json(capsys, "--test-fraction", "0")
+    assert result["test_accuracy"] is None
+    assert result["measured_on"] == "train"
+    assert np.isfinite(result["mean_jacobian_frobenius"])
