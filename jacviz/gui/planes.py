@@ -78,14 +78,18 @@ def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
     return (low, high) if high > low else (low - 0.5, low + 0.5)
 
 
-def class_colours(regions: DecisionRegions) -> np.ndarray:
+def class_colours(regions: DecisionRegions, n_classes: int | None = None) -> np.ndarray:
     """RGBA image of decision regions: a colour per class, paler where the classifier is unsure.
 
     Confidence runs from 1/k (a tie between all k classes: nearly white) to 1 (full colour);
-    pixels where the logits are not finite are transparent.
+    pixels where the logits are not finite are transparent. ``n_classes`` is k when the caller
+    knows it (a classifier of 5 classes may decide only 2 of them on the picture); otherwise it
+    is taken from the largest class shown.
     """
     classes = regions.classes
-    count = max(int(classes.max()) + 1, 2) if classes.size else 2
+    if n_classes is None:
+        n_classes = int(classes.max()) + 1 if classes.size else 2
+    count = max(n_classes, 2)
     palette = np.array([QColor(c).getRgbF()[:3] for c in style.CLASS_COLOURS])
     colours = palette[np.maximum(classes, 0) % len(palette)]
     with np.errstate(invalid="ignore"):
@@ -94,6 +98,53 @@ def class_colours(regions: DecisionRegions) -> np.ndarray:
     rgb = 1 - (1 - colours) * (0.2 + 0.8 * strength)
     alpha = np.where(classes >= 0, 1.0, 0.0)[..., None]
     return np.round(255 * np.concatenate([rgb, alpha], axis=-1)).astype(np.uint8)
+
+
+def add_colorbar(image: pg.ImageItem, plot: pg.PlotItem) -> pg.ColorBarItem:
+    """A read-only colour bar for ``image``, placed at the right of ``plot``."""
+    colorbar = pg.ColorBarItem(
+        values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
+    )
+    colorbar.setImageItem(image, insert_in=plot)
+    # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would read
+    # as −300): show plain numbers.
+    colorbar.getAxis("right").enableAutoSIPrefix(False)
+    return colorbar
+
+
+def paint_heatmap(
+    image: pg.ImageItem,
+    colorbar: pg.ColorBarItem,
+    values: np.ndarray,
+    key: str,
+    label: str,
+    domain: Domain,
+) -> None:
+    """Colour ``image`` by ``values`` (row 0 at ``ymin``) over ``domain``, with its colour bar.
+
+    Levels come from :func:`heatmap_levels`; ``key`` also picks the colour map (diverging for
+    det and log|det|, sequential otherwise).
+    """
+    low, high = heatmap_levels(values, key)
+    # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends of the
+    # colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
+    image.setImage(np.clip(values, low, high), autoLevels=False)
+    image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+    colormap = style.DIVERGING_COLORMAP if key in ("det", "logdet") else style.SEQUENTIAL_COLORMAP
+    colorbar.setColorMap(pg.colormap.get(colormap))
+    colorbar.setLevels((low, high))
+    colorbar.getAxis("right").setLabel(label)
+    image.setVisible(True)
+    colorbar.setVisible(True)
+
+
+def paint_regions(
+    image: pg.ImageItem, regions: DecisionRegions, domain: Domain, n_classes: int | None = None
+) -> None:
+    """Show decision regions (:func:`class_colours`) as ``image`` over ``domain``."""
+    image.setImage(class_colours(regions, n_classes), levels=(0, 255))
+    image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+    image.setVisible(True)
 
 
 class Marker(QGraphicsPathItem):
@@ -200,19 +251,13 @@ class InputPlane(_Plane):
         self.image = pg.ImageItem()
         self.image.setZValue(-20)
         self.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(
-            values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
-        )
-        self.colorbar.setImageItem(self.image, insert_in=self.getPlotItem())
+        self.colorbar = add_colorbar(self.image, self.getPlotItem())
         # Decision regions are colours, not values: their own item, outside the colour bar's
         # control (which would impose its levels on them).
         self.regions = pg.ImageItem()
         self.regions.setZValue(-20)
         self.regions.setVisible(False)
         self.addItem(self.regions)
-        # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would
-        # read as −300): show plain numbers.
-        self.colorbar.getAxis("right").enableAutoSIPrefix(False)
         self.fold_lines = self._curve(style.pen(style.BLACK, 2.0), -5)
         self.vertical_lines = self._curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
         self.horizontal_lines = self._curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
@@ -270,28 +315,14 @@ class InputPlane(_Plane):
             self.fold_lines.setData([], [])
         self.regions.setVisible(heatmap.regions is not None)
         if heatmap.regions is not None:
-            self.regions.setImage(class_colours(heatmap.regions), levels=(0, 255))
-            self.regions.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+            paint_regions(self.regions, heatmap.regions, domain)
         if heatmap.image is None:
             self.image.setVisible(False)
             self.colorbar.setVisible(False)
             return
-        low, high = heatmap_levels(heatmap.image, heatmap.key)
-        # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends
-        # of the colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
-        image = np.clip(heatmap.image, low, high)
-        self.image.setImage(image, autoLevels=False)
-        self.image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
-        colormap = (
-            style.DIVERGING_COLORMAP
-            if heatmap.key in ("det", "logdet")
-            else style.SEQUENTIAL_COLORMAP
+        paint_heatmap(
+            self.image, self.colorbar, heatmap.image, heatmap.key or "", heatmap.label, domain
         )
-        self.colorbar.setColorMap(pg.colormap.get(colormap))
-        self.colorbar.setLevels((low, high))
-        self.colorbar.getAxis("right").setLabel(heatmap.label)
-        self.image.setVisible(True)
-        self.colorbar.setVisible(True)
 
     # ---- user input ----------------------------------------------------------------------------
     def _on_target_moved(self, target: pg.TargetItem) -> None:
