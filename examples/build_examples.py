@@ -23,7 +23,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jacviz.core.datasets import make_dataset
 from jacviz.core.networks import make_mlp, save_mlp
+from jacviz.core.training import TrainConfig, load_state
+from jacviz.core.training import run as train_classifier
 
 HERE = Path(__file__).resolve().parent
 
@@ -180,6 +183,52 @@ FITTED_MLPS = (
 )
 
 
+@dataclass(frozen=True)
+class TrainedClassifier:
+    """An example classifier trained by jacviz's own trainer (``jacviz train`` does the same)."""
+
+    name: str
+    dataset: dict
+    config: TrainConfig
+    description: str
+
+
+_MOONS = {"name": "moons", "n_points": 300, "noise": 0.15, "seed": 0}
+_MOONS_CONFIG = TrainConfig(hidden=(32, 32), steps=2000, learning_rate=0.01, seed=0)
+_SPIRALS = {"name": "spirals", "n_points": 400, "noise": 0.1, "seed": 0}
+_SPIRALS_CONFIG = TrainConfig(hidden=(64, 64), steps=3000, learning_rate=0.01, seed=0)
+
+TRAINED_CLASSIFIERS = (
+    TrainedClassifier(
+        "moons_plain",
+        _MOONS,
+        _MOONS_CONFIG,
+        "2→2 tanh classifier on two moons, trained without Jacobian regularization: sharp, "
+        "narrow decision boundary (compare ‖J‖F with moons_jr)",
+    ),
+    TrainedClassifier(
+        "moons_jr",
+        _MOONS,
+        _MOONS_CONFIG.replace(jr_lambda=0.05),
+        "the same classifier, same initialization and batches, trained with λ = 0.05 · ‖J‖²F "
+        "(Hoffman et al. 2019): a wider, smoother margin and a smaller ‖J‖F",
+    ),
+    TrainedClassifier(
+        "spirals_plain",
+        _SPIRALS,
+        _SPIRALS_CONFIG,
+        "2→2 tanh classifier on two spirals, trained without Jacobian regularization",
+    ),
+    TrainedClassifier(
+        "spirals_jr",
+        _SPIRALS,
+        _SPIRALS_CONFIG.replace(jr_lambda=0.003),
+        "the same spiral classifier trained with λ = 0.003 · ‖J‖²F: smaller ‖J‖F, larger "
+        "decision cells",
+    ),
+)
+
+
 def _jacviz_json(description: str, input_dim: int) -> dict[str, str]:
     """Metadata that jacviz reads from a TorchScript archive (its first layer sees 1 input)."""
     return {"jacviz.json": json.dumps({"description": description, "input_dim": input_dim})}
@@ -200,6 +249,25 @@ def build(folder: Path) -> list[Path]:
         path = folder / f"{spec.name}.safetensors"
         training = {"target": spec.target.__name__, "steps": 1500, "mse": round(error, 8)}
         save_mlp(model, path, {"description": spec.description, "training": training})
+        written.append(path)
+
+    for spec in TRAINED_CLASSIFIERS:
+        dataset = dict(spec.dataset)
+        data = make_dataset(dataset.pop("name"), **dataset)
+        last = train_classifier(data, spec.config)
+        model = load_state(spec.config, last.state, 2, data.n_classes)
+        path = folder / f"{spec.name}.safetensors"
+        metadata = {
+            "description": spec.description,
+            "class_names": list(data.class_names),
+            "dataset": spec.dataset,
+            "training": spec.config.to_dict(),
+            "train_accuracy": last.train_accuracy,
+            "test_accuracy": last.test_accuracy,
+            "mean_jacobian_frobenius": last.test_frobenius,
+        }
+        # Saved in float64 (exactly the float32 weights) so its Jacobians check to 1e-10.
+        save_mlp(model.double(), path, metadata)
         written.append(path)
 
     flow = torch.jit.script(CouplingFlow(torch.Generator().manual_seed(3)))
