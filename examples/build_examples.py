@@ -265,6 +265,7 @@ def build(folder: Path) -> list[Path]:
             "train_accuracy": last.train_accuracy,
             "test_accuracy": last.test_accuracy,
             "mean_jacobian_frobenius": last.test_frobenius,
+            "domain": [data.domain.xmin, data.domain.xmax, data.domain.ymin, data.domain.ymax],
         }
         # Saved in float64 (exactly the float32 weights) so its Jacobians check to 1e-10.
         save_mlp(model.double(), path, metadata)

@@ -403,7 +403,11 @@ def test_every_example_opens_from_the_examples_menu(qtbot, window, settle):
     actions = window.examples_menu.actions()
     methods = {
         "coupling flow": "autograd",
+        "moons jr": "forward tangents",
+        "moons plain": "forward tangents",
         "relu fold": "forward tangents",
+        "spirals jr": "forward tangents",
+        "spirals plain": "forward tangents",
         "tanh warp": "forward tangents",
         "turn 3d": "forward tangents",
     }  # TorchScript cannot be walked layer by layer
@@ -574,6 +578,42 @@ def test_a_classifier_network_shows_its_layers_and_regions(qtbot, window, settle
     rows = window.layers.table.text().splitlines()
     assert "Linear 16→4" in rows[-1]
     assert len(window.editor.output_view) == 1 + 6  # PCA and the 6 pairs of 4 outputs
+
+
+def test_a_two_class_classifier_opens_on_its_decision_regions_and_data_domain(
+    qtbot, window, settle
+):
+    from jacviz.core.datasets import make_dataset
+    from jacviz.core.networks import EXAMPLES_DIR, load_network
+    from jacviz.core.views import softmax
+
+    path = EXAMPLES_DIR / "moons_jr.safetensors"
+    metadata = load_network(path).metadata
+    assert window.open_network(str(path))
+    settle()
+    controller = window.controller
+    # Two outputs named as classes: a classifier, on the domain of its training data.
+    assert controller.is_classifier and controller.state.heatmap == "classes"
+    domain = controller.state.domain
+    assert [domain.xmin, domain.xmax, domain.ymin, domain.ymax] == metadata["domain"]
+    spec = dict(metadata["dataset"])
+    data = make_dataset(spec.pop("name"), **spec)
+    assert domain.xmin < data.points[:, 0].min() and domain.ymax > data.points[:, 1].max()
+    assert window.input_plane.regions.image.shape == (256, 256, 4)
+    assert window.editor.classes_group.isVisibleTo(window)
+    assert not window.editor.output_view.isVisibleTo(window)  # 2 outputs: nothing to pick
+    # det still applies to a 2→2 map, and the probabilities' Jacobian is offered.
+    controller.set_heatmap("det")
+    settle()
+    assert controller.state.heatmap == "det"
+    controller.set_jacobian_of("probabilities")
+    p = np.array([controller.state.probe])
+    logits = controller.source.evaluate(p)
+    probabilities = softmax(logits)[0]
+    expected = (np.diag(probabilities) - np.outer(probabilities, probabilities)) @ (
+        controller.source.evaluate_with_jacobian(p)[1][0]
+    )
+    np.testing.assert_allclose(controller.linearization.report.jacobian, expected, rtol=1e-9)
 
 
 def test_inside_the_network_shows_the_grid_in_each_layer(qtbot, window, settle):

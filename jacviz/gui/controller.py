@@ -66,11 +66,35 @@ class _Network:
 
     inner: TorchMap
     description: str
+    class_names: tuple[str, ...] | None = None
+    """Set when the file says its outputs are class logits (even just 2 of them)."""
+    domain: Domain | None = None
+    """The input rectangle the file suggests (e.g. its training data's), if valid."""
 
     @classmethod
     def load(cls, path: str) -> _Network:
         network = load_network(path)
-        return cls(network.as_map(), str(network.metadata.get("description", "")))
+        metadata = network.metadata
+        names = metadata.get("class_names")
+        if not (
+            isinstance(names, list)
+            and len(names) == network.output_dim
+            and all(isinstance(n, str) for n in names)
+        ):
+            names = None
+        domain = None
+        bounds = metadata.get("domain")
+        if isinstance(bounds, list) and len(bounds) == 4:
+            try:
+                domain = Domain(*(float(b) for b in bounds))
+            except (TypeError, ValueError):
+                domain = None
+        return cls(
+            network.as_map(),
+            str(metadata.get("description", "")),
+            None if names is None else tuple(names),
+            domain,
+        )
 
     def planar(self, plane: tuple | None = None) -> Map:
         """The network on the input plane: itself, or its slice by ``plane = (b, u, v)``.
@@ -201,8 +225,15 @@ class Controller(QObject):
 
     @property
     def is_classifier(self) -> bool:
-        """True when the source has more than 2 outputs (logits of classes)."""
-        return self._source.output_dim > 2
+        """True when the outputs are class logits.
+
+        That is: more than 2 outputs, or a network whose file names its classes (a 2-class
+        classifier is also a 2→2 map, so det still applies to it).
+        """
+        network = self._network
+        return self._source.output_dim > 2 or (
+            network is not None and network.class_names is not None
+        )
 
     @property
     def grid(self) -> WarpedGrid | None:
@@ -268,7 +299,17 @@ class Controller(QObject):
             self.sigStatus.emit(f"Network not opened: {message}")
             return message
         self.sigFormulaError.emit("", 0)
-        self._set(network=str(path), slice=None)
+        changes: dict[str, object] = {"network": str(path), "slice": None}
+        if network.domain is not None:
+            domain = network.domain
+            changes["domain"] = domain
+            changes["probe"] = (
+                domain.xmin + 0.6 * domain.width,
+                domain.ymin + 0.6 * domain.height,
+            )
+        if network.class_names is not None:
+            changes["heatmap"] = CLASSES  # what a classifier's user opens it for
+        self._set(**changes)
         self._update_map()
         self.sigStatus.emit(network.note(self._source))
         return None
@@ -403,10 +444,11 @@ class Controller(QObject):
 
     def _derive(self, source: Map) -> tuple[Map, Map]:
         """The analysed and shown maps of ``source`` under the current state."""
-        if source.output_dim <= 2:
-            return source, source
         state = self._state
-        analysed = ProbabilityMap(source) if state.jacobian_of == "probabilities" else source
+        probabilities = self.is_classifier and state.jacobian_of == "probabilities"
+        analysed = ProbabilityMap(source) if probabilities else source
+        if source.output_dim <= 2:
+            return analysed, analysed
         if state.output_view == "pca":
             # Principal directions of the outputs over the domain, fitted once per map.
             points = sample_points(state.domain, 32)
@@ -415,12 +457,15 @@ class Controller(QObject):
 
     def _heatmap_problem(self, key: str | None) -> str:
         """Why ``key`` cannot colour the current map ('' if it can)."""
-        if key in ("det", "logdet") and self.is_classifier:
+        if key in ("det", "logdet") and self._source.output_dim > 2:
             return f"{HEATMAP_QUANTITIES[key]} needs a map with 2 outputs; this one has " + str(
                 self._source.output_dim
             )
         if key == CLASSES and not self.is_classifier:
-            return "decision regions need a map with more than 2 outputs (class logits)"
+            return (
+                "decision regions need class logits: a map with more than 2 outputs, or a "
+                "network whose file names its classes"
+            )
         return ""
 
     def _update_map(self) -> None:
@@ -529,6 +574,7 @@ class Controller(QObject):
     def _request_field(self) -> None:
         """Compute the Jacobian field and its fold lines off the GUI thread."""
         map_, source, domain = self._analysed, self._source, self._state.domain
+        classifier = self.is_classifier
         rows = cols = HEATMAP_RESOLUTION
 
         def compute() -> _FieldResult:
@@ -537,7 +583,7 @@ class Controller(QObject):
             det = field.det
             folds = None if det is None else zero_contour(det.reshape(rows, cols), domain)
             regions = None
-            if source.output_dim > 2:
+            if classifier:
                 logits = source.evaluate(points).reshape(rows, cols, -1)
                 regions = DecisionRegions.from_logits(logits)
             return _FieldResult(map_, domain, field, folds, regions, rows, cols)
@@ -570,7 +616,8 @@ class Controller(QObject):
                 key=key,
                 label="" if key is None else heatmap_label(key),
                 image=heatmap_values(result.field, key).reshape(shape) if quantity else None,
-                folds=result.folds,
+                # Over decision regions, det = 0 curves of the logits would read as boundaries.
+                folds=None if key == CLASSES else result.folds,
                 domain=result.domain,
                 regions=result.regions if key == CLASSES else None,
             )

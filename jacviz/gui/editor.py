@@ -152,10 +152,11 @@ class MapEditor(QWidget):
         return self.slice_group
 
     def _build_classes_group(self) -> QGroupBox:
-        self.classes_group = QGroupBox("Classifier (more than 2 outputs)")
+        self.classes_group = QGroupBox("Classifier")
         self.classes_group.setToolTip(
-            "A map with k > 2 outputs is read as class logits: the input plane can show its\n"
-            "decision regions, the inspector its k×2 Jacobian, the output plane a 2D view."
+            "A map with k > 2 outputs, or a network whose file names its classes, is read as\n"
+            "class logits: the input plane can show its decision regions, the inspector the\n"
+            "k×2 Jacobian of its logits or probabilities, the output plane a 2D view."
         )
         form = QFormLayout(self.classes_group)
         self.jacobian_of = QComboBox()
@@ -175,13 +176,18 @@ class MapEditor(QWidget):
             lambda i: self._syncing or self.sigOutputViewChosen.emit(self.output_view.itemData(i))
         )
         form.addRow("Output plane", self.output_view)
+        self._output_view_label = form.labelForField(self.output_view)
         self.classes_group.setVisible(False)
         return self.classes_group
 
     def show_classes(self, outputs: int | None) -> None:
         """Offer the classifier controls for a map of ``outputs`` outputs (None hides them)."""
         self.classes_group.setVisible(outputs is not None)
-        if outputs is None or self.output_view.count() == 1 + outputs * (outputs - 1) // 2:
+        # With 2 outputs the output plane is the logits' own plane: nothing to choose.
+        wide = outputs is not None and outputs > 2
+        self.output_view.setVisible(wide)
+        self._output_view_label.setVisible(wide)
+        if not wide or self.output_view.count() == 1 + outputs * (outputs - 1) // 2:
             return
         self._syncing = True
         self.output_view.clear()
