@@ -238,6 +238,7 @@ def _train(args: argparse.Namespace) -> int:
             "training": config.to_dict(),
             "train_accuracy": last.train_accuracy,
             "test_accuracy": result["test_accuracy"],
+            "domain": [data.domain.xmin, data.domain.xmax, data.domain.ymin, data.domain.ymax],
         }
         try:
             save_mlp(model.to(torch.float32), args.out, metadata=metadata)
@@ -284,7 +285,8 @@ def format_training(result: dict) -> str:
     if result["test_accuracy"] is not None:
         lines.append(f"test accuracy         {result['test_accuracy']:.4f}")
     where = result["measured_on"]
-    lines.append(f"mean ‖J‖F ({where})     {format_number(result['mean_jacobian_frobenius'])}")
+    label = f"mean ‖J‖F ({where})"
+    lines.append(f"{label:<22}{format_number(result['mean_jacobian_frobenius'])}")
     curve = "  ".join(f"ε={e}: {a:.3f}" for e, a in result["pgd_accuracy"].items())
     lines.append(f"L2 PGD accuracy       {curve}")
     if result["diverged"]:

@@ -76,6 +76,8 @@ def test_out_saves_a_network_the_app_can_open(capsys, tmp_path):
     assert loaded.output_dim == 4
     assert loaded.metadata["class_names"] == ["0", "1", "2", "3"]
     assert TrainConfig.from_dict(loaded.metadata["training"]).n_proj == 2
+    domain = make_dataset("blobs", n_points=120, n_classes=4).domain
+    assert loaded.metadata["domain"] == [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
 
 
 def test_csv_data_and_text_output(capsys, tmp_path):
