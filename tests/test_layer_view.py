@@ -92,6 +92,9 @@ def test_units_that_a_network_lacks_are_refused_or_dropped(qtbot, window, settle
     settle()
     assert controller.state.layer_units is None
     assert view.projection.currentIndex() == 0 and view.unit_boxes[0].maximum() == 7
+    view.projection.setCurrentIndex(1)  # the boxes offer a pair this network has
+    assert controller.state.layer_units == (0, 1)
+    assert "units 0 and 1 of its 8" in view.title.text()
     # Only 2-wide layers: nothing to choose.
     _, path = saved_network(tmp_path, [2, 2, 2], "narrow.safetensors")
     assert window.open_network(str(path))
@@ -133,6 +136,21 @@ def test_dragging_the_probe_moves_its_mark_in_the_layer(qtbot, window, settle, u
     # A formula has no layers: nothing is marked.
     window.controller.set_formula("y, x")
     assert not marker.isVisible()
+
+
+def test_the_path_is_followed_only_while_the_layers_are_on_screen(qtbot, window, settle):
+    view, _ = open_inside(window, settle, TANH_WARP, 4)  # the output layer: f itself
+    controller, marker = window.controller, view.probe_marker
+    paths = []
+    controller.sigLayerPathChanged.connect(paths.append)
+    window.right_tabs.setCurrentIndex(0)  # the output plane: nobody sees the layers
+    controller.set_probe(-0.5, 0.25)
+    controller.set_probe(0.75, -1.0)
+    assert paths == []
+    window.right_tabs.setCurrentIndex(1)  # shown again: at once where the probe is now
+    assert len(paths) == 1
+    value = controller.linearization.value
+    np.testing.assert_allclose([marker.pos().x(), marker.pos().y()], value, atol=1e-12)
 
 
 def test_a_sliced_network_is_factored_through_its_plane(qtbot, window, settle):

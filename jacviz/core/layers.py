@@ -701,7 +701,9 @@ def _check_previous(previous: Sequence[LayerImage], layers: list[_Layer]) -> Non
             basis = image.basis
             if basis is None or basis.shape != (image.width, 2):
                 raise ValueError(f"projection: layer {image.index} has no (width, 2) basis")
-            if not np.allclose(basis.T @ basis, np.eye(2), rtol=0, atol=1e-9):
+            # max of the deviation rather than np.allclose: ~10x cheaper, and this runs on
+            # every probe move (layer_path).
+            if not np.abs(basis.T @ basis - np.eye(2)).max() <= 1e-9:
                 raise ValueError(f"projection: the basis of layer {image.index} is not orthonormal")
 
 

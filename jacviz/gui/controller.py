@@ -198,6 +198,9 @@ class Controller(QObject):
         self._linearization: Linearization | None = None
         self._field: _FieldResult | None = None
         self._layers: list[LayerImage] | None = None  # the grid in each layer, as shown
+        # Whether a view of the layers is on screen: the probe's path is followed only then,
+        # to keep probe updates quick when nobody looks inside the network.
+        self._path_shown = False
         self._runner = LatestOnlyRunner(self)
         self._runner.sigResult.connect(self._on_field_ready)
         self._runner.sigFailed.connect(self._on_field_failed)
@@ -419,6 +422,12 @@ class Controller(QObject):
         self._set(layer_units=units)
         self._show_layers(images)
 
+    def set_layer_path_shown(self, shown: bool) -> None:
+        """A view of the layers appeared (True) or went away: follow the probe there or not."""
+        self._path_shown = bool(shown)
+        if self._path_shown:
+            self._update_layer_path()
+
     def set_morph(self, t: float) -> None:
         """Show the output plane at (1 − t)·p + t·f(p)."""
         self._set(morph=float(np.clip(t, 0.0, 1.0)))
@@ -531,6 +540,8 @@ class Controller(QObject):
 
     def _update_layer_path(self) -> None:
         """Follow the probe and its circle through the layers shown (a few points: cheap)."""
+        if not self._path_shown:
+            return  # sent when a view appears (set_layer_path_shown)
         network, plane = self._walkable_network()
         if network is None or self._layers is None:
             self.sigLayerPathChanged.emit(None)

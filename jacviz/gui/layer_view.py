@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QHideEvent, QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from jacviz.core.layers import LayerImage
@@ -52,9 +53,13 @@ class LayerView(QWidget):
         The user wants layers wider than 2 seen through units ``(i, j)``, or through their
         principal directions (None). The controls show what the images handed to
         :meth:`show_images` were made with, so a refused choice is undone by handing them back.
+    sigShownChanged(bool)
+        The view appeared on screen (True) or went away: only then does it need the probe's
+        path, which changes on every probe move.
     """
 
     sigUnitsChosen = pyqtSignal(object)
+    sigShownChanged = pyqtSignal(bool)
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,6 +160,8 @@ class LayerView(QWidget):
             return
         if units is not None:
             self._units = units
+        elif max(self._units) >= min(wide):  # a pair from a wider network: start over
+            self._units = (0, 1)
         for box, value in zip(self.unit_boxes, self._units, strict=True):
             box.blockSignals(True)
             box.setMaximum(min(wide) - 1)
@@ -195,6 +202,16 @@ class LayerView(QWidget):
         self.probe_marker.place(path.points[index])
         x, y, connect = polyline_data(path.circles[index][None])
         self.circle.setData(x, y, connect=connect)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Ask for the probe's path: it is only followed while this view is on screen."""
+        super().showEvent(event)
+        self.sigShownChanged.emit(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Stop the probe's path from being followed while nobody sees it."""
+        super().hideEvent(event)
+        self.sigShownChanged.emit(False)
 
     # ---- user input ----------------------------------------------------------------------------
     def _on_projection_changed(self, index: int) -> None:

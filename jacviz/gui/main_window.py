@@ -278,6 +278,7 @@ class MainWindow(QMainWindow):
         editor.sigJacobianOfChosen.connect(controller.set_jacobian_of)
         editor.sigOutputViewChosen.connect(controller.set_output_view)
         self.layer_view.sigUnitsChosen.connect(controller.set_layer_units)
+        self.layer_view.sigShownChanged.connect(controller.set_layer_path_shown)
         self.input_plane.sigPointPicked.connect(controller.set_probe)
         self.input_plane.sigHovered.connect(controller.hover)
         self.input_plane.sigHoverLeft.connect(controller.hover_left)
