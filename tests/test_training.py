@@ -246,3 +246,12 @@ def test_untrainable_data_is_refused(moons):
         next(train(OneClass(), TrainConfig()))
     with pytest.raises(TrainingError, match="snapshot interval"):
         next(train(moons, TrainConfig(), snapshot_every=0))
+
+
+def test_starting_weights_of_another_architecture_are_refused(moons):
+    state = next(train(moons, TrainConfig(hidden=(8,)))).state
+    resumed = next(train(moons, TrainConfig(hidden=(8,), steps=5), initial_state=state))
+    for name, tensor in state.items():
+        assert torch.equal(resumed.state[name], tensor)
+    with pytest.raises(TrainingError, match="do not fit a 2-16-2 network"):
+        next(train(moons, TrainConfig(hidden=(16,)), initial_state=state))

@@ -353,7 +353,11 @@ class _FusedStep:
     def __call__(
         self, index: torch.Tensor, jr_lambda: float
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Gradients for the batch ``points[index]``; returns (mean CE, mean ‖J u‖² sum) tensors."""
+        """Set the gradients for the batch ``points[index]``.
+
+        Returns the batch's mean cross-entropy and, with directions, the batch mean of
+        ``Σ_j ‖J u_j‖²`` (the estimate of ``‖J‖²_F`` that λ multiplies), as 0-d tensors.
+        """
         batch, k = self.batch, self.directions
         kernel = self._kernel
         first = self._inputs[0]
@@ -635,7 +639,14 @@ def train(
     input_dim, n_classes = points.shape[1], int(data.n_classes)
     model = build_model(config, input_dim, n_classes)
     if initial_state is not None:
-        model.load_state_dict(dict(initial_state))
+        try:
+            model.load_state_dict(dict(initial_state))
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise TrainingError(
+                f"the starting weights do not fit a {input_dim}-"
+                f"{'-'.join(map(str, config.hidden))}-{n_classes} network: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
     model.train()
     batch = min(config.batch_size, points.shape[0])
     generator = torch.Generator().manual_seed(config.seed)
