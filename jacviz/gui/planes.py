@@ -78,13 +78,16 @@ def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
     return (low, high) if high > low else (low - 0.5, low + 0.5)
 
 
-def class_colours(regions: DecisionRegions, n_classes: int | None = None) -> np.ndarray:
+def class_colours(
+    regions: DecisionRegions, n_classes: int | None = None, intensity: float = 1.0
+) -> np.ndarray:
     """RGBA image of decision regions: a colour per class, paler where the classifier is unsure.
 
     Confidence runs from 1/k (a tie between all k classes: nearly white) to 1 (full colour);
     pixels where the logits are not finite are transparent. ``n_classes`` is k when the caller
     knows it (a classifier of 5 classes may decide only 2 of them on the picture); otherwise it
-    is taken from the largest class shown.
+    is taken from the largest class shown. ``intensity`` < 1 mixes every colour with white,
+    so that points drawn in the full class colours stand out on their own class's region.
     """
     classes = regions.classes
     if n_classes is None:
@@ -95,7 +98,7 @@ def class_colours(regions: DecisionRegions, n_classes: int | None = None) -> np.
     with np.errstate(invalid="ignore"):
         strength = np.clip((regions.confidence - 1 / count) / (1 - 1 / count), 0, 1)
     strength = np.nan_to_num(strength)[..., None]
-    rgb = 1 - (1 - colours) * (0.2 + 0.8 * strength)
+    rgb = 1 - (1 - colours) * (intensity * (0.2 + 0.8 * strength))
     alpha = np.where(classes >= 0, 1.0, 0.0)[..., None]
     return np.round(255 * np.concatenate([rgb, alpha], axis=-1)).astype(np.uint8)
 
@@ -139,10 +142,14 @@ def paint_heatmap(
 
 
 def paint_regions(
-    image: pg.ImageItem, regions: DecisionRegions, domain: Domain, n_classes: int | None = None
+    image: pg.ImageItem,
+    regions: DecisionRegions,
+    domain: Domain,
+    n_classes: int | None = None,
+    intensity: float = 1.0,
 ) -> None:
     """Show decision regions (:func:`class_colours`) as ``image`` over ``domain``."""
-    image.setImage(class_colours(regions, n_classes), levels=(0, 255))
+    image.setImage(class_colours(regions, n_classes, intensity), levels=(0, 255))
     image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
     image.setVisible(True)
 
