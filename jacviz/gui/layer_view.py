@@ -30,14 +30,13 @@ LEGEND = (
 
 def layer_title(image: LayerImage) -> str:
     """What the plot of one layer shows, including how a wide layer was projected."""
+    share = f"({100 * image.explained:.3g} % of the variance)"
     if image.basis is None:
         view = f"its {image.width} unit{'' if image.width == 1 else 's'} directly"
+    elif image.units is None:
+        view = f"the top-2 principal directions of its {image.width} units {share}"
     else:
-        if image.units is None:
-            shown = f"the top-2 principal directions of its {image.width} units"
-        else:
-            shown = f"units {image.units[0]} and {image.units[1]} of its {image.width}"
-        view = f"{shown} ({100 * image.explained:.3g} % of the variance)"
+        view = f"units {image.units[0]} and {image.units[1]} of its {image.width} {share}"
     return f"After layer {image.index + 1}, {image.label}: {view}; true scale"
 
 
@@ -222,7 +221,10 @@ class LayerView(QWidget):
     def _on_unit_changed(self, which: str, value: int) -> None:
         i, j = self._units
         # Two different units are needed: moving one onto the other swaps them.
-        i, j = (value, j if value != j else i) if which == "i" else (i if value != i else j, value)
+        if which == "i":
+            i, j = value, (i if value == j else j)
+        else:
+            i, j = (j if value == i else i), value
         self._units = (i, j)
         for box, shown in zip(self.unit_boxes, self._units, strict=True):
             if box.value() != shown:
