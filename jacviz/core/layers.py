@@ -5,7 +5,8 @@ one factor per layer, ``J = J_L ⋯ J_1``: a Linear layer contributes its weight
 every point) and an elementwise activation ``σ`` contributes ``diag(σ'(z))`` at the
 pre-activation ``z`` the point reaches. Seeing the factors, their singular values and those of
 the running products ``J_i ⋯ J_1`` shows which layer stretches the input and which squashes it.
-:func:`factorize` computes them.
+:func:`factorize` computes them; for a network seen on a plane through its input space (a
+:class:`~jacviz.core.views.SliceMap`) the chain starts with the plane's own factor ``[u v]``.
 
 :func:`layer_images` follows the whole input grid through the same layers: the images of the
 grid lines in every layer's space, seen in 2D. Layers of width 2 are shown as they are; wider ones
@@ -16,7 +17,7 @@ scale.) :func:`layer_path` sends a few more points (the probe and a small circle
 through the network and shows them exactly as an earlier :func:`layer_images` call showed the
 grid, cheaply enough to follow a dragged probe.
 
-Both walk exactly the chains :func:`jacviz.core.jacobian.sequential_jacobian` walks, with its
+All three walk exactly the chains :func:`jacviz.core.jacobian.sequential_jacobian` walks, with its
 per-layer rules and its activation derivatives (torch's own backward kernels, so the factors agree
 with autograd to rounding, kink conventions included); anything else raises :class:`LayerError`
 naming the layer.
@@ -865,7 +866,7 @@ def layer_path(
     Notes
     -----
     No variance is measured (``explained`` belongs to the grid), so the cost is the forward
-    pass of the points and one small product per layer: ~0.3 ms for 130 points through a
+    pass of the points and one small product per layer: ~0.5 ms for 65 points through a
     2-64-64-64-2 MLP.
 
     """
