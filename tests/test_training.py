@@ -253,5 +253,5 @@ def test_starting_weights_of_another_architecture_are_refused(moons):
     resumed = next(train(moons, TrainConfig(hidden=(8,), steps=5), initial_state=state))
     for name, tensor in state.items():
         assert torch.equal(resumed.state[name], tensor)
-    with pytest.raises(TrainingError, match="do not fit a 2-16-2 network"):
+    with pytest.raises(TrainingError, match="weights do not fit a 2-16-2 network"):
         next(train(moons, TrainConfig(hidden=(16,)), initial_state=state))

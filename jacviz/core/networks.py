@@ -71,6 +71,7 @@ __all__ = [
     "NetworkError",
     "example_files",
     "load_network",
+    "load_network_bytes",
     "make_mlp",
     "save_mlp",
 ]
@@ -444,9 +445,25 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
     """
     source = Path(path)
     name = source.name or str(source)
-    data = _read_network_file(source, name)
+    return load_network_bytes(_read_network_file(source, name), name)
+
+
+def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:
+    """Load a network from the bytes of a network file, as :func:`load_network` does.
+
+    For networks that arrive without a file of their own, e.g. embedded in a saved session.
+    ``name`` stands for the file name in messages (its extension is a hint for them only);
+    the same size limit and checks apply.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise NetworkError(
+            f"{name} is {_format_bytes(len(data))}, more than the "
+            f"{_format_bytes(MAX_FILE_BYTES)} jacviz accepts for a network file"
+        )
+    if not data:
+        raise NetworkError(f"{name} is empty (0 bytes); {_SUPPORTED}")
     try:
-        return _load_from_bytes(data, name, source.suffix.lower())
+        return _load_from_bytes(bytes(data), name, Path(name).suffix.lower())
     except NetworkError:
         raise
     except Exception as error:

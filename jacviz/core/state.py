@@ -8,8 +8,12 @@ as JSON later.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
@@ -74,3 +78,88 @@ class ViewState:
         units = self.layer_units
         if units is not None and not (len(units) == 2 and 0 <= min(units) and units[0] != units[1]):
             raise ValueError(f"layer_units must be two different units (i, j) or None, not {units}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields (for sessions); :meth:`from_dict` reads them back."""
+        data = dataclasses.asdict(self)
+        domain = self.domain
+        data["domain"] = [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
+        data["probe"] = list(self.probe)
+        data["slice"] = None if self.slice is None else [list(v) for v in self.slice]
+        data["layer_units"] = None if self.layer_units is None else list(self.layer_units)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> ViewState:
+        """The state :meth:`to_dict` wrote, checked field by field.
+
+        Missing fields take their defaults (files from older versions); unknown fields, wrong
+        types and invalid values raise ValueError with a message naming the field.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"the view must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown view field(s): {', '.join(map(str, unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            values[name] = _FIELD_READERS[name](name, value)
+        return cls(**values)
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"view field {name!r} must be a finite number, got {value!r:.60}")
+    return float(value)
+
+
+def _numbers(name: str, value: object, length: int | None = None) -> tuple[float, ...]:
+    if not isinstance(value, list) or (length is not None and len(value) != length):
+        size = "a list" if length is None else f"a list of {length} numbers"
+        raise ValueError(f"view field {name!r} must be {size}, got {value!r:.60}")
+    return tuple(_number(name, v) for v in value)
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"view field {name!r} must be text, got {value!r:.60}")
+    return value
+
+
+def _optional(read: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
+    return lambda name, value: None if value is None else read(name, value)
+
+
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"view field {name!r} must be a whole number, got {value!r:.60}")
+    return value
+
+
+def _plane(name: str, value: object) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise ValueError(f"view field {name!r} must be [b, u, v], got {value!r:.60}")
+    return tuple(_numbers(name, v) for v in value)
+
+
+def _units(name: str, value: object) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValueError(f"view field {name!r} must be [i, j], got {value!r:.60}")
+    return (_integer(name, value[0]), _integer(name, value[1]))
+
+
+_FIELD_READERS: dict[str, Callable[[str, object], Any]] = {
+    "formula": _text,
+    "network": _optional(_text),
+    "slice": _optional(_plane),
+    "domain": lambda name, value: Domain(*_numbers(name, value, 4)),
+    "probe": lambda name, value: _numbers(name, value, 2),
+    "h": _number,
+    "grid_lines": _integer,
+    "heatmap": _optional(_text),
+    "jacobian_of": _text,
+    "output_view": _text,
+    "morph": _number,
+    "layer_units": _optional(_units),
+}

@@ -523,10 +523,30 @@ class Snapshot:
 def load_state(
     config: TrainConfig, state: Mapping[str, torch.Tensor], input_dim: int, n_classes: int
 ) -> nn.Sequential:
-    """A fresh model of ``config``'s architecture holding ``state`` (e.g. a snapshot's weights)."""
+    """A fresh model of ``config``'s architecture holding ``state`` (e.g. a snapshot's weights).
+
+    Raises TrainingError if the weights do not fit that architecture.
+    """
     model = build_model(config, input_dim, n_classes)
-    model.load_state_dict(dict(state))
+    _load_weights(model, state, config, input_dim, n_classes)
     return model.eval().requires_grad_(False)
+
+
+def _load_weights(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    config: TrainConfig,
+    input_dim: int,
+    n_classes: int,
+) -> None:
+    """Load ``state`` into ``model``; a TrainingError says so when it does not fit."""
+    try:
+        model.load_state_dict(dict(state))
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+        raise TrainingError(
+            f"the weights do not fit a {input_dim}-{'-'.join(map(str, config.hidden))}-"
+            f"{n_classes} network: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def _tensors(data: TrainingData) -> tuple[torch.Tensor, ...]:
@@ -639,14 +659,7 @@ def train(
     input_dim, n_classes = points.shape[1], int(data.n_classes)
     model = build_model(config, input_dim, n_classes)
     if initial_state is not None:
-        try:
-            model.load_state_dict(dict(initial_state))
-        except (RuntimeError, TypeError, ValueError) as error:
-            raise TrainingError(
-                f"the starting weights do not fit a {input_dim}-"
-                f"{'-'.join(map(str, config.hidden))}-{n_classes} network: "
-                f"{str(error).splitlines()[0]}"
-            ) from None
+        _load_weights(model, initial_state, config, input_dim, n_classes)
     model.train()
     batch = min(config.batch_size, points.shape[0])
     generator = torch.Generator().manual_seed(config.seed)
