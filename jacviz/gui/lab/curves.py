@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
 from jacviz.gui import style
-from jacviz.gui.lab.lab_controller import Curves
+from jacviz.gui.lab.lab_controller import SNAPSHOT_EVERY, Curves
 
 
 class LogAxis(pg.AxisItem):
@@ -41,30 +41,34 @@ class CurvesView(pg.GraphicsLayoutWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setMinimumSize(320, 420)
-        self.loss_plot = self._plot(0, "Loss (training batches)", log=True)
+        self.setMinimumSize(340, 420)
+        self.ci.setContentsMargins(2, 2, 14, 2)  # room for the last step label on the right
+        # Each curve is named in its plot's title, in its colour: a legend would sit on the
+        # curves somewhere, whichever corner it takes.
+        terms = f"{_named('cross-entropy', style.BLUE)} and {_named('λ·‖J‖²F', style.VERMILLION)}"
+        self.loss_plot = self._plot(0, f"Loss: {terms}", log=True)
         self.loss_plot.setLogMode(y=True)
-        self.accuracy_plot = self._plot(1, "Accuracy")
+        self.accuracy_plot = self._plot(
+            1,
+            f"Accuracy: {_named('train', style.BLUE)} and {_named('test', style.ORANGE)} (dashed)",
+        )
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_plot.enableAutoRange(axis="y", enable=False)
-        self.frobenius_plot = self._plot(2, "Mean ‖J‖F on test points")
+        self.frobenius_plot = self._plot(2, f"Mean {_named('‖J‖F', style.GREEN)} on test points")
         self.frobenius_plot.setLabel("bottom", "step")
-        for plot in (self.accuracy_plot, self.frobenius_plot):
+        self.plots = (self.loss_plot, self.accuracy_plot, self.frobenius_plot)
+        for plot in self.plots[1:]:
             plot.setXLink(self.loss_plot)
-        # Legends where the curves are not: losses fall (top right is free), accuracies rise.
-        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.accuracy_plot.addLegend(offset=(-8, -8), labelTextSize="8pt")
-        self.cross_entropy = self._curve(self.loss_plot, style.BLUE, "cross-entropy")
-        self.jacobian_term = self._curve(self.loss_plot, style.VERMILLION, "λ·‖J‖²F")
-        self.train_accuracy = self._curve(self.accuracy_plot, style.BLUE, "train")
-        self.test_accuracy = self._curve(
-            self.accuracy_plot, style.ORANGE, "test", Qt.PenStyle.DashLine
-        )
+        self.cross_entropy = self._curve(self.loss_plot, style.BLUE)
+        self.jacobian_term = self._curve(self.loss_plot, style.VERMILLION)
+        self.train_accuracy = self._curve(self.accuracy_plot, style.BLUE)
+        self.test_accuracy = self._curve(self.accuracy_plot, style.ORANGE, Qt.PenStyle.DashLine)
         self.test_frobenius = self._curve(self.frobenius_plot, style.GREEN)
 
     def _plot(self, row: int, title: str, log: bool = False) -> pg.PlotItem:
         axes = {"left": LogAxis("left")} if log else None
-        plot = self.addPlot(row=row, col=0, title=title, axisItems=axes)
+        plot = self.addPlot(row=row, col=0, axisItems=axes)
+        plot.setTitle(title, size="9pt")
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setMenuEnabled(False)
         left = plot.getAxis("left")
@@ -73,10 +77,9 @@ class CurvesView(pg.GraphicsLayoutWidget):
         return plot
 
     @staticmethod
-    def _curve(
-        plot: pg.PlotItem, colour: str, name: str | None = None, dash: Qt.PenStyle | None = None
-    ) -> pg.PlotDataItem:
-        return plot.plot(pen=style.pen(colour, 2.0, style=dash), name=name)
+    def _curve(plot: pg.PlotItem, colour: str, dash: Qt.PenStyle | None = None) -> pg.PlotDataItem:
+        colour_pen = style.pen(colour, 2.0, style=dash)
+        return plot.plot(pen=colour_pen, symbolPen=colour_pen, symbolBrush=colour, symbolSize=6)
 
     def show_curves(self, curves: Curves) -> None:
         """Draw the history of a run (empty arrays clear the plots)."""
@@ -93,4 +96,15 @@ class CurvesView(pg.GraphicsLayoutWidget):
             shown = np.isfinite(values)
             if logarithmic:
                 shown &= values > 0
+            # A lone value (the untrained model) is a line of no length: mark it with a dot.
+            item.setSymbol("o" if np.count_nonzero(shown) == 1 else None)
             item.setData(step[shown], values[shown])
+        if len(step) > 1:
+            self.loss_plot.enableAutoRange(axis="x")
+        else:  # pyqtgraph would centre a lone step 0 in ±1000 steps
+            self.loss_plot.setXRange(0, 10 * SNAPSHOT_EVERY, padding=0.02)
+
+
+def _named(name: str, colour: str) -> str:
+    """``name`` in ``colour``, bold, for a plot title."""
+    return f"<span style='color:{colour}; font-weight:bold'>{name}</span>"

@@ -172,6 +172,11 @@ def format_accuracy(value: float) -> str:
     return f"{100 * value:.2f} %" if math.isfinite(value) else "–"
 
 
+def _sentence(text: str) -> str:
+    """``text`` starting with a capital, as a message of its own."""
+    return text[:1].upper() + text[1:]
+
+
 def _json_number(value: float) -> float | None:
     """``value``, or None where JSON has no number (NaN accuracy without test points)."""
     return value if math.isfinite(value) else None
@@ -435,7 +440,7 @@ class LabController(QObject):
             if self._failure is not None:
                 self._report(self._failure)
             elif latest is not None and latest.diverged:
-                self._report(f"Training diverged: {latest.diverged} Press Reset to start over.")
+                self._report(f"{_sentence(latest.diverged)} Press Reset to start over.")
             else:
                 self.sigStatus.emit("Training is finished; press Reset to train again.")
             return False
@@ -541,7 +546,7 @@ class LabController(QObject):
             self._schedule_curves()
         self.sigSnapshotChanged.emit(snapshot)
         if snapshot.diverged:
-            self._report(f"Training diverged: {snapshot.diverged}")
+            self._report(_sentence(snapshot.diverged))
             self._stop_at_end()
         elif snapshot.done and self.running:
             self._stop_at_end()

@@ -1,0 +1,316 @@
+"""The Jacobian regularization lab: a window to train small classifiers on 2D data and watch.
+
+Data and model settings on the left, the data over the model's decision regions (or its ‖J‖_F)
+in the middle, live training curves on the right. The window only wires widgets to the
+:class:`~jacviz.gui.lab.lab_controller.LabController` and opens file dialogs; the controller
+owns the state and the training thread, which closing the window stops and waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jacviz.core.datasets import Dataset
+from jacviz.core.training import Snapshot
+from jacviz.gui import style
+from jacviz.gui.lab.curves import CurvesView
+from jacviz.gui.lab.dataset_panel import DatasetPanel
+from jacviz.gui.lab.fields import DISPLAYS
+from jacviz.gui.lab.lab_controller import LabController, LabState
+from jacviz.gui.lab.regions_view import RegionsView
+from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
+
+_BANNER = (
+    f"QLabel {{ background: #FBE3D6; color: #7A2E00; border: 1px solid {style.VERMILLION};"
+    " border-radius: 3px; padding: 6px; font-weight: bold; }"
+)
+
+
+class LabWindow(QMainWindow):
+    """The regularization lab window.
+
+    Parameters
+    ----------
+    open_network : callable, optional
+        Called with the path of a saved network file when the user asks to open the trained
+        model in the map view (e.g. ``MainWindow.open_network``). Without it, that button is
+        hidden.
+    state : LabState, optional
+        The settings to start from (default: two moons, a 32-32 tanh MLP, Adam, no λ).
+    parent : QWidget, optional
+        Usually None: the lab is a top-level window of its own.
+
+    Attributes
+    ----------
+    tabs : QTabWidget
+        The window's sections; "Train" is the first. Further sections are added as tabs.
+    controller : LabController
+        State, data, training run; tests and benchmarks read it (e.g. ``regions_refresh_hz``).
+
+    """
+
+    def __init__(
+        self,
+        open_network: Callable[[str], object] | None = None,
+        state: LabState | None = None,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.setWindowTitle("jacviz — Jacobian regularization lab")
+        self._open_network = open_network
+        self.controller = LabController(state, self)
+        self.data_panel = DatasetPanel()
+        self.training_panel = TrainingPanel()
+        self.run_controls = RunControls()
+        self.summary = ModelSummary()
+        self.regions_view = RegionsView()
+        self.curves = CurvesView()
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(_BANNER)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.setVisible(False)
+        self.display = QComboBox()
+        for key, label in DISPLAYS.items():
+            self.display.addItem(label, key)
+        self.display.setToolTip("What the plane shows of the current model")
+        self.summary.open_in_map_view.setVisible(open_network is not None)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabBarAutoHide(True)  # one section needs no tab bar
+        self.tabs.addTab(self._build_train_page(), "Train")
+        self.setCentralWidget(self.tabs)
+        self._build_menus()
+        self._connect()
+        self.resize(1480, 900)
+        self.controller.refresh()
+
+    # ---- construction --------------------------------------------------------------------------
+    def _build_train_page(self) -> QWidget:
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.data_panel)
+        side_layout.addWidget(self.training_panel)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        top_row = QHBoxLayout()
+        top_row.addWidget(self.run_controls, 1)
+        top_row.addSpacing(12)
+        top_row.addWidget(QLabel("Show"))
+        top_row.addWidget(self.display)
+        middle_layout.addLayout(top_row)
+        middle_layout.addWidget(self.banner)
+        middle_layout.addWidget(self.regions_view, 1)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.curves, 1)
+        right_layout.addWidget(self.summary)
+
+        splitter = QSplitter()
+        splitter.addWidget(scroll)
+        splitter.addWidget(middle)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
+        splitter.setSizes([340, 700, 420])
+        return splitter
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (
+            ("Load points (CSV)…", None, self._choose_csv),
+            ("Save points (CSV)…", None, self._choose_csv_target),
+            ("Save model…", QKeySequence.StandardKey.Save, self._choose_model_target),
+        ):
+            action = QAction(text, self)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        if self._open_network is not None:
+            action = QAction("Open model in map view", self)
+            action.triggered.connect(self.open_in_map_view)
+            menu.addAction(action)
+        menu.addSeparator()
+        close = QAction("Close", self)
+        close.setShortcut(QKeySequence.StandardKey.Close)
+        close.triggered.connect(self.close)
+        menu.addAction(close)
+        training = self.menuBar().addMenu("&Training")
+        for text, shortcut, slot in (
+            ("Play / pause", "Ctrl+P", self._on_play_clicked),
+            ("Step", "Ctrl+Right", self._on_step_clicked),
+            ("Reset", "Ctrl+R", self._on_reset_clicked),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            training.addAction(action)
+
+    def _connect(self) -> None:
+        controller, data, training = self.controller, self.data_panel, self.training_panel
+        run, summary = self.run_controls, self.summary
+        controller.sigStateChanged.connect(self._on_state_changed)
+        controller.sigDatasetChanged.connect(self._on_dataset_changed)
+        controller.sigFrameChanged.connect(self.regions_view.show_frame)
+        controller.sigSnapshotChanged.connect(self._on_snapshot_changed)
+        controller.sigCurvesChanged.connect(self.curves.show_curves)
+        controller.sigFieldChanged.connect(self.regions_view.show_field)
+        controller.sigRunningChanged.connect(self._on_running_changed)
+        controller.sigProblem.connect(self._on_problem)
+        controller.sigStatus.connect(self.statusBar().showMessage)
+        data.sigSettingsEdited.connect(controller.set_data_settings)
+        data.sigClassSelected.connect(controller.select_class)
+        data.new_data.clicked.connect(controller.new_data)
+        data.load_csv.clicked.connect(self._choose_csv)
+        data.save_csv.clicked.connect(self._choose_csv_target)
+        training.sigSettingsEdited.connect(controller.set_model_settings)
+        run.play.clicked.connect(self._on_play_clicked)
+        run.step.clicked.connect(self._on_step_clicked)
+        run.reset.clicked.connect(self._on_reset_clicked)
+        summary.save_model.clicked.connect(self._choose_model_target)
+        summary.open_in_map_view.clicked.connect(self.open_in_map_view)
+        self.regions_view.sigAddPoint.connect(controller.add_point)
+        self.regions_view.sigRemovePoint.connect(controller.remove_point)
+        self.regions_view.sigViewChanged.connect(controller.set_view_domain)
+        self.display.currentIndexChanged.connect(
+            lambda index: controller.set_display(self.display.itemData(index))
+        )
+
+    # ---- measurements ------------------------------------------------------------------------
+    @property
+    def regions_refresh_hz(self) -> float:
+        """Pictures of the model drawn per second during the last Play (NaN before any)."""
+        return self.controller.regions_refresh_hz
+
+    @property
+    def steps_per_second(self) -> float:
+        """Training steps per second of wall time during the last Play (NaN before any)."""
+        return self.controller.steps_per_second
+
+    # ---- user actions --------------------------------------------------------------------------
+    def _apply_typed_settings(self) -> None:
+        """Use what the fields show, even if the field being typed in has not lost focus."""
+        self.controller.set_model_settings(self.training_panel.settings())
+
+    def _on_play_clicked(self) -> None:
+        if self.controller.running:
+            self.controller.pause()
+            return
+        self._apply_typed_settings()
+        self.controller.play()
+
+    def _on_step_clicked(self) -> None:
+        self._apply_typed_settings()
+        self.controller.step()
+
+    def _on_reset_clicked(self) -> None:
+        self._apply_typed_settings()
+        self.controller.reset()
+        self.statusBar().showMessage("Reset to the untrained model (step 0).")
+
+    def _choose_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load points", "", "CSV files (*.csv);;All files (*)"
+        )
+        if path:
+            self.controller.load_csv(path)
+
+    def _choose_csv_target(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save points", f"{self.controller.dataset.name}.csv", "CSV files (*.csv)"
+        )
+        if path:
+            self.controller.save_csv(path)
+
+    def _ask_model_path(self) -> str:
+        run = self.controller.run
+        name = "model"
+        if run is not None:
+            name = f"{run.dataset.name}_lambda{run.config.jr_lambda:g}"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save model", f"{name}.safetensors", "jacviz networks (*.safetensors)"
+        )
+        return path
+
+    def _choose_model_target(self) -> None:
+        path = self._ask_model_path()
+        if path:
+            self.controller.save_model(path)
+
+    def open_in_map_view(self) -> None:
+        """Show the trained model in the map view, saving it first if it has changed."""
+        if self._open_network is None:
+            return
+        path = self.controller.saved_model_path()
+        if path is None:
+            path = self._ask_model_path()
+            if not path or not self.controller.save_model(path):
+                return
+        self._open_network(path)
+        self.statusBar().showMessage(f"Opened {Path(path).name} in the map view.")
+
+    # ---- controller output ---------------------------------------------------------------------
+    def _on_state_changed(self, state: LabState) -> None:
+        self.data_panel.show_settings(state.data)
+        self.data_panel.show_selected_class(state.selected_class)
+        self.training_panel.show_settings(state.model)
+        self.display.blockSignals(True)
+        self.display.setCurrentIndex(self.display.findData(state.display))
+        self.display.blockSignals(False)
+
+    def _on_dataset_changed(self, dataset: Dataset) -> None:
+        self.data_panel.show_dataset(dataset)
+        self.data_panel.show_selected_class(self.controller.state.selected_class)
+        self.regions_view.show_dataset(dataset)
+
+    def _on_snapshot_changed(self, snapshot: Snapshot | None) -> None:
+        self.run_controls.show_progress(snapshot, self.controller.state.model.steps)
+        self.summary.show_snapshot(snapshot)
+        running = self.controller.running
+        finished = snapshot is not None and snapshot.done and not running
+        self.run_controls.play.setEnabled(not finished)
+        self.run_controls.step.setEnabled(not finished and not running)
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.run_controls.show_running(running)
+        self._on_snapshot_changed(self.controller.snapshot)
+
+    def _on_problem(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner.setVisible(bool(message))
+        if message:
+            self.statusBar().clearMessage()  # "Training…" would contradict the banner
+
+    # ---- closing -------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop training and wait for the worker thread before the window goes."""
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,410 @@
+"""The regularization lab, driven as a user would: buttons, typed settings, clicks on the plane."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtWidgets import QApplication, QFileDialog
+
+from jacviz.core.datasets import load_csv
+from jacviz.core.grid import sample_points
+from jacviz.core.networks import load_network
+from jacviz.core.training import TrainingError, jacobian_frobenius, load_state, run, train
+from jacviz.core.views import DecisionRegions
+from jacviz.gui.lab.fields import FROBENIUS
+from jacviz.gui.lab.lab_controller import (
+    SNAPSHOT_EVERY,
+    DataSettings,
+    LabState,
+    ModelSettings,
+    format_accuracy,
+    parse_hidden,
+)
+from jacviz.gui.lab.lab_window import LabWindow
+from jacviz.gui.planes import class_colours
+
+LEFT = Qt.MouseButton.LeftButton
+SMALL = LabState(
+    data=DataSettings(n_points=100),
+    model=ModelSettings(hidden="8", steps=60, batch_size=32),
+)
+
+
+def idle(window):
+    controller = window.controller
+    return not controller.running and not controller.worker.busy
+
+
+def wait_idle(qtbot, window, timeout=15000):
+    """Wait until training has stopped and the last picture has been delivered."""
+    qtbot.waitUntil(lambda: idle(window), timeout=timeout)
+
+
+def open_lab(qtbot, state=SMALL, open_network=None):
+    window = LabWindow(open_network=open_network, state=state)
+    qtbot.addWidget(window)
+    window.resize(1300, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    wait_idle(qtbot, window)
+    return window
+
+
+def assert_closed_cleanly(window):
+    window.close()
+    worker = window.controller.worker
+    assert not window.controller.running
+    assert not worker.busy, "a training job outlived its window"
+    assert worker.wait(0), "a training thread is still running"
+    leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert not leaked, f"windows left open: {leaked}"
+
+
+@pytest.fixture
+def lab(qtbot):
+    """The lab on small data and a small model, its step-0 model ready; closed cleanly after."""
+    window = open_lab(qtbot)
+    yield window
+    assert_closed_cleanly(window)
+
+
+def widget_pos(plane, x, y):
+    scene = plane.getViewBox().mapViewToScene(QPointF(x, y))
+    return plane.mapFromScene(scene)
+
+
+def type_into(qtbot, field, text):
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, text)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+
+
+def step_once(qtbot, window):
+    qtbot.mouseClick(window.run_controls.step, LEFT)
+    wait_idle(qtbot, window)
+
+
+def answer_dialogs(monkeypatch, path):
+    """File dialogs answer ``path``; returns the list of dialogs asked."""
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[1] if len(args) > 1 else "")
+        return str(path), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", answer)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", answer)
+    return asked
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+def test_play_trains_to_the_end_and_shows_what_the_core_computes(qtbot, lab):
+    qtbot.mouseClick(lab.run_controls.play, LEFT)
+    assert lab.controller.running
+    assert lab.run_controls.play.text() == "Pause"
+    qtbot.waitUntil(lambda: lab.controller.snapshot.done, timeout=15000)
+    wait_idle(qtbot, lab)
+    config = SMALL.model.config()
+    expected = run(lab.controller.dataset, config)
+    shown = lab.controller.snapshot
+    assert shown.step == config.steps
+    assert shown.train_accuracy == expected.train_accuracy
+    assert shown.test_accuracy == expected.test_accuracy
+    for name, tensor in expected.state.items():
+        assert torch.equal(shown.state[name], tensor), name
+    values = lab.summary.values
+    assert values["train_accuracy"].text() == format_accuracy(expected.train_accuracy)
+    assert values["test_accuracy"].text() == format_accuracy(expected.test_accuracy)
+    assert lab.run_controls.progress.value() == config.steps
+    assert lab.regions_view.field.step == config.steps  # the plane ends on the final model
+    steps, _ = lab.curves.cross_entropy.getData()
+    np.testing.assert_array_equal(steps, np.arange(0, config.steps + 1, SNAPSHOT_EVERY))
+    assert not lab.run_controls.play.isEnabled()  # finished: Reset first
+    assert "Trained to step 60" in lab.statusBar().currentMessage()
+
+
+def test_pause_stops_progress_and_play_resumes(qtbot):
+    window = open_lab(qtbot, replace(SMALL, model=replace(SMALL.model, steps=50_000)))
+    qtbot.mouseClick(window.run_controls.play, LEFT)
+    qtbot.waitUntil(lambda: window.controller.snapshot.step >= 3 * SNAPSHOT_EVERY, timeout=15000)
+    qtbot.mouseClick(window.run_controls.play, LEFT)
+    assert window.run_controls.play.text() == "Play"
+    wait_idle(qtbot, window)
+    paused_at = window.controller.snapshot.step
+    qtbot.wait(300)
+    assert window.controller.snapshot.step == paused_at
+    assert window.run_controls.progress.value() == paused_at
+    assert window.regions_view.field.step == paused_at
+    qtbot.mouseClick(window.run_controls.play, LEFT)
+    qtbot.waitUntil(lambda: window.controller.snapshot.step > paused_at, timeout=15000)
+    assert_closed_cleanly(window)
+
+
+def test_step_advances_exactly_one_interval(qtbot, lab):
+    assert lab.controller.snapshot.step == 0
+    step_once(qtbot, lab)
+    assert lab.controller.snapshot.step == SNAPSHOT_EVERY
+    assert lab.run_controls.progress.value() == SNAPSHOT_EVERY
+    assert lab.regions_view.field.step == SNAPSHOT_EVERY
+    step_once(qtbot, lab)
+    assert lab.controller.snapshot.step == 2 * SNAPSHOT_EVERY
+    assert len(lab.curves.cross_entropy.getData()[0]) == 3
+
+
+def test_reset_returns_to_the_untrained_model(qtbot, lab):
+    step_once(qtbot, lab)
+    step_once(qtbot, lab)
+    qtbot.mouseClick(lab.run_controls.reset, LEFT)
+    wait_idle(qtbot, lab)
+    shown = lab.controller.snapshot
+    assert shown.step == 0
+    assert lab.run_controls.progress.value() == 0
+    assert len(lab.curves.cross_entropy.getData()[0]) == 1
+    first = next(train(lab.controller.dataset, SMALL.model.config()))
+    for name, tensor in first.state.items():
+        assert torch.equal(shown.state[name], tensor), name
+
+
+def test_changing_a_setting_after_training_resets_and_says_so(qtbot, lab):
+    step_once(qtbot, lab)
+    lab.training_panel.activation.setCurrentText("relu")
+    wait_idle(qtbot, lab)
+    assert lab.controller.snapshot.step == 0
+    assert lab.controller.run.config.activation == "relu"
+    assert "training reset to step 0" in lab.statusBar().currentMessage()
+
+
+def test_bad_hidden_sizes_show_a_message_and_do_not_start(qtbot, lab):
+    type_into(qtbot, lab.training_panel.hidden, "8,x")
+    assert "QLineEdit" in lab.training_panel.hidden.styleSheet()  # marked as wrong
+    qtbot.mouseClick(lab.run_controls.play, LEFT)
+    assert lab.banner.isVisible()
+    assert "hidden sizes" in lab.banner.text() and "'x'" in lab.banner.text()
+    assert not lab.controller.running
+    assert lab.controller.run is None and lab.controller.snapshot is None
+    assert lab.regions_view.field is None
+    type_into(qtbot, lab.training_panel.hidden, "8,8")
+    wait_idle(qtbot, lab)
+    assert not lab.banner.isVisible()
+    step_once(qtbot, lab)
+    assert lab.controller.snapshot.step == SNAPSHOT_EVERY
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_finite_weights(qtbot, lab):
+    panel = lab.training_panel
+    panel.optimizer.setCurrentText("sgd")
+    panel.activation.setCurrentText("relu")
+    type_into(qtbot, panel.learning_rate, "10")
+    type_into(qtbot, panel.jr_lambda, "1e6")
+    wait_idle(qtbot, lab)
+    qtbot.mouseClick(lab.run_controls.play, LEFT)
+    qtbot.waitUntil(lambda: not lab.controller.running, timeout=15000)
+    wait_idle(qtbot, lab)
+    shown = lab.controller.snapshot
+    assert shown.diverged
+    assert lab.banner.isVisible() and "diverged" in lab.banner.text()
+    assert all(torch.isfinite(t).all() for t in shown.state.values())
+    assert not lab.run_controls.play.isEnabled()
+    classes = lab.regions_view.field.regions.classes
+    assert (classes >= 0).all()  # the kept model's picture, finite everywhere
+
+
+def test_n_proj_is_enabled_only_for_the_random_estimator(qtbot, lab):
+    panel = lab.training_panel
+    assert not panel.n_proj.isEnabled()
+    panel.estimator.setCurrentText("random")
+    assert panel.n_proj.isEnabled()
+    assert lab.controller.state.model.estimator == "random"
+
+
+def test_the_plane_can_show_the_jacobian_norm(qtbot, lab):
+    step_once(qtbot, lab)
+    lab.display.setCurrentIndex(lab.display.findData(FROBENIUS))
+    qtbot.waitUntil(lambda: lab.regions_view.field.display == FROBENIUS, timeout=5000)
+    wait_idle(qtbot, lab)
+    field = lab.regions_view.field
+    assert lab.regions_view.heat.isVisible() and not lab.regions_view.regions.isVisible()
+    model = load_state(SMALL.model.config(), lab.controller.snapshot.state, 2, 2)
+    rows, cols = field.values.shape
+    expected = jacobian_frobenius(model, sample_points(field.domain, cols, rows))
+    np.testing.assert_allclose(field.values.ravel(), expected, rtol=1e-12)
+    assert field.values.shape == (256, 256)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+
+def empty_spot(window):
+    """A data point of the plane far from every data point (the top-left of the frame)."""
+    domain = window.controller.dataset.domain
+    return domain.xmin + 0.05 * domain.width, domain.ymax - 0.05 * domain.height
+
+
+def test_clicks_add_a_point_of_the_selected_class_and_shift_clicks_remove_it(qtbot, lab):
+    step_once(qtbot, lab)
+    before = lab.controller.dataset
+    qtbot.mouseClick(lab.data_panel.class_buttons.button(1), LEFT)
+    assert lab.controller.state.selected_class == 1
+    plane = lab.regions_view
+    x, y = empty_spot(lab)
+    qtbot.mouseClick(plane.viewport(), LEFT, pos=widget_pos(plane, x, y))
+    added = lab.controller.dataset
+    assert added.n_points == before.n_points + 1
+    pixel = plane.data_per_pixel()
+    np.testing.assert_allclose(added.points[-1], [x, y], atol=2 * pixel)
+    assert added.labels[-1] == 1 and not added.is_test[-1]
+    assert len(plane.points.train.data) == int((~added.is_test).sum())
+    assert "training reset to step 0" in lab.statusBar().currentMessage()
+    wait_idle(qtbot, lab)
+    assert lab.controller.snapshot.step == 0
+    assert lab.controller.run.dataset is added  # trains on exactly the data shown
+
+    qtbot.mouseClick(
+        plane.viewport(), LEFT, Qt.KeyboardModifier.ShiftModifier, widget_pos(plane, x, y)
+    )
+    removed = lab.controller.dataset
+    np.testing.assert_array_equal(removed.points, before.points)
+    np.testing.assert_array_equal(removed.labels, before.labels)
+
+
+def test_ctrl_click_adds_a_test_point_and_right_click_removes_it(qtbot, lab):
+    before = lab.controller.dataset.n_points
+    plane = lab.regions_view
+    pos = widget_pos(plane, *empty_spot(lab))
+    qtbot.mouseClick(plane.viewport(), LEFT, Qt.KeyboardModifier.ControlModifier, pos)
+    assert lab.controller.dataset.is_test[-1]
+    assert len(plane.points.test.data) == int(lab.controller.dataset.is_test.sum())
+    qtbot.mouseClick(plane.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    assert lab.controller.dataset.n_points == before
+
+
+def test_new_data_draws_the_next_seed_and_settings_regenerate(qtbot, lab):
+    qtbot.mouseClick(lab.data_panel.new_data, LEFT)
+    assert lab.data_panel.seed.value() == 1
+    assert lab.controller.dataset.name == "moons"
+    lab.data_panel.kind.setCurrentIndex(lab.data_panel.kind.findData("blobs"))
+    assert lab.data_panel.classes.isEnabled()
+    lab.data_panel.classes.setValue(4)
+    wait_idle(qtbot, lab)
+    assert lab.controller.dataset.n_classes == 4
+    assert len(lab.data_panel.class_buttons.buttons()) == 4
+    assert lab.controller.snapshot.state["2.weight"].shape[0] == 4  # 4 outputs
+
+
+def test_csv_save_load_and_a_bad_file_keeps_the_data(qtbot, lab, tmp_path, monkeypatch):
+    path = tmp_path / "points.csv"
+    answer_dialogs(monkeypatch, path)
+    qtbot.mouseClick(lab.data_panel.save_csv, LEFT)
+    np.testing.assert_array_equal(load_csv(path).points, lab.controller.dataset.points)
+
+    shown = lab.controller.dataset
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,label\n1,2,a\n3,oops,b\n")
+    answer_dialogs(monkeypatch, bad)
+    qtbot.mouseClick(lab.data_panel.load_csv, LEFT)
+    assert lab.controller.dataset is shown
+    assert lab.banner.isVisible() and "CSV not loaded" in lab.banner.text()
+    assert "line 3" in lab.banner.text()
+
+    answer_dialogs(monkeypatch, path)
+    qtbot.mouseClick(lab.data_panel.load_csv, LEFT)
+    assert not lab.banner.isVisible()
+    assert lab.controller.dataset.name == "points"
+    np.testing.assert_array_equal(lab.controller.dataset.points, shown.points)
+    np.testing.assert_array_equal(lab.controller.dataset.is_test, shown.is_test)
+
+
+# ---- saving and the map view ---------------------------------------------------------------------
+
+
+def test_saving_to_an_unwritable_path_shows_an_error_and_the_lab_goes_on(
+    qtbot, lab, tmp_path, monkeypatch
+):
+    answer_dialogs(monkeypatch, tmp_path / "missing" / "model.safetensors")
+    qtbot.mouseClick(lab.summary.save_model, LEFT)
+    assert lab.banner.isVisible() and "Model not saved" in lab.banner.text()
+    step_once(qtbot, lab)
+    assert lab.controller.snapshot.step == SNAPSHOT_EVERY
+    answer_dialogs(monkeypatch, tmp_path / "model.safetensors")
+    qtbot.mouseClick(lab.summary.save_model, LEFT)
+    assert not lab.banner.isVisible()
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_a_saved_model_loads_back_with_the_same_logits(qtbot, lab, tmp_path, monkeypatch):
+    step_once(qtbot, lab)
+    path = tmp_path / "model.safetensors"
+    answer_dialogs(monkeypatch, path)
+    qtbot.mouseClick(lab.summary.save_model, LEFT)
+    network = load_network(path)
+    shown = lab.controller.snapshot
+    config = SMALL.model.config()
+    model = load_state(config, shown.state, 2, 2)
+    points = torch.tensor(sample_points(lab.controller.dataset.domain, 16), dtype=torch.float32)
+    torch.testing.assert_close(network.module(points), model(points), rtol=0, atol=0)
+    metadata = network.metadata
+    assert metadata["class_names"] == ["0", "1"]
+    assert metadata["dataset"] == "moons"
+    assert metadata["training"] == config.to_dict()
+    assert metadata["step"] == SNAPSHOT_EVERY
+    assert metadata["test_accuracy"] == shown.test_accuracy
+
+
+def test_open_in_map_view_saves_once_and_hands_over_the_path(qtbot, tmp_path, monkeypatch):
+    opened = []
+    window = open_lab(qtbot, open_network=opened.append)
+    path = tmp_path / "lab.safetensors"
+    asked = answer_dialogs(monkeypatch, path)
+    qtbot.mouseClick(window.summary.open_in_map_view, LEFT)
+    assert opened == [str(path)] and len(asked) == 1
+    assert load_network(path).output_dim == 2
+    qtbot.mouseClick(window.summary.open_in_map_view, LEFT)  # unchanged: no second dialog
+    assert opened == [str(path)] * 2 and len(asked) == 1
+    step_once(qtbot, window)
+    qtbot.mouseClick(window.summary.open_in_map_view, LEFT)  # trained on: save again
+    assert len(asked) == 2
+    assert_closed_cleanly(window)
+
+
+def test_without_a_map_view_there_is_no_button_for_it(lab):
+    assert not lab.summary.open_in_map_view.isVisibleTo(lab)
+
+
+# ---- closing -------------------------------------------------------------------------------------
+
+
+def test_closing_while_training_stops_and_waits_for_the_thread(qtbot):
+    window = open_lab(qtbot, LabState(data=SMALL.data, model=ModelSettings(steps=100_000)))
+    qtbot.mouseClick(window.run_controls.play, LEFT)
+    qtbot.waitUntil(lambda: window.controller.snapshot.step > 0, timeout=15000)
+    assert window.controller.worker.busy
+    window.close()
+    assert window.controller.worker.wait(0), "the training thread outlived the window"
+    assert not window.controller.running
+    assert_closed_cleanly(window)
+
+
+# ---- pieces --------------------------------------------------------------------------------------
+
+
+def test_parse_hidden_reads_widths_and_refuses_the_rest():
+    assert parse_hidden("32,32") == (32, 32)
+    assert parse_hidden(" 16 8 ") == (16, 8)
+    for text in ("", "32,x", "-4", "3.5"):
+        with pytest.raises(TrainingError, match="hidden sizes"):
+            parse_hidden(text)
+
+
+def test_class_colours_can_be_shaded_for_k_classes_and_paler():
+    regions = DecisionRegions.from_logits(np.array([[[3.0, 0.0]]]))  # class 0, confident
+    k2 = class_colours(regions)
+    k5 = class_colours(regions, n_classes=5)
+    assert (k5[..., :3] <= k2[..., :3]).all() and (k5[..., :3] < k2[..., :3]).any()
+    pale = class_colours(regions, intensity=0.5)
+    assert (pale[..., :3] >= k2[..., :3]).all() and not math.isnan(pale.sum())
