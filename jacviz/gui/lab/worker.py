@@ -21,12 +21,11 @@ import time
 import traceback
 from collections.abc import Iterator
 
-import torch
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from jacviz.core.datasets import Dataset
 from jacviz.core.grid import Domain
-from jacviz.core.training import Snapshot, TrainConfig, TrainingError, train
+from jacviz.core.training import Snapshot, TrainConfig, TrainingError, single_threaded, train
 from jacviz.gui.lab.fields import FieldImage, compute_field
 
 FIELD_INTERVAL = 1 / 20
@@ -146,28 +145,12 @@ class _Job(QRunnable):
     def run(self) -> None:
         self.started = True
         run, signals = self.target, self._signals
-        # One torch thread for training and pictures: the other core is the GUI's, to draw. Two
-        # torch threads contending with the GUI (or another process) made a 256² picture take
-        # seconds instead of 40-80 ms on a loaded 2-core machine. With OpenMP the setting is
-        # the calling thread's own, so the rest of the app keeps its threads.
-        torch.set_num_threads(1)
         try:
-            pulled = 0
-            while self.snapshots is None or pulled < self.snapshots:
-                # A run's first snapshot is made even if stopped, so a paused run has a model.
-                if run.discarded or (self.stop.is_set() and run.latest is not None):
-                    break
-                snapshot = run.pull()
-                if snapshot is None:
-                    break
-                pulled += 1
-                signals.snapshot.emit(run, snapshot)
-                if snapshot.done:
-                    break
-                if run.field_due() and not run.discarded:
-                    signals.field.emit(run, run.field())
-            if not run.discarded and run.field_stale():
-                signals.field.emit(run, run.field())
+            # Pictures too on one torch thread, as training: the other core is the GUI's, to
+            # draw. With two, a 256² picture took seconds instead of 40-80 ms while the GUI (or
+            # another process) kept the second core busy.
+            with single_threaded():
+                self._advance(run, signals)
         except TrainingError as error:  # data that cannot be trained on: say why, plainly
             signals.failed.emit(run, str(error))
         except Exception as error:  # reported to the GUI: a thread must never raise
@@ -177,6 +160,24 @@ class _Job(QRunnable):
             if run.discarded:
                 run.close()
             signals.finished.emit(self)
+
+    def _advance(self, run: TrainingRun, signals: _Signals) -> None:
+        pulled = 0
+        while self.snapshots is None or pulled < self.snapshots:
+            # A run's first snapshot is made even if stopped, so a paused run has a model.
+            if run.discarded or (self.stop.is_set() and run.latest is not None):
+                break
+            snapshot = run.pull()
+            if snapshot is None:
+                break
+            pulled += 1
+            signals.snapshot.emit(run, snapshot)
+            if snapshot.done:
+                break
+            if run.field_due() and not run.discarded:
+                signals.field.emit(run, run.field())
+        if not run.discarded and run.field_stale():
+            signals.field.emit(run, run.field())
 
 
 class TrainingWorker(QObject):
