@@ -354,6 +354,8 @@ def test_a_saved_model_loads_back_with_the_same_logits(qtbot, lab, tmp_path, mon
     assert metadata["training"] == config.to_dict()
     assert metadata["step"] == SNAPSHOT_EVERY
     assert metadata["test_accuracy"] == shown.test_accuracy
+    domain = lab.controller.dataset.domain
+    assert metadata["domain"] == [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
 
 
 def test_open_in_map_view_saves_once_and_hands_over_the_path(qtbot, tmp_path, monkeypatch):

@@ -145,26 +145,28 @@ class Curves:
     test_accuracy: np.ndarray
     test_frobenius: np.ndarray
 
-    @classmethod
-    def from_snapshots(cls, snapshots: list[Snapshot], jr_lambda: float) -> Curves:
-        """Curves of ``snapshots`` from a run with Jacobian weight ``jr_lambda``."""
+    @staticmethod
+    def row(snapshot: Snapshot, jr_lambda: float) -> tuple[float, ...]:
+        """The numbers of ``snapshot`` the curves plot, in field order.
 
-        def column(values: list[float | None]) -> np.ndarray:
-            return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-
-        return cls(
-            step=column([s.step for s in snapshots]),
-            cross_entropy=column([s.cross_entropy for s in snapshots]),
-            jacobian_term=column(
-                [
-                    None if s.jacobian_term is None else jr_lambda * s.jacobian_term
-                    for s in snapshots
-                ]
-            ),
-            train_accuracy=column([s.train_accuracy for s in snapshots]),
-            test_accuracy=column([s.test_accuracy for s in snapshots]),
-            test_frobenius=column([s.test_frobenius for s in snapshots]),
+        Not the snapshot itself: a run's history holds thousands of rows, and a big model's
+        weights are megabytes each.
+        """
+        term = snapshot.jacobian_term
+        return (
+            snapshot.step,
+            snapshot.cross_entropy,
+            math.nan if term is None else jr_lambda * term,
+            snapshot.train_accuracy,
+            snapshot.test_accuracy,
+            snapshot.test_frobenius,
         )
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[float, ...]]) -> Curves:
+        """Curves of the :meth:`row` of each snapshot."""
+        columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(dataclasses.fields(cls)))
+        return cls(*columns.T)
 
 
 def format_accuracy(value: float) -> str:
@@ -237,7 +239,7 @@ class LabController(QObject):
         self.running = False
         self.regions_refresh_hz = math.nan
         self.steps_per_second = math.nan
-        self._history: list[Snapshot] = []
+        self._history: list[tuple[float, ...]] = []
         self._failure: str | None = None
         self._fields_shown: list[float] = []
         self._play_started: tuple[float, int] | None = None
@@ -485,15 +487,16 @@ class LabController(QObject):
     def save_model(self, path: str) -> bool:
         """Save the newest model in jacviz's network format, with what it was trained on.
 
-        The metadata holds the class names, the dataset's name, the training configuration and
-        the step and accuracies reached, so the map view can describe it. On failure (no model,
+        The metadata holds the class names, the dataset's name and domain, the training
+        configuration and the step and accuracies reached, so the map view can describe it and
+        open it as a classifier on its data's rectangle. On failure (no model,
         an unwritable path) the problem is reported and False returned.
         """
         run, latest = self.run, self.snapshot
         if run is None or latest is None:
             self._report("Model not saved: there is no model yet (check the settings).")
             return False
-        config = run.config
+        config, domain = run.config, run.dataset.domain
         model = load_state(config, latest.state, 2, run.dataset.n_classes)
         metadata = {
             "description": (
@@ -507,6 +510,8 @@ class LabController(QObject):
             "train_accuracy": _json_number(latest.train_accuracy),
             "test_accuracy": _json_number(latest.test_accuracy),
             "mean_jacobian_frobenius": _json_number(latest.test_frobenius),
+            # Where the map view opens it: the data's rectangle, as `jacviz train` saves it.
+            "domain": [domain.xmin, domain.xmax, domain.ymin, domain.ymax],
         }
         try:
             save_mlp(model, path, metadata)
@@ -542,7 +547,7 @@ class LabController(QObject):
         if run is not self.run:
             return
         if snapshot.diverged is None:
-            self._history.append(snapshot)
+            self._history.append(Curves.row(snapshot, run.config.jr_lambda))
             self._schedule_curves()
         self.sigSnapshotChanged.emit(snapshot)
         if snapshot.diverged:
@@ -620,8 +625,7 @@ class LabController(QObject):
 
     def _emit_curves(self) -> None:
         self._curves_timer.stop()
-        jr_lambda = self.run.config.jr_lambda if self.run is not None else 0.0
-        self.sigCurvesChanged.emit(Curves.from_snapshots(self._history, jr_lambda))
+        self.sigCurvesChanged.emit(Curves.from_rows(self._history))
 
     def _report(self, message: str) -> None:
         self.problem = message
