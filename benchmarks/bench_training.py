@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jacviz.core.datasets import make_dataset
 from jacviz.core.maps import TorchMap
-from jacviz.core.training import TrainConfig, build_model, load_state, single_threaded, train
+from jacviz.core.threads import single_threaded
+from jacviz.core.training import TrainConfig, build_model, load_state, train
 from jacviz.core.views import decision_regions
 
 JR_TARGET = 1.3

@@ -168,7 +168,6 @@ def _train(args: argparse.Namespace) -> int:
         TrainingError,
         jacobian_frobenius,
         load_state,
-        single_threaded,
     )
     from jacviz.core.training import run as run_training
 
@@ -210,10 +209,7 @@ def _train(args: argparse.Namespace) -> int:
     held_out = data.test_points.shape[0] > 0
     points = data.test_points if held_out else data.train_points
     labels = data.test_labels if held_out else data.train_labels
-    with single_threaded():  # small batches: a second thread only waits (see training.py)
-        pgd = robust_accuracy(
-            model, points, labels, epsilons, attack="pgd", norm="2", seed=config.seed
-        )
+    pgd = robust_accuracy(model, points, labels, epsilons, attack="pgd", norm="2", seed=config.seed)
     result = {
         "dataset": data.name,
         "classes": int(data.n_classes),

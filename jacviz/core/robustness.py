@@ -22,15 +22,15 @@ class.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
-from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from jacviz.core.threads import single_threaded
 
 __all__ = [
     "ATTACKS",
@@ -69,33 +69,6 @@ _ANGLE_TOL = 1e-5  # radians; a distance error of ~tol²/2 relative for a straig
 _REFINE_RAYS = 12  # rays per round of the angle refinement: each round narrows it 5.5-fold
 _REFINE_RADII = 8  # radii sampled along each refining ray, in one forward pass
 _SEED_MIN, _SEED_MAX = -(2**63), 2**64 - 1  # what torch.Generator.manual_seed accepts
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _one_thread(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run ``function`` with torch on one thread, restoring the previous count afterwards.
-
-    The batches here are small and many (hundreds of forward passes per call), so a second
-    thread gains nothing, and when the other core is busy the two wait on each other at every
-    op: on a loaded 2-core machine :func:`boundary_distance` for 300 points took 12.6 s on two
-    threads against 0.13 s on one. :mod:`jacviz.core.training` does the same while training.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        previous = torch.get_num_threads()
-        if previous == 1:
-            return function(*args, **kwargs)
-        torch.set_num_threads(1)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
-
-    return wrapper
 
 
 # ----------------------------------------------------------------------------------------------
@@ -382,7 +355,7 @@ def _pgd_rows(
     return best
 
 
-@_one_thread
+@single_threaded()
 def fgsm(
     model: nn.Module, points: np.ndarray, labels: np.ndarray, eps: float, norm: str = "inf"
 ) -> np.ndarray:
@@ -431,7 +404,7 @@ def fgsm(
     return _into_balls(centres, adversarial, np.full(len(centres), eps), norm)
 
 
-@_one_thread
+@single_threaded()
 def pgd(
     model: nn.Module,
     points: np.ndarray,
@@ -521,7 +494,7 @@ def pgd(
     return _into_balls(centres, best.numpy(), np.full(n, eps), norm)
 
 
-@_one_thread
+@single_threaded()
 def robust_accuracy(
     model: nn.Module,
     points: np.ndarray,
@@ -755,7 +728,7 @@ def _nearest_flip(
     return distance
 
 
-@_one_thread
+@single_threaded()
 def boundary_distance(
     model: nn.Module,
     points: np.ndarray,
@@ -909,7 +882,7 @@ def _check_point(point: object) -> np.ndarray:
     return array
 
 
-@_one_thread
+@single_threaded()
 def flip_fraction(model: nn.Module, point: np.ndarray, eps: float, n_samples: int = 2048) -> float:
     """Fraction of the L2 eps-disc around ``point`` that the model classifies differently.
 

@@ -33,7 +33,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +42,7 @@ from torch import nn
 
 from jacviz.core.maps import TorchMap
 from jacviz.core.networks import make_mlp
+from jacviz.core.threads import single_threaded
 
 TRAINABLE_ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "softplus")
 """Activations the trainer offers (each with the second derivative its regularizer needs)."""
@@ -600,23 +600,6 @@ def _make_optimizer(config: TrainConfig, model: nn.Sequential) -> torch.optim.Op
         # The fused CPU kernel: a third less optimizer overhead than foreach on these tiny nets.
         return torch.optim.Adam(parameters, lr=config.learning_rate, fused=True)
     return torch.optim.SGD(parameters, lr=config.learning_rate)
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch ops on one thread while training.
-
-    These matrices are too small to gain from a second thread, and when the other core is busy
-    (the GUI drawing, another run) two threads wait on each other: a 2-32-32-2 step measured
-    0.46 ms on one thread against 6.7 ms on two on a loaded 2-core machine (48 ms with the
-    regularizer).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def train(

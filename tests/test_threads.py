@@ -1,0 +1,53 @@
+"""single_threaded: one torch thread inside the block, the previous count restored after."""
+
+import threading
+
+import torch
+
+from jacviz.core.threads import single_threaded
+
+
+def test_nested_blocks_and_decorator_restore_the_count():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+
+        @single_threaded()
+        def inner() -> int:
+            return torch.get_num_threads()
+
+        with single_threaded():
+            assert torch.get_num_threads() == 1
+            assert inner() == 1
+            assert torch.get_num_threads() == 1  # the inner block did not restore early
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_worker_thread_block_leaves_the_calling_threads_count_alone():
+    # The premise of the per-thread save/restore: a training worker going single-threaded
+    # must not make the GUI thread's heatmap computations single-threaded too.
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    inside, main_meanwhile = [], []
+    entered, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with single_threaded():
+            inside.append(torch.get_num_threads())
+            entered.set()
+            release.wait(5)
+
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        entered.wait(5)
+        main_meanwhile.append(torch.get_num_threads())
+        release.set()
+        thread.join(5)
+        assert inside == [1]
+        assert main_meanwhile == [2]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
