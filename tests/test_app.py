@@ -669,10 +669,12 @@ def test_window_remembers_the_plane_and_classifier_choices(qtbot, settings):
     assert first.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
     assert first.controller.set_slice((0.0, 0.0, 0.5), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) is None
     first.controller.set_jacobian_of("probabilities")
+    first.controller.set_layer_units((2, 5))
     first.close()
     second = MainWindow(None, settings)
     qtbot.addWidget(second)
     state = second.controller.state
+    assert state.layer_units == (2, 5)
     assert state.slice == ((0.0, 0.0, 0.5), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
     assert state.jacobian_of == "probabilities"
     np.testing.assert_array_equal(second.controller.source.base, [0.0, 0.0, 0.5])

@@ -73,6 +73,7 @@ def state_from_settings(settings: QSettings) -> ViewState:
         heatmap = settings.value("state/heatmap", "det")
         network = settings.value("state/network", "")
         plane = json.loads(str(settings.value("state/slice", "null")))
+        units = json.loads(str(settings.value("state/layer_units", "null")))
         return ViewState(
             formula=formula,
             network=str(network) if network else None,
@@ -84,6 +85,7 @@ def state_from_settings(settings: QSettings) -> ViewState:
             h=float(settings.value("state/h", ViewState.h)),
             grid_lines=int(settings.value("state/grid_lines", ViewState.grid_lines)),
             heatmap=None if heatmap in (None, "", "none") else str(heatmap),
+            layer_units=None if units is None else (int(units[0]), int(units[1])),
         )
     except (FormulaError, ValueError, TypeError, IndexError):  # JSONDecodeError is a ValueError
         return ViewState()
@@ -102,6 +104,7 @@ def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
     settings.setValue("state/slice", json.dumps(state.slice))
     settings.setValue("state/jacobian_of", state.jacobian_of)
     settings.setValue("state/output_view", state.output_view)
+    settings.setValue("state/layer_units", json.dumps(state.layer_units))
 
 
 class _InputPlaneWithKeys(InputPlane):
