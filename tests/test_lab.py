@@ -196,6 +196,19 @@ def test_bad_hidden_sizes_show_a_message_and_do_not_start(qtbot, lab):
     assert lab.controller.snapshot.step == SNAPSHOT_EVERY
 
 
+def test_a_setting_being_typed_survives_other_changes(qtbot, lab):
+    hidden = lab.training_panel.hidden
+    hidden.setFocus()
+    hidden.selectAll()
+    qtbot.keyClicks(hidden, "16,1")  # not finished: the field keeps the focus
+    lab.controller.select_class(1)  # a state change from elsewhere meanwhile
+    assert lab.data_panel.class_buttons.button(1).isChecked()
+    assert hidden.text() == "16,1"
+    assert lab.controller.state.model.hidden == "8"
+    # Closing finishes the edit after the worker has shut down: the fixture checks that this
+    # starts no job (it did once, and Qt aborted on the thread's error).
+
+
 def test_a_diverging_run_stops_with_a_message_and_keeps_finite_weights(qtbot, lab):
     panel = lab.training_panel
     panel.optimizer.setCurrentText("sgd")
@@ -295,6 +308,17 @@ def test_new_data_draws_the_next_seed_and_settings_regenerate(qtbot, lab):
     assert lab.controller.dataset.n_classes == 4
     assert len(lab.data_panel.class_buttons.buttons()) == 4
     assert lab.controller.snapshot.state["2.weight"].shape[0] == 4  # 4 outputs
+
+
+def test_refused_data_settings_say_why_and_the_panel_shows_the_data_kept(qtbot, lab):
+    shown = lab.controller.dataset
+    lab.data_panel.kind.setCurrentIndex(lab.data_panel.kind.findData("blobs"))
+    lab.data_panel.classes.setValue(8)
+    lab.data_panel.points.setValue(10)  # blobs of 8 classes need at least 16 points
+    assert lab.banner.isVisible() and "Data not changed" in lab.banner.text()
+    assert lab.data_panel.points.value() == lab.controller.state.data.n_points
+    assert lab.controller.dataset.n_points != 10
+    assert shown is not lab.controller.dataset  # the blobs were made, the 10 points refused
 
 
 def test_csv_save_load_and_a_bad_file_keeps_the_data(qtbot, lab, tmp_path, monkeypatch):

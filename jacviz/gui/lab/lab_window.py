@@ -74,6 +74,7 @@ class LabWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("jacviz — Jacobian regularization lab")
         self._open_network = open_network
+        self._shown_state: LabState | None = None
         self.controller = LabController(state, self)
         self.data_panel = DatasetPanel()
         self.training_panel = TrainingPanel()
@@ -279,12 +280,20 @@ class LabWindow(QMainWindow):
 
     # ---- controller output ---------------------------------------------------------------------
     def _on_state_changed(self, state: LabState) -> None:
-        self.data_panel.show_settings(state.data)
-        self.data_panel.show_selected_class(state.selected_class)
-        self.training_panel.show_settings(state.model)
-        self.display.blockSignals(True)
-        self.display.setCurrentIndex(self.display.findData(state.display))
-        self.display.blockSignals(False)
+        # Only what changed: rewriting a panel would also overwrite a field being typed in.
+        # The data panel is compared with what it shows, as refused data settings revert it.
+        shown = self._shown_state
+        self._shown_state = state
+        if self.data_panel.settings() != state.data:
+            self.data_panel.show_settings(state.data)
+        if shown is None or state.selected_class != shown.selected_class:
+            self.data_panel.show_selected_class(state.selected_class)
+        if shown is None or state.model != shown.model:
+            self.training_panel.show_settings(state.model)
+        if shown is None or state.display != shown.display:
+            self.display.blockSignals(True)
+            self.display.setCurrentIndex(self.display.findData(state.display))
+            self.display.blockSignals(False)
 
     def _on_dataset_changed(self, dataset: Dataset) -> None:
         self.data_panel.show_dataset(dataset)

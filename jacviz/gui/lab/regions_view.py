@@ -14,7 +14,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from jacviz.core.datasets import Dataset
 from jacviz.core.grid import Domain
 from jacviz.gui import style
-from jacviz.gui.lab.fields import DISPLAYS, FieldImage
+from jacviz.gui.lab.fields import DISPLAYS, FROBENIUS, FieldImage
 from jacviz.gui.planes import _Plane, add_colorbar, paint_heatmap, paint_regions
 
 VIEW_SETTLE_MS = 80
@@ -138,7 +138,7 @@ class RegionsView(_Plane):
             )
         if field.values is not None:
             paint_heatmap(
-                self.heat, self.colorbar, field.values, "frob", "‖J‖F of the logits", field.domain
+                self.heat, self.colorbar, field.values, "frob", DISPLAYS[FROBENIUS], field.domain
             )
         self.setTitle(f"Step {field.step}: {DISPLAYS[field.display]}")
 

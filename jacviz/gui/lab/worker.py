@@ -146,20 +146,23 @@ class _Job(QRunnable):
         self.started = True
         run, signals = self.target, self._signals
         try:
-            # Pictures too on one torch thread, as training: the other core is the GUI's, to
-            # draw. With two, a 256² picture took seconds instead of 40-80 ms while the GUI (or
-            # another process) kept the second core busy.
-            with single_threaded():
-                self._advance(run, signals)
-        except TrainingError as error:  # data that cannot be trained on: say why, plainly
-            signals.failed.emit(run, str(error))
-        except Exception as error:  # reported to the GUI: a thread must never raise
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            signals.failed.emit(run, detail)
-        finally:
-            if run.discarded:
-                run.close()
-            signals.finished.emit(self)
+            try:
+                # Pictures too on one torch thread, as training: the other core is the GUI's,
+                # to draw. With two, a 256² picture took seconds instead of 40-80 ms while the
+                # GUI (or another process) kept the second core busy.
+                with single_threaded():
+                    self._advance(run, signals)
+            except TrainingError as error:  # data that cannot be trained on: say why, plainly
+                signals.failed.emit(run, str(error))
+            except Exception as error:  # reported to the GUI: a thread must never raise
+                detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+                signals.failed.emit(run, detail)
+            finally:
+                if run.discarded:
+                    run.close()
+                signals.finished.emit(self)
+        except RuntimeError:  # the signals' QObject went with its window: nobody to tell
+            pass
 
     def _advance(self, run: TrainingRun, signals: _Signals) -> None:
         pulled = 0
@@ -212,6 +215,7 @@ class TrainingWorker(QObject):
         self._signals.failed.connect(self.sigFailed)
         self._signals.finished.connect(self._on_job_finished)
         self._jobs: list[_Job] = []
+        self._closed = False
 
     @property
     def busy(self) -> bool:
@@ -221,10 +225,14 @@ class TrainingWorker(QObject):
     def submit(self, run: TrainingRun, snapshots: int | None) -> None:
         """Queue a job: pull ``snapshots`` snapshots from ``run`` (None: to the end, 0: none).
 
+        Ignored after :meth:`shutdown`.
+
         Whatever it pulls, the job ends by computing the picture of the newest snapshot if the
         plane does not show it yet (in the run's display and domain when the job gets there,
         so a picture-only job waiting to start already covers later changes: no second one).
         """
+        if self._closed:
+            return
         if snapshots == 0 and any(
             job.snapshots == 0 and job.target is run and not job.started for job in self._jobs
         ):
@@ -243,7 +251,12 @@ class TrainingWorker(QObject):
         return self._pool.waitForDone(msecs)
 
     def shutdown(self) -> None:
-        """Stop every job and wait for the thread to finish: nothing runs afterwards."""
+        """Stop every job and wait for the thread to finish: nothing runs afterwards.
+
+        Later submissions are ignored: closing a window can still deliver intents (a text field
+        losing the focus finishes its edit) after the window has shut its worker down.
+        """
+        self._closed = True
         self.stop()
         self._pool.waitForDone()
         self._jobs.clear()  # their end is reported later, if ever; nothing waits for it
