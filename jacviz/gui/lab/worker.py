@@ -25,7 +25,8 @@ from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from jacviz.core.datasets import Dataset
 from jacviz.core.grid import Domain
-from jacviz.core.training import Snapshot, TrainConfig, TrainingError, single_threaded, train
+from jacviz.core.threads import single_threaded
+from jacviz.core.training import Snapshot, TrainConfig, TrainingError, train
 from jacviz.gui.lab.fields import FieldImage, compute_field
 
 FIELD_INTERVAL = 1 / 20
