@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import QPointF, Qt
-from PyQt6.QtWidgets import QApplication, QFileDialog
+from PyQt6.QtWidgets import QApplication, QFileDialog, QWidget
 
 from jacviz.core.datasets import load_csv
 from jacviz.core.grid import sample_points
@@ -414,6 +414,20 @@ def test_closing_while_training_stops_and_waits_for_the_thread(qtbot):
     assert window.controller.worker.wait(0), "the training thread outlived the window"
     assert not window.controller.running
     assert_closed_cleanly(window)
+
+
+def test_closing_shuts_down_sections_added_as_tabs(qtbot, lab):
+    class Section(QWidget):
+        stopped = 0
+
+        def shutdown(self):
+            self.stopped += 1
+
+    section = Section()
+    lab.tabs.addTab(section, "Compare")
+    assert lab.tabs.tabBar().isVisible()
+    lab.close()
+    assert section.stopped == 1
 
 
 # ---- pieces --------------------------------------------------------------------------------------

@@ -59,7 +59,9 @@ class LabWindow(QMainWindow):
     Attributes
     ----------
     tabs : QTabWidget
-        The window's sections; "Train" is the first. Further sections are added as tabs.
+        The window's sections; "Train" is the first. Further sections are added as tabs; the
+        tab bar shows once there are two. Closing the window calls ``shutdown()`` on each
+        section that has one.
     controller : LabController
         State, data, training run; tests and benchmarks read it (e.g. ``regions_refresh_hz``).
 
@@ -320,6 +322,14 @@ class LabWindow(QMainWindow):
 
     # ---- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop training and wait for the worker thread before the window goes."""
+        """Stop training and wait for the worker thread before the window goes.
+
+        Sections added as tabs are stopped too when they have a ``shutdown()`` method (child
+        widgets get no close event of their own).
+        """
         self.controller.shutdown()
+        for index in range(self.tabs.count()):
+            shutdown = getattr(self.tabs.widget(index), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
         super().closeEvent(event)
