@@ -679,3 +679,49 @@ def test_window_remembers_the_plane_and_classifier_choices(qtbot, settings):
     assert state.jacobian_of == "probabilities"
     np.testing.assert_array_equal(second.controller.source.base, [0.0, 0.0, 0.5])
     second.close()
+
+
+def test_the_lab_opens_from_the_menu_and_its_model_opens_in_the_map_view(
+    qtbot, window, settle, tmp_path
+):
+    from jacviz.gui.lab.lab_controller import ModelSettings
+
+    action = next(
+        a
+        for menu in window.menuBar().actions()
+        for a in menu.menu().actions()
+        if a.text().startswith("Jacobian regularization")
+    )
+    assert action.shortcut().toString() == "Ctrl+T"
+    action.trigger()
+    lab = window.lab_window
+    assert lab is not None and lab.isVisible()
+    assert window.open_lab() is lab  # one lab per window
+    lab.controller.set_model_settings(ModelSettings(hidden="8", steps=30))
+    assert lab.controller.play()
+    qtbot.waitUntil(lambda: not lab.controller.running, timeout=20000)
+    path = tmp_path / "trained.safetensors"
+    assert lab.controller.save_model(str(path))
+    lab.open_in_map_view()
+    settle()
+    assert window.controller.state.network == str(path)
+    assert window.controller.is_classifier and window.controller.state.heatmap == "classes"
+
+
+def test_closing_the_window_stops_the_lab_mid_training(qtbot, settings):
+    from PyQt6.QtWidgets import QApplication
+
+    from jacviz.gui.lab.lab_controller import ModelSettings
+
+    main = MainWindow(ViewState(), settings)
+    qtbot.addWidget(main)
+    main.show()
+    lab = main.open_lab()
+    lab.controller.set_model_settings(ModelSettings(steps=1_000_000))
+    assert lab.controller.play()
+    qtbot.waitUntil(lambda: (lab.controller.snapshot or None) is not None, timeout=10000)
+    main.close()
+    assert not lab.isVisible()
+    assert not lab.controller.running
+    assert not lab.controller.worker.busy and lab.controller.worker.wait(0)
+    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible()]

@@ -39,6 +39,7 @@ from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
 from jacviz.gui.inspector import Inspector
+from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.layer_view import LayerView
 from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
@@ -59,6 +60,7 @@ SHORTCUTS = (
         "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F, decision regions",
     ),
     ("Home", "frame both planes again"),
+    ("Ctrl+T", "open the Jacobian regularization lab (train classifiers)"),
     ("Ctrl+Q", "quit"),
 )
 
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
         if state is None:
             state = state_from_settings(self.settings)
         self.controller = Controller(state, self)
+        self.lab_window: LabWindow | None = None
         self.editor = MapEditor()
         self.inspector = Inspector()
         self.layers = LayersPanel()
@@ -263,6 +266,16 @@ class MainWindow(QMainWindow):
         reframe = view_menu.addAction("Frame both planes")
         reframe.setShortcut("Home")
         reframe.triggered.connect(self._reframe)
+
+        lab_menu = menu.addMenu("&Lab")
+        lab_menu.setToolTipsVisible(True)
+        lab = lab_menu.addAction("Jacobian regularization &lab…")
+        lab.setShortcut("Ctrl+T")
+        lab.setToolTip(
+            "Train small classifiers on toy data, with and without Jacobian regularization, "
+            "and compare their decision regions and robustness"
+        )
+        lab.triggered.connect(self.open_lab)
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("Keyboard shortcuts").triggered.connect(self._show_shortcuts)
@@ -416,8 +429,21 @@ class MainWindow(QMainWindow):
             f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
         )
 
+    def open_lab(self) -> LabWindow:
+        """Show the regularization lab (one per main window); its models open here."""
+        if self.lab_window is None:
+            self.lab_window = LabWindow(open_network=self.open_network)
+            self.lab_window.resize(1400, 850)
+        self.lab_window.show()
+        self.lab_window.raise_()
+        self.lab_window.activateWindow()
+        return self.lab_window
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Remember the window and the map, and wait for background work."""
+        """Remember the window and the map, and wait for background work (the lab's too)."""
+        if self.lab_window is not None:
+            self.lab_window.close()  # stops and waits for its training
+            self.lab_window = None
         self.controller.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         save_state_to_settings(self.settings, self.controller.state)
