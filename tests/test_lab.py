@@ -413,7 +413,23 @@ def test_closing_while_training_stops_and_waits_for_the_thread(qtbot):
     window.close()
     assert window.controller.worker.wait(0), "the training thread outlived the window"
     assert not window.controller.running
+    qtbot.wait(50)  # snapshots sent before it stopped are still delivered
+    stopped_at = window.controller.snapshot.step
+    qtbot.wait(200)
+    assert window.controller.snapshot.step == stopped_at
     assert_closed_cleanly(window)
+
+
+def test_a_closed_lab_shown_again_keeps_its_model_and_trains_on(qtbot, lab):
+    step_once(qtbot, lab)
+    lab.close()
+    assert lab.controller.worker.wait(0)
+    lab.show()
+    qtbot.waitExposed(lab)
+    wait_idle(qtbot, lab)
+    assert lab.controller.snapshot.step == SNAPSHOT_EVERY
+    step_once(qtbot, lab)
+    assert lab.controller.snapshot.step == 2 * SNAPSHOT_EVERY
 
 
 def test_closing_shuts_down_sections_added_as_tabs(qtbot, lab):

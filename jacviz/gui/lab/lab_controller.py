@@ -534,13 +534,24 @@ class LabController(QObject):
 
     # ---- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop training and wait for the worker thread: nothing runs after this returns."""
-        run = self.run
-        self._discard_run()
+        """Stop training and wait for the worker thread: nothing runs after this returns.
+
+        The run is kept, paused, so a window closed and shown again (:meth:`resume`) still has
+        its model and can train on.
+        """
+        self.pause()
         self._curves_timer.stop()
         self.worker.shutdown()
-        if run is not None:
-            run.close()
+
+    def resume(self) -> None:
+        """Work again after :meth:`shutdown`: the worker takes jobs, the model is redrawn."""
+        if not self.worker.closed:
+            return
+        self.worker.reopen()
+        run = self.run
+        if run is not None and not (run.done and run.latest is None):
+            # The first snapshot if an edit after closing started a new run, else the picture.
+            self.worker.submit(run, 1 if run.latest is None else 0)
 
     # ---- worker results ------------------------------------------------------------------------
     def _on_worker_snapshot(self, run: TrainingRun, snapshot: Snapshot) -> None:

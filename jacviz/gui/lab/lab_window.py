@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -320,9 +320,16 @@ class LabWindow(QMainWindow):
         if message:
             self.statusBar().clearMessage()  # "Training…" would contradict the banner
 
-    # ---- closing -------------------------------------------------------------------------------
+    # ---- closing and showing again ---------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        """Take up work again if the window was closed before (its run is kept, paused)."""
+        self.controller.resume()
+        super().showEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop training and wait for the worker thread before the window goes.
+
+        The run is kept, paused: shown again, the window has the same model and can go on.
 
         Sections added as tabs are stopped too when they have a ``shutdown()`` method (child
         widgets get no close event of their own).

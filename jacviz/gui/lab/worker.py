@@ -251,16 +251,26 @@ class TrainingWorker(QObject):
         """Block until no job runs (tests); True if none does."""
         return self._pool.waitForDone(msecs)
 
+    @property
+    def closed(self) -> bool:
+        """True between :meth:`shutdown` and :meth:`reopen`."""
+        return self._closed
+
     def shutdown(self) -> None:
         """Stop every job and wait for the thread to finish: nothing runs afterwards.
 
-        Later submissions are ignored: closing a window can still deliver intents (a text field
-        losing the focus finishes its edit) after the window has shut its worker down.
+        Later submissions are ignored until :meth:`reopen`: closing a window can still deliver
+        intents (a text field losing the focus finishes its edit) after the window has shut
+        its worker down.
         """
         self._closed = True
         self.stop()
         self._pool.waitForDone()
         self._jobs.clear()  # their end is reported later, if ever; nothing waits for it
+
+    def reopen(self) -> None:
+        """Take jobs again after :meth:`shutdown` (a closed window shown again)."""
+        self._closed = False
 
     def _on_job_finished(self, job: _Job) -> None:
         if job not in self._jobs:
