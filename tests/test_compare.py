@@ -214,9 +214,16 @@ def test_attack_radii_are_round_and_reach_half_the_scale():
 
 
 def test_log_ticks_label_plain_values():
-    assert log_ticks(-1.2, 1.3) == [(-1.0, "0.1"), (0.0, "1"), (1.0, "10")]
-    ticks = log_ticks(0.0, 1.0)
-    assert [label for _, label in ticks] == ["1", "2", "5", "10"]
+    assert [label for _, label in log_ticks(0.0, 1.0)] == ["1", "2", "5", "10"]
+    assert [label for _, label in log_ticks(-1.2, 1.3)] == ["0.1", "0.3", "1", "3", "10"]
+    assert log_ticks(-3.0, 1.5) == [
+        (-3.0, "0.001"),
+        (-2.0, "0.01"),
+        (-1.0, "0.1"),
+        (0.0, "1"),
+        (1.0, "10"),
+    ]
+    assert log_ticks(0.0, 1.0)[1][0] == pytest.approx(math.log10(2))
 
 
 def test_stop_mid_run_leaves_no_thread(qtbot, widget, data):

@@ -279,11 +279,12 @@ class BallReading:
 def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
     """Ticks for a log10 colour bar from ``low`` to ``high``, labelled with plain values.
 
-    1, 2 and 5 times powers of ten, thinned to the powers alone when the range spans more
-    than two decades (the bar is short).
+    1, 2 and 5 times powers of ten over up to two decades, 1 and 3 up to four, the powers
+    alone beyond: the bar is short, and its labels must not run into each other.
     """
     first, last = math.floor(low), math.ceil(high)
-    mantissas = (1.0, 2.0, 5.0) if last - first <= 2 else (1.0,)
+    span = high - low
+    mantissas = (1.0, 2.0, 5.0) if span <= 2 else (1.0, 3.0) if span <= 4 else (1.0,)
     values = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
     return [(math.log10(v), format_number(v, 3)) for v in values if low <= math.log10(v) <= high]
 
@@ -470,12 +471,7 @@ class CompareWidget(QWidget):
             for title, colour in zip(titles, MODEL_COLOURS, strict=True)
         )
         self.planes = self.region_planes + self.frobenius_planes
-        first = self.planes[0]
         for plane in self.planes:
-            if plane is not first:
-                # One domain for all four: zooming one zooms the others, so they stay comparable.
-                plane.setXLink(first)
-                plane.setYLink(first)
             plane.sigPointPicked.connect(self._on_plane_point_picked)
         # One colour bar for both ‖J‖_F images, so equal colours mean equal norms; in its own
         # widget, so both planes keep the same size.
