@@ -255,3 +255,17 @@ def test_starting_weights_of_another_architecture_are_refused(moons):
         assert torch.equal(resumed.state[name], tensor)
     with pytest.raises(TrainingError, match="weights do not fit a 2-16-2 network"):
         next(train(moons, TrainConfig(hidden=(16,)), initial_state=state))
+
+
+def test_a_run_goes_on_from_a_saved_step(moons):
+    config = TrainConfig(hidden=(8,), steps=50)
+    stopped = run(moons, config.replace(steps=30), snapshot_every=10)
+    resumed = list(train(moons, config, 10, initial_state=stopped.state, first_step=30))
+    assert [s.step for s in resumed] == [30, 40, 50]
+    assert resumed[-1].done and not resumed[0].done
+    for name, tensor in stopped.state.items():
+        assert torch.equal(resumed[0].state[name], tensor)  # step 30 is the saved model itself
+    finished = list(train(moons, config, 10, initial_state=resumed[-1].state, first_step=50))
+    assert [s.step for s in finished] == [50] and finished[0].done
+    with pytest.raises(TrainingError, match=r"first step must be a whole number 0\.\.50"):
+        next(train(moons, config, first_step=51))

@@ -444,8 +444,25 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
 
     """
     source = Path(path)
-    name = source.name or str(source)
-    return load_network_bytes(_read_network_file(source, name), name)
+    return load_network_bytes(read_network_file(source), source.name or str(source))
+
+
+def read_network_file(path: str | os.PathLike) -> bytes:
+    """The content of the network file at ``path``, read as :func:`load_network` reads it.
+
+    For callers that keep the bytes of the network they show (a session embeds them), and
+    load them with :func:`load_network_bytes`: what is saved is then what was loaded, even if
+    the file changes on disk in between.
+
+    Raises
+    ------
+    NetworkError
+        If the file is missing, a directory or no regular file, unreadable, empty or larger
+        than :data:`MAX_FILE_BYTES`.
+
+    """
+    source = Path(path)
+    return _read_network_file(source, source.name or str(source))
 
 
 def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:

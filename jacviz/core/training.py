@@ -607,6 +607,7 @@ def train(
     config: TrainConfig,
     snapshot_every: int = 50,
     initial_state: Mapping[str, torch.Tensor] | None = None,
+    first_step: int = 0,
 ) -> Iterator[Snapshot]:
     """Train a classifier on ``data``, yielding a :class:`Snapshot` now and then.
 
@@ -628,16 +629,26 @@ def train(
         Jacobian over the test points, so very small values slow training down.
     initial_state : mapping, optional
         Start from these weights (a snapshot's ``state``) instead of the seeded initialization.
+    first_step : int
+        Go on with a run that stopped at this step (with ``initial_state`` its weights, e.g.
+        from a saved session): snapshots count from here and the run ends at
+        ``config.steps``. The optimizer starts afresh (its moments are not part of a
+        snapshot), so the steps that follow differ from those of an uninterrupted run.
 
     Raises
     ------
     TrainingError
         If the data cannot be trained on (fewer than 2 points or classes, labels out of range,
-        non-finite coordinates) or ``snapshot_every`` < 1; raised on the first ``next()``.
+        non-finite coordinates), ``snapshot_every`` < 1 or ``first_step`` outside
+        0..``config.steps``; raised on the first ``next()``.
 
     """
     if not _is_int(snapshot_every) or snapshot_every < 1:
         raise TrainingError(f"snapshot interval must be a whole number ≥ 1, got {snapshot_every!r}")
+    if not _is_int(first_step) or not 0 <= first_step <= config.steps:
+        raise TrainingError(
+            f"the first step must be a whole number 0..{config.steps}, got {first_step!r}"
+        )
     points, labels, test_points, test_labels = _tensors(data)
     input_dim, n_classes = points.shape[1], int(data.n_classes)
     model = build_model(config, input_dim, n_classes)
@@ -676,10 +687,10 @@ def train(
 
     with torch.no_grad():
         initial_ce = float(torch.nn.functional.cross_entropy(model(points), labels))
-    last_good = snapshot(0, initial_ce, None, 0.0)
+    last_good = snapshot(first_step, initial_ce, None, 0.0)
     yield last_good
     elapsed = 0.0
-    step = 0
+    step = first_step
     while step < config.steps:
         chunk = min(snapshot_every, config.steps - step)
         started = time.perf_counter()
