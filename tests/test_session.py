@@ -18,6 +18,7 @@ from jacviz.core.session import (
     Session,
     SessionError,
     load_session,
+    network_file,
     save_session,
 )
 from jacviz.core.state import ViewState
@@ -196,3 +197,30 @@ def test_truncated_binary_and_missing_files(trained, tmp_path):
         load_session(tmp_path / "none.jacviz")
     with pytest.raises(SessionError, match="is a folder"):
         load_session(tmp_path)
+
+
+def test_the_network_opens_from_its_file_or_from_the_embedded_copy(tmp_path):
+    network = tmp_path / "mine.safetensors"
+    network.write_bytes((EXAMPLES_DIR / "relu_fold.safetensors").read_bytes())
+    session = Session(ViewState(network=str(network)), network_data=network.read_bytes())
+    cache = tmp_path / "cache"
+    assert network_file(session, cache) == (str(network), False)  # the user's own file
+    assert not cache.exists()
+    network.write_bytes((EXAMPLES_DIR / "tanh_warp.safetensors").read_bytes())  # overwritten
+    copy, embedded = network_file(session, cache)
+    assert embedded and copy.endswith("mine.safetensors") and copy.startswith(str(cache))
+    with open(copy, "rb") as handle:
+        assert handle.read() == session.network_data
+    network.unlink()
+    assert network_file(session, cache) == (copy, True)  # the same copy, reused
+    assert network_file(Session(ViewState()), cache) == (None, False)
+
+
+def test_an_embedded_network_that_cannot_be_copied_is_a_clear_error(tmp_path):
+    session = Session(ViewState(network="../../gone/x.pt"), network_data=b"bytes")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(SessionError, match="cannot copy the embedded network to"):
+        network_file(session, blocked)
+    copy, _ = network_file(session, tmp_path / "cache")
+    assert copy.startswith(str(tmp_path / "cache")) and copy.endswith("x.pt")  # never outside

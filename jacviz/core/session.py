@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from jacviz.core.networks import (
     _strict_json,
     _write_atomically,
     load_network_bytes,
+    read_network_file,
 )
 from jacviz.core.state import ViewState
 from jacviz.core.training import TrainConfig, TrainingError, load_state
@@ -152,6 +155,52 @@ def load_session(path: str | os.PathLike) -> Session:
         return _read_document(document, name)
     except (DatasetError, TrainingError, NetworkError, ValueError) as error:
         raise SessionError(f"{name}: {error}") from None
+
+
+def network_file(session: Session, folder: str | os.PathLike) -> tuple[str | None, bool]:
+    """Where to open the session's network from, and whether that is the embedded copy.
+
+    The original path (``session.view.network``) when nothing is embedded, or when the file
+    there still holds exactly the embedded bytes: the user keeps working on their own file.
+    Otherwise (the file moved, changed or cannot be read) the embedded bytes are copied to
+    ``folder`` (a per-user cache), in a subfolder named by their SHA-256, so that two
+    sessions never overwrite each other's networks and opening a session again reuses its
+    copy. The copy keeps the original file name, which the app shows.
+
+    Returns
+    -------
+    path : str or None
+        The network file to open; None when the session shows a formula.
+    embedded : bool
+        True when ``path`` is the copy of the embedded bytes.
+
+    Raises
+    ------
+    SessionError
+        If the copy cannot be written (the message says where and why).
+
+    """
+    original, data = session.view.network, session.network_data
+    if data is None:
+        return original, False
+    if original is not None:
+        try:
+            if read_network_file(original) == data:
+                return original, False
+        except NetworkError:
+            pass  # moved, deleted or unreadable: the embedded copy stands in for it
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(original or "").name).lstrip(".")[:100]
+    target = Path(folder) / hashlib.sha256(data).hexdigest()[:32] / (name or "network")
+    try:
+        if not (target.is_file() and target.read_bytes() == data):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(target, data)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SessionError(
+            f"cannot copy the embedded network to {target.parent}: {reason}"
+        ) from None
+    return str(target), True
 
 
 # ----------------------------------------------------------------------------------------------
