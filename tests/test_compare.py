@@ -278,3 +278,16 @@ def test_closing_waits_for_the_worker(qtbot, widget, data):
     widget.close()
     assert widget.wait(0)
     assert not widget.busy
+
+
+def test_a_new_comparison_supersedes_the_running_one(qtbot, widget, data):
+    finished = []
+    widget.sigFinished.connect(finished.append)
+    widget.compare(data, CONFIG.replace(steps=200_000))
+    newer = CONFIG.replace(jr_lambda=0.2)
+    with qtbot.waitSignal(widget.sigFinished, timeout=60000):
+        widget.compare(data, newer)
+    qtbot.wait(50)  # anything the first run still delivered has been processed
+    assert finished == [True]
+    assert widget.comparison.regularized.config == newer
+    assert widget.table.horizontalHeaderItem(1).text() == "λ = 0.2"

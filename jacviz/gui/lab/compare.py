@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import threading
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +49,6 @@ from jacviz.core.grid import Domain
 from jacviz.core.maps import TorchMap
 from jacviz.core.probe import format_number
 from jacviz.core.robustness import flip_fraction, linearized_flip_fraction
-from jacviz.core.threads import single_threaded
 from jacviz.core.training import TrainConfig
 from jacviz.gui import style
 from jacviz.gui.lab.compare_worker import (
@@ -135,10 +133,13 @@ class _CompareJob(QRunnable):
         self._abort = abort
 
     def run(self) -> None:
+        if self._abort.is_set():  # stopped (or superseded) while it waited for the thread
+            self._signals.finished.emit(self._generation, None)
+            return
         result = None
         steps = comparison_steps(self._dataset, self._config)
         try:
-            for item in _single_threaded_steps(steps):
+            for item in steps:
                 if self._abort.is_set():
                     break
                 if isinstance(item, Comparison):
@@ -152,22 +153,6 @@ class _CompareJob(QRunnable):
         finally:
             steps.close()
         self._signals.finished.emit(self._generation, None if self._abort.is_set() else result)
-
-
-def _single_threaded_steps(
-    steps: Iterator[Progress | Comparison],
-) -> Iterator[Progress | Comparison]:
-    """``steps`` pulled with torch on one thread (:func:`~jacviz.core.threads.single_threaded`).
-
-    The items are handed out between blocks, so the GUI thread's own torch work (a click's flip
-    fractions) does not run single-threaded for the whole comparison.
-    """
-    while True:
-        with single_threaded():
-            item = next(steps, None)
-        if item is None:
-            return
-        yield item
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from jacviz.core.datasets import Dataset
 from jacviz.core.grid import Domain, sample_points
 from jacviz.core.maps import TorchMap
 from jacviz.core.robustness import ATTACKS, NORMS, boundary_distance, robust_accuracy
+from jacviz.core.threads import single_threaded
 from jacviz.core.training import (
     Snapshot,
     TrainConfig,
@@ -368,8 +369,10 @@ def comparison_steps(dataset: Dataset, config: TrainConfig) -> Iterator[Progress
     results = []
     for name, run_config, snapshot in zip(names, configs, last, strict=True):
         model = load_state(run_config, snapshot.state, 2, k)
-        regions, frobenius, segments = _measure_grid(model, domain, k)
-        _, test_jacobians = TorchMap(model, "classifier", 2, k).evaluate_with_jacobian(points)
+        # One torch thread, as training and the attacks use: two contend badly on a busy core.
+        with single_threaded():
+            regions, frobenius, segments = _measure_grid(model, domain, k)
+            _, test_jacobians = TorchMap(model, "classifier", 2, k).evaluate_with_jacobian(points)
         finished += 1
         yield report(f"{name}: searching for the decision boundary")
         # One search for all points: splitting it to stop sooner measured 2.5x slower.
