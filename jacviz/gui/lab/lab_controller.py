@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from jacviz.core.datasets import Dataset, DatasetError, load_csv, make_dataset
 from jacviz.core.grid import Domain
 from jacviz.core.networks import NetworkError, save_mlp
+from jacviz.core.session import LabSession
 from jacviz.core.training import (
     Snapshot,
     TrainConfig,
@@ -182,6 +185,71 @@ def _sentence(text: str) -> str:
 def _json_number(value: float) -> float | None:
     """``value``, or None where JSON has no number (NaN accuracy without test points)."""
     return value if math.isfinite(value) else None
+
+
+LAB_SETTINGS = ("data", "model", "display", "selected_class")
+"""The keys of the lab's part of a session's ``settings`` (:meth:`LabController.lab_session`)."""
+
+
+def lab_state_from_session(lab: LabSession) -> LabState:
+    """The lab settings a session holds, checked against its data, configuration and weights.
+
+    Missing settings take their defaults (the model settings: those of ``lab.config``).
+
+    Raises
+    ------
+    ValueError
+        One line naming what is wrong: an unknown or ill-typed setting, model settings that
+        do not make ``lab.config`` (or make none while there are weights), an unknown
+        display, a selected class the data do not have, a step beyond the run's end.
+
+    """
+    settings = lab.settings
+    unknown = sorted(set(settings) - set(LAB_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown lab setting(s): {', '.join(map(str, unknown))}")
+    data = _settings_from_json(DataSettings, settings.get("data", {}), "data")
+    if "model" in settings:
+        model = _settings_from_json(ModelSettings, settings["model"], "model")
+    else:
+        fields = lab.config.to_dict()
+        fields["hidden"] = ",".join(map(str, lab.config.hidden))
+        model = ModelSettings(**fields)
+    try:
+        config = model.config()
+    except TrainingError:
+        config = None  # settings as typed, invalid: kept, and reported by the lab
+    if (config is None and lab.weights is not None) or config not in (None, lab.config):
+        raise ValueError("the lab's model settings do not match its training configuration")
+    display = settings.get("display", REGIONS)
+    if display not in DISPLAYS:
+        raise ValueError(f"unknown lab display {display!r:.40}")
+    selected = settings.get("selected_class", 0)
+    if type(selected) is not int or not 0 <= selected < lab.dataset.n_classes:
+        raise ValueError(f"the lab's selected class {selected!r:.40} is not one of its classes")
+    if lab.step > lab.config.steps:
+        raise ValueError(f"the lab's step {lab.step} is beyond its {lab.config.steps} steps")
+    return LabState(data, model, display, selected)
+
+
+def _settings_from_json(kind: type, value: object, what: str) -> Any:
+    """``kind`` (DataSettings, ModelSettings) from JSON fields of the types of its defaults."""
+    if not isinstance(value, dict):
+        raise ValueError(f"the lab's {what} settings must be a JSON object")
+    defaults = kind()
+    fields: dict[str, object] = {}
+    for name, given in value.items():
+        if name not in {f.name for f in dataclasses.fields(kind)}:
+            raise ValueError(f"unknown lab {what} setting {name!r:.40}")
+        expected = type(getattr(defaults, name))
+        if expected is float and type(given) in (int, float) and math.isfinite(given):
+            given = float(given)
+        if type(given) is not expected:
+            raise ValueError(
+                f"the lab's {what} setting {name!r} must be {expected.__name__}, got {given!r:.40}"
+            )
+        fields[name] = given
+    return kind(**fields)
 
 
 class LabController(QObject):
@@ -448,8 +516,13 @@ class LabController(QObject):
             return False
         return True
 
-    def _new_run(self, reason: str | None) -> None:
-        """Discard the current run and start a new one at step 0 on the current data."""
+    def _new_run(
+        self, reason: str | None, weights: dict[str, torch.Tensor] | None = None, step: int = 0
+    ) -> None:
+        """Discard the current run and start a new one on the current data.
+
+        At step 0, or at ``step`` from ``weights`` (a restored session's model).
+        """
         lost = self.run is not None and self.run.latest is not None and self.run.latest.step > 0
         self._discard_run()
         try:
@@ -461,11 +534,11 @@ class LabController(QObject):
             return
         self._clear_problem()
         self.run = TrainingRun(
-            self.dataset, config, self.domain, self.state.display, SNAPSHOT_EVERY
+            self.dataset, config, self.domain, self.state.display, SNAPSHOT_EVERY, weights, step
         )
         # The plane keeps the old picture until the new model's arrives (a few ms): no flicker.
         self._emit_empty()
-        self.worker.submit(self.run, 1)  # the untrained model and its picture
+        self.worker.submit(self.run, 1)  # the first model (untrained or restored), its picture
         if reason is not None:
             self.sigStatus.emit(f"{reason}: training reset to step 0." if lost else f"{reason}.")
 
@@ -531,6 +604,51 @@ class LabController(QObject):
             return None
         run, step, path = self._saved
         return path if run is self.run and step == latest.step and Path(path).is_file() else None
+
+    # ---- sessions ------------------------------------------------------------------------------
+    def lab_session(self) -> LabSession:
+        """The lab as a session saves it: the points, the settings, the newest model and its step.
+
+        The weights are the newest snapshot's (None before the first) and the configuration
+        is the run's, which they fit (the defaults when the settings as typed are invalid:
+        then there is no model). The settings as entered go in ``settings``, as JSON.
+        """
+        run, latest = self.run, self.snapshot
+        return LabSession(
+            dataset=self.dataset,
+            config=run.config if run is not None else TrainConfig(),
+            weights=None if latest is None else latest.state,
+            step=0 if latest is None else latest.step,
+            settings={
+                "data": dataclasses.asdict(self.state.data),
+                "model": dataclasses.asdict(self.state.model),
+                "display": self.state.display,
+                "selected_class": self.state.selected_class,
+            },
+        )
+
+    def restore(self, lab: LabSession) -> None:
+        """Show a saved lab: its points and settings, and its model at its step.
+
+        The model's picture and numbers are computed from the saved weights, without training;
+        Play goes on from the saved step (with a fresh optimizer: its state is not saved).
+
+        Raises
+        ------
+        ValueError
+            If the settings are malformed or do not fit the data, configuration and weights
+            (see :func:`lab_state_from_session`); nothing has changed then.
+
+        """
+        state = lab_state_from_session(lab)
+        self._discard_run()
+        self.state, self.dataset = state, lab.dataset
+        self.sigStateChanged.emit(state)
+        self.sigDatasetChanged.emit(lab.dataset)
+        self.sigFrameChanged.emit(lab.dataset.domain)
+        step = lab.step if lab.weights is not None else 0
+        self._new_run(None, lab.weights, step)
+        self.sigStatus.emit(f"Restored the lab's {self._describe(lab.dataset)}, at step {step}.")
 
     # ---- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:

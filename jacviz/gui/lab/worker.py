@@ -19,8 +19,9 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+import torch
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from jacviz.core.datasets import Dataset
@@ -54,6 +55,11 @@ class TrainingRun:
         change it).
     snapshot_every : int
         Steps between snapshots: one Step of the user.
+    initial_state : mapping, optional
+        Go on from these weights (a saved session's model) instead of the seeded ones.
+    first_step : int
+        The step those weights were saved at: the run's first snapshot has it, and the run
+        ends at ``config.steps`` (see :func:`~jacviz.core.training.train`).
 
     """
 
@@ -64,6 +70,8 @@ class TrainingRun:
         domain: Domain,
         display: str,
         snapshot_every: int,
+        initial_state: Mapping[str, torch.Tensor] | None = None,
+        first_step: int = 0,
     ):
         self.dataset = dataset
         self.config = config
@@ -72,7 +80,9 @@ class TrainingRun:
         self.snapshot_every = snapshot_every
         self.latest: Snapshot | None = None
         self.discarded = False
-        self._snapshots: Iterator[Snapshot] = train(dataset, config, snapshot_every)
+        self._snapshots: Iterator[Snapshot] = train(
+            dataset, config, snapshot_every, initial_state, first_step
+        )
         self._exhausted = False
         self._field_started = -math.inf
         self._field_drawn: tuple[int, str, Domain] | None = None
