@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -21,7 +22,7 @@ from jacviz.core.jacobian import HEATMAP_QUANTITIES, JacobianField
 from jacviz.core.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
 from jacviz.core.linearize import Linearization, linearize, unit_circle
 from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field, require_planar
-from jacviz.core.networks import NetworkError, load_network
+from jacviz.core.networks import NetworkError, load_network_bytes, read_network_file
 from jacviz.core.presets import Preset
 from jacviz.core.probe import probe
 from jacviz.core.state import CLASSES, DEFAULT_FORMULA, ViewState
@@ -70,10 +71,13 @@ class _Network:
     """Set when the file says its outputs are class logits (even just 2 of them)."""
     domain: Domain | None = None
     """The input rectangle the file suggests (e.g. its training data's), if valid."""
+    data: bytes = b""
+    """The file's content as loaded: what a session embeds, even if the file changes later."""
 
     @classmethod
     def load(cls, path: str) -> _Network:
-        network = load_network(path)
+        data = read_network_file(path)
+        network = load_network_bytes(data, Path(path).name or str(path))
         metadata = network.metadata
         names = metadata.get("class_names")
         if not (
@@ -94,6 +98,7 @@ class _Network:
             str(metadata.get("description", "")),
             None if names is None else tuple(names),
             domain,
+            data,
         )
 
     def planar(self, plane: tuple | None = None) -> Map:
@@ -253,6 +258,15 @@ class Controller(QObject):
         """The background runner of heatmap jobs (tests wait on it)."""
         return self._runner
 
+    @property
+    def network_data(self) -> bytes | None:
+        """The content of the network file shown, as it was loaded (None for other maps).
+
+        A session embeds these bytes rather than the file's current content, so that it
+        saves the network on screen even if the file was overwritten since.
+        """
+        return None if self._network is None else self._network.data
+
     # ---- intents -------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Recompute everything for the current state (at start-up)."""
@@ -315,6 +329,31 @@ class Controller(QObject):
         self._set(**changes)
         self._update_map()
         self.sigStatus.emit(network.note(self._source))
+        return None
+
+    def show_state(self, state: ViewState) -> str | None:
+        """Show ``state`` as it is: its map, plane, domain, probe and overlays (a session).
+
+        Unlike :meth:`open_network`, nothing comes from the network file's suggestions: the
+        state is the user's saved choice. Returns None, or why it cannot be shown (a formula
+        that does not parse, a network that does not load or does not fit the plane); then
+        nothing changes. Choices the map cannot honour are adjusted as for any new map (a
+        heatmap it has no values for, outputs or layer units it does not have).
+        """
+        try:
+            formula = FormulaMap.from_text(state.formula)
+            require_planar(formula)
+            network = None if state.network is None else _Network.load(state.network)
+            source = formula if network is None else network.planar(state.slice)
+        except (FormulaError, NetworkError, ValueError) as error:
+            return str(error)
+        self._source, self._network = source, network
+        self.sigFormulaError.emit("", 0)
+        self._state = state
+        self.sigStateChanged.emit(state)
+        self._update_map()
+        if network is not None:
+            self.sigStatus.emit(network.note(source))
         return None
 
     def set_slice(self, base: tuple, u: tuple, v: tuple) -> str | None:
