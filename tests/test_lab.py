@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import QPointF, Qt
-from PyQt6.QtWidgets import QApplication, QFileDialog, QWidget
+from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from jacviz.core.datasets import load_csv
 from jacviz.core.grid import sample_points
@@ -432,18 +432,30 @@ def test_a_closed_lab_shown_again_keeps_its_model_and_trains_on(qtbot, lab):
     assert lab.controller.snapshot.step == 2 * SNAPSHOT_EVERY
 
 
-def test_closing_shuts_down_sections_added_as_tabs(qtbot, lab):
-    class Section(QWidget):
-        stopped = 0
+def test_the_compare_tab_compares_the_train_tabs_settings_with_lambda_zero(qtbot, lab):
+    assert lab.tabs.count() == 2 and lab.tabs.tabBar().isVisible()
+    assert not lab.start_compare()  # λ = 0 in the Train tab: nothing to compare
+    assert "Set λ > 0" in lab.statusBar().currentMessage()
+    assert lab.tabs.currentIndex() == 0
+    lab.controller.set_model_settings(replace(SMALL.model, jr_lambda=0.1))
+    with qtbot.waitSignal(lab.compare.sigFinished, timeout=60000) as finished:
+        qtbot.mouseClick(lab.compare_button, LEFT)
+    assert finished.args == [True]
+    assert lab.tabs.currentWidget() is lab.compare_page
+    config, data = lab.controller.config, lab.controller.dataset
+    plain, regularized = run(data, config.replace(jr_lambda=0.0)), run(data, config)
+    assert lab.compare.table_value("accuracy", 0) == pytest.approx(plain.test_accuracy)
+    assert lab.compare.table_value("accuracy", 1) == pytest.approx(regularized.test_accuracy)
 
-        def shutdown(self):
-            self.stopped += 1
 
-    section = Section()
-    lab.tabs.addTab(section, "Compare")
-    assert lab.tabs.tabBar().isVisible()
-    lab.close()
-    assert section.stopped == 1
+def test_closing_the_lab_while_comparing_stops_the_comparison(qtbot):
+    window = open_lab(
+        qtbot, replace(SMALL, model=replace(SMALL.model, steps=200_000, jr_lambda=0.1))
+    )
+    assert window.start_compare()
+    qtbot.waitUntil(lambda: window.compare.busy, timeout=5000)
+    assert_closed_cleanly(window)
+    assert not window.compare.busy and window.compare.wait(0)
 
 
 # ---- pieces --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -29,6 +30,7 @@ from PyQt6.QtWidgets import (
 from jacviz.core.datasets import Dataset
 from jacviz.core.training import Snapshot
 from jacviz.gui import style
+from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
 from jacviz.gui.lab.fields import DISPLAYS
@@ -59,9 +61,9 @@ class LabWindow(QMainWindow):
     Attributes
     ----------
     tabs : QTabWidget
-        The window's sections; "Train" is the first. Further sections are added as tabs; the
-        tab bar shows once there are two. Closing the window calls ``shutdown()`` on each
-        section that has one.
+        The window's sections: "Train", and "Compare" (:attr:`compare_page`).
+    compare : CompareWidget
+        The comparison of λ = 0 with the Train tab's λ; :meth:`start_compare` runs it.
     controller : LabController
         State, data, training run; tests and benchmarks read it (e.g. ``regions_refresh_hz``).
 
@@ -98,6 +100,9 @@ class LabWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.setTabBarAutoHide(True)  # one section needs no tab bar
         self.tabs.addTab(self._build_train_page(), "Train")
+        self.compare = CompareWidget()
+        self.compare_page = self._build_compare_page()
+        self.tabs.addTab(self.compare_page, "Compare λ = 0 and λ > 0")
         self.setCentralWidget(self.tabs)
         self._build_menus()
         self._connect()
@@ -144,6 +149,40 @@ class LabWindow(QMainWindow):
         splitter.setSizes([340, 700, 420])
         return splitter
 
+    def _build_compare_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        row = QHBoxLayout()
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip(
+            "Train the Train tab's model twice from the same initial weights and batches, "
+            "with λ = 0 and with its λ, and compare them (Ctrl+K)"
+        )
+        self.compare_button.clicked.connect(self.start_compare)
+        row.addWidget(self.compare_button)
+        self.compare_note = QLabel(
+            "the Train tab's data and model, trained with λ = 0 and with its λ > 0"
+        )
+        self.compare_note.setWordWrap(True)
+        row.addWidget(self.compare_note, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.compare, 1)
+        return page
+
+    def start_compare(self) -> bool:
+        """Compare the current data and settings with λ = 0 (False, saying why, if it cannot)."""
+        config = self.controller.config
+        if config is None:
+            self.statusBar().showMessage("Fix the model settings in the Train tab first.")
+            return False
+        if not config.regularized:
+            self.statusBar().showMessage(
+                "Set λ > 0 in the Train tab: the comparison is λ = 0 against that λ."
+            )
+            return False
+        self.tabs.setCurrentWidget(self.compare_page)
+        return self.compare.compare(self.controller.dataset, config)
+
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
         for text, shortcut, slot in (
@@ -170,6 +209,7 @@ class LabWindow(QMainWindow):
             ("Play / pause", "Ctrl+P", self._on_play_clicked),
             ("Step", "Ctrl+Right", self._on_step_clicked),
             ("Reset", "Ctrl+R", self._on_reset_clicked),
+            ("Compare with λ = 0", "Ctrl+K", self.start_compare),
         ):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(shortcut))
@@ -189,6 +229,7 @@ class LabWindow(QMainWindow):
         controller.sigRunningChanged.connect(self._on_running_changed)
         controller.sigProblem.connect(self._on_problem)
         controller.sigStatus.connect(self.statusBar().showMessage)
+        self.compare.sigStatus.connect(self.statusBar().showMessage)
         data.sigSettingsEdited.connect(controller.set_data_settings)
         data.sigClassSelected.connect(controller.select_class)
         data.new_data.clicked.connect(controller.new_data)
@@ -330,13 +371,8 @@ class LabWindow(QMainWindow):
         """Stop training and wait for the worker thread before the window goes.
 
         The run is kept, paused: shown again, the window has the same model and can go on.
-
-        Sections added as tabs are stopped too when they have a ``shutdown()`` method (child
-        widgets get no close event of their own).
+        A comparison in progress is stopped too (the tab gets no close event of its own).
         """
         self.controller.shutdown()
-        for index in range(self.tabs.count()):
-            shutdown = getattr(self.tabs.widget(index), "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+        self.compare.shutdown()
         super().closeEvent(event)
