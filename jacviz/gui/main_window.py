@@ -34,6 +34,7 @@ from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.networks import example_files
 from jacviz.core.presets import PRESETS
+from jacviz.core.session import SESSION_SUFFIX
 from jacviz.core.state import CLASSES, ViewState
 from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
@@ -43,6 +44,7 @@ from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.layer_view import LayerView
 from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
+from jacviz.gui.sessions import SessionKeeper
 
 MORPH_STEPS = 100
 NUDGE_FRACTION = 0.01
@@ -52,6 +54,8 @@ H_FACTOR = 1.25
 
 SHORTCUTS = (
     ("Ctrl+O", "open a network file"),
+    ("Ctrl+S / Ctrl+Shift+S", "save the session (map and lab) / save it as a new file"),
+    ("Ctrl+Shift+O", "open a saved session"),
     ("Ctrl+L", "edit the formula"),
     ("Arrow keys", "move the probe (with the input plane focused)"),
     ("[ and ]", "shrink / grow the square h"),
@@ -144,6 +148,7 @@ class MainWindow(QMainWindow):
             state = state_from_settings(self.settings)
         self.controller = Controller(state, self)
         self.lab_window: LabWindow | None = None
+        self.sessions = SessionKeeper(self, self.settings)
         self.editor = MapEditor()
         self.inspector = Inspector()
         self.layers = LayersPanel()
@@ -216,6 +221,9 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        file_menu.setToolTipsVisible(True)
+        self.sessions.add_actions(file_menu)
+        file_menu.addSeparator()
         open_network = file_menu.addAction("Open &network…")
         open_network.setShortcut(QKeySequence.StandardKey.Open)
         open_network.setToolTip("Load a network saved as jacviz MLP, TorchScript or torch.export")
@@ -317,6 +325,8 @@ class MainWindow(QMainWindow):
         controller.sigFormulaError.connect(editor.show_formula_error)
         controller.sigFormulaError.connect(self._on_formula_error)
         controller.sigStatus.connect(self.statusBar().showMessage)
+        self.sessions.sigProblem.connect(self._show_problem)
+        self.sessions.sigStatus.connect(self.statusBar().showMessage)
 
     # ---- networks ------------------------------------------------------------------------------
     def open_network(self, path: str) -> bool:
@@ -344,24 +354,25 @@ class MainWindow(QMainWindow):
             self.open_network(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Accept a dragged file, to open it as a network."""
+        """Accept a dragged file, to open it as a session (``.jacviz``) or a network."""
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        """Open the dropped file as a network."""
+        """Open the dropped file: as a session if it is named ``.jacviz``, else as a network."""
         files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if files:
             event.acceptProposedAction()
-            self.open_network(files[0])
+            if Path(files[0]).suffix.lower() == SESSION_SUFFIX:
+                self.sessions.open_session(files[0])
+            else:
+                self.open_network(files[0])
 
     # ---- reactions -----------------------------------------------------------------------------
     def _on_state_changed(self, state: ViewState) -> None:
         previous, self._shown_state = self._shown_state, state
         if previous is not None and dataclasses.replace(previous, probe=state.probe) == state:
             return  # only the probe moved: the planes and inspector already show it
-        shown = state.formula if state.network is None else Path(state.network).name
-        self.setWindowTitle(f"jacviz — {shown}")
         self.editor.show_state(state)
         self.heatmap_actions[state.heatmap].setChecked(True)
         step = round(state.morph * MORPH_STEPS)
@@ -434,16 +445,28 @@ class MainWindow(QMainWindow):
         if self.lab_window is None:
             self.lab_window = LabWindow(open_network=self.open_network)
             self.lab_window.resize(1400, 850)
+            self.sessions.watch_lab(self.lab_window)
         self.lab_window.show()
         self.lab_window.raise_()
         self.lab_window.activateWindow()
         return self.lab_window
 
-    def closeEvent(self, event: QCloseEvent) -> None:
-        """Remember the window and the map, and wait for background work (the lab's too)."""
+    def close_lab(self) -> None:
+        """Close the lab window and drop it, with its data and model (a new one starts afresh)."""
         if self.lab_window is not None:
             self.lab_window.close()  # stops and waits for its training
             self.lab_window = None
+            self.sessions.update_title()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Close, unless the user cancels at the unsaved-changes prompt.
+
+        Then remember the window and the map, and wait for background work (the lab's too).
+        """
+        if not self.sessions.confirm_discard("closing"):
+            event.ignore()
+            return
+        self.close_lab()
         self.controller.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         save_state_to_settings(self.settings, self.controller.state)
