@@ -297,6 +297,16 @@ def _launch_app(args: argparse.Namespace) -> int:
     from jacviz.core.state import ViewState
     from jacviz.core.views import SliceMap
 
+    if args.session is not None:
+        from jacviz.core.session import SessionError, load_session
+
+        try:
+            load_session(args.session)  # a bad file: one line and status 2, as for networks
+        except SessionError as error:
+            raise UsageError(str(error)) from None
+        from jacviz.gui.app import run_app
+
+        return run_app(session=str(Path(args.session).resolve()))
     state = None
     if args.map is not None or args.network is not None:
         map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
@@ -333,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--network",
         metavar="FILE",
         help="open the app on this network file (also: jacviz FILE)",
+    )
+    start.add_argument(
+        "--session",
+        metavar="FILE",
+        help="open the app on this saved session (also: jacviz FILE.jacviz)",
     )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     probe = commands.add_parser(
@@ -424,12 +439,15 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def _file_as_network(argv: list[str]) -> list[str]:
-    """``jacviz FILE`` means ``jacviz --network FILE``: a first word that is no command."""
+    """``jacviz FILE`` means ``jacviz --network FILE`` (``--session`` for ``.jacviz`` files).
+
+    That is, for a first word that is no command.
+    """
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         word = argv[0]
         if not Path(word).exists() and not any(c in word for c in "./\\"):
             raise UsageError(f"{word!r} is neither a command ({', '.join(COMMANDS)}) nor a file")
-        return ["--network", *argv]
+        return ["--session" if word.lower().endswith(".jacviz") else "--network", *argv]
     return argv
 
 

@@ -10,11 +10,17 @@ from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
 
 
-def run_app(state: ViewState | None = None) -> int:
-    """Open the main window (on ``state``, or the last session's) and run until it closes."""
+def run_app(state: ViewState | None = None, session: str | None = None) -> int:
+    """Open the main window and run until it closes.
+
+    The window shows ``state``, or the saved ``session`` file (a problem with it is shown in
+    the window), or else the map shown when the app last closed.
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("jacviz")
     app.setOrganizationName("jacviz")
     window = MainWindow(state)
     window.show()
+    if session is not None:
+        window.sessions.open_session(session)
     return app.exec()
