@@ -1,0 +1,89 @@
+"""Animation encoding: GIF and MP4 files with the frames given, and nothing left on failure."""
+
+import pytest
+from PIL import Image
+from PyQt6.QtGui import QColor, QImage
+
+from jacviz.gui.animation import (
+    AnimationError,
+    check_animation_target,
+    ffmpeg_executable,
+    save_animation,
+)
+
+COLOURS = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (213, 94, 0)]
+
+
+def frames(count=4, size=(64, 48)):
+    for index in range(count):
+        image = QImage(*size, QImage.Format.Format_ARGB32)
+        image.fill(QColor(*COLOURS[index % len(COLOURS)]))
+        yield image
+
+
+def test_gif_holds_every_frame_in_order(qapp, tmp_path):
+    path = save_animation(frames(), tmp_path / "a.gif", fps=10)
+    assert path == tmp_path / "a.gif"
+    with Image.open(path) as gif:
+        assert gif.n_frames == 4 and gif.size == (64, 48)
+        assert gif.info["loop"] == 0 and gif.info["duration"] == 100
+        for index in range(4):
+            gif.seek(index)
+            pixel = gif.convert("RGB").getpixel((10, 10))
+            assert max(abs(a - b) for a, b in zip(pixel, COLOURS[index], strict=True)) <= 4
+
+
+@pytest.mark.skipif(ffmpeg_executable() is None, reason="no ffmpeg (pip install 'jacviz[video]')")
+def test_mp4_holds_every_frame_at_an_even_size(qapp, tmp_path):
+    import imageio_ffmpeg
+
+    path = save_animation(frames(6, size=(65, 47)), tmp_path / "a.mp4", fps=12)
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    assert tuple(meta["size"]) == (66, 48)  # padded to even sizes for yuv420p
+    decoded = list(reader)
+    assert len(decoded) == 6
+    first = decoded[0]
+    r, g, b = first[0], first[1], first[2]  # top-left pixel, RGB24
+    assert max(abs(a - c) for a, c in zip((r, g, b), COLOURS[0], strict=True)) <= 12
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_cancel_leaves_no_file_and_keeps_an_old_one(qapp, tmp_path, suffix):
+    if suffix == ".mp4" and ffmpeg_executable() is None:
+        pytest.skip("no ffmpeg")
+    target = tmp_path / f"keep{suffix}"
+    target.write_bytes(b"old")
+    assert save_animation(frames(), target, progress=lambda done: done < 2) is None
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_bad_targets_and_inputs_are_refused(qapp, tmp_path):
+    with pytest.raises(AnimationError, match=r"must end in \.gif or \.mp4"):
+        check_animation_target(tmp_path / "a.avi")
+    with pytest.raises(AnimationError, match="does not exist"):
+        check_animation_target(tmp_path / "no" / "a.gif")
+    with pytest.raises(AnimationError, match="is a folder"):
+        (tmp_path / "d.gif").mkdir()
+        check_animation_target(tmp_path / "d.gif")
+    with pytest.raises(AnimationError, match="no frames"):
+        save_animation([], tmp_path / "e.gif")
+    with pytest.raises(AnimationError, match="frames per second"):
+        save_animation(frames(), tmp_path / "f.gif", fps=0)
+    assert not (tmp_path / "e.gif").exists() and not (tmp_path / "f.gif").exists()
+
+
+def test_frames_of_another_size_are_scaled_to_the_first(qapp, tmp_path):
+    mixed = list(frames(2, (40, 30)))
+    mixed[1] = mixed[1].scaled(80, 60)
+    with Image.open(save_animation(mixed, tmp_path / "m.gif")) as gif:
+        assert gif.size == (40, 30) and gif.n_frames == 2
+
+
+def test_mp4_without_ffmpeg_says_how_to_get_it(qapp, tmp_path, monkeypatch):
+    import jacviz.gui.animation as animation
+
+    monkeypatch.setattr(animation, "ffmpeg_executable", lambda: None)
+    with pytest.raises(AnimationError, match=r"jacviz\[video\]"):
+        save_animation(frames(), tmp_path / "v.mp4")
