@@ -304,6 +304,21 @@ _KERNELS: dict[str, _Activation] = {
 # ----------------------------------------------------------------------------------------------
 
 
+class _Block:
+    """A ``((1 + k)·B, width)`` buffer and the views the fused step reads and writes.
+
+    ``top`` is the batch's rows, ``tangents`` the ``(k, B, width)`` view of the directions'
+    rows (None without directions). Views are made once: on these small matrices each view
+    made per step costs as much as an arithmetic operation.
+    """
+
+    def __init__(self, batch: int, directions: int, width: int, dtype: torch.dtype):
+        self.all = torch.zeros((1 + directions) * batch, width, dtype=dtype)
+        self.top = self.all[:batch]
+        self.tangents = self.all[batch:].view(directions, batch, width) if directions else None
+        self.transposed = self.all.t()
+
+
 class _FusedStep:
     """Loss and gradients of ``CE + λ · estimated mean ‖J‖²_F`` for an MLP, written out by hand.
 
@@ -312,8 +327,9 @@ class _FusedStep:
     both; the backward pass moves the adjoints of both in the same two products per layer that
     a plain backward pass needs. With no directions it is a plain (fast) training step.
 
-    The gradients land in the parameters' ``.grad`` buffers (allocated once), ready for a torch
-    optimizer.
+    All buffers are allocated once and the gradients land in the parameters' ``.grad``
+    tensors, ready for a torch optimizer (which updates the weights in place, so the
+    transposed views of them made here stay valid).
     """
 
     def __init__(
@@ -328,6 +344,7 @@ class _FusedStep:
     ):
         linears = [m for m in model if isinstance(m, nn.Linear)]
         self._weights = [layer.weight for layer in linears]
+        self._transposed = [w.t() for w in self._weights]
         self._biases = [layer.bias for layer in linears]
         for parameter in (*self._weights, *self._biases):
             parameter.grad = torch.zeros_like(parameter)
@@ -338,92 +355,95 @@ class _FusedStep:
         self.directions = directions
         self._weight_decay = weight_decay
         dtype = points.dtype
-        rows = (1 + directions) * batch
         widths = [self._weights[0].shape[1]] + [w.shape[0] for w in self._weights]
-        self._inputs = [torch.zeros(rows, w, dtype=dtype) for w in widths[:-1]]
+        # inputs[l]: what layer l reads (the points, then activations); pre[l]: what it
+        # computes (pre-activations; the last is the logits, then their adjoint in place);
+        # back[l]: the adjoint of inputs[l], for the layers below the first.
+        self._inputs = [_Block(batch, directions, w, dtype) for w in widths[:-1]]
+        self._pre = [_Block(batch, directions, w, dtype) for w in widths[1:]]
+        self._back = [None] + [_Block(batch, directions, w, dtype) for w in widths[1:-1]]
         self._slopes = [torch.empty(batch, w, dtype=dtype) for w in widths[1:-1]]
         self._minus_one = torch.full((batch, 1), -1.0, dtype=dtype)
         self._batch_labels = torch.empty(batch, dtype=torch.long)
+        self._label_column = self._batch_labels[:, None]
+        self._tangent_out = self._pre[-1].all[batch:].view(-1)
+        self._contribution = [torch.empty(batch, w, dtype=dtype) for w in widths[1:-1]]
 
     @property
     def tangent_inputs(self) -> torch.Tensor:
         """The ``(directions·B, d)`` rows the caller fills with the input directions ``u_j``."""
-        return self._inputs[0][self.batch :]
+        return self._inputs[0].all[self.batch :]
 
     def __call__(
         self, index: torch.Tensor, jr_lambda: float
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Set the gradients for the batch ``points[index]``.
 
-        Returns the batch's mean cross-entropy and, with directions, the batch mean of
-        ``Σ_j ‖J u_j‖²`` (the estimate of ``‖J‖²_F`` that λ multiplies), as 0-d tensors.
+        Returns the batch's mean cross-entropy and, with directions, the batch *sum* of
+        ``Σ_j ‖J u_j‖²`` (divided by B: the estimate of mean ``‖J‖²_F`` that λ multiplies;
+        the division is left to the caller, who accumulates many steps), as 0-d tensors.
         """
         batch, k = self.batch, self.directions
-        kernel = self._kernel
-        first = self._inputs[0]
-        torch.index_select(self._points, 0, index, out=first[:batch])
+        kernel, inputs, pre = self._kernel, self._inputs, self._pre
+        torch.index_select(self._points, 0, index, out=inputs[0].top)
         labels = torch.index_select(self._labels, 0, index, out=self._batch_labels)
-        layer_input = first
-        pre_activations = []
         last = len(self._weights) - 1
-        for layer, (weight, bias) in enumerate(zip(self._weights, self._biases, strict=True)):
-            z_all = torch.mm(layer_input, weight.t())
-            z = z_all[:batch].add_(bias)
-            pre_activations.append(z_all)
+        for layer in range(last + 1):
+            z = pre[layer]
+            torch.mm(inputs[layer].all, self._transposed[layer], out=z.all)
+            z.top.add_(self._biases[layer])
             if layer == last:
                 break
-            layer_input = self._inputs[layer + 1]
-            a = layer_input[:batch]
-            kernel.forward(z, a)
+            out = inputs[layer + 1]
+            kernel.forward(z.top, out.top)
             slope = self._slopes[layer]
-            kernel.first(z, a, slope)
+            kernel.first(z.top, out.top, slope)
             if k:
-                tangents = layer_input[batch:].view(k, batch, -1)
-                torch.mul(z_all[batch:].view(k, batch, -1), slope, out=tangents)
-        out = pre_activations[-1]
-        log_p = torch.log_softmax(out[:batch], dim=1)
+                torch.mul(z.tangents, slope, out=out.tangents)
+        logits = pre[last]
+        log_p = torch.log_softmax(logits.top, dim=1)
         cross_entropy = torch.nn.functional.nll_loss(log_p, labels)
         # d CE / d logits = (softmax - onehot) / B, built in place of the logits.
-        adjoint = out
-        torch.exp(log_p, out=adjoint[:batch]).scatter_add_(1, labels[:, None], self._minus_one)
-        adjoint[:batch].mul_(1.0 / batch)
-        jacobian_term = None
+        torch.exp(log_p, out=logits.top).scatter_add_(1, self._label_column, self._minus_one)
+        logits.top.mul_(1.0 / batch)
+        jacobian_sum = None
         if k:
-            tangent_out = out[batch:].view(-1)
-            jacobian_term = torch.dot(tangent_out, tangent_out) / batch
+            tangent_out = self._tangent_out
+            jacobian_sum = torch.dot(tangent_out, tangent_out)
             tangent_out.mul_(2.0 * jr_lambda / batch)
+        adjoint = logits
         for layer in range(last, -1, -1):
             weight = self._weights[layer]
-            torch.mm(adjoint.t(), self._inputs[layer], out=weight.grad)
+            torch.mm(adjoint.transposed, inputs[layer].all, out=weight.grad)
             if self._weight_decay:
                 weight.grad.add_(weight, alpha=self._weight_decay)  # d/dW of (wd/2)‖W‖²
-            torch.sum(adjoint[:batch], 0, out=self._biases[layer].grad)
+            torch.sum(adjoint.top, 0, out=self._biases[layer].grad)
             if layer == 0:
                 break
-            back = torch.mm(adjoint, self._weights[layer])
+            back = self._back[layer]
+            torch.mm(adjoint.all, weight, out=back.all)
             below = layer - 1
-            z_all = pre_activations[below]
-            slope = self._slopes[below]
-            a = self._inputs[layer][:batch]
+            z, slope = pre[below], self._slopes[below]
             contribution = None
             if k:
-                tangent_adjoint = back[batch:].view(k, batch, -1)
-                tangents = z_all[batch:].view(k, batch, -1)
                 # Σ_j ū_j ⊙ t_j; a loop of addcmul is 5x cheaper here than einsum's bmm.
-                contribution = torch.mul(tangent_adjoint[0], tangents[0])
+                contribution = self._contribution[below]
+                torch.mul(back.tangents[0], z.tangents[0], out=contribution)
                 for j in range(1, k):
-                    contribution.addcmul_(tangent_adjoint[j], tangents[j])
-                tangent_adjoint.mul_(slope)
-            kernel.backward(back[:batch], z_all[:batch], a, slope, contribution)
-            adjoint = back if k else back[:batch]
-        return cross_entropy, jacobian_term
+                    contribution.addcmul_(back.tangents[j], z.tangents[j])
+                back.tangents.mul_(slope)
+            kernel.backward(back.top, z.top, inputs[layer].top, slope, contribution)
+            adjoint = back
+        return cross_entropy, jacobian_sum
 
 
 class _Directions:
     """Fills the tangent rows with the estimator's input directions.
 
     They are scaled so that the sum of ``‖J u‖²`` over a point's directions estimates (random)
-    or equals (exact) ``‖J‖²_F``.
+    or equals (exact) ``‖J‖²_F``. Random directions are drawn for many steps at once and
+    copied in step by step: one operation per step instead of four, which is a tenth of what
+    the regularizer adds to a step of a small MLP.
     """
 
     def __init__(
@@ -437,13 +457,27 @@ class _Directions:
         if not self._random:
             # e_1 for every point, then e_2, ...: fixed, set once.
             rows.copy_(torch.eye(dim, dtype=rows.dtype).repeat_interleave(batch, dim=0))
+            return
+        steps = max(1, min(_DIRECTION_BLOCK_STEPS, _DIRECTION_BLOCK_ROWS // rows.shape[0]))
+        self._block = torch.empty((steps, *rows.shape), dtype=rows.dtype)
+        self._steps = self._block.unbind(0)  # views made once, not one per step
+        self._next = steps
 
     def draw(self) -> None:
         """New uniformly random unit directions (times the scale) for this step."""
-        if self._random:
-            rows = self._rows
-            torch.randn(rows.shape, generator=self._generator, dtype=rows.dtype, out=rows)
-            rows.mul_(self._scale / torch.linalg.vector_norm(rows, dim=1, keepdim=True))
+        if not self._random:
+            return
+        block = self._block
+        if self._next == block.shape[0]:
+            torch.randn(block.shape, generator=self._generator, dtype=block.dtype, out=block)
+            block.mul_(self._scale / torch.linalg.vector_norm(block, dim=2, keepdim=True))
+            self._next = 0
+        self._rows.copy_(self._steps[self._next])
+        self._next += 1
+
+
+_DIRECTION_BLOCK_STEPS = 64
+_DIRECTION_BLOCK_ROWS = 1 << 16
 
 
 def directions_count(config: TrainConfig, input_dim: int) -> int:
@@ -704,11 +738,11 @@ def train(
                 optimizer.step()
                 ce_sum += ce
                 if term is not None:
-                    term_sum += term
+                    term_sum += term  # a batch sum: divided by the batch size below
         elapsed += time.perf_counter() - started
         step += chunk
         mean_ce = float(ce_sum) / chunk
-        mean_term = float(term_sum) / chunk if k else None
+        mean_term = float(term_sum) / (chunk * batch) if k else None
         finite = math.isfinite(mean_ce) and (mean_term is None or math.isfinite(mean_term))
         finite = finite and all(bool(torch.isfinite(p).all()) for p in model.parameters())
         if not finite:
