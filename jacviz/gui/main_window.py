@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QEvent, QSettings, Qt
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
@@ -17,6 +18,7 @@ from PyQt6.QtGui import (
     QKeySequence,
 )
 from PyQt6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -39,8 +41,11 @@ from jacviz.core.state import CLASSES, ViewState
 from jacviz.core.views import SliceMap
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
+from jacviz.gui.export import ExportError, Figure
+from jacviz.gui.export_dialog import FigureExporter
 from jacviz.gui.inspector import Inspector
 from jacviz.gui.lab.lab_window import LabWindow
+from jacviz.gui.layer_view import LEGEND as LAYER_LEGEND
 from jacviz.gui.layer_view import LayerView
 from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
@@ -51,6 +56,13 @@ NUDGE_FRACTION = 0.01
 """Arrow keys move the probe by this fraction of the domain's width and height."""
 H_FACTOR = 1.25
 """[ and ] shrink and grow the square by this factor."""
+FIGURE_VIEWS = {
+    "input": "Input plane",
+    "output": "Output plane",
+    "layers": "Inside the network",
+    "window": "Whole window",
+}
+"""The views File → Export figure… offers (:meth:`MainWindow.figure`): key → name."""
 
 SHORTCUTS = (
     ("Ctrl+O", "open a network file"),
@@ -228,6 +240,13 @@ class MainWindow(QMainWindow):
         open_network.setShortcut(QKeySequence.StandardKey.Open)
         open_network.setToolTip("Load a network saved as jacviz MLP, TorchScript or torch.export")
         open_network.triggered.connect(self._choose_network)
+        file_menu.addSeparator()
+        self.figures = FigureExporter(
+            self, FIGURE_VIEWS, self.figure, self.settings, self.figure_available
+        )
+        self.figures.sigProblem.connect(self._show_problem)
+        self.figures.sigStatus.connect(self.statusBar().showMessage)
+        self.figures.add_actions(file_menu, menu.addMenu("&Edit"))
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -439,6 +458,39 @@ class MainWindow(QMainWindow):
             "condition number (log10) or ‖J‖F; black lines mark det = 0, where f folds.</p>"
             f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
         )
+
+    # ---- figures -------------------------------------------------------------------------------
+    def figure_available(self, view: str) -> bool:
+        """Whether the view ``view`` (a key of :data:`FIGURE_VIEWS`) can be exported now."""
+        return view != "layers" or self.right_tabs.isTabEnabled(1)
+
+    def figure(self, view: str) -> Figure:
+        """The figure of ``view``, a key of :data:`FIGURE_VIEWS`, for export.
+
+        A view on a hidden tab is brought on screen first, so the figure shows what the
+        window shows. Raises ExportError when the view has nothing to show.
+        """
+        if view not in FIGURE_VIEWS:
+            raise ExportError(f"no view {view!r}; choose from {', '.join(FIGURE_VIEWS)}")
+        if not self.figure_available(view):
+            raise ExportError(
+                "'Inside the network' needs a network of Linear layers and activations (MLP)"
+            )
+        title = f"{self.windowTitle()}: {FIGURE_VIEWS[view].lower()}"
+        if view in ("output", "layers"):
+            tab = self.layer_view if view == "layers" else self.output_plane.parentWidget()
+            if self.right_tabs.currentWidget() is not tab:
+                self.right_tabs.setCurrentWidget(tab)
+                # The tab was hidden: let it and its plot lay themselves out before drawing.
+                QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        if view == "input":
+            return Figure(self.input_plane, title=title)
+        if view == "output":
+            return Figure(self.output_plane, below=legend_html(), title=title)
+        if view == "layers":
+            above = html.escape(self.layer_view.title.text())
+            return Figure(self.layer_view.plot, above=above, below=LAYER_LEGEND, title=title)
+        return Figure(self.centralWidget(), title=title)
 
     def open_lab(self) -> LabWindow:
         """Show the regularization lab (one per main window); its models open here."""
