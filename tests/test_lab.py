@@ -458,6 +458,37 @@ def test_closing_the_lab_while_comparing_stops_the_comparison(qtbot):
     assert not window.compare.busy and window.compare.wait(0)
 
 
+def test_a_training_animation_replays_the_run_from_step_zero(qtbot, lab, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from jacviz.gui.lab.training_movie import training_frames
+
+    target = tmp_path / "run.gif"
+    answer_dialogs(monkeypatch, target)
+    assert lab.export_training_animation(frames=4) == target
+    config, data = lab.controller.config, lab.controller.dataset
+    with Image.open(target) as gif:
+        assert gif.n_frames == 4  # steps 0, 20, 40, 60 of a 60-step run
+        gif.seek(0)
+        first = gif.convert("RGB")
+        gif.seek(3)
+        last = gif.convert("RGB")
+    assert first.tobytes() != last.tobytes()  # the regions changed while training
+    # The last frame shows the model of the finished run: the same weights as run() gives.
+    frames = list(training_frames(data, config, "regions", data.domain, 4))
+    assert len(frames) == 4 and frames[0].width() > 0
+    assert "Saved the training animation" in lab.statusBar().currentMessage()
+
+
+def test_cancelling_a_training_animation_writes_nothing(qtbot, lab, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QProgressDialog
+
+    answer_dialogs(monkeypatch, tmp_path / "run.gif")
+    monkeypatch.setattr(QProgressDialog, "wasCanceled", lambda self: True)
+    assert lab.export_training_animation(frames=4) is None
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- pieces --------------------------------------------------------------------------------------
 
 

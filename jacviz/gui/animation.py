@@ -17,7 +17,9 @@ import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
+from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
 from jacviz.core.networks import _write_atomically
 
@@ -219,3 +221,38 @@ def _start_ffmpeg(
     return subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+
+
+def export_animation(
+    parent: QWidget,
+    frames: Iterable[QImage],
+    count: int,
+    suggested: str,
+    fps: float = 20.0,
+) -> Path | None:
+    """Ask where to save, then encode ``frames`` with a progress dialog the user can cancel.
+
+    Errors are shown in a message box; returns the file written, or None (cancelled, refused).
+    """
+    formats = ";;".join(f"{name} (*{suffix})" for suffix, name in ANIMATION_FORMATS.items())
+    path, _ = QFileDialog.getSaveFileName(parent, "Export animation", suggested, formats)
+    if not path:
+        return None
+    dialog = QProgressDialog("Rendering frames…", "Cancel", 0, count, parent)
+    dialog.setWindowTitle("Export animation")
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+
+    def progress(done: int) -> bool:
+        dialog.setValue(min(done, count))
+        QApplication.processEvents()
+        return not dialog.wasCanceled()
+
+    try:
+        written = save_animation(frames, path, fps=fps, progress=progress)
+    except AnimationError as error:
+        QMessageBox.warning(parent, "Animation not saved", str(error))
+        return None
+    finally:
+        dialog.close()
+    return written

@@ -30,13 +30,18 @@ from PyQt6.QtWidgets import (
 from jacviz.core.datasets import Dataset
 from jacviz.core.training import Snapshot
 from jacviz.gui import style
+from jacviz.gui.animation import export_animation
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
 from jacviz.gui.lab.fields import DISPLAYS
 from jacviz.gui.lab.lab_controller import LabController, LabState
 from jacviz.gui.lab.regions_view import RegionsView
+from jacviz.gui.lab.training_movie import training_frames
 from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
+
+MOVIE_FRAMES = 60
+"""Frames of an exported training animation (3 s at 20 frames per second)."""
 
 _BANNER = (
     f"QLabel {{ background: #FBE3D6; color: #7A2E00; border: 1px solid {style.VERMILLION};"
@@ -169,6 +174,25 @@ class LabWindow(QMainWindow):
         layout.addWidget(self.compare, 1)
         return page
 
+    def export_training_animation(self, frames: int = MOVIE_FRAMES) -> Path | None:
+        """Save the current run, replayed from step 0, as an animation the user names."""
+        config, dataset = self.controller.config, self.controller.dataset
+        if config is None:
+            self.statusBar().showMessage("Fix the model settings first: there is no run to film.")
+            return None
+        source = training_frames(
+            dataset,
+            config,
+            self.controller.state.display,
+            self.regions_view.visible_domain(),
+            frames,
+        )
+        name = f"{dataset.name}_lambda{config.jr_lambda:g}_training.gif"
+        written = export_animation(self, source, frames, name)
+        if written is not None:
+            self.statusBar().showMessage(f"Saved the training animation to {written}.")
+        return written
+
     def start_compare(self) -> bool:
         """Compare the current data and settings with λ = 0 (False, saying why, if it cannot)."""
         config = self.controller.config
@@ -195,6 +219,10 @@ class LabWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
+        movie = QAction("Export training animation…", self)
+        movie.setToolTip("The run's decision regions from step 0 to the end, as GIF or MP4")
+        movie.triggered.connect(self.export_training_animation)
+        menu.addAction(movie)
         if self._open_network is not None:
             action = QAction("Open model in map view", self)
             action.triggered.connect(self.open_in_map_view)
