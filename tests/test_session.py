@@ -195,7 +195,7 @@ def test_truncated_binary_and_missing_files(trained, tmp_path):
         load_session(tmp_path / "bin.jacviz")
     with pytest.raises(SessionError, match="does not exist"):
         load_session(tmp_path / "none.jacviz")
-    with pytest.raises(SessionError, match="is a folder"):
+    with pytest.raises(SessionError, match="is a directory, not a session file"):
         load_session(tmp_path)
 
 

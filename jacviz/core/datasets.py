@@ -19,15 +19,14 @@ from __future__ import annotations
 import math
 import operator
 import os
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jacviz.core.files import format_bytes, read_regular_file, write_atomically
 from jacviz.core.grid import Domain
-from jacviz.core.networks import _write_atomically
 
 __all__ = [
     "DATASETS",
@@ -286,11 +285,12 @@ class Dataset:
         payload = ("\n".join(lines) + "\n").encode("utf-8")
         if len(payload) > MAX_CSV_BYTES:
             raise DatasetError(
-                f"cannot save {target.name or target}: the CSV would be {_megabytes(len(payload))}"
-                f", more than the {_megabytes(MAX_CSV_BYTES)} load_csv reads"
+                f"cannot save {target.name or target}: the CSV would be "
+                f"{format_bytes(len(payload))}, more than the {format_bytes(MAX_CSV_BYTES)} "
+                "load_csv reads"
             )
         try:
-            _write_atomically(target, payload)
+            write_atomically(target, payload)
         except OSError as error:
             raise DatasetError(f"cannot write {target}: {error.strerror or error}") from None
 
@@ -583,41 +583,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
 
 def _read_text(source: Path, name: str) -> str:
     """The whole file as text: a regular UTF-8 file of at most MAX_CSV_BYTES, or raise."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not hang the app; the fstat below then refuses it.
-        descriptor = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise DatasetError(
-            f"{name} does not exist (looked for {os.path.abspath(source)})"
-        ) from None
-    except IsADirectoryError:
-        raise DatasetError(f"{name} is a directory, not a CSV file") from None
-    except OSError as error:
-        raise DatasetError(f"{name} cannot be opened: {error.strerror or error}") from None
-    try:
-        info = os.fstat(descriptor)
-        if stat.S_ISDIR(info.st_mode):
-            raise DatasetError(f"{name} is a directory, not a CSV file")
-        if not stat.S_ISREG(info.st_mode):
-            raise DatasetError(f"{name} is not a regular file (a device, pipe or socket)")
-        if info.st_size > MAX_CSV_BYTES:
-            raise DatasetError(
-                f"{name} is {_megabytes(info.st_size)}, more than the "
-                f"{_megabytes(MAX_CSV_BYTES)} jacviz reads from a CSV file"
-            )
-        handle = os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-    with handle:
-        try:
-            data = handle.read(MAX_CSV_BYTES + 1)
-        except OSError as error:
-            raise DatasetError(f"{name} cannot be read: {error.strerror or error}") from None
-    if len(data) > MAX_CSV_BYTES:  # the file grew after fstat
-        raise DatasetError(
-            f"{name} is more than the {_megabytes(MAX_CSV_BYTES)} jacviz reads from a CSV file"
-        )
+    data = read_regular_file(source, name, MAX_CSV_BYTES, "CSV file", DatasetError)
     if b"\0" in data:
         raise DatasetError(f"{name} contains NUL bytes, so it is a binary file, not a CSV file")
     try:
@@ -676,10 +642,6 @@ def _csv_field_problem(text: str) -> str | None:
 
 def _columns(count: int) -> str:
     return f"{count} column{'' if count == 1 else 's'}"
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 # ----------------------------------------------------------------------------------------------

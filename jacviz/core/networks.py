@@ -45,8 +45,6 @@ import math
 import os
 import pickletools
 import re
-import secrets
-import stat
 import threading
 import warnings
 import zipfile
@@ -59,6 +57,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from jacviz.core.files import format_bytes, read_regular_file, write_atomically
 from jacviz.core.maps import TorchMap
 
 __all__ = [
@@ -256,7 +255,7 @@ def save_mlp(
             f"cannot save {name}: its metadata is not plain JSON ({_one_line(error)})"
         ) from error
     payload = safetensors.torch.save(tensors, metadata={_HEADER_KEY: header})
-    _write_atomically(target, payload)
+    write_atomically(target, payload)
 
 
 def _describe_mlp(model: nn.Module, name: str) -> tuple[list[dict], dict[str, torch.Tensor]]:
@@ -358,30 +357,6 @@ def _describe_activation(module: nn.Module, refuse: Callable[[str], NetworkError
     raise refuse(f"it contains a {kind.__name__} layer")
 
 
-def _write_atomically(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``target`` via a temporary file in the same directory + os.replace."""
-    directory = target.parent
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        temporary = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            # Mode 0o666 lets the umask decide, so the result has the usual permissions
-            # (tempfile.mkstemp would leave it readable by its owner only).
-            descriptor = os.open(temporary, flags, 0o666)
-        except FileExistsError:
-            continue
-        break
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 # ----------------------------------------------------------------------------------------------
 # Loading: reading the file and recognising its format
 # ----------------------------------------------------------------------------------------------
@@ -474,8 +449,8 @@ def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:
     """
     if len(data) > MAX_FILE_BYTES:
         raise NetworkError(
-            f"{name} is {_format_bytes(len(data))}, more than the "
-            f"{_format_bytes(MAX_FILE_BYTES)} jacviz accepts for a network file"
+            f"{name} is {format_bytes(len(data))}, more than the "
+            f"{format_bytes(MAX_FILE_BYTES)} jacviz accepts for a network file"
         )
     if not data:
         raise NetworkError(f"{name} is empty (0 bytes); {_SUPPORTED}")
@@ -490,47 +465,7 @@ def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:
 
 def _read_network_file(source: Path, name: str) -> bytes:
     """Return the whole content of a regular file of at most MAX_FILE_BYTES, or raise."""
-    limit = MAX_FILE_BYTES
-    directory = f"{name} is a directory, not a network file; {_SUPPORTED}"
-    try:
-        # O_NONBLOCK: opening a FIFO must not hang the app; the fstat below then refuses it.
-        descriptor = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise NetworkError(
-            f"{name} does not exist (looked for {os.path.abspath(source)})"
-        ) from None
-    except IsADirectoryError:
-        raise NetworkError(directory) from None
-    except PermissionError:
-        if source.is_dir():  # Windows refuses to open directories with PermissionError
-            raise NetworkError(directory) from None
-        raise NetworkError(f"{name} cannot be read: permission denied") from None
-    except OSError as error:
-        raise NetworkError(f"{name} cannot be opened: {error.strerror or error}") from None
-    try:
-        info = os.fstat(descriptor)
-        if stat.S_ISDIR(info.st_mode):
-            raise NetworkError(directory)
-        if not stat.S_ISREG(info.st_mode):
-            raise NetworkError(f"{name} is not a regular file (a device, pipe or socket)")
-        if info.st_size > limit:
-            raise NetworkError(
-                f"{name} is {_format_bytes(info.st_size)}, more than the "
-                f"{_format_bytes(limit)} jacviz accepts for a network file"
-            )
-        handle = os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-    with handle:
-        try:
-            data = handle.read(limit + 1)
-        except OSError as error:
-            raise NetworkError(f"{name} cannot be read: {error.strerror or error}") from None
-    if len(data) > limit:  # the file grew after fstat
-        raise NetworkError(
-            f"{name} is more than the {_format_bytes(limit)} jacviz accepts for a network file"
-        )
+    data = read_regular_file(source, name, MAX_FILE_BYTES, "network file", NetworkError, _SUPPORTED)
     if not data:
         raise NetworkError(f"{name} is empty (0 bytes); {_SUPPORTED}")
     return data
@@ -1712,14 +1647,6 @@ def _one_line(error: BaseException) -> str:
                 break
     text = text.rstrip(" :")
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _format_bytes(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"

@@ -31,12 +31,12 @@ import safetensors.torch
 import torch
 
 from jacviz.core.datasets import Dataset, DatasetError
+from jacviz.core.files import read_regular_file, write_atomically
 from jacviz.core.networks import (
     MAX_FILE_BYTES,
     LoadedNetwork,
     NetworkError,
     _strict_json,
-    _write_atomically,
     load_network_bytes,
     read_network_file,
 )
@@ -113,7 +113,7 @@ def save_session(session: Session, path: str | os.PathLike) -> None:
     except (TypeError, ValueError) as error:
         raise SessionError(f"cannot save the session: {error}") from None
     try:
-        _write_atomically(target, text.encode("utf-8"))
+        write_atomically(target, text.encode("utf-8"))
     except OSError as error:
         reason = error.strerror or str(error)
         raise SessionError(f"cannot save the session to {target}: {reason}") from None
@@ -132,19 +132,7 @@ def load_session(path: str | os.PathLike) -> Session:
     """
     source = Path(path)
     name = source.name or str(source)
-    try:
-        with open(source, "rb") as handle:
-            data = handle.read(MAX_SESSION_BYTES + 1)
-    except FileNotFoundError:
-        raise SessionError(f"{name} does not exist (looked for {source.resolve()})") from None
-    except IsADirectoryError:
-        raise SessionError(f"{name} is a folder, not a session file") from None
-    except OSError as error:
-        raise SessionError(f"{name} cannot be read: {error.strerror or error}") from None
-    if len(data) > MAX_SESSION_BYTES:
-        raise SessionError(
-            f"{name} is larger than the {MAX_SESSION_BYTES >> 20} MB a session holds"
-        )
+    data = read_regular_file(source, name, MAX_SESSION_BYTES, "session file", SessionError)
     try:
         document = _strict_json(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -194,7 +182,7 @@ def network_file(session: Session, folder: str | os.PathLike) -> tuple[str | Non
     try:
         if not (target.is_file() and target.read_bytes() == data):
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, data)
+            write_atomically(target, data)
     except OSError as error:
         reason = error.strerror or str(error)
         raise SessionError(

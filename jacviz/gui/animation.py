@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from jacviz.core.networks import _write_atomically
+from jacviz.core.files import write_atomically
 
 ANIMATION_FORMATS = {".gif": "GIF animation", ".mp4": "MP4 video"}
 MAX_FRAMES = 1000
@@ -161,7 +161,7 @@ def _save_gif(
         buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=duration, loop=0
     )
     try:
-        _write_atomically(target, buffer.getvalue())
+        write_atomically(target, buffer.getvalue())
     except OSError as error:
         raise AnimationError(f"cannot save the animation to {target}: {error.strerror}") from None
     return target
