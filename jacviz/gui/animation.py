@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from jacviz.core.files import write_atomically
+from jacviz.core.files import target_problem, write_atomically
 
 ANIMATION_FORMATS = {".gif": "GIF animation", ".mp4": "MP4 video"}
 MAX_FRAMES = 1000
@@ -58,17 +58,9 @@ def check_animation_target(path: str | os.PathLike) -> Path:
             "MP4 needs ffmpeg: install it with pip install 'jacviz[video]' (or your system's "
             "ffmpeg package), or save a .gif"
         )
-    if target.is_dir():
-        raise AnimationError(f"cannot save the animation to {target}: it is a folder")
-    folder = target.parent
-    if not folder.is_dir():
-        raise AnimationError(
-            f"cannot save the animation to {target}: folder {folder} does not exist"
-        )
-    if not os.access(folder, os.W_OK):
-        raise AnimationError(
-            f"cannot save the animation to {target}: folder {folder} is not writable"
-        )
+    problem = target_problem(target)
+    if problem is not None:
+        raise AnimationError(f"cannot save the animation to {target}: {problem}")
     return target
 
 
