@@ -57,7 +57,7 @@ from PyQt6.QtGui import (
 from PyQt6.QtSvg import QSvgGenerator
 from PyQt6.QtWidgets import QAbstractGraphicsShapeItem, QGraphicsItem, QGraphicsView, QWidget
 
-from jacviz.core.networks import _write_atomically
+from jacviz.core.files import target_problem, write_atomically
 
 FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
 """The file extensions a figure can be saved as, and what each gives."""
@@ -483,19 +483,15 @@ def check_target(path: str | os.PathLike) -> Path:
         raise ExportError(
             f"cannot save a figure as {target.name!r}: the file name must end in {known}"
         )
-    folder = target.parent
-    if target.is_dir():
-        raise ExportError(f"cannot save the figure to {target}: it is a folder")
-    if not folder.is_dir():
-        raise ExportError(f"cannot save the figure to {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ExportError(f"cannot save the figure to {target}: folder {folder} is not writable")
+    problem = target_problem(target)
+    if problem is not None:
+        raise ExportError(f"cannot save the figure to {target}: {problem}")
     return target
 
 
 def _save(payload: bytes, target: Path) -> Path:
     try:
-        _write_atomically(target, payload)
+        write_atomically(target, payload)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ExportError(f"cannot save the figure to {target}: {reason}") from None
