@@ -4,6 +4,8 @@
 determinant, singular values, Frobenius norm and condition number of a map at a point.
 ``jacviz train --dataset moons --jr-lambda 0.1 [--json]`` trains a classifier headless and
 reports its accuracy, Jacobian norm and robustness.
+``jacviz render --map "x**2 + y, x*y" --view warp --out warp.svg`` draws a view of the app
+with no display, to PNG, SVG or PDF.
 Bad input ends with exit status 2 and one line on stderr that says what is wrong.
 """
 
@@ -25,13 +27,17 @@ from jacviz import __version__
 if TYPE_CHECKING:
     from jacviz.core.maps import FormulaMap, TorchMap
     from jacviz.core.probe import ProbeReport
+    from jacviz.gui.headless import RenderRequest
 
 # The core (torch, sympy) is imported inside the commands that need it, so that
 # `jacviz --help` and `--version` answer at once.
 
 EXIT_USAGE = 2
-COMMANDS = ("probe", "train")
+COMMANDS = ("probe", "train", "render")
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
+VALUE_OPTIONS = ("--at", "--probe", "--domain")
+"""Options whose value may start with a minus sign (a negative coordinate)."""
+MIN_SIZE, MAX_SIZE = 100, 10_000
 
 
 class UsageError(Exception):
@@ -292,10 +298,22 @@ def format_training(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _launch_app(args: argparse.Namespace) -> int:
+def _check_showable(args: argparse.Namespace) -> None:
+    """A UsageError unless the app can show ``--map`` or ``--network`` on its plane."""
     from jacviz.core.maps import require_planar
-    from jacviz.core.state import ViewState
     from jacviz.core.views import SliceMap
+
+    map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
+    if map_.input_dim > 2:
+        map_ = SliceMap(map_)  # the app shows it on the plane of its first two inputs
+    try:
+        require_planar(map_)
+    except ValueError as error:
+        raise UsageError(f"{error} ('jacviz probe' reads any map at a point)") from None
+
+
+def _launch_app(args: argparse.Namespace) -> int:
+    from jacviz.core.state import ViewState
 
     if args.session is not None:
         from jacviz.core.session import SessionError, load_session
@@ -309,13 +327,7 @@ def _launch_app(args: argparse.Namespace) -> int:
         return run_app(session=str(Path(args.session).resolve()))
     state = None
     if args.map is not None or args.network is not None:
-        map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
-        if map_.input_dim > 2:
-            map_ = SliceMap(map_)  # the app shows it on the plane of its first two inputs
-        try:
-            require_planar(map_)
-        except ValueError as error:
-            raise UsageError(f"{error} ('jacviz probe' reads any map at a point)") from None
+        _check_showable(args)
         if args.map is not None:
             state = ViewState(formula=args.map)
         else:
@@ -323,6 +335,102 @@ def _launch_app(args: argparse.Namespace) -> int:
     from jacviz.gui.app import run_app
 
     return run_app(state)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``--size "WxH"`` (pixels, each 100 to 10000) into ``(W, H)``."""
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(part) for part in parts)
+    except ValueError:
+        raise UsageError(
+            f"--size expects WIDTHxHEIGHT in pixels like 800x600, got {text!r}"
+        ) from None
+    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
+        raise UsageError(f"--size: width and height must be {MIN_SIZE} to {MAX_SIZE}, got {text!r}")
+    return width, height
+
+
+def _render_request(args: argparse.Namespace, folder: str) -> RenderRequest:
+    """The :class:`~jacviz.gui.headless.RenderRequest` the arguments ask for.
+
+    A session's network is opened from its file when that still holds the saved bytes, else
+    from a copy of the embedded bytes written to ``folder``.
+    """
+    import dataclasses
+
+    from jacviz.core.grid import Domain
+    from jacviz.core.session import SessionError, load_session, network_file
+    from jacviz.core.state import ViewState
+    from jacviz.gui.headless import KEEP, RenderRequest
+
+    heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
+    if args.view == "regions" and heatmap not in (KEEP, "classes"):
+        raise UsageError(
+            f"--view regions shows decision regions; leave out --heatmap {args.heatmap} "
+            "or use --view input"
+        )
+    domain = probe = None
+    if args.domain is not None:
+        bounds = parse_numbers(args.domain, "--domain")
+        if len(bounds) != 4:
+            raise UsageError(f"--domain expects XMIN,XMAX,YMIN,YMAX, got {args.domain!r}")
+        try:
+            domain = Domain(*bounds)
+        except ValueError as error:
+            raise UsageError(f"--domain: {error}") from None
+    if args.probe is not None:
+        point = parse_numbers(args.probe, "--probe")
+        if len(point) != 2:
+            raise UsageError(f"--probe expects X,Y, got {args.probe!r}")
+        probe = (point[0], point[1])
+    state, network = ViewState(), None
+    if args.session is not None:
+        try:
+            session = load_session(args.session)
+            path, _ = network_file(session, folder)
+        except SessionError as error:
+            raise UsageError(str(error)) from None
+        state = dataclasses.replace(session.view, network=path)
+    elif args.map is not None:
+        _check_showable(args)
+        state = ViewState(formula=args.map)
+    else:
+        _check_showable(args)
+        network = str(Path(args.network).resolve())
+    return RenderRequest(
+        state=state,
+        view=args.view,
+        network=network,
+        heatmap=heatmap,
+        domain=domain,
+        probe=probe,
+        size=None if args.size is None else parse_size(args.size),
+        scale=args.scale,
+        transparent=args.transparent,
+    )
+
+
+def _render(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from jacviz.gui.export import ExportError, check_target
+
+    try:
+        check_target(args.out)  # before the window is built, not after
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
+        request = _render_request(args, folder)
+        from jacviz.gui.headless import RenderError, render_to_file
+
+        try:
+            path, width, height = render_to_file(request, args.out)
+        except (RenderError, ExportError) as error:
+            raise UsageError(str(error)) from None
+    scale = f" at scale {args.scale:g}" if path.suffix.lower() == ".png" and args.scale != 1 else ""
+    print(f"saved {path} ({width}×{height} px{scale})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_probe)
     _add_train_parser(commands)
+    _add_render_parser(commands)
     return parser
 
 
@@ -425,14 +534,62 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_train)
 
 
+def _add_render_parser(commands: argparse._SubParsersAction) -> None:
+    from jacviz.core.jacobian import HEATMAP_QUANTITIES
+
+    render = commands.add_parser(
+        "render",
+        help="draw a view of the app to a PNG, SVG or PDF file, with no display",
+        description="Draw what the app shows, headless: the same window, at the size asked, "
+        "after its heatmap is computed. The file's extension picks the format.",
+    )
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--map", metavar="FORMULA", help='e.g. "x**2 + y, x*y"')
+    source.add_argument("--network", metavar="FILE", help="a network file the app opens")
+    source.add_argument("--session", metavar="FILE", help="a saved .jacviz session")
+    render.add_argument(
+        "--view",
+        choices=("warp", "input", "regions", "layers", "composite"),
+        default="composite",
+        help="warp: the output plane (the warped grid) with its legend; input: the input "
+        "plane with the heatmap; regions: the input plane with a classifier's decision "
+        "regions; layers: the grid inside the network's layers; composite: the whole window "
+        "(default)",
+    )
+    render.add_argument(
+        "--heatmap",
+        choices=(*HEATMAP_QUANTITIES, "classes", "none"),
+        help="what colours the input plane (default: det, or decision regions for a "
+        "classifier, or the session's)",
+    )
+    render.add_argument("--probe", metavar="X,Y", help="the probe point (or --probe=-1,2)")
+    render.add_argument(
+        "--domain", metavar="XMIN,XMAX,YMIN,YMAX", help="the input plane's rectangle"
+    )
+    render.add_argument(
+        "--size",
+        metavar="WxH",
+        help="the picture's size in pixels (default: 1500x820 for composite, 720x720 for "
+        "one view, which then fills the window)",
+    )
+    render.add_argument(
+        "--scale", type=float, default=1.0, help="PNG pixels per pixel, e.g. 2 (default: 1)"
+    )
+    render.add_argument(
+        "--transparent", action="store_true", help="PNG without the plots' white background"
+    )
+    render.add_argument("--out", required=True, metavar="FILE", help="FILE.png, .svg or .pdf")
+    render.set_defaults(run=_render)
+
+
 def _join_negative_values(argv: list[str]) -> list[str]:
-    """Let ``--at -1,2`` work: argparse would read ``-1,2`` as an option otherwise."""
+    """Let ``--at -1,2`` (and --probe, --domain) work: argparse reads ``-1,2`` as an option."""
     joined: list[str] = []
     iterator = iter(argv)
     for arg in iterator:
-        if arg == "--at":
+        if arg in VALUE_OPTIONS:
             value = next(iterator, None)
-            joined.append(arg if value is None else f"--at={value}")
+            joined.append(arg if value is None else f"{arg}={value}")
         else:
             joined.append(arg)
     return joined

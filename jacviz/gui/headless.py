@@ -1,0 +1,238 @@
+"""Render a view of the app to a file with no display: what ``jacviz render`` runs.
+
+The same :class:`~jacviz.gui.main_window.MainWindow` the app shows is built on Qt's
+offscreen platform (unless another one is asked for), with throwaway settings so the user's
+own are never read or changed, and never appears on screen. It is given the map, sized so
+that the chosen view has the requested size, left to finish its background heatmap, and
+exported with :func:`~jacviz.gui.export.export_figure`: the picture is the one the app
+would show at that size.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6.QtCore import (
+    QEvent,
+    QEventLoop,
+    QMessageLogContext,
+    QSettings,
+    Qt,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PyQt6.QtWidgets import QApplication
+
+from jacviz.core.grid import Domain
+from jacviz.core.state import CLASSES, ViewState
+from jacviz.gui.export import export_figure, figure_size
+from jacviz.gui.main_window import MainWindow
+
+RENDER_VIEWS = {
+    "warp": "output",
+    "input": "input",
+    "regions": "input",
+    "layers": "layers",
+    "composite": "window",
+}
+"""``jacviz render --view`` choices → the main window's figure views (``FIGURE_VIEWS``)."""
+DEFAULT_SIZES = {"composite": (1500, 820)}
+"""Figure sizes in pixels when none is asked for; the other views get :data:`DEFAULT_SIZE`."""
+DEFAULT_SIZE = (720, 720)
+HEATMAP_TIMEOUT = 120.0
+"""Seconds to wait for the background heatmap before giving up."""
+KEEP = "keep"
+"""``heatmap=KEEP``: leave the heatmap the window chose (det, or decision regions)."""
+
+
+class RenderError(Exception):
+    """A view that cannot be rendered as asked; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What to render.
+
+    Attributes
+    ----------
+    state : ViewState
+        The window's state at start: the map (formula, or a network file as a session
+        restores it), domain, probe, heatmap.
+    network : str or None
+        A network file to open as File → Open network does (taking the file's domain and,
+        for a classifier, showing its decision regions), after the window starts.
+    view : str
+        A key of :data:`RENDER_VIEWS`.
+    heatmap : str or None
+        A heatmap key, None for no heatmap, or :data:`KEEP`.
+    domain : Domain or None
+        Shown instead of the state's (or the network file's) domain.
+    probe : tuple of float or None
+        The probe point, instead of the state's.
+    size : tuple of int or None
+        Width and height of the figure in pixels (None: :data:`DEFAULT_SIZES`).
+    scale : float
+        PNG pixels per figure pixel.
+    transparent : bool
+        PNG without the plots' background.
+
+    """
+
+    state: ViewState
+    view: str = "composite"
+    network: str | None = None
+    heatmap: str | None = KEEP
+    domain: Domain | None = None
+    probe: tuple[float, float] | None = None
+    size: tuple[int, int] | None = None
+    scale: float = 1.0
+    transparent: bool = False
+
+
+def application() -> QApplication:
+    """The running QApplication, or a new one on the offscreen platform.
+
+    The offscreen platform is chosen unless ``QT_QPA_PLATFORM`` names another: rendering
+    needs no display, and works the same on a desktop, over SSH and in CI.
+    """
+    app = QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        qInstallMessageHandler(_quiet_platform_notes)
+        app = QApplication(sys.argv[:1] or ["jacviz"])
+    return app
+
+
+QUIET_NOTES = ("This plugin does not support propagateSizeHints()",)
+"""Qt notes that say nothing to a user of ``jacviz render``: offscreen has no window manager."""
+
+
+def _quiet_platform_notes(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Print Qt's messages to stderr as Qt does, but for :data:`QUIET_NOTES`.
+
+    A failed render must end with one line on stderr saying why, not with Qt's chatter.
+    """
+    if message in QUIET_NOTES and kind == QtMsgType.QtWarningMsg:
+        return
+    print(message, file=sys.stderr)
+
+
+def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path, int, int]:
+    """Render ``request`` into the file ``out`` (.png, .svg or .pdf).
+
+    Returns the path written and the figure's width and height in pixels (at scale 1).
+
+    Raises
+    ------
+    RenderError
+        If the map or view cannot be shown as asked: a network that does not open, a heatmap
+        the map has not, decision regions of a map that is no classifier, the layers of a
+        map that is no network, a size the view cannot take, a heatmap that never finishes.
+    ExportError
+        If the file cannot be written; no file is left behind then.
+
+    """
+    app = application()
+    with tempfile.TemporaryDirectory(prefix="jacviz-render-") as folder:
+        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(request.state, settings)
+        window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+        messages: list[str] = []
+        window.controller.sigStatus.connect(messages.append)
+        try:
+            _apply(window, request, messages)
+            key = RENDER_VIEWS[request.view]
+            size = request.size or DEFAULT_SIZES.get(request.view, DEFAULT_SIZE)
+            window.show()
+            _fit(app, window, key, size, request.view)
+            _wait_for_heatmap(app, window)
+            figure = window.figure(key)
+            width, height = figure_size(figure)
+            path = export_figure(figure, out, request.scale, request.transparent)
+        finally:
+            window.close()
+            window.deleteLater()
+            QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return path, width, height
+
+
+def _apply(window: MainWindow, request: RenderRequest, messages: list[str]) -> None:
+    """Give the window the map, domain, probe and heatmap asked for."""
+    controller = window.controller
+    if request.network is not None:
+        problem = controller.open_network(request.network)
+        if problem is not None:
+            raise RenderError(problem)
+    if request.state.network is not None and controller.state.network is None:
+        raise RenderError(f"the network {request.state.network} cannot be shown")
+    if request.domain is not None:
+        controller.set_domain(request.domain)
+    if request.probe is not None:
+        controller.set_probe(*request.probe)
+    heatmap = request.heatmap
+    if request.view == "regions":
+        if not controller.is_classifier:
+            raise RenderError(
+                "--view regions shows a classifier's decision regions; this map is no "
+                "classifier (use --view input for its heatmap)"
+            )
+        heatmap = CLASSES
+    if heatmap != KEEP:
+        messages.clear()
+        controller.set_heatmap(heatmap)
+        if controller.state.heatmap != heatmap:
+            reason = messages[-1] if messages else f"the heatmap {heatmap!r} is not available"
+            raise RenderError(f"--heatmap {heatmap or 'none'}: {reason}")
+    if request.view == "layers" and not window.figure_available("layers"):
+        raise RenderError(
+            "--view layers shows a network's layers: use an MLP of Linear layers and "
+            "activations (--network FILE)"
+        )
+
+
+def _settle(app: QApplication) -> None:
+    """Let posted events (layouts, resizes, queued results) run."""
+    for _ in range(3):
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+
+def _fit(app: QApplication, window: MainWindow, key: str, size: tuple[int, int], view: str) -> None:
+    """Size the window so that the figure of ``key`` is ``size`` pixels.
+
+    A single view gets the window to itself (the panels beside it are hidden), so that the
+    picture is that view at the size asked, not a strip of a window of that size.
+    """
+    splitter = window.centralWidget()
+    if key != "window":
+        keep = window.input_plane if key == "input" else window.right_tabs
+        for index in range(splitter.count()):
+            splitter.widget(index).setVisible(splitter.widget(index) is keep)
+        # A plot in a window of its own may be smaller than beside the panels.
+        window.figure(key).body.setMinimumSize(0, 0)
+    window.resize(*size)
+    for _ in range(4):
+        _settle(app)
+        width, height = figure_size(window.figure(key))
+        if (width, height) == size:
+            return
+        window.resize(window.width() + size[0] - width, window.height() + size[1] - height)
+    raise RenderError(
+        f"the {view} view cannot be drawn at {size[0]}×{size[1]} pixels (it came out "
+        f"{width}×{height}): choose a larger --size"
+    )
+
+
+def _wait_for_heatmap(app: QApplication, window: MainWindow) -> None:
+    runner = window.controller.heatmap_runner
+    deadline = time.monotonic() + HEATMAP_TIMEOUT
+    while runner.busy:
+        if time.monotonic() > deadline:
+            raise RenderError(f"the heatmap took longer than {HEATMAP_TIMEOUT:g} s")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.005)
+    _settle(app)
