@@ -1,0 +1,254 @@
+"""``jacviz render``: views of the app drawn to files with no display, end to end."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+from PyQt6.QtGui import QColor, QImage
+
+from jacviz.cli import main
+from jacviz.core.grid import Domain
+from jacviz.core.networks import EXAMPLES_DIR
+from jacviz.core.session import Session, save_session
+from jacviz.core.state import ViewState
+from jacviz.gui import style
+
+SVG = "{http://www.w3.org/2000/svg}"
+MOONS = EXAMPLES_DIR / "moons_jr.safetensors"
+
+
+def pixels(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    data = np.frombuffer(image.constBits().asarray(image.sizeInBytes()), dtype=np.uint8)
+    return data.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()
+
+
+def near(rgba: np.ndarray, colour: str, tolerance: int = 30) -> int:
+    """How many pixels are within ``tolerance`` of ``colour`` in every channel."""
+    target = np.array(QColor(colour).getRgb()[:3])
+    return int(np.sum(np.all(np.abs(rgba[..., :3].astype(int) - target) <= tolerance, axis=-1)))
+
+
+def render(capsys, *argv):
+    status = main(["render", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def svg_texts(path: Path) -> str:
+    root = ElementTree.parse(path).getroot()
+    return " ".join("".join(t.itertext()) for t in root.iter(f"{SVG}text"))
+
+
+def headless_env(tmp_path: Path) -> dict:
+    """The environment of a fresh process with no display and settings kept under tmp_path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")
+    }
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["HOME"] = str(tmp_path / "home")
+    return env
+
+
+def test_a_fresh_process_renders_the_whole_window_without_a_display(tmp_path):
+    out = tmp_path / "window.png"
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "jacviz", "render", "--map", "x**2 + y, x*y", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=headless_env(tmp_path),
+    )
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.strip() == f"saved {out} (1500×820 px)"
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1500, 820)
+    rgba = pixels(image)
+    assert len(np.unique(rgba.reshape(-1, 4), axis=0)) > 500
+    assert seconds < 60
+    # The user's settings were neither read nor written: only throwaway ones were used.
+    assert not (tmp_path / "config").exists() and not (tmp_path / "home").exists()
+
+
+def test_a_failure_is_one_line_on_stderr_with_status_2_and_no_file(tmp_path):
+    out = tmp_path / "regions.png"
+    command = ["render", "--map", "x, y", "--view", "regions", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, "-m", "jacviz", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=headless_env(tmp_path),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jacviz: error: --view regions")
+    assert "no classifier" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_warp_view_as_svg_at_the_requested_size(qapp, capsys, tmp_path):
+    out = tmp_path / "warp.svg"
+    status, stdout, err = render(
+        capsys, "--map", "x**2 - y**2, 2*x*y", "--view", "warp", "--size", "600x500", "--out", out
+    )
+    assert status == 0, err
+    assert "(600×500 px)" in stdout
+    root = ElementTree.parse(out).getroot()
+    assert root.get("viewBox") == "0 0 600 500"
+    curves = list(root.iter(f"{SVG}path"))
+    assert len(curves) >= 8  # grid (x and y lines), square, circle, ellipse, axes…
+    points = sum(len(re.findall(r"[ML]", c.get("d", ""))) for c in curves)
+    assert points > 1000  # the warped grid is drawn finely, as curves
+    texts = svg_texts(out)
+    assert "Output plane" in texts and "image of the square" in texts  # plot and legend
+
+
+def test_regions_of_a_network_classifier_show_the_class_colours(qapp, capsys, tmp_path):
+    out = tmp_path / "regions.png"
+    status, _, err = render(capsys, "--network", MOONS, "--view", "regions", "--out", out)
+    assert status == 0, err
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (720, 720)
+    rgba = pixels(image)
+    # Both moons: large areas in the first two class colours.
+    assert near(rgba, style.CLASS_COLOURS[0]) > 20_000
+    assert near(rgba, style.CLASS_COLOURS[1]) > 20_000
+
+
+def test_layers_view_of_a_network_as_pdf(qapp, capsys, tmp_path):
+    out = tmp_path / "layers.pdf"
+    status, _, err = render(
+        capsys, "--network", MOONS, "--view", "layers", "--size", "500x500", "--out", out
+    )
+    assert status == 0, err
+    assert out.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftoppm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdftoppm (poppler-utils) is missing: .ci/run installs it")
+        pytest.skip("pdftoppm (poppler-utils) is not installed")
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "96", "-singlefile", str(out), str(tmp_path / "page")],
+        check=True,
+        timeout=60,
+    )
+    page = QImage(str(tmp_path / "page.png"))
+    assert abs(page.width() - 500) <= 2 and abs(page.height() - 500) <= 2
+    rgb = pixels(page)[..., :3].astype(int)
+    bluish = np.sum(rgb[..., 2] - rgb[..., 0] > 50)
+    orangish = np.sum(rgb[..., 0] - rgb[..., 2] > 80)
+    assert bluish > 1000 and orangish > 1000  # the grid's two families of lines
+
+
+def test_a_session_renders_with_its_own_state_and_embedded_network(qapp, capsys, tmp_path):
+    moved = tmp_path / "gone" / "moons.safetensors"  # the network file is no longer there
+    view = ViewState(network=str(moved), heatmap="classes", domain=Domain(-6, 6, -4, 4))
+    session = tmp_path / "moons.jacviz"
+    save_session(Session(view=view, network_data=MOONS.read_bytes()), session)
+    out = tmp_path / "session.svg"
+    status, _, err = render(capsys, "--session", session, "--view", "input", "--out", out)
+    assert status == 0, err
+    texts = svg_texts(out).split()
+    assert "-4" in texts and "4" in texts  # the session's domain, not the file's
+    formula = tmp_path / "formula.jacviz"
+    save_session(Session(view=ViewState(formula="sin(x) + y, x - y**3", heatmap="logdet")), formula)
+    status, _, err = render(capsys, "--session", formula, "--view", "input", "--out", out)
+    assert status == 0, err
+    assert "log |det J|" in svg_texts(out)
+
+
+def test_heatmap_domain_probe_scale_and_transparency(qapp, capsys, tmp_path):
+    out = tmp_path / "input.png"
+    status, stdout, err = render(
+        capsys,
+        "--map",
+        "x**2 + y, x*y",
+        "--view",
+        "input",
+        "--heatmap",
+        "smax",
+        "--domain",
+        "-3,3,-1,1",
+        "--probe",
+        "-2,0.5",
+        "--size",
+        "400x300",
+        "--scale",
+        "2",
+        "--transparent",
+        "--out",
+        out,
+    )
+    assert status == 0, err
+    assert "(400×300 px at scale 2)" in stdout
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (800, 600)
+    assert image.pixelColor(2, 2).alpha() < 255  # transparent background
+    svg = tmp_path / "none.svg"
+    status, _, err = render(
+        capsys, "--map", "x, y", "--view", "input", "--heatmap", "none", "--out", svg
+    )
+    assert status == 0, err
+    root = ElementTree.parse(svg).getroot()
+    assert not any(i.get("width") == "256" for i in root.iter(f"{SVG}image"))  # no heatmap
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--map", "x, y", "--view", "layers"], "--view layers shows a network's layers"),
+        (["--map", "x, y", "--heatmap", "classes"], "--heatmap classes: decision regions need"),
+        (["--network", MOONS, "--view", "regions", "--heatmap", "det"], "leave out --heatmap"),
+        (["--map", "x, y", "--view", "side"], "invalid choice: 'side'"),
+        (["--map", "sin(x)"], "maps 2 inputs to 1 output"),
+        (["--map", "x, y", "--size", "big"], "--size expects WIDTHxHEIGHT"),
+        (["--map", "x, y", "--size", "20x20"], "must be 100 to 10000"),
+        (["--map", "x, y", "--view", "warp", "--size", "150x150"], "cannot be drawn at 150×150"),
+        (["--map", "x, y", "--domain", "1,0,0,1"], "--domain: domain needs xmin < xmax"),
+        (["--map", "x, y", "--probe", "1"], "--probe expects X,Y"),
+        (["--map", "x, y", "--scale", "50"], "scale must be between 0 and 8"),
+        (["--network", "nowhere.safetensors"], "does not exist"),
+        (["--map", "x, y"], "--out"),
+    ],
+)
+def test_bad_requests_end_with_one_line_and_status_2(qapp, capsys, tmp_path, argv, message):
+    out = tmp_path / "figure.png"
+    extra = [] if argv == ["--map", "x, y"] else ["--out", out]
+    status, stdout, err = render(capsys, *argv, *extra)
+    assert status == 2
+    assert stdout == ""
+    assert len(err.splitlines()) == 1 and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("figure.bmp", "must end in .png, .svg, .pdf"),
+        ("missing/figure.png", "does not exist"),
+    ],
+)
+def test_bad_output_paths_are_refused_before_drawing(qapp, capsys, tmp_path, name, message):
+    status, _, err = render(capsys, "--map", "x, y", "--out", tmp_path / name)
+    assert status == 2 and message in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_session_is_refused(qapp, capsys, tmp_path):
+    session = tmp_path / "bad.jacviz"
+    session.write_text('{"format": "something else"}')
+    status, _, err = render(capsys, "--session", session, "--out", tmp_path / "x.png")
+    assert status == 2 and re.search(r"not a jacviz session", err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jacviz"]
