@@ -91,8 +91,8 @@ class _Mark:
 
     view: ViewState
     network: bytes | None
-    lab: tuple[LabState, Dataset, TrainingRun | None, int | None] | None
-    """(settings, dataset, run, step of its newest snapshot or None before the first)."""
+    lab: tuple[LabState, Dataset, TrainingRun | None, int] | None
+    """(settings, dataset, run, step of its newest snapshot, or the step it starts from)."""
 
     def matches(self, now: _Mark) -> bool:
         """Whether ``now`` shows what this mark saw."""
@@ -102,13 +102,7 @@ class _Mark:
             return self.lab is now.lab
         state, dataset, run, step = self.lab
         now_state, now_dataset, now_run, now_step = now.lab
-        # A restored run's first snapshot (of the saved step) arrives after the mark is taken.
-        return (
-            state == now_state
-            and dataset is now_dataset
-            and run is now_run
-            and (now_step is None or now_step == step)
-        )
+        return state == now_state and dataset is now_dataset and run is now_run and step == now_step
 
 
 class SessionKeeper(QObject):
@@ -225,9 +219,11 @@ class SessionKeeper(QObject):
         lab_mark = None
         if lab is not None:
             labs = lab.controller
-            latest = labs.snapshot
-            step = None if latest is None else latest.step
-            lab_mark = (labs.state, labs.dataset, labs.run, step)
+            run, latest = labs.run, labs.snapshot
+            # Before its first snapshot (a restored run's comes a moment after it was opened),
+            # a run is at the step it starts from.
+            step = latest.step if latest is not None else run.first_step if run else 0
+            lab_mark = (labs.state, labs.dataset, run, step)
         return _Mark(controller.state, controller.network_data, lab_mark)
 
     def is_modified(self) -> bool:

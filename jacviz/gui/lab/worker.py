@@ -78,6 +78,7 @@ class TrainingRun:
         self.domain = domain
         self.display = display
         self.snapshot_every = snapshot_every
+        self.first_step = first_step
         self.latest: Snapshot | None = None
         self.discarded = False
         self._snapshots: Iterator[Snapshot] = train(
