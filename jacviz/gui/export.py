@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,6 @@ from PyQt6.QtGui import (
     QPen,
     QRegion,
     QTextDocument,
-    QTransform,
 )
 from PyQt6.QtSvg import QSvgGenerator
 from PyQt6.QtWidgets import QAbstractGraphicsShapeItem, QGraphicsItem, QGraphicsView, QWidget
@@ -220,78 +220,37 @@ def _pen_of(item: QGraphicsItem) -> QPen | None:
     return None
 
 
-Restyle = Callable[[QPen, QTransform], "QPen | None"]
-"""A new pen for a cosmetic pen drawn with this item-to-device transform, or None: keep it."""
-
-
 @contextmanager
-def _restyled_pens(views: list[QGraphicsView], restyle: Restyle | None) -> Iterator[None]:
-    """Replace the cosmetic pens of the views' items by ``restyle``'s, and put them back."""
+def _wider_cosmetic_pens(views: list[QGraphicsView], factor: float) -> Iterator[None]:
+    """Widen the views' cosmetic pens ``factor`` times while drawing at ``factor`` × pixels.
+
+    Qt draws cosmetic pens (constant width on screen, whatever the zoom) in device pixels, so
+    on a 2× image every line would be half as thick, relative to the figure, as on screen;
+    a scaled PNG should be the same picture with more pixels. The pens are put back after.
+    """
     changed: list[tuple[QGraphicsItem, QPen]] = []
     try:
-        for view in views if restyle is not None else []:
-            to_view = view.viewportTransform()
+        for view in views if factor != 1 else []:
             for item in view.scene().items():
                 pen = _pen_of(item)
                 if pen is None or not pen.isCosmetic() or pen.style() == Qt.PenStyle.NoPen:
                     continue
-                new = restyle(QPen(pen), item.deviceTransform(to_view))
-                if new is not None:
-                    changed.append((item, QPen(pen)))
-                    item.setPen(new)
+                wider = QPen(pen)
+                wider.setWidthF(max(pen.widthF(), 1.0) * factor)
+                changed.append((item, QPen(pen)))
+                item.setPen(wider)
         yield
     finally:
         for item, pen in reversed(changed):
             item.setPen(pen)
 
 
-def _wider(factor: float) -> Restyle | None:
-    """Cosmetic pens ``factor`` times as wide: for a PNG drawn at ``factor`` pixels per pixel.
-
-    Qt draws cosmetic pens (constant width on screen, whatever the zoom) in device pixels, so
-    on a 2× image every line would be half as thick, relative to the figure, as on screen;
-    a scaled PNG should be the same picture with more pixels.
-    """
-    if factor == 1:
-        return None
-
-    def restyle(pen: QPen, _transform: QTransform) -> QPen:
-        pen.setWidthF(max(pen.widthF(), 1.0) * factor)
-        return pen
-
-    return restyle
-
-
-def _in_item_units(pen: QPen, transform: QTransform) -> QPen | None:
-    """The same stroke as a plain pen, its width in the units of the item it draws.
-
-    QSvgGenerator writes a cosmetic pen under a scaling transform (a plot's data coordinates)
-    as ``vector-effect="non-scaling-stroke"``, which many renderers (librsvg, ImageMagick,
-    some editors) ignore: they draw the 1 px line one data unit wide. Plots lock their
-    aspect, so one width in data units is exact; under unequal x and y scales the pen stays
-    cosmetic, as a plain one would draw lines of uneven width.
-    """
-    sx = math.hypot(transform.m11(), transform.m12())
-    sy = math.hypot(transform.m21(), transform.m22())
-    if not (sx > 0 and math.isfinite(sx)) or abs(sx - sy) > 1e-6 * sx or abs(sx - 1) < 1e-9:
-        return None
-    width = max(pen.widthF(), 1.0) / sx
-    if pen.style() != Qt.PenStyle.SolidLine and width < 1:
-        # Dashes are in multiples of the pen's width, but QSvgGenerator multiplies them by
-        # a width of at least 1: thinner pens need their dashes in item units already.
-        pen.setDashPattern([length * width for length in pen.dashPattern()])
-        pen.setDashOffset(pen.dashOffset() * width)
-    pen.setWidthF(width)
-    pen.setCosmetic(False)
-    return pen
-
-
 def _paint(
-    figure: Figure, painter: QPainter, restyle: Restyle | None = None, transparent: bool = False
+    figure: Figure, painter: QPainter, scale: float = 1.0, transparent: bool = False
 ) -> None:
     layout = _Layout(figure)
     views = _graphics_views(figure.body)
-    with _vector_friendly(views, transparent), _restyled_pens(views, restyle):
+    with _vector_friendly(views, transparent), _wider_cosmetic_pens(views, scale):
         layout.paint(painter, transparent)
 
 
@@ -339,7 +298,7 @@ def figure_image(view: QWidget | Figure, scale: float = 1.0, transparent: bool =
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        _paint(figure, painter, _wider(scale), transparent)
+        _paint(figure, painter, scale, transparent)
     finally:
         painter.end()
     return image
@@ -383,7 +342,7 @@ def _svg_document(
     return bytes(buffer.data())
 
 
-def _nest_svg(outer: bytes, inner: list[tuple[bytes, QPoint]]) -> bytes:
+def _nest_svg(outer: bytes, inner: list[tuple[bytes, QPoint]]) -> ElementTree.Element:
     """``outer`` with each ``inner`` drawing placed in it, its top-left corner at the point.
 
     Each inner drawing becomes a group moved to its place; its ``id`` attributes (of clip
@@ -393,7 +352,7 @@ def _nest_svg(outer: bytes, inner: list[tuple[bytes, QPoint]]) -> bytes:
     # Clip paths are SVG 1.1, not SVG Tiny 1.2 (which the outer drawing was written as).
     document.set("version", "1.1")
     document.attrib.pop("baseProfile", None)
-    skipped = {f"{{{SVG_NAMESPACE}}}title", f"{{{SVG_NAMESPACE}}}desc"}
+    skipped = {_svg("title"), _svg("desc")}
     for index, (data, corner) in enumerate(inner):
         drawing = ElementTree.fromstring(data)
         prefix = f"plot{index + 1}-"
@@ -404,10 +363,71 @@ def _nest_svg(outer: bytes, inner: list[tuple[bytes, QPoint]]) -> bytes:
                 elif "url(#" in value:
                     element.set(key, value.replace("url(#", f"url(#{prefix}"))
         group = ElementTree.SubElement(
-            document, f"{{{SVG_NAMESPACE}}}g", transform=f"translate({corner.x()},{corner.y()})"
+            document, _svg("g"), transform=f"translate({corner.x()},{corner.y()})"
         )
         group.extend(child for child in drawing if child.tag not in skipped)
-    return ElementTree.tostring(document, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def _svg(tag: str) -> str:
+    return f"{{{SVG_NAMESPACE}}}{tag}"
+
+
+_MATRIX = re.compile(r"matrix\(([^)]*)\)")
+_NUMBER = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_PAIR = re.compile(_NUMBER + "," + _NUMBER)
+
+
+def _mapped_pairs(text: str, matrix: tuple[float, ...]) -> str:
+    """``text`` with every ``x,y`` pair mapped by the SVG matrix ``(a, b, c, d, e, f)``.
+
+    Qt writes paths with absolute commands only (M, L, C, Z), so mapping each pair maps the
+    shape (affine maps keep lines straight and Bézier control points in place).
+    """
+    a, b, c, d, e, f = matrix
+
+    def mapped(match: re.Match) -> str:
+        x, y = float(match[1]), float(match[2])
+        return f"{a * x + c * y + e:.7g},{b * x + d * y + f:.7g}"
+
+    return _PAIR.sub(mapped, text)
+
+
+def _bake_cosmetic_strokes(document: ElementTree.Element) -> None:
+    """Draw shapes with screen-width strokes in screen coordinates, not in a plot's own.
+
+    QSvgGenerator writes a curve of a plot in the plot's data coordinates, inside a group
+    whose transform maps them to the page, and keeps its stroke 1 px wide with
+    ``vector-effect="non-scaling-stroke"``. Many renderers ignore that attribute (librsvg,
+    ImageMagick, some editors) and draw such a line one data unit wide. Here the transform
+    is applied to the shapes' coordinates instead, so that the stroke width needs no effect.
+    Groups holding anything else (text, images) keep their transform.
+    """
+    for group in document.iter(_svg("g")):
+        match = _MATRIX.fullmatch(group.get("transform", "").strip())
+        if match is None:
+            continue
+        matrix = tuple(float(v) for v in match.group(1).split(","))
+        if matrix[:4] == (1, 0, 0, 1):
+            continue  # a translation: strokes keep their width anyway
+        shapes = list(group)
+        if not any(s.get("vector-effect") == "non-scaling-stroke" for s in shapes):
+            continue
+
+        baked = []
+        for shape in shapes:
+            tag = shape.tag
+            if tag == _svg("path"):
+                baked.append((shape, "d", _mapped_pairs(shape.get("d", ""), matrix)))
+            elif tag in (_svg("polyline"), _svg("polygon")):
+                baked.append((shape, "points", _mapped_pairs(shape.get("points", ""), matrix)))
+            else:
+                break  # a rectangle, text or image: leave this group as it is
+        else:
+            for shape, key, value in baked:
+                shape.set(key, value)
+                shape.attrib.pop("vector-effect", None)
+            del group.attrib["transform"]
 
 
 def svg_bytes(view: QWidget | Figure) -> bytes:
@@ -424,7 +444,7 @@ def svg_bytes(view: QWidget | Figure) -> bytes:
     layout = _Layout(figure)
     views = _graphics_views(figure.body)
     plots = []
-    with _vector_friendly(views, transparent=False), _restyled_pens(views, _in_item_units):
+    with _vector_friendly(views, transparent=False):
         for plot in views:
             drawing = _svg_document(
                 plot.width(),
@@ -443,7 +463,9 @@ def svg_bytes(view: QWidget | Figure) -> bytes:
             QSvgGenerator.SvgVersion.SvgTiny12,
             layout.paint,
         )
-    return _nest_svg(whole, plots)
+    document = _nest_svg(whole, plots)
+    _bake_cosmetic_strokes(document)
+    return ElementTree.tostring(document, encoding="utf-8", xml_declaration=True)
 
 
 def pdf_bytes(view: QWidget | Figure) -> bytes:
