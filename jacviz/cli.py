@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -257,13 +256,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _check_writable(path: Path) -> None:
     """A UsageError unless a file can be created at ``path`` (its folder exists, is writable)."""
-    folder = path.parent
-    if path.is_dir():
-        raise UsageError(f"cannot save the model to {path}: it is a folder")
-    if not folder.is_dir():
-        raise UsageError(f"cannot save the model to {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot save the model to {path}: folder {folder} is not writable")
+    from jacviz.core.files import target_problem
+
+    problem = target_problem(path)
+    if problem is not None:
+        raise UsageError(f"cannot save the model to {path}: {problem}")
 
 
 def format_training(result: dict) -> str:
