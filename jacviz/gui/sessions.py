@@ -153,22 +153,14 @@ class SessionKeeper(QObject):
         """Add Open session…, Open recent, Save session and Save session as… to ``menu``."""
         for text, shortcut, tip, slot in (
             ("Open &session…", "Ctrl+Shift+O", "Open a saved .jacviz session", self.choose_session),
-            (None, None, None, None),
             ("&Save session", "Ctrl+S", "Save the map and the lab to the session file", self.save),
-            (
-                "Save session &as…",
-                "Ctrl+Shift+S",
-                "Save the map and the lab to a new session file",
-                self.save_as,
-            ),
+            ("Save session &as…", "Ctrl+Shift+S", "Save them to a new session file", self.save_as),
         ):
-            if text is None:
-                menu.addMenu(self.recent_menu)
-                continue
             action = menu.addAction(text)
             action.setShortcut(shortcut)
             action.setToolTip(tip)
             action.triggered.connect(slot)
+        menu.insertMenu(menu.actions()[1], self.recent_menu)  # after Open session…
 
     def _fill_recent_menu(self) -> None:
         """List the recent sessions (again: a file may have gone since the menu was filled)."""
