@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PyQt6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QImage,
     QKeySequence,
 )
 from PyQt6.QtWidgets import (
@@ -39,9 +41,10 @@ from jacviz.core.presets import PRESETS
 from jacviz.core.session import SESSION_SUFFIX
 from jacviz.core.state import CLASSES, ViewState
 from jacviz.core.views import SliceMap
+from jacviz.gui.animation import export_animation
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
-from jacviz.gui.export import ExportError, Figure
+from jacviz.gui.export import ExportError, Figure, figure_image
 from jacviz.gui.export_dialog import FigureExporter
 from jacviz.gui.inspector import Inspector
 from jacviz.gui.lab.lab_window import LabWindow
@@ -52,6 +55,10 @@ from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
 from jacviz.gui.sessions import SessionKeeper
 
 MORPH_STEPS = 100
+MORPH_FRAMES = 48
+"""Frames of the morph animation from t = 0 to t = 1 (2 s at 24 frames per second)..."""
+MORPH_HOLD = 12
+"""...then this many at t = 1, so the map stays on screen before the animation loops."""
 NUDGE_FRACTION = 0.01
 """Arrow keys move the probe by this fraction of the domain's width and height."""
 H_FACTOR = 1.25
@@ -247,6 +254,11 @@ class MainWindow(QMainWindow):
         self.figures.sigProblem.connect(self._show_problem)
         self.figures.sigStatus.connect(self.statusBar().showMessage)
         self.figures.add_actions(file_menu, menu.addMenu("&Edit"))
+        movie = file_menu.addAction("Export &morph animation…")
+        movie.setToolTip(
+            "The output plane as t goes from 0 (identity) to 1 (the map), as GIF or MP4"
+        )
+        movie.triggered.connect(self.export_morph_animation)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -491,6 +503,29 @@ class MainWindow(QMainWindow):
             above = html.escape(self.layer_view.title.text())
             return Figure(self.layer_view.plot, above=above, below=LAYER_LEGEND, title=title)
         return Figure(self.centralWidget(), title=title)
+
+    def morph_frames(self, count: int = MORPH_FRAMES, hold: int = MORPH_HOLD) -> Iterator[QImage]:
+        """Frames of the output plane as the morph t goes from 0 to 1, then ``hold`` more at 1.
+
+        Each frame is the exported output-plane figure with t as its caption; the frame of the
+        plot covers the whole motion. The slider's t is restored afterwards.
+        """
+        previous = self.controller.state.morph
+        try:
+            for index in range(count + hold):
+                t = min(index / (count - 1), 1.0)
+                self.controller.set_morph(t)
+                figure = self.figure("output")
+                caption = f"<b>t = {t:.2f}</b>: (1 − t)·p + t·f(p), {html.escape(figure.title)}"
+                yield figure_image(dataclasses.replace(figure, above=caption))
+        finally:
+            self.controller.set_morph(previous)
+            self._reframe()
+
+    def export_morph_animation(self) -> Path | None:
+        """Ask for a file and save the morph from the identity to the map as an animation."""
+        name = "morph.gif"
+        return export_animation(self, self.morph_frames(), MORPH_FRAMES + MORPH_HOLD, name, 24)
 
     def open_lab(self) -> LabWindow:
         """Show the regularization lab (one per main window); its models open here."""
