@@ -188,14 +188,23 @@ def _unpainted(views: list[QGraphicsView]) -> Iterator[None]:
 
 
 @contextmanager
-def _vector_friendly(views: list[QGraphicsView], transparent: bool) -> Iterator[None]:
-    """Draw the views' backgrounds afresh (as shapes, or not at all), then restore them.
+def _prepared(views: list[QGraphicsView], transparent: bool) -> Iterator[None]:
+    """Put the views in export mode while drawing them, then back as they were.
 
-    pyqtgraph caches a view's background in a pixmap, which would reach SVG and PDF as a
-    bitmap, and fills it with the palette even when the background brush is empty.
+    pyqtgraph items are told that they are exported (``setExportMode``, as its own exporters
+    do): scatter plots then draw each symbol as a shape instead of copying it from a cached
+    pixmap, which would reach SVG and PDF as fragments of a bitmap and blur at a scale. A
+    view's background is drawn afresh instead of from its pixmap cache (again a bitmap),
+    or left out for ``transparent``; the cache is filled with the palette even when the
+    background brush is empty.
     """
     saved = [(v.cacheMode(), v.backgroundBrush(), v.viewport().autoFillBackground()) for v in views]
+    items = [
+        item for view in views for item in view.scene().items() if isinstance(item, pg.GraphicsItem)
+    ]
     try:
+        for item in items:
+            item.setExportMode(True, {"antialias": True})
         for view in views:
             view.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
             if transparent:
@@ -203,6 +212,8 @@ def _vector_friendly(views: list[QGraphicsView], transparent: bool) -> Iterator[
                 view.viewport().setAutoFillBackground(False)
         yield
     finally:
+        for item in items:
+            item.setExportMode(False)
         for view, (cache, brush, fill) in zip(views, saved, strict=True):
             view.setCacheMode(cache)
             view.setBackgroundBrush(brush)
@@ -250,7 +261,7 @@ def _paint(
 ) -> None:
     layout = _Layout(figure)
     views = _graphics_views(figure.body)
-    with _vector_friendly(views, transparent), _wider_cosmetic_pens(views, scale):
+    with _prepared(views, transparent), _wider_cosmetic_pens(views, scale):
         layout.paint(painter, transparent)
 
 
@@ -444,7 +455,7 @@ def svg_bytes(view: QWidget | Figure) -> bytes:
     layout = _Layout(figure)
     views = _graphics_views(figure.body)
     plots = []
-    with _vector_friendly(views, transparent=False):
+    with _prepared(views, transparent=False):
         for plot in views:
             drawing = _svg_document(
                 plot.width(),
