@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QPoint, QPointF
 from PyQt6.QtGui import QImage
@@ -295,3 +296,21 @@ def test_copy_figure_puts_the_chosen_view_on_the_clipboard(window, qtbot):
     window.figures.copy_action.trigger()  # the last chosen view: the first, input plane
     assert clipboard.image().width() == window.input_plane.width()
     assert "Copied the input plane" in window.statusBar().currentMessage()
+
+
+def test_any_plot_widget_exports_with_scatter_symbols_as_shapes(qtbot, tmp_path):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    scatter = pg.ScatterPlotItem(x=[0, 1, 2], y=[0, 1, 0], size=14, brush=style.VERMILLION)
+    plot.addItem(scatter)
+    plot.resize(320, 240)
+    plot.show()
+    qtbot.waitExposed(plot)
+    root = ElementTree.fromstring(export.svg_bytes(plot))
+    # Drawn from pyqtgraph's pixmap atlas, each symbol would be an <image> fragment.
+    assert list(root.iter(f"{SVG}image")) == []
+    fills = [g for g in root.iter(f"{SVG}g") if g.get("fill") == style.VERMILLION.lower()]
+    assert sum(len(list(g.iter(f"{SVG}path"))) for g in fills) >= 3
+    assert scatter._exportOpts is False  # back to drawing from its cache on screen
+    image = export.figure_image(plot, scale=2)
+    assert (image.width(), image.height()) == (640, 480)
