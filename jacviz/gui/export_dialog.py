@@ -79,6 +79,7 @@ class ExportDialog(QDialog):
                 self.view.model().item(index).setEnabled(False)
         self.view.setToolTip("The part of the window to draw")
         self.path = QLineEdit(str(choice.path))
+        self.path.setMinimumWidth(420)
         self.path.setToolTip(
             "The file to write; its extension picks the format: .png (an image), .svg or .pdf "
             "(vector drawings: curves stay sharp at any size). An existing file is replaced."
@@ -257,7 +258,8 @@ class FigureExporter(QObject):
         if view not in self._views:
             view = next(iter(self._views))
         pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
-        folder = Path(str(self._recall("folder", pictures or Path.home())))
+        start = pictures if pictures and Path(pictures).is_dir() else Path.home()
+        folder = Path(str(self._recall("folder", start)))
         suffix = str(self._recall("suffix", ".png"))
         try:
             scale = int(self._recall("scale", 1))
