@@ -489,6 +489,37 @@ def test_cancelling_a_training_animation_writes_nothing(qtbot, lab, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_every_lab_view_exports_as_png_and_svg(qtbot, lab, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from PyQt6.QtGui import QImage
+
+    from jacviz.gui.export import export_figure
+    from jacviz.gui.lab.lab_window import LAB_VIEWS
+
+    step_once(qtbot, lab)
+    for view in LAB_VIEWS:
+        figure = lab.figure(view)
+        png = export_figure(figure, tmp_path / f"{view}.png", scale=2)
+        image = QImage(str(png))
+        assert (image.width(), image.height()) == (
+            2 * figure.body.width(),
+            2 * figure.body.height(),
+        )
+        colours = {
+            image.pixel(x, y)
+            for x in range(0, image.width(), 7)
+            for y in range(0, image.height(), 7)
+        }
+        assert len(colours) > 20, view  # not blank
+        svg = ET.parse(export_figure(figure, tmp_path / f"{view}.svg"))
+        paths = [e for e in svg.iter() if e.tag.endswith("path")]
+        assert len(paths) > 5, view
+    assert lab.tabs.currentWidget() is lab.compare_page  # the comparison's tab came forward
+    with pytest.raises(Exception, match="no view"):
+        lab.figure("nothing")
+
+
 # ---- pieces --------------------------------------------------------------------------------------
 
 

@@ -83,6 +83,8 @@ SHORTCUTS = (
         "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F, decision regions",
     ),
     ("Home", "frame both planes again"),
+    ("Ctrl+E", "export a figure (PNG, SVG, PDF)"),
+    ("Ctrl+Shift+C", "copy the figure last exported to the clipboard"),
     ("Ctrl+T", "open the Jacobian regularization lab (train classifiers)"),
     ("Ctrl+Q", "quit"),
 )

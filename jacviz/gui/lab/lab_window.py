@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEvent, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PyQt6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -31,6 +32,8 @@ from jacviz.core.datasets import Dataset
 from jacviz.core.training import Snapshot
 from jacviz.gui import style
 from jacviz.gui.animation import export_animation
+from jacviz.gui.export import ExportError, Figure
+from jacviz.gui.export_dialog import FigureExporter
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
@@ -39,6 +42,14 @@ from jacviz.gui.lab.lab_controller import LabController, LabState
 from jacviz.gui.lab.regions_view import RegionsView
 from jacviz.gui.lab.training_movie import training_frames
 from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
+
+LAB_VIEWS = {
+    "regions": "Data and decision regions (or ‖J‖F)",
+    "curves": "Training curves",
+    "comparison": "Comparison of λ = 0 and λ > 0",
+    "window": "Whole window",
+}
+"""The views File → Export figure… offers in the lab: key → name."""
 
 MOVIE_FRAMES = 60
 """Frames of an exported training animation (3 s at 20 frames per second)."""
@@ -174,6 +185,25 @@ class LabWindow(QMainWindow):
         layout.addWidget(self.compare, 1)
         return page
 
+    def figure(self, view: str) -> Figure:
+        """The figure of ``view``, a key of :data:`LAB_VIEWS`, for File → Export figure….
+
+        A view on the other tab is brought on screen first, so the figure is what it shows.
+        """
+        if view not in LAB_VIEWS:
+            raise ExportError(f"no view {view!r}; choose from {', '.join(LAB_VIEWS)}")
+        page = self.compare_page if view == "comparison" else self.tabs.widget(0)
+        if view != "window" and self.tabs.currentWidget() is not page:
+            self.tabs.setCurrentWidget(page)
+            # The tab was hidden: let it lay itself out before drawing.
+            QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        body = {
+            "regions": self.regions_view,
+            "curves": self.curves,
+            "comparison": self.compare,
+        }.get(view, self.centralWidget())
+        return Figure(body, title=f"jacviz lab: {LAB_VIEWS[view].lower()}")
+
     def export_training_animation(self, frames: int = MOVIE_FRAMES) -> Path | None:
         """Save the current run, replayed from step 0, as an animation the user names."""
         config, dataset = self.controller.config, self.controller.dataset
@@ -227,6 +257,10 @@ class LabWindow(QMainWindow):
             action = QAction("Open model in map view", self)
             action.triggered.connect(self.open_in_map_view)
             menu.addAction(action)
+        self.figures = FigureExporter(self, LAB_VIEWS, self.figure, name="lab")
+        self.figures.sigStatus.connect(self.statusBar().showMessage)
+        self.figures.sigProblem.connect(lambda _title, message: self._on_problem(message))
+        self.figures.add_actions(menu, self.menuBar().addMenu("&Edit"))
         menu.addSeparator()
         close = QAction("Close", self)
         close.setShortcut(QKeySequence.StandardKey.Close)
