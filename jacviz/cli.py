@@ -322,16 +322,16 @@ def _launch_app(args: argparse.Namespace) -> int:
         from jacviz.gui.app import run_app
 
         return run_app(session=str(Path(args.session).resolve()))
-    state = None
+    state, network = None, None
     if args.map is not None or args.network is not None:
         _check_showable(args)
         if args.map is not None:
             state = ViewState(formula=args.map)
         else:
-            state = ViewState(network=str(Path(args.network).resolve()))
+            network = str(Path(args.network).resolve())
     from jacviz.gui.app import run_app
 
-    return run_app(state)
+    return run_app(state, network=network)
 
 
 def parse_size(text: str) -> tuple[int, int]:

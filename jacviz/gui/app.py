@@ -10,11 +10,15 @@ from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
 
 
-def run_app(state: ViewState | None = None, session: str | None = None) -> int:
+def run_app(
+    state: ViewState | None = None, session: str | None = None, network: str | None = None
+) -> int:
     """Open the main window and run until it closes.
 
-    The window shows ``state``, or the saved ``session`` file (a problem with it is shown in
-    the window), or else the map shown when the app last closed.
+    The window shows ``state``, or the saved ``session`` file, or the ``network`` file opened
+    as File → Open network opens it (a classifier on its decision regions and its data's
+    domain); a problem with either is shown in the window. Else it shows the map shown when
+    the app last closed.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("jacviz")
@@ -23,4 +27,6 @@ def run_app(state: ViewState | None = None, session: str | None = None) -> int:
     window.show()
     if session is not None:
         window.sessions.open_session(session)
+    if network is not None:
+        window.open_network(network)
     return app.exec()
