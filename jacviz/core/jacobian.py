@@ -384,6 +384,59 @@ def sequential_jacobian(
     return values_out, jac_out
 
 
+def sequential_values(
+    model: torch.nn.Module, points: torch.Tensor, chunk_size: int = CHUNK_SIZE
+) -> torch.Tensor | None:
+    """The values of a walkable chain of layers, as :func:`sequential_jacobian` computes them.
+
+    The same walk without the tangents: each Linear is one ``addmm`` and each activation runs
+    in place, tanh through numpy's (about 6x faster than torch's on this CPU, within 1.4 ulp).
+    The views of the app (grids, decision regions, hover points) evaluate networks this way:
+    for a 2-32-32-3 tanh MLP on a 256² grid it took the lab's region pictures from 37 ms to
+    28 ms. Returns None when the model cannot be walked (callers then run the module).
+    ``points`` is never modified; the result is in the parameters' dtype.
+    """
+    chunk_size = _check_chunk_size(chunk_size)
+    steps = _plan(model)
+    if steps is None:
+        return None
+    params = list(model.parameters())
+    if len({(p.dtype, p.device) for p in params}) > 1:
+        raise ValueError("model parameters mix dtypes or devices; cannot choose one to compute in")
+    pts = _as_points(points, params[0].dtype, params[0].device) if params else _as_points(points)
+    numpy_ok = pts.device.type == "cpu" and pts.dtype in (torch.float32, torch.float64)
+    chunks = []
+    with torch.inference_mode():
+        for chunk in pts.split(chunk_size):
+            x, fresh = chunk, False  # fresh: x is ours to overwrite in place
+            for step in steps:
+                if isinstance(step, _LinearStep):
+                    if step.in_features != x.shape[1]:
+                        raise ValueError(
+                            f"linear layer expects {step.in_features} input features but gets "
+                            f"{x.shape[1]}"
+                        )
+                    x = (
+                        x @ step.weight_t
+                        if step.bias is None
+                        else torch.addmm(step.bias, x, step.weight_t)
+                    )
+                    fresh = True
+                    continue
+                if not fresh:
+                    x, fresh = x.clone(), True
+                if step.numpy_forward is not None and numpy_ok:
+                    array = x.numpy()
+                    step.numpy_forward(array, out=array)
+                else:
+                    step.forward_(x)
+            chunks.append(x if fresh else x.clone())
+    if not chunks:
+        width = next((s.out_features for s in reversed(steps) if isinstance(s, _LinearStep)), 0)
+        return torch.empty((0, width or pts.shape[1]), dtype=pts.dtype, device=pts.device)
+    return torch.cat(chunks)
+
+
 def _push_tangents(
     steps: list[_LinearStep | _ActivationStep],
     pts: torch.Tensor,
