@@ -199,6 +199,7 @@ def test_the_lab_comes_back_with_its_points_settings_and_model(qtbot, window, pr
     lab.controller.set_display(FROBENIUS)
     saved_data, saved_state = lab.controller.dataset, lab.controller.state
     saved_weights = {k: v.clone() for k, v in lab.controller.snapshot.state.items()}
+    saved_curves = list(lab.controller._history)
     assert saved_data.n_points == SMALL_DATA.n_points + 1 and saved_data.labels[-1] == 1
     np.testing.assert_allclose(saved_data.points[-1], [x, y], atol=0.05 * domain.width)
     assert lab.controller.snapshot.step == 20
@@ -225,6 +226,9 @@ def test_the_lab_comes_back_with_its_points_settings_and_model(qtbot, window, pr
     assert labs.snapshot.step == 20
     for name, tensor in saved_weights.items():
         assert torch.equal(labs.snapshot.state[name], tensor), name
+    # The curves come back as they were (NaN where λ is off, as JSON null in the file).
+    np.testing.assert_array_equal(np.array(labs._history), np.array(saved_curves))
+    assert len(saved_curves) == 3  # steps 0, 10, 20
     # The restored model's picture, at the saved step, without training.
     assert restored.regions_view.field is not None and restored.regions_view.field.step == 20
     assert restored.run_controls.step.isEnabled()

@@ -187,7 +187,7 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-LAB_SETTINGS = ("data", "model", "display", "selected_class")
+LAB_SETTINGS = ("data", "model", "display", "selected_class", "curves")
 """The keys of the lab's part of a session's ``settings`` (:meth:`LabController.lab_session`)."""
 
 
@@ -230,6 +230,32 @@ def lab_state_from_session(lab: LabSession) -> LabState:
     if lab.step > lab.config.steps:
         raise ValueError(f"the lab's step {lab.step} is beyond its {lab.config.steps} steps")
     return LabState(data, model, display, selected)
+
+
+def curves_from_session(lab: LabSession) -> list[tuple[float, ...]]:
+    """The curves' history a session holds (rows of :meth:`Curves.row`; JSON null is NaN).
+
+    Raises ValueError, naming the problem, for rows of the wrong length or type, or steps that
+    go backwards or beyond the session's step. None saved: an empty history.
+    """
+    rows = lab.settings.get("curves", [])
+    width = len(dataclasses.fields(Curves))
+    if not isinstance(rows, list):
+        raise ValueError("the lab's curves must be a list of rows")
+    history: list[tuple[float, ...]] = []
+    for row in rows:
+        if not (
+            isinstance(row, list)
+            and len(row) == width
+            and all(v is None or (type(v) in (int, float)) for v in row)
+            and row[0] is not None
+        ):
+            raise ValueError(f"the lab's curves hold a malformed row {row!r:.60}")
+        values = tuple(math.nan if v is None else float(v) for v in row)
+        if values[0] > lab.step or (history and values[0] < history[-1][0]):
+            raise ValueError("the lab's curves do not run forward to its step")
+        history.append(values)
+    return history
 
 
 def _settings_from_json(kind: type, value: object, what: str) -> Any:
@@ -624,6 +650,7 @@ class LabController(QObject):
                 "model": dataclasses.asdict(self.state.model),
                 "display": self.state.display,
                 "selected_class": self.state.selected_class,
+                "curves": [[_json_number(v) for v in row] for row in self._history],
             },
         )
 
@@ -641,6 +668,7 @@ class LabController(QObject):
 
         """
         state = lab_state_from_session(lab)
+        history = curves_from_session(lab)
         self._discard_run()
         self.state, self.dataset = state, lab.dataset
         self.sigStateChanged.emit(state)
@@ -648,6 +676,8 @@ class LabController(QObject):
         self.sigFrameChanged.emit(lab.dataset.domain)
         step = lab.step if lab.weights is not None else 0
         self._new_run(None, lab.weights, step)
+        self._history = [row for row in history if row[0] <= step]
+        self._emit_curves()
         self.sigStatus.emit(f"Restored the lab's {self._describe(lab.dataset)}, at step {step}.")
 
     # ---- shutdown ------------------------------------------------------------------------------
@@ -675,7 +705,11 @@ class LabController(QObject):
     def _on_worker_snapshot(self, run: TrainingRun, snapshot: Snapshot) -> None:
         if run is not self.run:
             return
-        if snapshot.diverged is None:
+        # One row per step: a restored run's first snapshot (its saved model, re-measured)
+        # is already in the history the session brought back.
+        if snapshot.diverged is None and (
+            not self._history or self._history[-1][0] < snapshot.step
+        ):
             self._history.append(Curves.row(snapshot, run.config.jr_lambda))
             self._schedule_curves()
         self.sigSnapshotChanged.emit(snapshot)
