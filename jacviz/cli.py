@@ -405,6 +405,7 @@ def _render_request(args: argparse.Namespace, folder: str) -> RenderRequest:
         size=None if args.size is None else parse_size(args.size),
         scale=args.scale,
         transparent=args.transparent,
+        layer=args.layer,
     )
 
 
@@ -560,6 +561,12 @@ def _add_render_parser(commands: argparse._SubParsersAction) -> None:
         "classifier, or the session's)",
     )
     render.add_argument("--probe", metavar="X,Y", help="the probe point (or --probe=-1,2)")
+    render.add_argument(
+        "--layer",
+        type=int,
+        metavar="N",
+        help="with --view layers: the layer to show, counted from 1 as the app lists them",
+    )
     render.add_argument(
         "--domain", metavar="XMIN,XMAX,YMIN,YMAX", help="the input plane's rectangle"
     )

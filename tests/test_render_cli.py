@@ -152,6 +152,19 @@ def test_layers_view_of_a_network_as_pdf(qapp, capsys, tmp_path):
     assert bluish > 1000 and orangish > 1000  # the grid's two families of lines
 
 
+def test_layer_picks_which_layer_the_layers_view_shows(qapp, capsys, tmp_path):
+    texts = {}
+    for layer in (1, 3):
+        out = tmp_path / f"layer{layer}.svg"
+        status, _, err = render(
+            capsys, "--network", MOONS, "--view", "layers", "--layer", layer, "--out", out
+        )
+        assert status == 0, err
+        texts[layer] = svg_texts(out)
+    assert "After layer 1, Linear 2→32" in texts[1]
+    assert "After layer 3, Linear 32→32" in texts[3]
+
+
 def test_a_session_renders_with_its_own_state_and_embedded_network(qapp, capsys, tmp_path):
     moved = tmp_path / "gone" / "moons.safetensors"  # the network file is no longer there
     view = ViewState(network=str(moved), heatmap="classes", domain=Domain(-6, 6, -4, 4))
@@ -220,6 +233,8 @@ def test_heatmap_domain_probe_scale_and_transparency(qapp, capsys, tmp_path):
         (["--map", "x, y", "--probe", "1"], "--probe expects X,Y"),
         (["--map", "x, y", "--scale", "50"], "scale must be between 0 and 8"),
         (["--network", "nowhere.safetensors"], "does not exist"),
+        (["--network", MOONS, "--view", "layers", "--layer", "9"], "has layers 1 to 5"),
+        (["--network", MOONS, "--view", "warp", "--layer", "2"], "--layer picks the layer"),
         (["--map", "x, y"], "--out"),
     ],
 )

@@ -80,6 +80,8 @@ class RenderRequest:
         PNG pixels per figure pixel.
     transparent : bool
         PNG without the plots' background.
+    layer : int or None
+        For the layers view: which layer, counted from 1 as the app lists them (None: 1).
 
     """
 
@@ -92,6 +94,7 @@ class RenderRequest:
     size: tuple[int, int] | None = None
     scale: float = 1.0
     transparent: bool = False
+    layer: int | None = None
 
 
 def application() -> QApplication:
@@ -193,6 +196,15 @@ def _apply(window: MainWindow, request: RenderRequest, messages: list[str]) -> N
             "--view layers shows a network's layers: use an MLP of Linear layers and "
             "activations (--network FILE)"
         )
+    if request.layer is not None:
+        if request.view != "layers":
+            raise RenderError("--layer picks the layer of --view layers")
+        choices = window.layer_view.layers
+        if not 1 <= request.layer <= choices.count():
+            raise RenderError(
+                f"--layer {request.layer}: this network has layers 1 to {choices.count()}"
+            )
+        choices.setCurrentIndex(request.layer - 1)
 
 
 def _settle(app: QApplication) -> None:
