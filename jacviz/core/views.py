@@ -355,12 +355,21 @@ class DecisionRegions:
         if z.ndim < 1 or z.shape[-1] < 2:
             raise ValueError(f"decision regions need at least 2 logits per point, got {z.shape}")
         finite = np.all(np.isfinite(z), axis=-1)
-        clean = np.where(finite[..., None], z, 0.0)
-        top2 = np.partition(clean, z.shape[-1] - 2, axis=-1)[..., -2:]
+        clean = z if finite.all() else np.where(finite[..., None], z, 0.0)
+        classes = np.argmax(clean, axis=-1)
+        top = np.take_along_axis(clean, classes[..., None], axis=-1)
+        # The largest softmax probability is exp(0) / Σ exp(z − max): no full softmax needed
+        # (this is the lab's picture of the model, redrawn while training).
+        confidence = 1.0 / np.exp(clean - top).sum(axis=-1)
+        # The runner-up: the largest logit once the winner's own place is set to −inf (a tie
+        # for first leaves the other equal logit, so the margin is 0 there).
+        others = clean.copy()
+        np.put_along_axis(others, classes[..., None], -np.inf, axis=-1)
+        margin = top[..., 0] - others.max(axis=-1)
         return cls(
-            classes=np.where(finite, np.argmax(clean, axis=-1), -1),
-            confidence=softmax(z).max(axis=-1),
-            margin=np.where(finite, top2[..., 1] - top2[..., 0], np.nan),
+            classes=np.where(finite, classes, -1),
+            confidence=np.where(finite, confidence, np.nan),
+            margin=np.where(finite, margin, np.nan),
         )
 
 
