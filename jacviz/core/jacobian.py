@@ -293,6 +293,28 @@ def _plan(model: nn.Module) -> list[_LinearStep | _ActivationStep] | None:
     return steps
 
 
+def _walkable(
+    model: torch.nn.Module, points: torch.Tensor
+) -> tuple[list[_LinearStep | _ActivationStep], torch.Tensor] | None:
+    """The model's steps and the points in its dtype and device; None if it cannot be walked.
+
+    Raises ValueError if the parameters mix dtypes or devices.
+    """
+    steps = _plan(model)
+    if steps is None:
+        return None
+    params = list(model.parameters())
+    if len({(p.dtype, p.device) for p in params}) > 1:
+        raise ValueError("model parameters mix dtypes or devices; cannot choose one to compute in")
+    pts = _as_points(points, params[0].dtype, params[0].device) if params else _as_points(points)
+    return steps, pts
+
+
+def _numpy_ok(pts: torch.Tensor) -> bool:
+    """Whether numpy's ufuncs can work in place on ``pts``'s memory (CPU float32/64)."""
+    return pts.device.type == "cpu" and pts.dtype in (torch.float32, torch.float64)
+
+
 def sequential_jacobian(
     model: torch.nn.Module,
     points: torch.Tensor,
@@ -347,13 +369,10 @@ def sequential_jacobian(
 
     """
     chunk_size = _check_chunk_size(chunk_size)
-    steps = _plan(model)
-    if steps is None:
+    walk = _walkable(model, points)
+    if walk is None:
         return None
-    params = list(model.parameters())
-    if len({(p.dtype, p.device) for p in params}) > 1:
-        raise ValueError("model parameters mix dtypes or devices; cannot choose one to compute in")
-    pts = _as_points(points, params[0].dtype, params[0].device) if params else _as_points(points)
+    steps, pts = walk
     num, n = pts.shape
     dtype, device = pts.dtype, pts.device
 
@@ -397,14 +416,11 @@ def sequential_values(
     ``points`` is never modified; the result is in the parameters' dtype.
     """
     chunk_size = _check_chunk_size(chunk_size)
-    steps = _plan(model)
-    if steps is None:
+    walk = _walkable(model, points)
+    if walk is None:
         return None
-    params = list(model.parameters())
-    if len({(p.dtype, p.device) for p in params}) > 1:
-        raise ValueError("model parameters mix dtypes or devices; cannot choose one to compute in")
-    pts = _as_points(points, params[0].dtype, params[0].device) if params else _as_points(points)
-    numpy_ok = pts.device.type == "cpu" and pts.dtype in (torch.float32, torch.float64)
+    steps, pts = walk
+    numpy_ok = _numpy_ok(pts)
     chunks = []
     with torch.inference_mode():
         for chunk in pts.split(chunk_size):
@@ -478,7 +494,7 @@ class _Workspace:
         self.ones = torch.ones(scratch, **kwargs)
         self.tangents_out = torch.empty(self.n * chunk_size * m, **kwargs)
         self.eye = torch.eye(self.n, **kwargs).unsqueeze(1)
-        self.numpy_ok = pts.device.type == "cpu" and pts.dtype in (torch.float32, torch.float64)
+        self.numpy_ok = _numpy_ok(pts)
 
     def block(self, index: int, size: int, width: int) -> torch.Tensor:
         """(n + 1, size, width) view: row block 0 holds values, blocks 1..n the tangents."""
