@@ -7,6 +7,7 @@ in one step, complete, so a crash or a full disk never leaves half a file over a
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -94,16 +95,105 @@ def read_regular_file(
     return data
 
 
-def write_atomically(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``target`` via a temporary file in the same folder + os.replace.
+class UnsafeTargetError(OSError):
+    """A path jacviz refuses to write to: a folder, device, FIFO, socket or symlink loop.
 
-    Raises OSError (the temporary file is removed) if the folder is not writable or the disk
-    is full; ``target`` is then untouched.
+    An :class:`OSError` (so callers that report failed writes report this too) whose
+    ``strerror`` is one line saying what stands there, e.g. "it is a FIFO (named pipe), not an
+    ordinary file".
     """
-    directory = target.parent
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.EINVAL, reason)
+
+
+_KINDS = (
+    (stat.S_ISDIR, "it is a folder"),
+    (stat.S_ISCHR, "it is a device file (character device), not an ordinary file"),
+    (stat.S_ISBLK, "it is a device file (block device), not an ordinary file"),
+    (stat.S_ISFIFO, "it is a FIFO (named pipe), not an ordinary file"),
+    (stat.S_ISSOCK, "it is a socket, not an ordinary file"),
+    (stat.S_ISLNK, "it is a symbolic link that leads to itself (a loop)"),
+)
+
+
+def _kind_problem(path: Path) -> str | None:
+    """Why what stands at ``path`` (not following a last symlink) may not be replaced, or None.
+
+    None means an ordinary file or nothing at all: the only two things a write may replace.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # nothing there (the folder check names a missing folder)
+    except OSError as problem:
+        return problem.strerror or str(problem)
+    for test, reason in _KINDS:
+        if test(mode):
+            return reason
+    return None if stat.S_ISREG(mode) else "it is not an ordinary file"
+
+
+def _real_target(target: Path) -> Path:
+    """Where a write to ``target`` really goes: through every symlink, to the file it names.
+
+    A symlink is written through, as ``open(target, "w")`` would: its target's content changes
+    and the link stays a link. A dangling link names the file to create; a loop stays a link,
+    which :func:`_kind_problem` refuses.
+    """
+    return Path(os.path.realpath(target))
+
+
+def write_atomically(target: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``target`` in one step: a temporary file beside it, then a rename.
+
+    A crash or a full disk never leaves half a file over a good one: either the old content or
+    the new one is there. The rename only ever replaces an *ordinary file* (or nothing):
+
+    - through a symbolic link, the file it points to is written (atomically, in *its* folder),
+      and the link stays as it was;
+    - a folder, device file, FIFO, socket or symlink loop is refused with
+      :class:`UnsafeTargetError` before anything is written, and checked again just before
+      the rename, so that ``--out /dev/null`` never replaces a system device with a file;
+    - a file that did not exist is created with ``os.link`` where the file system allows it,
+      which fails rather than replace anything that appeared meanwhile;
+    - a replaced file keeps its permission bits; a new one gets the usual ones (umask).
+
+    Raises
+    ------
+    UnsafeTargetError
+        If ``target`` (after symlinks) is not an ordinary file or absent.
+    OSError
+        If the folder is not writable or the disk is full; ``target`` is then untouched and
+        the temporary file removed.
+
+    """
+    real = _real_target(Path(target))
+    problem = _kind_problem(real)
+    if problem is not None:
+        raise UnsafeTargetError(problem)
+    move_into_place(_write_temporary(real, payload), real)
+
+
+def temporary_beside(target: Path, suffix: str = ".tmp") -> Path:
+    """A fresh hidden file name in the folder where a write to ``target`` really goes.
+
+    For writers whose output is produced by another program (ffmpeg writes an MP4 to a path):
+    they write there, then call :func:`move_into_place`. Being in the same folder as the real
+    target (past any symlink) keeps the final rename atomic. Nothing is created.
+    """
+    real = _real_target(Path(target))
+    while True:
+        candidate = real.parent / f".{real.name}.{secrets.token_hex(6)}{suffix}"
+        if not os.path.lexists(candidate):
+            return candidate
+
+
+def _write_temporary(real: Path, payload: bytes) -> Path:
+    """Write ``payload`` to a new hidden file beside ``real``, flushed to disk; return it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temporary = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        temporary = temporary_beside(real)
         try:
             # Mode 0o666 lets the umask decide, so the result has the usual permissions
             # (tempfile.mkstemp would leave it readable by its owner only).
@@ -116,23 +206,88 @@ def write_atomically(target: Path, payload: bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    return temporary
+
+
+def move_into_place(temporary: Path, target: Path) -> None:
+    """Put the finished file ``temporary`` where a write to ``target`` goes, in one step.
+
+    ``temporary`` must come from :func:`temporary_beside` (same folder, same file system).
+    What stands at the real target is checked just before the rename: only an ordinary file
+    (whose permission bits the new one takes over) or nothing is replaced. On any failure
+    ``temporary`` is removed and the target left as it was.
+
+    Raises
+    ------
+    UnsafeTargetError
+        If the real target is a folder, device, FIFO, socket or symlink loop.
+    OSError
+        If the rename fails.
+
+    """
+    real = _real_target(Path(target))
+    try:
+        _commit(Path(temporary), real)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _sync_folder(real.parent)
+
+
+def _commit(temporary: Path, real: Path) -> None:
+    for _ in range(3):  # something may appear at ``real`` between two looks: look again
+        problem = _kind_problem(real)
+        if problem is not None:
+            raise UnsafeTargetError(problem)
+        if os.path.lexists(real):
+            os.chmod(temporary, stat.S_IMODE(os.stat(real).st_mode))
+            os.replace(temporary, real)
+            return
+        try:
+            os.link(temporary, real)  # creates, or fails if anything appeared meanwhile
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system (FAT, some shares): rename
+            os.replace(temporary, real)
+            return
+        temporary.unlink()
+        return
+    raise UnsafeTargetError("something else keeps replacing it while jacviz writes")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entry for the new file to disk, where the platform allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # e.g. Windows cannot open folders: the rename is as durable as it gets
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def target_problem(target: Path) -> str | None:
     """Why no file can be written at ``target``, or None if one can.
 
-    The reasons: it is a folder, its folder is missing or read-only. Checked before long work,
-    so that it fails at once rather than after.
+    The reasons: what stands there (after symlinks) is no ordinary file (a folder, device,
+    FIFO, socket or symlink loop), or its folder is missing or read-only. Checked before long
+    work, so that it fails at once rather than after; :func:`write_atomically` checks again.
     """
-    if target.is_dir():
-        return "it is a folder"
-    folder = target.parent
+    real = _real_target(Path(target))
+    problem = _kind_problem(real)
+    if problem is not None:
+        return problem
+    folder = real.parent
+    # Name the folder as the user wrote it, unless a symlink led elsewhere.
+    shown = Path(target).parent if real == Path(os.path.abspath(target)) else folder
     if not folder.is_dir():
-        return f"folder {folder} does not exist"
+        return f"folder {shown} does not exist"
     if not os.access(folder, os.W_OK):
-        return f"folder {folder} is not writable"
+        return f"folder {shown} is not writable"
     return None

@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from jacviz.core.files import target_problem, write_atomically
+from jacviz.core.files import move_into_place, target_problem, temporary_beside, write_atomically
 
 ANIMATION_FORMATS = {".gif": "GIF animation", ".mp4": "MP4 video"}
 MAX_FRAMES = 1000
@@ -164,7 +164,7 @@ def _save_mp4(
 ) -> Path | None:
     executable = ffmpeg_executable()
     assert executable is not None  # check_animation_target made sure
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part.mp4")
+    temporary = temporary_beside(target, ".part.mp4")
     process: subprocess.Popen | None = None
     finished = False
     try:
@@ -184,7 +184,7 @@ def _save_mp4(
         if process.wait() != 0:
             last = [line for line in error.splitlines() if line.strip()][-1:] or ["no message"]
             raise AnimationError(f"ffmpeg could not encode the video: {last[0]}")
-        os.replace(temporary, target)
+        move_into_place(temporary, target)
         finished = True
         return target
     except OSError as error:
