@@ -1,7 +1,20 @@
+import warnings
+
 import numpy as np
 import pytest
 
-from jacviz.core.grid import Domain, chord_error, grid_lines, sample_points, warp_grid
+from jacviz.core.grid import (
+    MAX_ASPECT,
+    MAX_BOUND,
+    MIN_EXTENT,
+    Domain,
+    chord_error,
+    domain_containing,
+    grid_lines,
+    picture_size,
+    sample_points,
+    warp_grid,
+)
 from jacviz.core.maps import FormulaMap
 from jacviz.core.presets import PRESETS
 
@@ -26,6 +39,88 @@ def test_grid_lines_cover_the_domain_with_straight_lines():
 def test_bad_domains_are_refused_with_a_message(bounds):
     with pytest.raises(ValueError, match="domain"):
         Domain(*bounds)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ((-1e308, 1e308, -1e308, 1e308), "at most 1e\\+09 in size"),
+        ((-2e9, 2e9, -1, 1), "at most 1e\\+09 in size"),
+        ((0, 1e6, 0, 1), "aspect"),  # a strip thinner than a pixel
+        ((0, 1, 0, 1e-5), "aspect"),
+        ((1e6, 1e6 + 1e-6, 0, 1e-6), "too narrow"),  # near float64's resolution there
+        ((0, 1e-12, 0, 1e-12), "too narrow"),
+        (("a", 1, 0, 1), "numbers"),
+        ((None, 1, 0, 1), "numbers"),
+    ],
+)
+def test_absurd_domains_are_refused_with_one_line(bounds, message):
+    with pytest.raises(ValueError, match=message) as error:
+        Domain(*bounds)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (-MAX_BOUND, MAX_BOUND, -MAX_BOUND, MAX_BOUND),
+        (0, MAX_ASPECT, 0, 1),
+        (0, MIN_EXTENT, 0, MIN_EXTENT),
+        (1e6, 1e6 + 1e-3, 5, 5 + 1e-3),  # the editor's finest step far out
+        (np.float64(-1), np.int64(1), 0, 2),
+    ],
+)
+def test_domains_at_the_limits_are_accepted(bounds):
+    domain = Domain(*bounds)
+    points = sample_points(domain, 256)
+    assert np.unique(points[:, 0]).size == 256 and np.unique(points[:, 1]).size == 256
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        (0.0, 1.0, 0.0, 1.0),
+        (0.0, 1e6, 0.0, 1e-3),  # data along a line: widened to the largest aspect
+        (1e6, 1e6 + 1e-12, -1e6, -1e6 + 1e-12),  # a point far out: widened to the resolution
+        (3.0, 3.0, 3.0, 3.0),
+    ],
+)
+def test_domain_containing_widens_a_box_into_a_valid_domain(box):
+    domain = domain_containing(*box)
+    xmin, xmax, ymin, ymax = box
+    assert domain.xmin <= xmin and xmax <= domain.xmax
+    assert domain.ymin <= ymin and ymax <= domain.ymax
+    assert domain.width / domain.height <= MAX_ASPECT and domain.height / domain.width <= MAX_ASPECT
+    centre = ((xmin + xmax) / 2, (ymin + ymax) / 2)
+    assert (domain.xmin + domain.xmax) / 2 == pytest.approx(centre[0], abs=domain.width)
+    assert (domain.ymin + domain.ymax) / 2 == pytest.approx(centre[1], abs=domain.height)
+
+
+def test_domain_containing_refuses_a_box_beyond_the_bounds():
+    with pytest.raises(ValueError, match="at most"):
+        domain_containing(0.0, 2e9, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("formula", "domain"),
+    [
+        ("1/x, 1/y", Domain(-1, 1, -1, 1)),
+        ("exp(709.7*x/2) - exp(-709.7*x/2), y", Domain()),  # finite, but near float64's limit
+        ("exp(1000*x), -exp(1000*y)", Domain()),  # overflows to ±inf
+        ("log(x), sqrt(y)", Domain()),  # NaN on half the plane
+        ("1/(x*y), x", Domain()),
+    ],
+)
+def test_grids_of_non_finite_and_huge_maps_raise_no_numpy_warnings(formula, domain):
+    # The app redraws the grid on every change: a RuntimeWarning printed each time was noise.
+    map_ = FormulaMap.from_text(formula)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warped = warp_grid(map_, domain, lines=5, max_samples=257)
+        for t in (0.0, 0.3, 1.0):
+            warped.morph(t)
+        picture_size(warped.images)
+    np.testing.assert_array_equal(warped.morph(0.0), warped.lines)  # not NaN where f is
 
 
 def test_identity_grid_is_its_own_image_and_needs_no_refinement():

@@ -10,16 +10,39 @@ each line into many pieces, but only as far as the map actually needs.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from jacviz.core.maps import Map
+from jacviz.core.text_input import quote
+
+MAX_BOUND = 1e9
+"""Largest size of a domain bound: far beyond any plane worth looking at, and small enough that
+widths, grid midpoints and pixel centres never overflow or lose their digits."""
+
+MIN_EXTENT = 1e-10
+"""Smallest width or height of a domain, as a share of the larger of 1 and its largest bound:
+below it, the 2049 samples of a grid line would come within a few hundred float64 roundings
+of each other (the editor's finest step, 0.001 at 1e6, stays well above it)."""
+
+MAX_ASPECT = 1e4
+"""Largest ratio of a domain's longer side to its shorter: the plane keeps its aspect locked,
+so a longer strip would be drawn thinner than a pixel."""
 
 
 @dataclass(frozen=True)
 class Domain:
-    """The rectangle ``[xmin, xmax] × [ymin, ymax]`` of the input plane."""
+    """The rectangle ``[xmin, xmax] × [ymin, ymax]`` of the input plane.
+
+    Every domain can be drawn: its bounds are finite floats of size at most
+    :data:`MAX_BOUND`, ``xmin < xmax`` and ``ymin < ymax``, each side is at least
+    :data:`MIN_EXTENT` (relative to the coordinates' size), and the longer side at most
+    :data:`MAX_ASPECT` times the shorter. Anything else raises a ValueError of one line, so
+    that sessions, network files, the command line and the editor all refuse the same
+    rectangles with the same words.
+    """
 
     xmin: float = -2.0
     xmax: float = 2.0
@@ -28,12 +51,30 @@ class Domain:
 
     def __post_init__(self) -> None:
         bounds = (self.xmin, self.xmax, self.ymin, self.ymax)
-        if not all(math.isfinite(b) for b in bounds):
-            raise ValueError(f"domain bounds must be finite numbers, got {bounds}")
-        if not (self.xmin < self.xmax and self.ymin < self.ymax):
+        if not all(isinstance(b, numbers.Real) for b in bounds):
+            shown = ", ".join(quote(repr(b), 20) for b in bounds)
+            raise ValueError(f"domain bounds must be numbers, got {shown}")
+        for name, value in zip(("xmin", "xmax", "ymin", "ymax"), bounds, strict=True):
+            object.__setattr__(self, name, float(value))  # plain floats: JSON-ready
+        xmin, xmax, ymin, ymax = (self.xmin, self.xmax, self.ymin, self.ymax)
+        box = f"x in [{xmin:.6g}, {xmax:.6g}], y in [{ymin:.6g}, {ymax:.6g}]"
+        if not all(math.isfinite(b) for b in (xmin, xmax, ymin, ymax)):
+            raise ValueError(f"domain bounds must be finite numbers, got {box}")
+        if max(abs(xmin), abs(xmax), abs(ymin), abs(ymax)) > MAX_BOUND:
+            raise ValueError(f"domain bounds must be at most {MAX_BOUND:g} in size, got {box}")
+        if not (xmin < xmax and ymin < ymax):
+            raise ValueError(f"domain needs xmin < xmax and ymin < ymax, got {box}")
+        width, height = xmax - xmin, ymax - ymin
+        least = _least_extent(xmin, xmax, ymin, ymax)
+        if min(width, height) < least:
             raise ValueError(
-                f"domain needs xmin < xmax and ymin < ymax, got x in [{self.xmin}, {self.xmax}],"
-                f" y in [{self.ymin}, {self.ymax}]"
+                f"domain too narrow: width and height must be at least {least:.3g} at these "
+                f"coordinates (float64's resolution), got {width:.3g} × {height:.3g}"
+            )
+        if max(width / height, height / width) > MAX_ASPECT:
+            raise ValueError(
+                f"domain aspect ratio too extreme: the longer side may be at most "
+                f"{MAX_ASPECT:g} times the shorter, got {width:.3g} × {height:.3g}"
             )
 
     @property
@@ -45,6 +86,42 @@ class Domain:
     def height(self) -> float:
         """Extent along y."""
         return self.ymax - self.ymin
+
+
+def _least_extent(*bounds: float) -> float:
+    return MIN_EXTENT * max(1.0, *(abs(b) for b in bounds))
+
+
+def domain_containing(xmin: float, xmax: float, ymin: float, ymax: float) -> Domain:
+    """The smallest valid :class:`Domain` that contains the box, about the same centre.
+
+    A side shorter than :data:`MIN_EXTENT` allows, or than the longer side over
+    :data:`MAX_ASPECT`, is widened about its middle; this is how a box around data (a single
+    point, points on a line) becomes a rectangle the plane can show.
+
+    Raises
+    ------
+    ValueError
+        If the box is not finite, has ``xmin > xmax`` or ``ymin > ymax``, or reaches beyond
+        :data:`MAX_BOUND`.
+
+    """
+    box = (xmin, xmax, ymin, ymax)
+    if not all(math.isfinite(b) for b in box) or xmin > xmax or ymin > ymax:
+        raise ValueError(f"a domain cannot contain the box {box}")
+    # Margins of a millionth keep the result valid after the rounding of centre ± half.
+    least = 2.0 * _least_extent(*box)
+    width = max(xmax - xmin, least)
+    height = max(ymax - ymin, least)
+    width = max(width, height / MAX_ASPECT * (1 + 1e-6))
+    height = max(height, width / MAX_ASPECT * (1 + 1e-6))
+    x_mid, y_mid = 0.5 * (xmin + xmax), 0.5 * (ymin + ymax)
+    return Domain(
+        min(xmin, x_mid - 0.5 * width),
+        max(xmax, x_mid + 0.5 * width),
+        min(ymin, y_mid - 0.5 * height),
+        max(ymax, y_mid + 0.5 * height),
+    )
 
 
 def grid_lines(domain: Domain, lines: int = 21, samples: int = 65) -> np.ndarray:
@@ -80,8 +157,9 @@ def chord_error(images: np.ndarray, midpoint_images: np.ndarray) -> float:
     ``images`` is ``(L, S, m)``; ``midpoint_images`` ``(L, S-1, m)`` holds the images of the
     parameter midpoints. Non-finite samples are ignored.
     """
-    chord_mid = 0.5 * (images[:, 1:] + images[:, :-1])
+    # Poles give inf - inf and huge images overflow: such samples are expected, and skipped.
     with np.errstate(invalid="ignore", over="ignore"):
+        chord_mid = 0.5 * (images[:, 1:] + images[:, :-1])
         distance = np.linalg.norm(midpoint_images - chord_mid, axis=-1)
     finite = distance[np.isfinite(distance)]
     return float(finite.max()) if finite.size else 0.0
@@ -93,7 +171,8 @@ def picture_size(images: np.ndarray) -> float:
     flat = flat[np.all(np.isfinite(flat), axis=1)]
     if not len(flat):
         return 0.0
-    return float(np.linalg.norm(flat.max(axis=0) - flat.min(axis=0)))
+    with np.errstate(over="ignore"):  # images near float64's limit: an infinite picture
+        return float(np.linalg.norm(flat.max(axis=0) - flat.min(axis=0)))
 
 
 @dataclass(frozen=True)
@@ -112,7 +191,10 @@ class WarpedGrid:
         """Straight-line homotopy ``(1 - t)·p + t·f(p)`` of the grid, for 2D→2D maps."""
         if self.lines.shape[-1] != self.images.shape[-1]:
             raise ValueError("morphing needs a map with as many outputs as inputs")
-        return (1.0 - t) * self.lines + t * self.images
+        if t == 0:
+            return self.lines.copy()  # the identity, even where f is not finite (0·inf is NaN)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite images stay so
+            return (1.0 - t) * self.lines + t * self.images
 
 
 def warp_grid(
