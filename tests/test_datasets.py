@@ -17,14 +17,17 @@ from hypothesis import strategies as st
 
 from jacviz.core.datasets import (
     DATASETS,
+    MAX_COORDINATE,
     MAX_CSV_BYTES,
+    MAX_NOISE,
     MAX_POINTS,
     Dataset,
     DatasetError,
+    check_dataset_settings,
     load_csv,
     make_dataset,
 )
-from jacviz.core.grid import Domain
+from jacviz.core.grid import MAX_ASPECT, Domain
 
 TIGHT = {"rtol": 0, "atol": 1e-15}
 
@@ -291,8 +294,36 @@ def test_bad_arguments_are_refused_with_one_clear_line(kwargs, message):
 
 
 def test_n_classes_is_ignored_by_datasets_with_a_fixed_class_count():
-    assert make_dataset("moons", n_classes=99).n_classes == 2
-    assert make_dataset("spirals3", n_classes=1).n_classes == 3
+    assert make_dataset("moons", n_classes=8).n_classes == 2
+    assert make_dataset("spirals3", n_classes=2).n_classes == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "moons", "n_classes": 99}, "n_classes must be from 2 to 8, got 99"),
+        ({"name": "moons", "n_classes": 10**30}, "n_classes must be from 2 to 8"),
+        ({"name": "moons", "noise": 1e308}, f"noise must be from 0 to {MAX_NOISE:g}, got 1e+308"),
+        ({"name": "moons", "noise": MAX_NOISE * 1.01}, "noise must be from 0 to"),
+        ({"name": "moons", "noise": "0.1"}, "noise must be a number, got '0.1'"),
+        ({"name": "moons", "noise": True}, "noise must be a number, got True"),
+        ({"name": "moons", "n_points": 10**100}, f"to {MAX_POINTS}, got 1000000000000"),
+        ({"name": "moons", "seed": 2**64}, "seed must be an integer from 0 to"),
+        ({"name": "moons", "test_fraction": "0.3"}, "test_fraction must be a number"),
+    ],
+)
+def test_absurd_settings_are_refused_before_anything_is_generated(kwargs, message):
+    # One check for every setting, used or not: an absurd --classes is refused for moons too.
+    settings_ = {"n_points": 200, "noise": 0.1, "seed": 0, "test_fraction": 0.3, "n_classes": 3}
+    settings_.update(kwargs)
+    assert message in message_of(check_dataset_settings, **settings_)
+    assert len(message_of(check_dataset_settings, **settings_)) < 200
+    assert message in message_of(make_dataset, **settings_)
+
+
+def test_the_largest_noise_stays_within_the_coordinate_limit():
+    data = make_dataset("blobs", n_points=MAX_POINTS, noise=MAX_NOISE, seed=1)
+    assert np.abs(data.points).max() < MAX_COORDINATE / 100
 
 
 def test_dataset_error_is_a_value_error():
@@ -310,6 +341,8 @@ def test_dataset_error_is_a_value_error():
         ({"is_test": np.zeros(2, bool)}, "is_test must be 3 booleans"),
         ({"class_names": ("a",)}, "need 2 class names, got 1"),
         ({"n_classes": 9, "class_names": tuple("abcdefghi")}, "n_classes must be 1 to 8"),
+        ({"points": np.array([[0, 0], [1, 1e308], [2, 2]])}, "at most 1e+06 in size, got 1e+308"),
+        ({"points": np.array([[0, 0], [-1.01e6, 1], [2, 2]])}, "at most 1e+06 in size"),
     ],
 )
 def test_the_constructor_refuses_inconsistent_arrays(change, message):
@@ -359,6 +392,23 @@ def test_domain_of_degenerate_datasets_is_still_a_rectangle():
     assert_bounds(hand_made([[0, 1], [2, 1]], [0, 1]).domain, (-0.3, 2.3, -0.3, 2.3))
 
 
+@pytest.mark.parametrize(
+    "points",
+    [
+        [[0, 0], [1e6, 1e-3]],  # on a line, nearly: the flat side is widened to the aspect limit
+        [[-1e6, -1e6], [1e6, 1e6]],  # the largest coordinates
+        [[1e6, 1e6], [1e6, 1e6]],  # one point, far out
+        [[1e6, 5.0], [1e6 - 1e-9, 5.0]],  # closer than float64 can tell apart at 1e6, almost
+    ],
+)
+def test_the_domain_of_any_valid_dataset_is_a_valid_domain(points):
+    domain = hand_made(points, [0, 1]).domain
+    array = np.array(points, dtype=float)
+    assert domain.xmin <= array[:, 0].min() and array[:, 0].max() <= domain.xmax
+    assert domain.ymin <= array[:, 1].min() and array[:, 1].max() <= domain.ymax
+    assert max(domain.width / domain.height, domain.height / domain.width) <= MAX_ASPECT
+
+
 def test_with_point_appends_a_point_and_leaves_the_original_alone():
     data = make_dataset("moons", n_points=20)
     added = data.with_point((0.25, -0.75), 1, test=True)
@@ -378,6 +428,7 @@ def test_with_point_appends_a_point_and_leaves_the_original_alone():
         ((0.0, 0.0), -1, "label must be in 0..1, got -1"),
         ((0.0, 0.0), 0.5, "label must be an integer"),
         ((0.0, math.inf), 0, "a point must be finite"),
+        ((2e6, 0.0), 0, "at most 1e+06 in size"),
         ((0.0, 1.0, 2.0), 0, "a point must be two numbers (x, y), got shape (3,)"),
         ("here", 0, "a point must be two numbers"),
     ],
@@ -446,8 +497,8 @@ def test_csv_file_is_plain_and_readable(tmp_path):
 @given(
     st.lists(
         st.tuples(
-            st.floats(allow_nan=False, allow_infinity=False),
-            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(-MAX_COORDINATE, MAX_COORDINATE),
+            st.floats(-MAX_COORDINATE, MAX_COORDINATE),
             st.integers(0, 2),
             st.booleans(),
         ),
@@ -455,7 +506,7 @@ def test_csv_file_is_plain_and_readable(tmp_path):
         max_size=20,
     )
 )
-def test_any_finite_floats_round_trip_bit_exactly(rows):
+def test_any_coordinates_round_trip_bit_exactly(rows):
     rows = [*rows, (0.0, 0.0, 0, False), (1.0, 1.0, 1, False), (2.0, 2.0, 2, False)]
     points = [(x, y) for x, y, _, _ in rows]
     data = hand_made(points, [r[2] for r in rows], [r[3] for r in rows], names=("0", "1", "2"))
@@ -541,10 +592,17 @@ def test_csv_header_is_optional_with_a_split_column(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("x,y,label\n1,2,a\nabc,3,b\n", "points.csv line 3: x 'abc' is not a number"),
-        ("1,2,a\n3,,b\n", "points.csv line 2: y '' is not a number"),
-        ("1,2,a\n# note\n\n3,nan,b\n", "points.csv line 4: y 'nan' is not a finite number"),
-        ("1,2,a\n-inf,3,b\n", "line 2: x '-inf' is not a finite number"),
+        ("x,y,label\n1,2,a\nabc,3,b\n", "points.csv line 3: x 'abc' is not a plain decimal"),
+        ("1,2,a\n3,,b\n", "points.csv line 2: y '' is not a plain decimal number"),
+        ("1,2,a\n# note\n\n3,nan,b\n", "points.csv line 4: y 'nan' is not a plain decimal"),
+        ("1,2,a\n-inf,3,b\n", "line 2: x '-inf' is not a plain decimal number"),
+        ("1,2,a\n1_0,3,b\n", "line 2: x '1_0' is not a plain decimal number"),
+        ("1,2,a\n\uff11,3,b\n", "line 2: x '\uff11' is not a plain decimal number"),
+        ("1,2,a\n0x10,3,b\n", "line 2: x '0x10' is not a plain decimal number"),
+        ("1,2,a\n3,1e308,b\n", "line 2: y '1e308' is more than 1e+06 in size (the largest"),
+        ("1,2,a\n-1000001,3,b\n", "line 2: x '-1000001' is more than 1e+06 in size"),
+        ("1,2,a\n3,1e999,b\n", "line 2: y '1e999' is too large for a number"),
+        ("1,2,a\n" + "7" * 5000 + ",3,b\n", "line 2: x '" + "7" * 37 + "…' is too large"),
         ("1,2,a\n3,4,b\n5,6\n", "points.csv line 3 has 2 columns; expected 3 (x,y,label)"),
         ("1,2,a,train\n3,4,b\n", "line 2 has 3 columns; expected 4 (x,y,label,split)"),
         ("x,y,label\n1,2,a,test\n", "line 2 has 4 columns; expected 3"),
@@ -567,6 +625,24 @@ def test_malformed_csv_is_refused_naming_the_problem(tmp_path, text, message):
         load_csv(write(tmp_path, text))
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_csv_coordinates_at_the_limit_and_plain_spellings_are_read(tmp_path):
+    data = load_csv(write(tmp_path, "1e6,-1000000,a\n +.5 , 5.,b\n-0,1E-3,a\n"))
+    assert data.points.tolist() == [[1e6, -1e6], [0.5, 5.0], [0.0, 1e-3]]
+
+
+def test_csv_labels_sort_as_numbers_only_when_plainly_written(tmp_path):
+    # "1_0" and "inf" are text to a person: labels sort as text when one of them is such.
+    assert load_csv(write(tmp_path, "0,0,10\n1,1,9\n")).class_names == ("9", "10")
+    assert load_csv(write(tmp_path, "0,0,1_0\n1,1,9\n")).class_names == ("1_0", "9")
+    assert load_csv(write(tmp_path, "0,0,inf\n1,1,9\n")).class_names == ("9", "inf")
+
+
+def test_csv_messages_escape_and_shorten_the_file_name(tmp_path):
+    name = "a\nb" + "c" * 200 + ".csv"
+    message = message_of(load_csv, write(tmp_path, "1,2,a\nq,3,b\n", name=name))
+    assert "\\n" in message and len(message) < 200 and "…" in message
 
 
 def test_csv_with_too_many_rows_is_refused(tmp_path):

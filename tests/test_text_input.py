@@ -8,6 +8,7 @@ from jacviz.core.text_input import (
     parse_integer,
     parse_numbers,
     parse_real,
+    printable,
     quote,
 )
 
@@ -105,6 +106,13 @@ def test_quote_shortens_with_an_ellipsis_and_escapes_what_cannot_be_printed():
     assert quote("\udcff.png") == "'\\udcff.png'"  # a non-UTF-8 file name's byte, escaped
     assert quote("a\nb") == "'a\\nb'"
     assert "\n" not in quote("x\n" * 100)
+
+
+def test_printable_keeps_plain_names_and_quotes_the_rest():
+    assert printable("points.csv") == "points.csv"
+    assert printable("\udcff.csv") == "'\\udcff.csv'"
+    assert printable("a\tb") == "'a\\tb'"
+    assert len(printable("n" * 300)) == 40
 
 
 def test_one_line_collapses_and_caps():

@@ -17,6 +17,7 @@ names the file, the line and the problem.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import os
 from dataclasses import dataclass, replace
@@ -26,16 +27,21 @@ from typing import Any
 import numpy as np
 
 from jacviz.core.files import format_bytes, read_regular_file, write_atomically
-from jacviz.core.grid import Domain
+from jacviz.core.grid import Domain, domain_containing
+from jacviz.core.text_input import NumberError, parse_real, printable, quote
 
 __all__ = [
     "DATASETS",
     "MAX_CLASSES",
+    "MAX_COORDINATE",
     "MAX_CSV_BYTES",
+    "MAX_NOISE",
     "MAX_POINTS",
+    "MAX_SEED",
     "MAX_TEST_FRACTION",
     "Dataset",
     "DatasetError",
+    "check_dataset_settings",
     "load_csv",
     "make_dataset",
 ]
@@ -55,6 +61,18 @@ MAX_CSV_BYTES: int = 10 * 1024 * 1024
 
 MAX_TEST_FRACTION: float = 0.9
 """Largest share of the points a split may hold out for testing."""
+
+MAX_COORDINATE: float = 1e6
+"""Largest size of a point's coordinates. Toy data lives near the unit square; beyond a
+million, float32 training loses the digits that separate classes, and the data's domain (with
+its margins) must stay a :class:`~jacviz.core.grid.Domain` the planes can draw."""
+
+MAX_NOISE: float = 10.0
+"""Largest noise standard deviation: five times the spirals' radius, where every dataset is
+already a cloud (the lab offers up to 2)."""
+
+MAX_SEED: int = 2**63 - 1
+"""Largest seed (the trainer hands seeds to torch, whose generators take 64-bit seeds)."""
 
 _CLASS_COUNT = {"moons": 2, "circles": 2, "xor": 2, "spirals": 2, "spirals3": 3}
 _CIRCLES_FACTOR = 0.5  # inner radius / outer radius, as scikit-learn's make_circles default
@@ -123,6 +141,11 @@ class Dataset:
             raise DatasetError(f"a dataset holds at most {MAX_POINTS} points, got {count}")
         if not np.isfinite(points).all():
             raise DatasetError("points must be finite numbers (no NaN or infinity)")
+        largest = float(np.abs(points).max()) if count else 0.0
+        if largest > MAX_COORDINATE:
+            raise DatasetError(
+                f"point coordinates must be at most {MAX_COORDINATE:g} in size, got {largest:.6g}"
+            )
         labels = np.asarray(self.labels)
         if labels.shape != (count,) or (count and labels.dtype.kind not in "iu"):
             raise DatasetError(f"labels must be {count} integers, got shape {labels.shape}")
@@ -176,6 +199,8 @@ class Dataset:
         This is the region a decision-boundary view should show. The aspect ratio follows the
         data. An axis along which all points agree (one point, or a line of points) gets the
         extent of the other axis, or 1 if both are flat; an empty dataset gets ``[-1, 1]²``.
+        A side thinner than a :class:`~jacviz.core.grid.Domain` may be (points nearly on a
+        line) is widened about its middle, so every dataset has a domain the planes can draw.
         """
         if not self.n_points:
             return Domain(-1.0, 1.0, -1.0, 1.0)
@@ -187,7 +212,7 @@ class Dataset:
         for lo, hi, size in zip(low.tolist(), high.tolist(), extent.tolist(), strict=True):
             pad = _MARGIN * size if size else (0.5 + _MARGIN) * fallback
             bounds += [lo - pad, hi + pad]
-        return Domain(*bounds)
+        return domain_containing(*bounds)
 
     def with_point(self, point: Any, label: int, test: bool = False) -> Dataset:
         """A copy with one more point, appended at the end (for adding points by clicking).
@@ -341,17 +366,18 @@ def make_dataset(
     n_points : int, optional
         Total number of points, from 2 per class up to :data:`MAX_POINTS`.
     noise : float, optional
-        Standard deviation of the Gaussian jitter, finite and >= 0.
+        Standard deviation of the Gaussian jitter, 0 to :data:`MAX_NOISE`.
     seed : int, optional
-        Seed (>= 0) of everything random: positions, jitter, shuffle and split. The same
-        arguments always give bit-identical arrays.
+        Seed (0 to :data:`MAX_SEED`) of everything random: positions, jitter, shuffle and
+        split. The same arguments always give bit-identical arrays.
     test_fraction : float, optional
         Share of points held out for testing, 0 to :data:`MAX_TEST_FRACTION`. Exactly
         ``round(test_fraction * n_points)`` points are held out, spread over the classes in
         proportion to their size, but never a class's last training point.
     n_classes : int, optional
         Number of blobs, 2 to :data:`MAX_CLASSES`. Only ``blobs`` uses it; the other datasets
-        have a fixed number of classes (3 for ``spirals3``, 2 for the rest) and ignore it.
+        have a fixed number of classes (3 for ``spirals3``, 2 for the rest) and ignore it
+        (but a value out of range is refused all the same).
 
     Returns
     -------
@@ -364,24 +390,10 @@ def make_dataset(
         For an unknown name or an argument out of range.
 
     """
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
-    if name == "blobs":
-        classes = _integer(n_classes, "n_classes")
-        if not 2 <= classes <= MAX_CLASSES:
-            raise DatasetError(f"blobs needs n_classes from 2 to {MAX_CLASSES}, got {classes}")
-    else:
-        classes = _CLASS_COUNT[name]
-    count = _integer(n_points, "n_points")
-    if not 2 * classes <= count <= MAX_POINTS:
-        raise DatasetError(
-            f"{name} needs n_points from {2 * classes} (2 per class) to {MAX_POINTS}, got {count}"
-        )
-    noise = _real(noise, "noise")
-    if noise < 0:
-        raise DatasetError(f"noise must be a finite number >= 0, got {noise}")
-    fraction = _test_fraction(test_fraction)
-    rng = np.random.default_rng(_seed(seed))
+    classes, count, noise, seed, fraction = check_dataset_settings(
+        name, n_points, noise, seed, test_fraction, n_classes
+    )
+    rng = np.random.default_rng(seed)
 
     sizes = [count // classes + (k < count % classes) for k in range(classes)]
     parts = [_GENERATORS[name](k, size, classes, rng) for k, size in enumerate(sizes)]
@@ -392,6 +404,52 @@ def make_dataset(
     points, labels = points[order], labels[order]
     is_test = _split(labels, classes, fraction, rng)
     return Dataset(points, labels, is_test, classes, name, tuple(map(str, range(classes))))
+
+
+def check_dataset_settings(
+    name: str = "moons",
+    n_points: int = 200,
+    noise: float = 0.1,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    n_classes: int = 3,
+) -> tuple[int, int, float, int, float]:
+    """Check :func:`make_dataset`'s arguments without generating anything.
+
+    Every setting is checked, also those the dataset does not use (``n_classes`` of moons):
+    this is how ``jacviz train`` refuses an absurd option before any work, whatever the data.
+
+    Returns
+    -------
+    tuple
+        ``(classes, n_points, noise, seed, test_fraction)`` as plain Python numbers, where
+        ``classes`` is the number of classes of ``name``.
+
+    Raises
+    ------
+    DatasetError
+        For an unknown name, a value of the wrong type or out of range; one line.
+
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {quote(str(name))}; choose from {', '.join(DATASETS)}")
+    wanted = _integer(n_classes, "n_classes")
+    if not 2 <= wanted <= MAX_CLASSES:
+        noun = "blobs needs n_classes" if name == "blobs" else "n_classes must be"
+        raise DatasetError(f"{noun} from 2 to {MAX_CLASSES}, got {_shown(wanted)}")
+    classes = wanted if name == "blobs" else _CLASS_COUNT[name]
+    count = _integer(n_points, "n_points")
+    if not 2 * classes <= count <= MAX_POINTS:
+        raise DatasetError(
+            f"{name} needs n_points from {2 * classes} (2 per class) to {MAX_POINTS}, "
+            f"got {_shown(count)}"
+        )
+    noise = _real(noise, "noise")
+    if noise < 0:
+        raise DatasetError(f"noise must be a finite number >= 0, got {noise}")
+    if noise > MAX_NOISE:
+        raise DatasetError(f"noise must be from 0 to {MAX_NOISE:g}, got {noise:g}")
+    return classes, count, noise, _seed(seed), _test_fraction(test_fraction)
 
 
 def _moon(k: int, size: int, classes: int, rng: np.random.Generator) -> np.ndarray:
@@ -474,9 +532,11 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
 
     The format: UTF-8 text, one point per line as ``x,y,label`` or ``x,y,label,split``, comma
     separated (no quoting), with an optional first line ``x,y,label`` or ``x,y,label,split``
-    as header. Blank lines and lines starting with ``#`` are skipped. Labels are any text
-    (``0``, ``-1``, ``cat``); the k distinct labels become classes ``0 .. k-1`` in sorted order,
-    numerically when every label is a number, and :attr:`Dataset.class_names` keeps the
+    as header. Coordinates are plain decimal numbers (``-1.5``, ``2e-3``; not ``1_0``,
+    ``inf`` or full-width digits) of size at most :data:`MAX_COORDINATE`. Blank lines and
+    lines starting with ``#`` are skipped. Labels are any text (``0``, ``-1``, ``cat``); the
+    k distinct labels become classes ``0 .. k-1`` in sorted order, numerically when every
+    label is a plain decimal number, and :attr:`Dataset.class_names` keeps the
     original texts. The split column holds ``train`` or ``test``; without it, the points are
     split as :func:`make_dataset` splits them, with ``test_fraction`` and ``seed``.
 
@@ -500,7 +560,8 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
     DatasetError
         If the file is missing or unreadable (with the operating system's reason), not a
         regular file, too large, binary or not UTF-8, has a line with the wrong number of
-        columns, a coordinate that is not a finite number, an empty label or an unknown split,
+        columns, a coordinate that is not a plain decimal number or larger than
+        :data:`MAX_COORDINATE`, an empty label or an unknown split,
         has too many rows, fewer than 2 or more than :data:`MAX_CLASSES` classes, or a split
         column with no training point. Messages give the line number where there is one.
 
@@ -508,7 +569,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
     fraction = _test_fraction(test_fraction)
     seed = _seed(seed)
     source = Path(path)
-    name = source.name or str(source)
+    name = printable(source.name or str(source))  # a file name may hold line breaks
     text = _read_text(source, name)
 
     points: list[tuple[float, float]] = []
@@ -533,7 +594,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
             if not _is_number(fields[0]):
                 raise DatasetError(
                     f"{name} line {number} is neither a header (x,y,label or x,y,label,split) "
-                    f"nor a data row: x {fields[0]!r:.40} is not a number"
+                    f"nor a data row: x {quote(fields[0])} is not a number"
                 )
         elif len(fields) != columns:
             expected = "x,y,label,split" if columns == 4 else "x,y,label"
@@ -553,7 +614,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
             split = _SPLITS.get(fields[3].lower())
             if split is None:
                 raise DatasetError(
-                    f"{name} line {number}: split {fields[3]!r:.40} must be 'train' or 'test'"
+                    f"{name} line {number}: split {quote(fields[3])} must be 'train' or 'test'"
                 )
             splits.append(split)
 
@@ -562,7 +623,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
     class_names = _sorted_labels(set(raw_labels))
     if len(class_names) < 2:
         raise DatasetError(
-            f"{name} has only one class ({class_names[0]!r:.40}); a classification dataset "
+            f"{name} has only one class ({quote(class_names[0])}); a classification dataset "
             "needs at least 2"
         )
     if len(class_names) > MAX_CLASSES:
@@ -598,32 +659,30 @@ def _read_text(source: Path, name: str) -> str:
 
 def _coordinate(text: str, axis: str, name: str, number: int) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise DatasetError(f"{name} line {number}: {axis} {text!r:.40} is not a number") from None
-    if not math.isfinite(value):
-        raise DatasetError(f"{name} line {number}: {axis} {text!r:.40} is not a finite number")
+        value = parse_real(text)
+    except NumberError as error:
+        raise DatasetError(f"{name} line {number}: {axis} {error}") from None
+    if abs(value) > MAX_COORDINATE:
+        raise DatasetError(
+            f"{name} line {number}: {axis} {quote(text)} is more than {MAX_COORDINATE:g} in size "
+            "(the largest coordinate jacviz takes)"
+        )
     return value
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
-    except ValueError:
+        parse_real(text)
+    except NumberError:
         return False
     return True
 
 
 def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
-    """Labels in class order: numerically if all are finite numbers, else as text."""
-    values = {}
-    for label in labels:
-        try:
-            values[label] = float(label)
-        except ValueError:
-            return tuple(sorted(labels))
-        if not math.isfinite(values[label]):
-            return tuple(sorted(labels))
+    """Labels in class order: numerically if all are plain decimal numbers, else as text."""
+    if not all(_is_number(label) for label in labels):
+        return tuple(sorted(labels))
+    values = {label: parse_real(label) for label in labels}
     return tuple(sorted(labels, key=lambda label: (values[label], label)))
 
 
@@ -654,20 +713,30 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _shown(value: Any) -> str:
+    """A value for a message, shortened: a 400-digit integer is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
 def _integer(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise DatasetError(f"{what} must be an integer, got {value!r}")
     try:
         return operator.index(value)
     except TypeError:
-        raise DatasetError(f"{what} must be an integer, got {value!r:.40}") from None
+        raise DatasetError(f"{what} must be an integer, got {_shown(value)}") from None
 
 
 def _real(value: Any, what: str) -> float:
+    # Numbers only: text goes through text_input.parse_real first, which refuses "inf" and
+    # "1_0" where float() would take them.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DatasetError(f"{what} must be a number, got {_shown(value)}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{what} must be a number, got {value!r:.40}") from None
+    except OverflowError:  # an integer beyond float64
+        raise DatasetError(f"{what} must be a finite number, got {_shown(value)}") from None
     if not math.isfinite(number):
         raise DatasetError(f"{what} must be a finite number, got {number}")
     return number
@@ -676,7 +745,9 @@ def _real(value: Any, what: str) -> float:
 def _seed(seed: Any) -> int:
     value = _integer(seed, "seed")
     if value < 0:
-        raise DatasetError(f"seed must be an integer >= 0, got {value}")
+        raise DatasetError(f"seed must be an integer >= 0, got {_shown(value)}")
+    if value > MAX_SEED:
+        raise DatasetError(f"seed must be an integer from 0 to {MAX_SEED}, got {_shown(value)}")
     return value
 
 
@@ -690,8 +761,8 @@ def _test_fraction(value: Any) -> float:
 def _point(point: Any) -> np.ndarray:
     try:
         xy = np.asarray(point, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DatasetError(f"a point must be two numbers (x, y), got {point!r:.40}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DatasetError(f"a point must be two numbers (x, y), got {_shown(point)}") from None
     if xy.shape != (2,):
         raise DatasetError(f"a point must be two numbers (x, y), got shape {xy.shape}")
     if not np.isfinite(xy).all():

@@ -28,6 +28,7 @@ __all__ = [
     "parse_integer",
     "parse_numbers",
     "parse_real",
+    "printable",
     "quote",
 ]
 
@@ -61,6 +62,13 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
     if len(shown) <= limit:
         return shown
     return shown[: max(limit - 2, 1)] + "…" + shown[0]
+
+
+def printable(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text`` itself if it is short and prints as it is (a file name), else :func:`quote`."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    return quote(text, limit)
 
 
 def one_line(message: str, limit: int = MAX_LINE) -> str:
