@@ -106,6 +106,11 @@ def test_quote_shortens_with_an_ellipsis_and_escapes_what_cannot_be_printed():
     assert quote("\udcff.png") == "'\\udcff.png'"  # a non-UTF-8 file name's byte, escaped
     assert quote("a\nb") == "'a\\nb'"
     assert "\n" not in quote("x\n" * 100)
+    assert quote(10**400, 10) == "1" + "0" * 8 + "…"
+    assert quote(1.5) == "1.5" and quote(None) == "None"
+    assert quote(10**5000, 100) == "<an integer of 5001 digits>"
+    assert quote([0.5] * 10**6) == "<a list of 1000000 items>"
+    assert quote([1, 2]) == "[1, 2]"
 
 
 def test_printable_keeps_plain_names_and_quotes_the_rest():

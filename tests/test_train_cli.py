@@ -9,7 +9,14 @@ from jacviz.cli import main
 from jacviz.core.datasets import make_dataset
 from jacviz.core.networks import load_network
 from jacviz.core.robustness import robust_accuracy
-from jacviz.core.training import TrainConfig, jacobian_frobenius, load_state, run
+from jacviz.core.training import (
+    MAX_PENALTY,
+    TrainConfig,
+    TrainingError,
+    jacobian_frobenius,
+    load_state,
+    run,
+)
 
 SMALL = ["--steps", "150", "--hidden", "16,16", "--points", "120"]
 
@@ -126,3 +133,37 @@ def test_training_data_without_test_points_measures_on_training_points(capsys):
     assert result["test_accuracy"] is None
     assert result["measured_on"] == "train"
     assert np.isfinite(result["mean_jacobian_frobenius"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"weight_decay": 1e308}, "weight decay must be a number from 0 to 1e+06, got 1e+308"),
+        ({"jr_lambda": 1e300}, "λ must be a number from 0 to 1e+06"),
+        ({"jr_lambda": float("nan")}, "λ must be a number from 0 to"),
+        ({"jr_lambda": True}, "λ must be a number"),
+        ({"jr_lambda": "0.1"}, "λ must be a number from 0 to 1e+06, got '0.1'"),
+        ({"weight_decay": 10**400}, "got 1" + "0" * 38 + "…"),
+        ({"learning_rate": True}, "learning rate must be a number in (0, 10]"),
+        ({"seed": 2**63}, "seed must be a whole number 0..9223372036854775807"),
+        ({"seed": -1}, "seed must be a whole number 0..9223372036854775807, got -1"),
+        ({"batch_size": 10**6}, "batch size must be a whole number 1..100000"),
+        ({"n_proj": 65}, "number of projections must be a whole number 1..64"),
+        ({"hidden": (10**500,)}, "hidden widths must be whole numbers 1..512, got 1000000000"),
+        ({"activation": ["tanh"]}, "unknown activation ['tanh']"),
+    ],
+)
+def test_the_config_refuses_absurd_values_in_one_short_line(change, message):
+    # One source of truth: the lab, sessions and the command line all build a TrainConfig.
+    with pytest.raises(TrainingError) as error:
+        TrainConfig(**change)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 150
+
+
+def test_the_largest_penalties_train_or_diverge_without_raising():
+    data = make_dataset("moons", n_points=40)
+    for change in ({"weight_decay": MAX_PENALTY}, {"jr_lambda": MAX_PENALTY}):
+        config = TrainConfig(hidden=(8,), steps=20, learning_rate=10.0, **change)
+        last = run(data, config)
+        assert last.diverged is None or "diverged" in last.diverged

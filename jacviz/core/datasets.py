@@ -436,13 +436,13 @@ def check_dataset_settings(
     wanted = _integer(n_classes, "n_classes")
     if not 2 <= wanted <= MAX_CLASSES:
         noun = "blobs needs n_classes" if name == "blobs" else "n_classes must be"
-        raise DatasetError(f"{noun} from 2 to {MAX_CLASSES}, got {_shown(wanted)}")
+        raise DatasetError(f"{noun} from 2 to {MAX_CLASSES}, got {quote(wanted)}")
     classes = wanted if name == "blobs" else _CLASS_COUNT[name]
     count = _integer(n_points, "n_points")
     if not 2 * classes <= count <= MAX_POINTS:
         raise DatasetError(
             f"{name} needs n_points from {2 * classes} (2 per class) to {MAX_POINTS}, "
-            f"got {_shown(count)}"
+            f"got {quote(count)}"
         )
     noise = _real(noise, "noise")
     if noise < 0:
@@ -713,30 +713,24 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _shown(value: Any) -> str:
-    """A value for a message, shortened: a 400-digit integer is not echoed whole."""
-    text = repr(value)
-    return text if len(text) <= 30 else text[:29] + "…"
-
-
 def _integer(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise DatasetError(f"{what} must be an integer, got {value!r}")
     try:
         return operator.index(value)
     except TypeError:
-        raise DatasetError(f"{what} must be an integer, got {_shown(value)}") from None
+        raise DatasetError(f"{what} must be an integer, got {quote(value)}") from None
 
 
 def _real(value: Any, what: str) -> float:
     # Numbers only: text goes through text_input.parse_real first, which refuses "inf" and
     # "1_0" where float() would take them.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise DatasetError(f"{what} must be a number, got {_shown(value)}")
+        raise DatasetError(f"{what} must be a number, got {quote(value)}")
     try:
         number = float(value)
     except OverflowError:  # an integer beyond float64
-        raise DatasetError(f"{what} must be a finite number, got {_shown(value)}") from None
+        raise DatasetError(f"{what} must be a finite number, got {quote(value)}") from None
     if not math.isfinite(number):
         raise DatasetError(f"{what} must be a finite number, got {number}")
     return number
@@ -745,9 +739,9 @@ def _real(value: Any, what: str) -> float:
 def _seed(seed: Any) -> int:
     value = _integer(seed, "seed")
     if value < 0:
-        raise DatasetError(f"seed must be an integer >= 0, got {_shown(value)}")
+        raise DatasetError(f"seed must be an integer >= 0, got {quote(value)}")
     if value > MAX_SEED:
-        raise DatasetError(f"seed must be an integer from 0 to {MAX_SEED}, got {_shown(value)}")
+        raise DatasetError(f"seed must be an integer from 0 to {MAX_SEED}, got {quote(value)}")
     return value
 
 
@@ -762,7 +756,7 @@ def _point(point: Any) -> np.ndarray:
     try:
         xy = np.asarray(point, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
-        raise DatasetError(f"a point must be two numbers (x, y), got {_shown(point)}") from None
+        raise DatasetError(f"a point must be two numbers (x, y), got {quote(point)}") from None
     if xy.shape != (2,):
         raise DatasetError(f"a point must be two numbers (x, y), got shape {xy.shape}")
     if not np.isfinite(xy).all():

@@ -53,15 +53,24 @@ class NumberError(ValueError):
     """Text that is not the number asked for; ``str(error)`` is one line saying why."""
 
 
-def quote(text: str, limit: int = MAX_QUOTE) -> str:
-    """``repr(text)`` for a message: escaped and at most ``limit`` characters.
+def quote(value: object, limit: int = MAX_QUOTE) -> str:
+    """``repr(value)`` for a message: escaped and at most ``limit`` characters.
 
-    Longer text is cut and ends in ``…`` inside the quotes, e.g. ``'xxxxxxx…'``.
+    Longer text is cut and ends in ``…`` inside the quotes, e.g. ``'xxxxxxx…'``; any other
+    value's repr is cut the same way (a 400-digit integer shows as ``123456…``).
     """
-    shown = repr(text)
+    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > 8:
+        # Not spelled out: the repr of a million points would take seconds to build.
+        return f"<a {type(value).__name__} of {len(value)} items>"
+    try:
+        shown = repr(value)
+    except ValueError:  # an integer beyond Python's 4300-digit limit for text
+        shown = f"<an integer of {math.ceil(value.bit_length() * math.log10(2))} digits>"
     if len(shown) <= limit:
         return shown
-    return shown[: max(limit - 2, 1)] + "…" + shown[0]
+    if isinstance(value, str):
+        return shown[: max(limit - 2, 1)] + "…" + shown[0]
+    return shown[: max(limit - 1, 1)] + "…"
 
 
 def printable(text: str, limit: int = MAX_QUOTE) -> str:

@@ -42,6 +42,7 @@ from torch import nn
 
 from jacviz.core.maps import TorchMap
 from jacviz.core.networks import make_mlp
+from jacviz.core.text_input import quote
 from jacviz.core.threads import single_threaded
 
 TRAINABLE_ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "softplus")
@@ -53,6 +54,14 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 MAX_WIDTH = 512
 MAX_HIDDEN_LAYERS = 6
 MAX_STEPS = 1_000_000
+MAX_BATCH = 100_000
+MAX_PROJECTIONS = 64
+MAX_LEARNING_RATE = 10.0
+MAX_PENALTY = 1e6
+"""Largest λ and weight decay: far beyond any useful weight (Hoffman et al. use λ ≤ 1; a
+million makes any run diverge, which is reported), and far below where float32 arithmetic
+overflows (a weight decay of 1e39 raised)."""
+MAX_SEED = 2**63 - 1
 
 
 class TrainingError(ValueError):
@@ -110,14 +119,19 @@ class TrainConfig:
         random projections; two configs that differ only in ``jr_lambda`` start from the same
         weights and see the same batches, so their comparison isolates the regularizer.
     jr_lambda : float
-        Weight λ of the Jacobian term ``λ · mean ‖J‖²_F``; 0 trains plainly.
+        Weight λ of the Jacobian term ``λ · mean ‖J‖²_F``, 0 to :data:`MAX_PENALTY`; 0 trains
+        plainly.
     estimator : str
         ``"exact"`` or ``"random"`` (see the module docstring).
     n_proj : int
         Number of random projections per point for the ``"random"`` estimator.
     weight_decay : float
         Plain L2 penalty ``(weight_decay / 2) · ‖W‖²`` on the weight matrices (not the biases),
-        to compare against the Jacobian penalty.
+        to compare against the Jacobian penalty; 0 to :data:`MAX_PENALTY`.
+
+    Every field is checked when a config is made (whether typed in the lab, read from a
+    session or given on the command line): a value of the wrong type or out of range raises a
+    :class:`TrainingError` of one line naming the setting and its range.
 
     """
 
@@ -142,24 +156,27 @@ class TrainConfig:
         for width in self.hidden:
             if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
                 raise TrainingError(
-                    f"hidden widths must be whole numbers 1..{MAX_WIDTH}, got {width!r}"
+                    f"hidden widths must be whole numbers 1..{MAX_WIDTH}, got {quote(width)}"
                 )
         _choice("activation", self.activation, TRAINABLE_ACTIVATIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("estimator", self.estimator, ESTIMATORS)
-        _positive("learning rate", self.learning_rate, upper=10.0)
-        for name, value, upper in (
-            ("batch size", self.batch_size, 100_000),
-            ("steps", self.steps, MAX_STEPS),
-            ("number of projections", self.n_proj, 64),
+        _positive("learning rate", self.learning_rate, upper=MAX_LEARNING_RATE)
+        for name, value, lower, upper in (
+            ("batch size", self.batch_size, 1, MAX_BATCH),
+            ("steps", self.steps, 1, MAX_STEPS),
+            ("number of projections", self.n_proj, 1, MAX_PROJECTIONS),
+            ("seed", self.seed, 0, MAX_SEED),
         ):
-            if not _is_int(value) or not 1 <= value <= upper:
-                raise TrainingError(f"{name} must be a whole number 1..{upper}, got {value!r}")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
-            raise TrainingError(f"seed must be a whole number ≥ 0, got {self.seed!r}")
+            if not _is_int(value) or not lower <= value <= upper:
+                raise TrainingError(
+                    f"{name} must be a whole number {lower}..{upper}, got {quote(value)}"
+                )
         for name, value in (("λ", self.jr_lambda), ("weight decay", self.weight_decay)):
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise TrainingError(f"{name} must be a finite number ≥ 0, got {value!r}")
+            if not _is_real(value) or not 0 <= value <= MAX_PENALTY:
+                raise TrainingError(
+                    f"{name} must be a number from 0 to {MAX_PENALTY:g}, got {quote(value)}"
+                )
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated like a new config)."""
@@ -175,17 +192,18 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """The config :meth:`to_dict` wrote; unknown keys and bad values raise TrainingError."""
         if not isinstance(data, Mapping):
-            raise TrainingError(f"a training configuration must be an object, got {data!r:.60}")
+            raise TrainingError(f"a training configuration must be an object, got {quote(data)}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise TrainingError(f"unknown training setting(s): {', '.join(map(str, unknown))}")
+            raise TrainingError(
+                f"unknown training setting(s): {', '.join(quote(str(u)) for u in unknown[:5])}"
+            )
         values = dict(data)
         if "hidden" in values:
             if not isinstance(values["hidden"], list | tuple):
-                raise TrainingError(
-                    f"hidden must be a list of widths, got {values['hidden']!r:.60}"
-                )
+                shown = quote(values["hidden"])
+                raise TrainingError(f"hidden must be a list of widths, got {shown}")
             values["hidden"] = tuple(values["hidden"])
         return cls(**values)
 
@@ -199,14 +217,24 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _is_real(value: object) -> bool:
+    """A finite int or float (not a bool): NaN fails every range check below, silently."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        return False
+
+
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise TrainingError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+    if not isinstance(value, str) or value not in choices:
+        raise TrainingError(f"unknown {name} {quote(value)}; choose from {', '.join(choices)}")
 
 
 def _positive(name: str, value: object, upper: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value) or not 0 < value <= upper:
-        raise TrainingError(f"{name} must be a number in (0, {upper:g}], got {value!r}")
+    if not _is_real(value) or not 0 < value <= upper:
+        raise TrainingError(f"{name} must be a number in (0, {upper:g}], got {quote(value)}")
 
 
 def build_model(config: TrainConfig, input_dim: int, n_classes: int) -> nn.Sequential:
