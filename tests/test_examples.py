@@ -29,17 +29,18 @@ def test_the_examples_are_shipped():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_loads_with_exact_jacobians(path):
-    network = load_network(path)
+    network = load_network(path)  # as the app loads it (TorchScript in its own process)
+    module = load_network(path, isolated=False).module  # our own files: safe to run here
     assert network.output_dim == 2 and network.input_dim in (2, 3)
     assert network.metadata["description"]
     points = np.random.default_rng(0).uniform(-2, 2, size=(16, network.input_dim))
     values, jacobians = network.as_map().evaluate_with_jacobian(points)
     for point, value, jacobian in zip(points, values, jacobians, strict=True):
         tensor = torch.tensor(point, dtype=torch.float64)
-        expected = torch.autograd.functional.jacobian(network.module, tensor[None])[0, :, 0, :]
+        expected = torch.autograd.functional.jacobian(module, tensor[None])[0, :, 0, :]
         # float64 networks: both are exact up to rounding in a different order.
         np.testing.assert_allclose(jacobian, expected.numpy(), rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(value, network.module(tensor[None])[0].detach(), rtol=1e-13)
+        np.testing.assert_allclose(value, module(tensor[None])[0].detach(), rtol=1e-13)
 
 
 def test_the_flow_log_det_matches_the_jacobian():
@@ -47,7 +48,8 @@ def test_the_flow_log_det_matches_the_jacobian():
     points = np.random.default_rng(1).uniform(-3, 3, size=(200, 2))
     values, jacobians = network.as_map().evaluate_with_jacobian(points)
     field = JacobianField.from_arrays(values, jacobians)
-    log_det = network.module.log_det(torch.from_numpy(points)).numpy()
+    module = load_network(EXAMPLES_DIR / "coupling_flow.pt", isolated=False).module
+    log_det = module.log_det(torch.from_numpy(points)).numpy()
     assert (field.det > 0).all()  # a flow is invertible: orientation is never reversed
     np.testing.assert_allclose(field.log_abs_det, log_det, rtol=1e-12, atol=1e-12)
 
@@ -101,7 +103,8 @@ def test_the_build_script_rebuilds_the_examples_exactly(tmp_path):
         if shipped.suffix == ".safetensors":
             assert rebuilt.read_bytes() == shipped.read_bytes(), shipped.name
         else:  # TorchScript archives hold a random id: compare weights and outputs instead
-            a, b = load_network(shipped).module, load_network(rebuilt).module
+            a = load_network(shipped, isolated=False).module
+            b = load_network(rebuilt, isolated=False).module
             for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
                 assert torch.equal(p, q), name
             points = torch.from_numpy(np.random.default_rng(2).uniform(-2, 2, (50, 2)))

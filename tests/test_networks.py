@@ -344,13 +344,16 @@ def test_torchscript_scripted_float64_mlp_loads_with_exact_jacobians(tmp_path):
     model = make_mlp([2, 24, 24, 3], "softplus", seed=2, dtype=torch.float64).eval()
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(model), path, _extra_files={"jacviz.json": '{"a": [1, 2]}'})
-    loaded = load_network(path)
+    loaded = load_network(path)  # run in its own process, as the app and the CLI do
     assert (loaded.format, loaded.input_dim, loaded.output_dim) == ("torchscript", 2, 3)
     assert loaded.metadata == {"a": [1, 2]}
-    assert not loaded.module.training
-    assert all(not p.requires_grad for p in loaded.module.parameters())
-    assert loaded.as_map().jacobian_method == "autograd"
+    assert loaded.as_map().jacobian_method == "autograd, in a separate process"
     assert_jacobians_match(loaded, model, random_points(2), rtol=1e-10, atol=1e-12)
+    here = load_network(path, isolated=False)  # the same checks, in this process
+    assert not here.module.training
+    assert all(not p.requires_grad for p in here.module.parameters())
+    assert here.as_map().jacobian_method == "autograd"
+    assert_jacobians_match(here, model, random_points(2), rtol=1e-10, atol=1e-12)
 
 
 def test_torchscript_traced_float32_network_with_three_inputs(tmp_path):
@@ -374,7 +377,8 @@ def test_torch_export_program_with_dynamic_batch_loads(export_files):
     loaded = load_network(folder / "dynamic.pt2")
     assert (loaded.format, loaded.input_dim, loaded.output_dim) == ("torch-export", 2, 3)
     assert loaded.metadata == {"class_names": ["u"]}
-    assert all(not p.requires_grad for p in loaded.module.parameters())
+    here = load_network(folder / "dynamic.pt2", isolated=False)
+    assert all(not p.requires_grad for p in here.module.parameters())
     assert_jacobians_match(loaded, model, random_points(2), rtol=1e-10, atol=1e-12)
     # Batches of one point (the probe) and of more than one chunk both work.
     values = loaded.as_map().evaluate(np.zeros((1, 2)))
@@ -618,15 +622,18 @@ def test_unexpected_loader_errors_are_wrapped_but_interrupts_are_not(tmp_path, m
     def boom(*args, **kwargs):
         raise RuntimeError("deep torch failure\n  at some frame\n  and another")
 
-    monkeypatch.setattr(torch.jit, "load", boom)
-    refused(path, "PyTorch cannot load", "deep torch failure")
+    monkeypatch.setattr(torch.jit, "load", boom)  # in this process: load it here
+    with pytest.raises(NetworkError) as info:
+        load_network(path, isolated=False)
+    assert "PyTorch cannot load" in str(info.value) and "deep torch failure" in str(info.value)
+    assert "\n" not in str(info.value)
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch.jit, "load", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        load_network(path)
+        load_network(path, isolated=False)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -58,15 +58,21 @@ import torch
 from torch import nn
 
 from jacviz.core.files import format_bytes, read_regular_file, write_atomically
+from jacviz.core.hosted import HostedNetwork, LoadCancelled
+from jacviz.core.isolation import one_line
 from jacviz.core.maps import TorchMap
 
 __all__ = [
     "ACTIVATIONS",
     "EXAMPLES_DIR",
+    "MAX_ARCHIVE_ENTRIES",
     "MAX_FILE_BYTES",
     "MAX_LINEAR_LAYERS",
+    "MAX_OUTPUTS",
+    "MAX_UNPACKED_BYTES",
     "MAX_WIDTH",
     "LoadedNetwork",
+    "Network",
     "NetworkError",
     "example_files",
     "load_network",
@@ -93,6 +99,17 @@ MAX_WIDTH: int = 4096
 
 MAX_LINEAR_LAYERS: int = 64
 """Most Linear layers a jacviz MLP file may declare (activations come on top)."""
+
+MAX_OUTPUTS: int = MAX_WIDTH
+"""Most outputs a network may have: each is a row of every Jacobian jacviz computes."""
+
+MAX_UNPACKED_BYTES: int = 2 * MAX_FILE_BYTES
+"""Most bytes the entries of a TorchScript or torch.export archive may unpack to, together.
+Checked from the archive's directory before any entry is read, so a small file that would
+unpack to gigabytes (a zip bomb) is refused at once."""
+
+MAX_ARCHIVE_ENTRIES: int = 10_000
+"""Most entries such an archive may list (a real network has a few dozen)."""
 
 MLP_FORMAT = "jacviz-mlp"
 MLP_VERSION = 1
@@ -151,6 +168,10 @@ class LoadedNetwork:
     def as_map(self) -> TorchMap:
         """Wrap the network as a :class:`~jacviz.core.maps.TorchMap` for the Jacobian views."""
         return TorchMap(self.module, self.name, self.input_dim, self.output_dim)
+
+
+Network = LoadedNetwork | HostedNetwork
+"""What :func:`load_network` returns: a network in this process, or one run in a child."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,7 +273,7 @@ def save_mlp(
         header = json.dumps(document, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
         raise NetworkError(
-            f"cannot save {name}: its metadata is not plain JSON ({_one_line(error)})"
+            f"cannot save {name}: its metadata is not plain JSON ({one_line(error)})"
         ) from error
     payload = safetensors.torch.save(tensors, metadata={_HEADER_KEY: header})
     write_atomically(target, payload)
@@ -362,7 +383,7 @@ def _describe_activation(module: nn.Module, refuse: Callable[[str], NetworkError
 # ----------------------------------------------------------------------------------------------
 
 
-def load_network(path: str | os.PathLike) -> LoadedNetwork:
+def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
     """Load a network from a file, safely, whatever the file contains.
 
     The format is recognised by content (magic bytes, safetensors header, zip entries), not by
@@ -387,6 +408,14 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
                                         dynamic_shapes=({0: batch},))
           torch.export.save(program, "model.pt2")
 
+    TorchScript and torch.export networks are code, so with ``isolated`` (the default) they
+    are loaded, checked and run in a child process (:class:`~jacviz.core.hosted.HostedNetwork`)
+    whose every call has a time limit: a forward pass that never ends, crawls, allocates
+    gigabytes or prints is stopped or contained there. ``isolated=False`` loads them in this
+    process, for files you made yourself (tests, the examples' build script). Their archives
+    are refused before anything is unpacked if their entries would unpack to more than
+    :data:`MAX_UNPACKED_BYTES` (zip bombs).
+
     TorchScript and torch.export archives may carry metadata as an extra file ``jacviz.json``
     holding a JSON object (``torch.jit.save(m, f, _extra_files={"jacviz.json": ...})``,
     ``torch.export.save(p, f, extra_files={"jacviz.json": ...})``). A TorchScript network
@@ -394,17 +423,21 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
     input size there as ``"input_dim"``.
 
     Every network is then checked: float32/float64 parameters without NaN or inf, input size
-    n >= 2, and a forward pass on small probe batches (sizes 1, 3 and 5) that returns finite
-    ``(N, m)`` outputs with m >= 1, row by row independent of the batch.
+    n >= 2, at most :data:`MAX_OUTPUTS` outputs, and a forward pass on small probe batches
+    (sizes 1, 3 and 5) that returns finite ``(N, m)`` outputs with m >= 1, row by row
+    independent of the batch; a hosted network is also run, values and Jacobians, on a batch
+    as large as any it will be given.
 
     Parameters
     ----------
     path : str or os.PathLike
         The network file.
+    isolated : bool
+        Run TorchScript and torch.export code in a child process (see above).
 
     Returns
     -------
-    LoadedNetwork
+    LoadedNetwork or HostedNetwork
         The checked network; ``.as_map()`` gives the map the views draw.
 
     Raises
@@ -419,7 +452,9 @@ def load_network(path: str | os.PathLike) -> LoadedNetwork:
 
     """
     source = Path(path)
-    return load_network_bytes(read_network_file(source), source.name or str(source))
+    return load_network_bytes(
+        read_network_file(source), source.name or str(source), isolated=isolated
+    )
 
 
 def read_network_file(path: str | os.PathLike) -> bytes:
@@ -440,12 +475,20 @@ def read_network_file(path: str | os.PathLike) -> bytes:
     return _read_network_file(source, source.name or str(source))
 
 
-def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:
+def load_network_bytes(data: bytes, name: str, *, isolated: bool = True) -> Network:
     """Load a network from the bytes of a network file, as :func:`load_network` does.
 
     For networks that arrive without a file of their own, e.g. embedded in a saved session.
     ``name`` stands for the file name in messages (its extension is a hint for them only);
-    the same size limit and checks apply.
+    the same size limit and checks apply, and ``isolated`` means the same.
+
+    Raises
+    ------
+    NetworkError
+        As :func:`load_network`.
+    LoadCancelled
+        If a hosted network's loading was cancelled from another thread.
+
     """
     if len(data) > MAX_FILE_BYTES:
         raise NetworkError(
@@ -455,12 +498,12 @@ def load_network_bytes(data: bytes, name: str) -> LoadedNetwork:
     if not data:
         raise NetworkError(f"{name} is empty (0 bytes); {_SUPPORTED}")
     try:
-        return _load_from_bytes(bytes(data), name, Path(name).suffix.lower())
-    except NetworkError:
+        return _load_from_bytes(bytes(data), name, Path(name).suffix.lower(), isolated)
+    except (NetworkError, LoadCancelled):
         raise
     except Exception as error:
         # torch's loaders raise all sorts of exceptions on odd input; the user gets one line.
-        raise NetworkError(f"{name} could not be loaded: {_one_line(error)}") from error
+        raise NetworkError(f"{name} could not be loaded: {one_line(error)}") from error
 
 
 def _read_network_file(source: Path, name: str) -> bytes:
@@ -471,11 +514,11 @@ def _read_network_file(source: Path, name: str) -> bytes:
     return data
 
 
-def _load_from_bytes(data: bytes, name: str, suffix: str) -> LoadedNetwork:
+def _load_from_bytes(data: bytes, name: str, suffix: str, isolated: bool) -> Network:
     if _safetensors_header_size(data) is not None:
         return _load_jacviz_mlp(data, name)
     if data.startswith(b"PK") or zipfile.is_zipfile(io.BytesIO(data)):
-        return _load_zip(data, name)
+        return _load_zip(data, name, isolated)
     if data[:1] == b"\x80" or _is_pickle(data):
         raise NetworkError(_describe_pickle(data, name))
     if data.startswith(b"\x89HDF\r\n\x1a\n"):
@@ -505,7 +548,8 @@ def _load_from_bytes(data: bytes, name: str, suffix: str) -> LoadedNetwork:
     raise NetworkError(f"{name} is not a network file jacviz recognises; {_SUPPORTED}")
 
 
-def _load_zip(data: bytes, name: str) -> LoadedNetwork:
+def _load_zip(data: bytes, name: str, isolated: bool) -> Network:
+    _check_unpacked_size(data, name)
     # Records are listed with torch's own zip reader, the one torch.jit.load and
     # torch.export.load use, so the checks see exactly the entries that will be loaded.
     try:
@@ -515,13 +559,45 @@ def _load_zip(data: bytes, name: str) -> LoadedNetwork:
         raise NetworkError(_describe_other_zip(data, name)) from None
     from torch.export.pt2_archive import constants as pt2
 
-    if pt2.ARCHIVE_FORMAT_PATH in records:
+    export = pt2.ARCHIVE_FORMAT_PATH in records
+    torchscript = "data.pkl" in records and any(r.startswith("code/") for r in records)
+    if (export or torchscript) and isolated:
+        return HostedNetwork(data, name)
+    if export:
         return _load_export(data, reader, records, name)
-    if "data.pkl" in records and any(record.startswith("code/") for record in records):
+    if torchscript:
         return _load_torchscript(data, reader, records, name)
     if "data.pkl" in records:
         raise NetworkError(_describe_torch_save(reader.get_record("data.pkl"), name))
     raise NetworkError(_describe_other_zip(data, name))
+
+
+def _check_unpacked_size(data: bytes, name: str) -> None:
+    """Refuse an archive whose entries would unpack to too much, before reading any of them.
+
+    The sizes come from the archive's central directory, the same one torch's reader trusts
+    (it allocates each entry's declared size and fails if the data would not fit), so what is
+    checked here bounds what loading can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise NetworkError(f"{name} is a damaged zip archive") from None
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise NetworkError(
+            f"{name} is an archive of {len(entries):,} entries, more than the "
+            f"{MAX_ARCHIVE_ENTRIES:,} jacviz accepts"
+        )
+    total = 0
+    for entry in entries:
+        total += entry.file_size
+        if entry.file_size > MAX_UNPACKED_BYTES or total > MAX_UNPACKED_BYTES:
+            raise NetworkError(
+                f"{name} would unpack to more than the {format_bytes(MAX_UNPACKED_BYTES)} "
+                "jacviz accepts for a network (a compressed archive this small that grows "
+                "this much is a zip bomb, not a network)"
+            )
 
 
 def _describe_other_zip(data: bytes, name: str) -> str:
@@ -703,7 +779,7 @@ def _load_jacviz_mlp(data: bytes, name: str) -> LoadedNetwork:
     try:
         tensors = safetensors.torch.load(data)
     except Exception as error:
-        raise NetworkError(f"{name} is a damaged safetensors file: {_one_line(error)}") from None
+        raise NetworkError(f"{name} is a damaged safetensors file: {one_line(error)}") from None
     expected: dict[str, tuple[int, ...]] = {}
     for index, layer in enumerate(layers):
         if layer["type"] == "linear":
@@ -912,7 +988,7 @@ def _load_torchscript(data: bytes, reader: Any, records: set[str], name: str) ->
             module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra_files)
     except Exception as error:
         raise NetworkError(
-            f"{name} is a TorchScript file that PyTorch cannot load: {_one_line(error)}"
+            f"{name} is a TorchScript file that PyTorch cannot load: {one_line(error)}"
         ) from error
     _screen_torchscript_graphs(module, name)
     metadata = _extra_metadata(extra_files.get(_EXTRA_FILE), name)
@@ -1094,7 +1170,7 @@ def _load_export(data: bytes, reader: Any, records: set[str], name: str) -> Load
             program = torch.export.load(io.BytesIO(data), extra_files=extra_files)
     except Exception as error:
         raise NetworkError(
-            f"{name} is a torch.export file that PyTorch cannot load: {_one_line(error)}"
+            f"{name} is a torch.export file that PyTorch cannot load: {one_line(error)}"
         ) from error
     _screen_export_graph(program.graph_module, name)
 
@@ -1594,6 +1670,11 @@ def _probe(module: nn.Module, name: str, fmt: str, input_dim: int, dtype: torch.
             )
         if not output.is_floating_point():
             raise NetworkError(f"{name} returns {output.dtype} values, not floating point")
+        if output.shape[1] > MAX_OUTPUTS:
+            raise NetworkError(
+                f"{name} has {output.shape[1]:,} outputs; jacviz shows networks with at most "
+                f"{MAX_OUTPUTS:,} (each output is a row of every Jacobian it computes)"
+            )
         if not bool(torch.isfinite(output).all()):
             where = "at the origin" if batch is batches[0] else "at ordinary points in [-1, 1]"
             raise NetworkError(f"{name} gives NaN or infinite outputs {where}")
@@ -1615,7 +1696,7 @@ def _probe(module: nn.Module, name: str, fmt: str, input_dim: int, dtype: torch.
 
 
 def _forward_failure(name: str, fmt: str, input_dim: int, batch: int, error: Exception) -> str:
-    reason = _one_line(error)
+    reason = one_line(error)
     if fmt == "torch-export" and ("Guard failed" in reason or "size()[0]" in reason):
         return (
             f"{name} is a torch.export program that does not accept a batch of {batch} points "
@@ -1628,25 +1709,6 @@ def _forward_failure(name: str, fmt: str, input_dim: int, batch: int, error: Exc
         f"{name} fails when run on a batch of {batch} points with {input_dim} inputs{guessed}: "
         f"{reason}"
     )
-
-
-_ERROR_LINE = re.compile(r"(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception)): (.+)")
-
-
-def _one_line(error: BaseException) -> str:
-    """One readable line from an exception (TorchScript puts the real error last)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    text = lines[0]
-    if len(lines) > 1:
-        for line in reversed(lines):
-            match = _ERROR_LINE.fullmatch(line)
-            if match:
-                text = f"{match.group(1)}: {match.group(2)}"
-                break
-    text = text.rstrip(" :")
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
