@@ -273,10 +273,10 @@ def bad_sessions(tmp_path, good):
         "data": base64.b64encode(pickle.dumps(Payload())).decode(),
     }
     odd_lab = json.loads(text)
-    odd_lab["lab"]["settings"]["display"] = "rainbow"  # checked by the lab, after the core
+    odd_lab["lab"]["settings"]["display"] = "rainbow"  # the lab's rules, checked by the core
     cases = {
         "corrupt.jacviz": ("{not json at all", "invalid JSON"),
-        "odd_lab.jacviz": (json.dumps(odd_lab), "unknown lab display"),
+        "odd_lab.jacviz": (json.dumps(odd_lab), "the lab's display must be one of"),
         "truncated.jacviz": (text[: len(text) // 2], "invalid JSON"),
         "future.jacviz": (json.dumps(future), "newer jacviz"),
         "hostile.jacviz": (json.dumps(hostile), "pickle"),

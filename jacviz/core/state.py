@@ -9,18 +9,40 @@ as JSON later.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jacviz.core.formula import MAX_TEXT_LENGTH
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
+from jacviz.core.json_input import (
+    optional,
+    parse_json,
+    read_choice,
+    read_integer,
+    read_list,
+    read_number,
+    read_object,
+    read_text,
+    shown,
+)
 
 DEFAULT_FORMULA = "x**2 + y, x*y"
 CLASSES = "classes"
 """The heatmap key of decision regions (argmax class, shaded by confidence)."""
+HEATMAPS: tuple[str, ...] = (*HEATMAP_QUANTITIES, CLASSES)
+"""What the input plane can be coloured by (besides nothing)."""
+MAX_INDEX = 999_999
+"""Largest output or layer unit a view names: six digits, far beyond any network shown."""
+MAX_INPUTS = 100_000
+"""Most inputs a network's plane (``slice``) may have: bounds the work of reading one."""
+MAX_PATH = 4096
+"""Longest network path a view holds (the usual PATH_MAX)."""
+_OUTPUTS = re.compile(r"outputs\(([0-9]{1,6}),([0-9]{1,6})\)")  # ASCII digits only, as written
 
 
 @dataclass(frozen=True)
@@ -56,28 +78,32 @@ class ViewState:
     (i, j), counted from 0, or None for their top-2 principal directions."""
 
     def __post_init__(self) -> None:
-        if self.heatmap is not None and self.heatmap not in (*HEATMAP_QUANTITIES, CLASSES):
+        if self.heatmap is not None and self.heatmap not in HEATMAPS:
             raise ValueError(
-                f"unknown heatmap {self.heatmap!r}; choose from "
-                f"{', '.join((*HEATMAP_QUANTITIES, CLASSES))}"
+                f"unknown heatmap {shown(self.heatmap)}; choose from {', '.join(HEATMAPS)}"
             )
         if self.jacobian_of not in ("logits", "probabilities"):
             raise ValueError(
-                f"jacobian_of must be 'logits' or 'probabilities', not {self.jacobian_of!r}"
+                f"jacobian_of must be 'logits' or 'probabilities', not {shown(self.jacobian_of)}"
             )
-        if self.output_view != "pca" and not re.fullmatch(r"outputs\(\d+,\d+\)", self.output_view):
+        if self.output_view != "pca" and not _OUTPUTS.fullmatch(self.output_view):
             raise ValueError(
-                f"output_view must be 'pca' or 'outputs(i,j)', not {self.output_view!r}"
+                f"output_view must be 'pca' or 'outputs(i,j)', not {shown(self.output_view)}"
             )
         if not 2 <= self.grid_lines <= 201:
-            raise ValueError(f"grid lines must be between 2 and 201, got {self.grid_lines}")
+            raise ValueError(f"grid lines must be between 2 and 201, got {shown(self.grid_lines)}")
         if not self.h > 0:
             raise ValueError(f"the square size h must be positive, got {self.h}")
         if not 0.0 <= self.morph <= 1.0:
             raise ValueError(f"morph t must be in [0, 1], got {self.morph}")
         units = self.layer_units
-        if units is not None and not (len(units) == 2 and 0 <= min(units) and units[0] != units[1]):
-            raise ValueError(f"layer_units must be two different units (i, j) or None, not {units}")
+        if units is not None and not (
+            len(units) == 2 and 0 <= min(units) and max(units) <= MAX_INDEX and units[0] != units[1]
+        ):
+            raise ValueError(
+                f"layer_units must be two different units (i, j) from 0 to {MAX_INDEX} or None, "
+                f"not {tuple(shown(u) for u in units)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready fields (for sessions); :meth:`from_dict` reads them back."""
@@ -93,73 +119,100 @@ class ViewState:
     def from_dict(cls, data: object) -> ViewState:
         """The state :meth:`to_dict` wrote, checked field by field.
 
-        Missing fields take their defaults (files from older versions); unknown fields, wrong
-        types and invalid values raise ValueError with a message naming the field.
+        Missing fields take their defaults (files from older versions). Unknown fields, wrong
+        types and invalid values raise ValueError with one line naming the field: text must
+        be one line of valid Unicode of bounded length (no NUL, no lone surrogate), numbers
+        finite (the domain's extent too), indices and sizes in range.
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"the view must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown view field(s): {', '.join(map(str, unknown))}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            values[name] = _FIELD_READERS[name](name, value)
+        fields = read_object(data, "the view", (), _FIELD_READERS)
+        values = {
+            name: _FIELD_READERS[name](value, f"view field {name!r}")
+            for name, value in fields.items()
+        }
         return cls(**values)
 
+    def to_json(self) -> str:
+        """The state as one line of ASCII JSON (for settings stores); :meth:`from_json` reads it.
 
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"view field {name!r} must be a finite number, got {value!r:.60}")
-    return float(value)
+        Never fails: a path that is not valid Unicode (an undecodable file name) is written as
+        an ASCII escape, a number that overflowed as ``Infinity``; :meth:`from_json` then
+        refuses the text, and the default state is shown instead.
+        """
+        return json.dumps(self.to_dict())
 
+    @classmethod
+    def from_json(cls, text: str) -> ViewState:
+        """The state in ``text`` (written by :meth:`to_json`), checked as :meth:`from_dict` does.
 
-def _numbers(name: str, value: object, length: int | None = None) -> tuple[float, ...]:
-    if not isinstance(value, list) or (length is not None and len(value) != length):
-        size = "a list" if length is None else f"a list of {length} numbers"
-        raise ValueError(f"view field {name!r} must be {size}, got {value!r:.60}")
-    return tuple(_number(name, v) for v in value)
+        For state restored from a settings store: the same rules as a session's view, and
+        numbers only in JSON's plain decimal spelling.
 
+        Raises
+        ------
+        ValueError
+            One line saying what is wrong.
 
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"view field {name!r} must be text, got {value!r:.60}")
-    return value
-
-
-def _optional(read: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
-    return lambda name, value: None if value is None else read(name, value)
-
-
-def _integer(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"view field {name!r} must be a whole number, got {value!r:.60}")
-    return value
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"the view must be JSON text, got {type(text).__name__}")
+        return cls.from_dict(parse_json(text))
 
 
-def _plane(name: str, value: object) -> tuple[tuple[float, ...], ...]:
-    if not isinstance(value, list) or len(value) != 3:
-        raise ValueError(f"view field {name!r} must be [b, u, v], got {value!r:.60}")
-    return tuple(_numbers(name, v) for v in value)
+def _finite(value: object, where: str) -> float:
+    return read_number(value, where)
 
 
-def _units(name: str, value: object) -> tuple[int, int]:
-    if not isinstance(value, list) or len(value) != 2:
-        raise ValueError(f"view field {name!r} must be [i, j], got {value!r:.60}")
-    return (_integer(name, value[0]), _integer(name, value[1]))
+def _positive(value: object, where: str) -> float:
+    number = read_number(value, where)
+    if not number > 0:
+        raise ValueError(f"{where} must be a number > 0, got {shown(value)}")
+    return number
 
 
-_FIELD_READERS: dict[str, Callable[[str, object], Any]] = {
-    "formula": _text,
-    "network": _optional(_text),
-    "slice": _optional(_plane),
-    "domain": lambda name, value: Domain(*_numbers(name, value, 4)),
-    "probe": lambda name, value: _numbers(name, value, 2),
-    "h": _number,
-    "grid_lines": _integer,
-    "heatmap": _optional(_text),
-    "jacobian_of": _text,
-    "output_view": _text,
-    "morph": _number,
-    "layer_units": _optional(_units),
+def _domain(value: object, where: str) -> Domain:
+    bounds = read_list(value, where, _finite, length=4)
+    try:
+        domain = Domain(*bounds)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    if not (math.isfinite(domain.width) and math.isfinite(domain.height)):
+        raise ValueError(f"{where} is too large: its width and height must be finite numbers")
+    return domain
+
+
+def _plane(value: object, where: str) -> tuple[tuple[float, ...], ...]:
+    def vector(item: object, at: str) -> tuple[float, ...]:
+        return read_list(item, at, _finite, max_length=MAX_INPUTS)
+
+    plane = read_list(value, where, vector, length=3)
+    if not 2 < len(plane[0]) == len(plane[1]) == len(plane[2]):
+        raise ValueError(f"{where} must be three vectors [b, u, v] of the same length, 3 or more")
+    return plane
+
+
+def _output_view(value: object, where: str) -> str:
+    text = read_text(value, where, len("outputs(,)") + 12)
+    if text != "pca" and not _OUTPUTS.fullmatch(text):
+        raise ValueError(f"{where} must be 'pca' or 'outputs(i,j)', got {shown(text)}")
+    return text
+
+
+def _units(value: object, where: str) -> tuple[int, int]:
+    first, second = read_list(value, where, lambda v, at: read_integer(v, at, 0, MAX_INDEX), 2)
+    return first, second
+
+
+_FIELD_READERS: dict[str, Callable[[object, str], Any]] = {
+    "formula": lambda value, where: read_text(value, where, MAX_TEXT_LENGTH),
+    "network": optional(lambda value, where: read_text(value, where, MAX_PATH, allow_empty=False)),
+    "slice": optional(_plane),
+    "domain": _domain,
+    "probe": lambda value, where: read_list(value, where, _finite, length=2),
+    "h": _positive,
+    "grid_lines": lambda value, where: read_integer(value, where, 2, 201),
+    "heatmap": optional(lambda value, where: read_choice(value, where, HEATMAPS)),
+    "jacobian_of": lambda value, where: read_choice(value, where, ("logits", "probabilities")),
+    "output_view": _output_view,
+    "morph": lambda value, where: read_number(value, where, 0.0, 1.0),
+    "layer_units": optional(_units),
 }

@@ -32,6 +32,7 @@ from PyQt6.QtCore import QObject, QSettings, QStandardPaths, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from jacviz.core.datasets import Dataset
+from jacviz.core.lab_state import LabState
 from jacviz.core.session import (
     SESSION_SUFFIX,
     Session,
@@ -41,7 +42,6 @@ from jacviz.core.session import (
     save_session,
 )
 from jacviz.core.state import ViewState
-from jacviz.gui.lab.lab_controller import LabState, lab_state_from_session
 from jacviz.gui.lab.worker import TrainingRun
 
 if TYPE_CHECKING:
@@ -308,13 +308,8 @@ class SessionKeeper(QObject):
         if not self.confirm_discard(f"opening {target.name}"):
             return False
         try:
-            session = load_session(target)
+            session = load_session(target)  # checked whole: showing it cannot fail halfway
             network, embedded = network_file(session, embedded_network_folder())
-            if session.lab is not None:
-                try:
-                    lab_state_from_session(session.lab)  # checked now, before anything changes
-                except ValueError as error:
-                    raise SessionError(f"{target.name}: {error}") from None
         except SessionError as error:
             if not target.exists():
                 self._forget(target)  # a recent file that is gone: out of the menu

@@ -1,8 +1,9 @@
-"""The lab's state, and the controller that turns the user's intents into core calls.
+"""The lab's controller: it turns the user's intents into core calls.
 
-One :class:`LabState` says what the user chose (data settings, model settings as typed, what
-the plane shows, the class clicks add); the :class:`LabController` owns it together with the
-current dataset and training run, calls the core (datasets, training, saving), runs training
+One :class:`~jacviz.core.lab_state.LabState` says what the user chose (data settings, model
+settings as typed, what the plane shows, the class clicks add); the :class:`LabController`
+owns it together with the current dataset and training run, calls the core (datasets,
+training, saving), runs training
 on a :class:`~jacviz.gui.lab.worker.TrainingWorker`, and hands the views plain data: the
 dataset, snapshots, curves and pictures. It creates no widgets.
 
@@ -17,159 +18,28 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from jacviz.core.datasets import Dataset, DatasetError, load_csv, make_dataset
+from jacviz.core.datasets import Dataset, DatasetError, load_csv
 from jacviz.core.grid import Domain
+from jacviz.core.lab_state import MAX_SEED as MAX_SEED  # the panels' range, named here too
+from jacviz.core.lab_state import Curves, DataSettings, LabState, ModelSettings
+from jacviz.core.lab_state import parse_hidden as parse_hidden  # for the training panel
 from jacviz.core.networks import NetworkError, save_mlp
 from jacviz.core.session import LabSession
-from jacviz.core.training import (
-    Snapshot,
-    TrainConfig,
-    TrainingError,
-    load_state,
-)
-from jacviz.gui.lab.fields import DISPLAYS, REGIONS, FieldImage
+from jacviz.core.training import Snapshot, TrainConfig, TrainingError, load_state
+from jacviz.gui.lab.fields import DISPLAYS, FieldImage
 from jacviz.gui.lab.worker import TrainingRun, TrainingWorker
 
 SNAPSHOT_EVERY = 10
 """Training steps between snapshots: one click of Step, one point of the curves."""
 
-MAX_SEED = 2**31 - 1
-"""Largest seed the panels offer (Qt's spin boxes hold 32-bit integers)."""
-
 CURVES_INTERVAL_MS = 100
 """Curves are redrawn at most this often (10 times a second): snapshots come faster, and redrawing
 three plots with their axes for each would take the GUI thread's time from the plane."""
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """Hidden layer widths from text such as ``"32, 32"`` (commas or spaces between widths).
-
-    Raises
-    ------
-    TrainingError
-        If the text is empty or holds anything but whole numbers; the range of the widths is
-        checked by :class:`~jacviz.core.training.TrainConfig`.
-
-    """
-    parts = text.replace(",", " ").split()
-    if not parts:
-        raise TrainingError("hidden sizes: give at least one width, e.g. 32,32")
-    widths = []
-    for part in parts:
-        if not part.isdigit():
-            raise TrainingError(
-                f"hidden sizes: {part!r} is not a whole number; give widths like 32,32"
-            )
-        widths.append(int(part))
-    return tuple(widths)
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """How to generate the data: :func:`~jacviz.core.datasets.make_dataset`'s arguments.
-
-    ``test_fraction`` and ``seed`` also split CSV files without a split column.
-    """
-
-    name: str = "moons"
-    n_points: int = 200
-    noise: float = 0.1
-    test_fraction: float = 0.3
-    seed: int = 0
-    n_classes: int = 3
-    """Blobs only: the other datasets have a fixed number of classes."""
-
-    def make(self) -> Dataset:
-        """The dataset these settings describe (raises DatasetError if they are out of range)."""
-        return make_dataset(
-            self.name, self.n_points, self.noise, self.seed, self.test_fraction, self.n_classes
-        )
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The model and training settings as the user entered them.
-
-    Kept as entered (hidden sizes as text) so that a setting that does not make a valid
-    :class:`TrainConfig` can be held, shown and reported rather than silently replaced.
-    """
-
-    hidden: str = "32,32"
-    activation: str = "tanh"
-    optimizer: str = "adam"
-    learning_rate: float = 0.01
-    batch_size: int = 64
-    steps: int = 2000
-    seed: int = 0
-    jr_lambda: float = 0.0
-    estimator: str = "exact"
-    n_proj: int = 1
-    weight_decay: float = 0.0
-
-    def config(self) -> TrainConfig:
-        """The training configuration (raises TrainingError, saying which setting is wrong)."""
-        fields = dataclasses.asdict(self)
-        fields["hidden"] = parse_hidden(self.hidden)
-        return TrainConfig(**fields)
-
-
-@dataclass(frozen=True)
-class LabState:
-    """Everything the user chose in the lab; the controller makes new ones, never edits."""
-
-    data: DataSettings = DataSettings()
-    model: ModelSettings = ModelSettings()
-    display: str = REGIONS
-    """What the plane shows: a key of :data:`~jacviz.gui.lab.fields.DISPLAYS`."""
-    selected_class: int = 0
-    """The class a click adds."""
-
-
-@dataclass(frozen=True, eq=False)
-class Curves:
-    """The history of a run for the curves: one entry per snapshot, as float64 arrays.
-
-    ``jacobian_term`` is ``λ · mean ‖J‖²_F`` (NaN where the regularizer is off), the amount the
-    regularizer adds to the loss.
-    """
-
-    step: np.ndarray
-    cross_entropy: np.ndarray
-    jacobian_term: np.ndarray
-    train_accuracy: np.ndarray
-    test_accuracy: np.ndarray
-    test_frobenius: np.ndarray
-
-    @staticmethod
-    def row(snapshot: Snapshot, jr_lambda: float) -> tuple[float, ...]:
-        """The numbers of ``snapshot`` the curves plot, in field order.
-
-        Not the snapshot itself: a run's history holds thousands of rows, and a big model's
-        weights are megabytes each.
-        """
-        term = snapshot.jacobian_term
-        return (
-            snapshot.step,
-            snapshot.cross_entropy,
-            math.nan if term is None else jr_lambda * term,
-            snapshot.train_accuracy,
-            snapshot.test_accuracy,
-            snapshot.test_frobenius,
-        )
-
-    @classmethod
-    def from_rows(cls, rows: list[tuple[float, ...]]) -> Curves:
-        """Curves of the :meth:`row` of each snapshot."""
-        columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(dataclasses.fields(cls)))
-        return cls(*columns.T)
 
 
 def format_accuracy(value: float) -> str:
@@ -185,97 +55,6 @@ def _sentence(text: str) -> str:
 def _json_number(value: float) -> float | None:
     """``value``, or None where JSON has no number (NaN accuracy without test points)."""
     return value if math.isfinite(value) else None
-
-
-LAB_SETTINGS = ("data", "model", "display", "selected_class", "curves")
-"""The keys of the lab's part of a session's ``settings`` (:meth:`LabController.lab_session`)."""
-
-
-def lab_state_from_session(lab: LabSession) -> LabState:
-    """The lab settings a session holds, checked against its data, configuration and weights.
-
-    Missing settings take their defaults (the model settings: those of ``lab.config``).
-
-    Raises
-    ------
-    ValueError
-        One line naming what is wrong: an unknown or ill-typed setting, model settings that
-        do not make ``lab.config`` (or make none while there are weights), an unknown
-        display, a selected class the data do not have, a step beyond the run's end.
-
-    """
-    settings = lab.settings
-    unknown = sorted(set(settings) - set(LAB_SETTINGS))
-    if unknown:
-        raise ValueError(f"unknown lab setting(s): {', '.join(map(str, unknown))}")
-    data = _settings_from_json(DataSettings, settings.get("data", {}), "data")
-    if "model" in settings:
-        model = _settings_from_json(ModelSettings, settings["model"], "model")
-    else:
-        fields = lab.config.to_dict()
-        fields["hidden"] = ",".join(map(str, lab.config.hidden))
-        model = ModelSettings(**fields)
-    try:
-        config = model.config()
-    except TrainingError:
-        config = None  # settings as typed, invalid: kept, and reported by the lab
-    if (config is None and lab.weights is not None) or config not in (None, lab.config):
-        raise ValueError("the lab's model settings do not match its training configuration")
-    display = settings.get("display", REGIONS)
-    if display not in DISPLAYS:
-        raise ValueError(f"unknown lab display {display!r:.40}")
-    selected = settings.get("selected_class", 0)
-    if type(selected) is not int or not 0 <= selected < lab.dataset.n_classes:
-        raise ValueError(f"the lab's selected class {selected!r:.40} is not one of its classes")
-    if lab.step > lab.config.steps:
-        raise ValueError(f"the lab's step {lab.step} is beyond its {lab.config.steps} steps")
-    return LabState(data, model, display, selected)
-
-
-def curves_from_session(lab: LabSession) -> list[tuple[float, ...]]:
-    """The curves' history a session holds (rows of :meth:`Curves.row`; JSON null is NaN).
-
-    Raises ValueError, naming the problem, for rows of the wrong length or type, or steps that
-    go backwards or beyond the session's step. None saved: an empty history.
-    """
-    rows = lab.settings.get("curves", [])
-    width = len(dataclasses.fields(Curves))
-    if not isinstance(rows, list):
-        raise ValueError("the lab's curves must be a list of rows")
-    history: list[tuple[float, ...]] = []
-    for row in rows:
-        if not (
-            isinstance(row, list)
-            and len(row) == width
-            and all(v is None or (type(v) in (int, float)) for v in row)
-            and row[0] is not None
-        ):
-            raise ValueError(f"the lab's curves hold a malformed row {row!r:.60}")
-        values = tuple(math.nan if v is None else float(v) for v in row)
-        if values[0] > lab.step or (history and values[0] < history[-1][0]):
-            raise ValueError("the lab's curves do not run forward to its step")
-        history.append(values)
-    return history
-
-
-def _settings_from_json(kind: type, value: object, what: str) -> Any:
-    """``kind`` (DataSettings, ModelSettings) from JSON fields of the types of its defaults."""
-    if not isinstance(value, dict):
-        raise ValueError(f"the lab's {what} settings must be a JSON object")
-    defaults = kind()
-    fields: dict[str, object] = {}
-    for name, given in value.items():
-        if name not in {f.name for f in dataclasses.fields(kind)}:
-            raise ValueError(f"unknown lab {what} setting {name!r:.40}")
-        expected = type(getattr(defaults, name))
-        if expected is float and type(given) in (int, float) and math.isfinite(given):
-            given = float(given)
-        if type(given) is not expected:
-            raise ValueError(
-                f"the lab's {what} setting {name!r} must be {expected.__name__}, got {given!r:.40}"
-            )
-        fields[name] = given
-    return kind(**fields)
 
 
 class LabController(QObject):
@@ -637,48 +416,40 @@ class LabController(QObject):
 
         The weights are the newest snapshot's (None before the first) and the configuration
         is the run's, which they fit (the defaults when the settings as typed are invalid:
-        then there is no model). The settings as entered go in ``settings``, as JSON.
+        then there is no model); the settings as entered and the curves up to that step go
+        with them.
         """
         run, latest = self.run, self.snapshot
+        step = 0 if latest is None else latest.step
         return LabSession(
             dataset=self.dataset,
             config=run.config if run is not None else TrainConfig(),
             weights=None if latest is None else latest.state,
-            step=0 if latest is None else latest.step,
-            settings={
-                "data": dataclasses.asdict(self.state.data),
-                "model": dataclasses.asdict(self.state.model),
-                "display": self.state.display,
-                "selected_class": self.state.selected_class,
-                "curves": [[_json_number(v) for v in row] for row in self._history],
-            },
+            step=step,
+            state=self.state,
+            curves=tuple(row for row in self._history if row[0] <= step),
         )
 
     def restore(self, lab: LabSession) -> None:
-        """Show a saved lab: its points and settings, and its model at its step.
+        """Show a saved lab: its points and settings, its curves, and its model at its step.
 
-        The model's picture and numbers are computed from the saved weights, without training;
-        Play goes on from the saved step (with a fresh optimizer: its state is not saved).
-
-        Raises
-        ------
-        ValueError
-            If the settings are malformed or do not fit the data, configuration and weights
-            (see :func:`lab_state_from_session`); nothing has changed then.
-
+        ``lab`` comes from :func:`~jacviz.core.session.load_session`, which checked all of it
+        (settings by the lab's own rules, against the data, configuration, weights and
+        curves), so this only shows it. The model's picture and numbers are computed from the
+        saved weights, without training; Play goes on from the saved step (with a fresh
+        optimizer: its state is not saved).
         """
-        state = lab_state_from_session(lab)
-        history = curves_from_session(lab)
         self._discard_run()
-        self.state, self.dataset = state, lab.dataset
-        self.sigStateChanged.emit(state)
+        self.state, self.dataset = lab.state, lab.dataset
+        self.sigStateChanged.emit(lab.state)
         self.sigDatasetChanged.emit(lab.dataset)
         self.sigFrameChanged.emit(lab.dataset.domain)
-        step = lab.step if lab.weights is not None else 0
-        self._new_run(None, lab.weights, step)
-        self._history = [row for row in history if row[0] <= step]
+        self._new_run(None, lab.weights, lab.step)
+        self._history = list(lab.curves)
         self._emit_curves()
-        self.sigStatus.emit(f"Restored the lab's {self._describe(lab.dataset)}, at step {step}.")
+        self.sigStatus.emit(
+            f"Restored the lab's {self._describe(lab.dataset)}, at step {lab.step}."
+        )
 
     # ---- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:
