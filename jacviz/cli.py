@@ -6,22 +6,37 @@ determinant, singular values, Frobenius norm and condition number of a map at a 
 reports its accuracy, Jacobian norm and robustness.
 ``jacviz render --map "x**2 + y, x*y" --view warp --out warp.svg`` draws a view of the app
 with no display, to PNG, SVG or PDF.
-Bad input ends with exit status 2 and one line on stderr that says what is wrong.
+Bad input ends with exit status 2 and one line on stderr that says what is wrong; whatever
+the input, nothing else reaches stderr (no traceback, no warning) and nothing printed can fail
+on the terminal's encoding.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import math
+import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jacviz import __version__
+from jacviz.core.text_input import (
+    MAX_QUOTE,
+    NumberError,
+    one_line,
+    parse_integer,
+    parse_numbers,
+    parse_real,
+    quote,
+)
 
 if TYPE_CHECKING:
     from jacviz.core.maps import FormulaMap, TorchMap
@@ -32,11 +47,14 @@ if TYPE_CHECKING:
 # `jacviz --help` and `--version` answer at once.
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
 COMMANDS = ("probe", "train", "render")
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
+MAX_EPSILONS = 16
+"""Most PGD radii ``--epsilons`` takes: each is an attack over every test point."""
 VALUE_OPTIONS = ("--at", "--probe", "--domain")
 """Options whose value may start with a minus sign (a negative coordinate)."""
-MIN_SIZE, MAX_SIZE = 100, 10_000
 
 
 class UsageError(Exception):
@@ -51,21 +69,57 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def parse_point(text: str, dimension: int) -> np.ndarray:
-    """Parse ``"X,Y"`` (``dimension`` comma-separated finite numbers) into an array."""
-    parts = [part.strip() for part in text.split(",")]
+def _option_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` reading plain decimal numbers only, refusing in one line."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except NumberError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
+
+
+REAL = _option_type(parse_real, "number")
+WHOLE = _option_type(parse_integer, "whole number")
+
+
+def _file_name(text: str) -> str:
+    """An argparse ``type`` for file names: refuses those no file can have, in one line."""
+    if not text:
+        raise argparse.ArgumentTypeError("the file name is empty")
+    if "\0" in text:  # the system would raise ValueError deep inside
+        raise argparse.ArgumentTypeError(f"{quote(text)} holds a NUL byte, which no file name can")
+    return text
+
+
+FILE_NAME = _file_name
+
+
+def numbers_option(
+    text: str, option: str, parse: Callable[[str], Any] = parse_real, example: str = "1,2"
+) -> list:
+    """The comma-separated numbers of ``option``; a UsageError in one line says what is wrong."""
     try:
-        coordinates = [float(part) for part in parts]
-    except ValueError:
+        return parse_numbers(text, parse)
+    except NumberError as error:
+        noun = "whole numbers" if parse is parse_integer else "numbers"
         raise UsageError(
-            f"--at expects {dimension} comma-separated numbers like 1,2; got {text!r}"
+            f"{option} expects comma-separated {noun} like {example}: {error}"
         ) from None
+
+
+def parse_point(text: str, dimension: int) -> np.ndarray:
+    """Parse ``"X,Y"`` (``dimension`` comma-separated plain decimal numbers) into an array."""
+    example = ",".join(str(k + 1) for k in range(min(dimension, 4)))
+    coordinates = numbers_option(text, "--at", example=example)
     if len(coordinates) != dimension:
         raise UsageError(
-            f"--at expects {dimension} coordinates for this map, got {len(coordinates)} in {text!r}"
+            f"--at expects {dimension} coordinates for this map, got {len(coordinates)} "
+            f"in {quote(text)}"
         )
-    if not all(math.isfinite(c) for c in coordinates):
-        raise UsageError(f"--at coordinates must be finite numbers, got {text!r}")
     return np.array(coordinates)
 
 
@@ -144,28 +198,61 @@ def _probe(args: argparse.Namespace) -> int:
     map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
     report = probe(map_, parse_point(args.at, map_.input_dim))
     if args.json:
-        print(json.dumps(report.to_json(), allow_nan=False, ensure_ascii=False))
+        print_json(report.to_json())
     else:
         print(format_report(report))
     return 0
 
 
-def parse_numbers(text: str, option: str, kind: type = float) -> list:
-    """Parse ``"64,64"`` or ``"0.05,0.1"`` for ``option``; a UsageError says what is wrong."""
+def finite_json(document: dict) -> dict:
+    """``document`` with every non-finite float replaced by None, and a reason for each.
+
+    JSON has no NaN or infinity (``json.dumps(allow_nan=False)`` raises on them, and what
+    Python writes otherwise other parsers refuse), so they are written as ``null`` and the
+    document's ``warnings`` list says which number it was and why, as ``jacviz probe`` does.
+    """
+    reasons: list[str] = []
+
+    def clean(value: Any, where: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            word = "undefined (NaN)" if math.isnan(value) else "infinite"
+            reasons.append(f"{where} is {word}; written as null")
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean(document, "")
+    if reasons:
+        cleaned["warnings"] = [*cleaned.get("warnings", []), *reasons]
+    return cleaned
+
+
+def print_json(document: dict) -> None:
+    """Print ``document`` as one line of valid JSON, whatever its numbers and the terminal.
+
+    Non-finite numbers become null (:func:`finite_json`); text is escaped to ASCII unless
+    stdout takes UTF-8, so that the escapes stay valid JSON.
+    """
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        noun = "whole numbers" if kind is int else "numbers"
-        raise UsageError(f"{option} expects comma-separated {noun}, got {text!r}") from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise UsageError(f"{option} expects comma-separated finite numbers, got {text!r}")
-    return values
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        utf8 = False
+    print(json.dumps(finite_json(document), allow_nan=False, ensure_ascii=not utf8))
 
 
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from jacviz.core.datasets import DatasetError, load_csv, make_dataset
+    from jacviz.core.datasets import (
+        DatasetError,
+        check_dataset_settings,
+        load_csv,
+        make_dataset,
+    )
     from jacviz.core.networks import NetworkError, save_mlp
     from jacviz.core.robustness import robust_accuracy
     from jacviz.core.training import (
@@ -176,14 +263,13 @@ def _train(args: argparse.Namespace) -> int:
     )
     from jacviz.core.training import run as run_training
 
-    if args.out is not None:
-        _check_writable(Path(args.out))  # before training, not after minutes of it
-    epsilons = parse_numbers(args.epsilons, "--epsilons")
-    if any(e < 0 for e in epsilons):
-        raise UsageError(f"--epsilons must be ≥ 0, got {args.epsilons!r}")
+    # Every setting is checked before any work: the config and the data settings check their
+    # own ranges (as for the lab and sessions), then the target, then the file is read.
+    epsilons = _epsilons(args.epsilons)
+    hidden = numbers_option(args.hidden, "--hidden", parse_integer, example="32,32")
     try:
         config = TrainConfig(
-            hidden=tuple(parse_numbers(args.hidden, "--hidden", int)),
+            hidden=tuple(hidden),
             activation=args.activation,
             optimizer=args.optimizer,
             learning_rate=args.learning_rate,
@@ -195,6 +281,15 @@ def _train(args: argparse.Namespace) -> int:
             n_proj=args.n_proj,
             weight_decay=args.weight_decay,
         )
+        if args.csv is None:  # with --csv, the generator's settings are unused
+            check_dataset_settings(
+                args.dataset, args.points, args.noise, args.seed, args.test_fraction, args.classes
+            )
+    except (TrainingError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    if args.out is not None:
+        _check_writable(Path(args.out))  # before training, not after minutes of it
+    try:
         if args.csv is not None:
             data = load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
         else:
@@ -230,6 +325,7 @@ def _train(args: argparse.Namespace) -> int:
         "seconds": last.seconds,
         "diverged": last.diverged,
         "saved": None,
+        "warnings": [],
     }
     if args.out is not None:
         metadata = {
@@ -245,13 +341,26 @@ def _train(args: argparse.Namespace) -> int:
             save_mlp(model.to(torch.float32), args.out, metadata=metadata)
         except (NetworkError, OSError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            raise UsageError(f"cannot save the model to {args.out}: {reason}") from None
+            raise UsageError(f"cannot save the model to {quote(args.out)}: {reason}") from None
         result["saved"] = str(args.out)
     if args.json:
-        print(json.dumps(result, allow_nan=False, ensure_ascii=False))
+        print_json(result)
     else:
         print(format_training(result))
     return 0
+
+
+def _epsilons(text: str) -> list[float]:
+    """The PGD radii of ``--epsilons``: 1 to MAX_EPSILONS numbers, 0 to MAX_COORDINATE."""
+    from jacviz.core.datasets import MAX_COORDINATE
+
+    epsilons = numbers_option(text, "--epsilons", example="0.05,0.1")
+    if len(epsilons) > MAX_EPSILONS:
+        raise UsageError(f"--epsilons takes at most {MAX_EPSILONS} radii, got {len(epsilons)}")
+    # No radius beyond the largest coordinate: such a ball holds all the data anyway.
+    if not all(0 <= e <= MAX_COORDINATE for e in epsilons):
+        raise UsageError(f"--epsilons must each be from 0 to {MAX_COORDINATE:g}, got {quote(text)}")
+    return epsilons
 
 
 def _check_writable(path: Path) -> None:
@@ -260,7 +369,7 @@ def _check_writable(path: Path) -> None:
 
     problem = target_problem(path)
     if problem is not None:
-        raise UsageError(f"cannot save the model to {path}: {problem}")
+        raise UsageError(f"cannot save the model to {quote(str(path))}: {problem}")
 
 
 def format_training(result: dict) -> str:
@@ -287,9 +396,11 @@ def format_training(result: dict) -> str:
     label = f"mean ‖J‖F ({where})"
     lines.append(f"{label:<22}{format_number(result['mean_jacobian_frobenius'])}")
     curve = "  ".join(f"ε={e}: {a:.3f}" for e, a in result["pgd_accuracy"].items())
-    lines.append(f"L2 PGD accuracy       {curve}")
+    # An attack that finds no adversarial point proves nothing: these are upper bounds.
+    lines.append(f"L2 PGD accuracy (upper bound)  {curve}")
     if result["diverged"]:
         lines.append(f"warning: {result['diverged']}")
+    lines.extend(f"warning: {w}" for w in result.get("warnings", ()))
     if result["saved"]:
         lines.append(f"saved {result['saved']} (open it with: jacviz {result['saved']})")
     return "\n".join(lines)
@@ -335,31 +446,30 @@ def _launch_app(args: argparse.Namespace) -> int:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``--size "WxH"`` (pixels, each 100 to 10000) into ``(W, H)``."""
+    """Parse ``--size "WxH"`` (whole numbers of pixels) into ``(W, H)``.
+
+    The range is checked by :class:`~jacviz.gui.headless.RenderRequest`.
+    """
     parts = text.lower().split("x")
     try:
-        width, height = (int(part) for part in parts)
-    except ValueError:
-        raise UsageError(
-            f"--size expects WIDTHxHEIGHT in pixels like 800x600, got {text!r}"
-        ) from None
-    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
-        raise UsageError(f"--size: width and height must be {MIN_SIZE} to {MAX_SIZE}, got {text!r}")
+        if len(parts) != 2:
+            raise NumberError(f"{quote(text)} is not two numbers joined by x")
+        width, height = (parse_integer(part) for part in parts)
+    except NumberError as error:
+        raise UsageError(f"--size expects WIDTHxHEIGHT in pixels like 800x600: {error}") from None
     return width, height
 
 
-def _render_request(args: argparse.Namespace, folder: str) -> RenderRequest:
-    """The :class:`~jacviz.gui.headless.RenderRequest` the arguments ask for.
+def _render_options(args: argparse.Namespace) -> RenderRequest:
+    """The request's options (view, heatmap, domain, probe, size, scale, layer), checked.
 
-    A session's network is opened from its file when that still holds the saved bytes, else
-    from a copy of the embedded bytes written to ``folder``.
+    Its map is still the default one: :func:`_with_source` sets it. Checking everything that
+    does not need the map first means an absurd option is refused before a network is read
+    or a window built.
     """
-    import dataclasses
-
     from jacviz.core.grid import Domain
-    from jacviz.core.session import SessionError, load_session, network_file
     from jacviz.core.state import ViewState
-    from jacviz.gui.headless import KEEP, RenderRequest
+    from jacviz.gui.headless import KEEP, RenderError, RenderRequest
 
     heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
     if args.view == "regions" and heatmap not in (KEEP, "classes"):
@@ -369,44 +479,56 @@ def _render_request(args: argparse.Namespace, folder: str) -> RenderRequest:
         )
     domain = probe = None
     if args.domain is not None:
-        bounds = parse_numbers(args.domain, "--domain")
+        bounds = numbers_option(args.domain, "--domain", example="-2,2,-1,1")
         if len(bounds) != 4:
-            raise UsageError(f"--domain expects XMIN,XMAX,YMIN,YMAX, got {args.domain!r}")
+            raise UsageError(f"--domain expects XMIN,XMAX,YMIN,YMAX, got {quote(args.domain)}")
         try:
             domain = Domain(*bounds)
         except ValueError as error:
             raise UsageError(f"--domain: {error}") from None
     if args.probe is not None:
-        point = parse_numbers(args.probe, "--probe")
+        point = numbers_option(args.probe, "--probe")
         if len(point) != 2:
-            raise UsageError(f"--probe expects X,Y, got {args.probe!r}")
+            raise UsageError(f"--probe expects X,Y, got {quote(args.probe)}")
         probe = (point[0], point[1])
-    state, network = ViewState(), None
+    try:
+        return RenderRequest(
+            state=ViewState(),
+            view=args.view,
+            heatmap=heatmap,
+            domain=domain,
+            probe=probe,
+            size=None if args.size is None else parse_size(args.size),
+            scale=args.scale,
+            transparent=args.transparent,
+            layer=args.layer,
+        )
+    except RenderError as error:
+        raise UsageError(str(error)) from None
+
+
+def _with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -> RenderRequest:
+    """``request`` with the map of ``--map``, ``--network`` or ``--session``.
+
+    A session's network is opened from its file when that still holds the saved bytes, else
+    from a copy of the embedded bytes written to ``folder``.
+    """
+    import dataclasses
+
+    from jacviz.core.session import SessionError, load_session, network_file
+    from jacviz.core.state import ViewState
+
     if args.session is not None:
         try:
             session = load_session(args.session)
             path, _ = network_file(session, folder)
         except SessionError as error:
             raise UsageError(str(error)) from None
-        state = dataclasses.replace(session.view, network=path)
-    elif args.map is not None:
-        _check_showable(args)
-        state = ViewState(formula=args.map)
-    else:
-        _check_showable(args)
-        network = str(Path(args.network).resolve())
-    return RenderRequest(
-        state=state,
-        view=args.view,
-        network=network,
-        heatmap=heatmap,
-        domain=domain,
-        probe=probe,
-        size=None if args.size is None else parse_size(args.size),
-        scale=args.scale,
-        transparent=args.transparent,
-        layer=args.layer,
-    )
+        return dataclasses.replace(request, state=dataclasses.replace(session.view, network=path))
+    _check_showable(args)
+    if args.map is not None:
+        return dataclasses.replace(request, state=ViewState(formula=args.map))
+    return dataclasses.replace(request, network=str(Path(args.network).resolve()))
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -414,12 +536,13 @@ def _render(args: argparse.Namespace) -> int:
 
     from jacviz.gui.export import ExportError, check_target
 
+    request = _render_options(args)
     try:
         check_target(args.out)  # before the window is built, not after
     except ExportError as error:
         raise UsageError(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
-        request = _render_request(args, folder)
+        request = _with_source(request, args, folder)
         from jacviz.gui.headless import RenderError, render_to_file
 
         try:
@@ -448,11 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--network",
         metavar="FILE",
+        type=FILE_NAME,
         help="open the app on this network file (also: jacviz FILE)",
     )
     start.add_argument(
         "--session",
         metavar="FILE",
+        type=FILE_NAME,
         help="open the app on this saved session (also: jacviz FILE.jacviz)",
     )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -470,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--network",
         metavar="FILE",
+        type=FILE_NAME,
         help="a network file: jacviz MLP (.safetensors), TorchScript, or torch.export (.pt2)",
     )
     probe.add_argument(
@@ -498,18 +624,20 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     data = train.add_mutually_exclusive_group()
     data.add_argument("--dataset", choices=DATASETS, default="moons", help="(default: moons)")
-    data.add_argument("--csv", metavar="FILE", help="points from a CSV file: x,y,label[,split]")
-    train.add_argument("--points", type=int, default=200, help="dataset size (default: 200)")
-    train.add_argument("--noise", type=float, default=0.1, help="noise std (default: 0.1)")
-    train.add_argument("--classes", type=int, default=3, help="classes of 'blobs' (default: 3)")
+    data.add_argument(
+        "--csv", metavar="FILE", type=FILE_NAME, help="points from a CSV file: x,y,label[,split]"
+    )
+    train.add_argument("--points", type=WHOLE, default=200, help="dataset size (default: 200)")
+    train.add_argument("--noise", type=REAL, default=0.1, help="noise std (default: 0.1)")
+    train.add_argument("--classes", type=WHOLE, default=3, help="classes of 'blobs' (default: 3)")
     train.add_argument(
-        "--test-fraction", type=float, default=0.3, help="held-out share (default: 0.3)"
+        "--test-fraction", type=REAL, default=0.3, help="held-out share (default: 0.3)"
     )
     train.add_argument(
-        "--jr-lambda", type=float, default=0.0, help="weight λ of mean ‖J‖²F (default: 0, off)"
+        "--jr-lambda", type=REAL, default=0.0, help="weight λ of mean ‖J‖²F (default: 0, off)"
     )
     train.add_argument("--estimator", choices=ESTIMATORS, default=defaults.estimator)
-    train.add_argument("--n-proj", type=int, default=defaults.n_proj, help="random projections")
+    train.add_argument("--n-proj", type=WHOLE, default=defaults.n_proj, help="random projections")
     train.add_argument(
         "--hidden",
         default=",".join(map(str, defaults.hidden)),
@@ -517,17 +645,19 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--activation", choices=TRAINABLE_ACTIVATIONS, default=defaults.activation)
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--weight-decay", type=float, default=0.0, help="L2 on the weights")
-    train.add_argument("--steps", type=int, default=defaults.steps)
-    train.add_argument("--seed", type=int, default=0, help="data, initialization and batches")
+    train.add_argument("--learning-rate", type=REAL, default=defaults.learning_rate)
+    train.add_argument("--batch-size", type=WHOLE, default=defaults.batch_size)
+    train.add_argument("--weight-decay", type=REAL, default=0.0, help="L2 on the weights")
+    train.add_argument("--steps", type=WHOLE, default=defaults.steps)
+    train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
     train.add_argument(
         "--epsilons",
         default=",".join(map(str, DEFAULT_EPSILONS)),
         help="PGD radii (L2, data units) for pgd_accuracy",
     )
-    train.add_argument("--out", metavar="FILE", help="save the model (.safetensors)")
+    train.add_argument(
+        "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
+    )
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(run=_train)
 
@@ -543,8 +673,10 @@ def _add_render_parser(commands: argparse._SubParsersAction) -> None:
     )
     source = render.add_mutually_exclusive_group(required=True)
     source.add_argument("--map", metavar="FORMULA", help='e.g. "x**2 + y, x*y"')
-    source.add_argument("--network", metavar="FILE", help="a network file the app opens")
-    source.add_argument("--session", metavar="FILE", help="a saved .jacviz session")
+    source.add_argument(
+        "--network", metavar="FILE", type=FILE_NAME, help="a network file the app opens"
+    )
+    source.add_argument("--session", metavar="FILE", type=FILE_NAME, help="a saved .jacviz session")
     render.add_argument(
         "--view",
         choices=("warp", "input", "regions", "layers", "composite"),
@@ -563,7 +695,7 @@ def _add_render_parser(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--probe", metavar="X,Y", help="the probe point (or --probe=-1,2)")
     render.add_argument(
         "--layer",
-        type=int,
+        type=WHOLE,
         metavar="N",
         help="with --view layers: the layer to show, counted from 1 as the app lists them",
     )
@@ -577,12 +709,14 @@ def _add_render_parser(commands: argparse._SubParsersAction) -> None:
         "one view, which then fills the window)",
     )
     render.add_argument(
-        "--scale", type=float, default=1.0, help="PNG pixels per pixel, e.g. 2 (default: 1)"
+        "--scale", type=REAL, default=1.0, help="PNG pixels per pixel, e.g. 2 (default: 1)"
     )
     render.add_argument(
         "--transparent", action="store_true", help="PNG without the plots' white background"
     )
-    render.add_argument("--out", required=True, metavar="FILE", help="FILE.png, .svg or .pdf")
+    render.add_argument(
+        "--out", required=True, metavar="FILE", type=FILE_NAME, help="FILE.png, .svg or .pdf"
+    )
     render.set_defaults(run=_render)
 
 
@@ -606,21 +740,98 @@ def _file_as_network(argv: list[str]) -> list[str]:
     """
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         word = argv[0]
-        if not Path(word).exists() and not any(c in word for c in "./\\"):
-            raise UsageError(f"{word!r} is neither a command ({', '.join(COMMANDS)}) nor a file")
+        # os.path.exists, not Path.exists: a name too long for the system or holding a NUL
+        # byte is simply no file, not an exception.
+        if not os.path.exists(word) and not any(c in word for c in "./\\"):
+            raise UsageError(
+                f"{quote(word)} is neither a command ({', '.join(COMMANDS)}) nor a file"
+            )
         return ["--session" if word.lower().endswith(".jacviz") else "--network", *argv]
     return argv
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``jacviz`` command; returns the process exit status."""
-    parser = build_parser()
+def _tolerant_output() -> None:
+    r"""Make printing never fail on the terminal's encoding.
+
+    A path with bytes that are not UTF-8 (``\xff.png``) reaches Python as a lone surrogate,
+    and a strict UTF-8 or ASCII stdout (``PYTHONIOENCODING=utf-8:strict``, ``LANG=C``) raised
+    UnicodeEncodeError after the file was written. Characters the stream cannot encode are
+    now written as backslash escapes (``\udcff``, ``\u03c3``).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):  # a closed or unusual stream: leave it
+                pass
+
+
+@contextmanager
+def _warnings_captured() -> Iterator[None]:
+    """Keep warnings off stderr while a subcommand runs.
+
+    torch's UserWarnings and numpy's RuntimeWarnings (an overflow while drawing, a deprecation
+    in a loaded network) are no message to a user of the command line, and a failure must end
+    with exactly one line. Code that has something to say about them (a network's own
+    warnings) catches them where they arise.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            yield
+
+
+def _shorten_words(message: str, words: Sequence[str]) -> str:
+    """``message`` with every long command-line word in it shortened.
+
+    argparse quotes values whole: an invalid 5,000-character ``--view`` filled the terminal.
+    """
+    for word in sorted({w for w in words if len(w) > MAX_QUOTE}, key=len, reverse=True):
+        message = message.replace(repr(word), quote(word)).replace(word, quote(word))
+    return message
+
+
+def _complain(message: str, words: Sequence[str] = (), prefix: str = "error") -> None:
+    """Print ``jacviz: error: message`` as one short line on stderr, whatever the message."""
+    line = one_line(f"jacviz: {prefix}: {_shorten_words(message, words)}")
     try:
-        arguments = _file_as_network(list(sys.argv[1:] if argv is None else argv))
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):  # stderr closed: nothing more can be said
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jacviz`` command; returns the process exit status.
+
+    0: done; 2: bad input, said in one line on stderr; 1: an internal error, also one line
+    (a bug: please report it); 130: interrupted. Nothing else is printed on stderr.
+    """
+    _tolerant_output()
+    words = [str(word) for word in (sys.argv[1:] if argv is None else argv)]
+    try:
+        parser = build_parser()
+        arguments = _file_as_network(words)
         args = parser.parse_args(_join_negative_values(arguments))
         if args.command is None:
             return _launch_app(args)
-        return args.run(args)
+        with _warnings_captured():
+            return args.run(args)
     except UsageError as error:
-        print(f"jacviz: error: {error}", file=sys.stderr)
+        _complain(str(error), words)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _complain("interrupted", prefix="stopped")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`jacviz probe ... | head -1`): nothing to report.
+        # Python would complain once more when flushing stdout at exit; point it at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_INTERNAL
+    except Exception as error:  # the last net: a bug, but still one line
+        _complain(f"{type(error).__name__}: {error} (please report it)", words, "internal error")
+        return EXIT_INTERNAL

@@ -227,11 +227,11 @@ def test_heatmap_domain_probe_scale_and_transparency(qapp, capsys, tmp_path):
         (["--map", "x, y", "--view", "side"], "invalid choice: 'side'"),
         (["--map", "sin(x)"], "maps 2 inputs to 1 output"),
         (["--map", "x, y", "--size", "big"], "--size expects WIDTHxHEIGHT"),
-        (["--map", "x, y", "--size", "20x20"], "must be 100 to 10000"),
+        (["--map", "x, y", "--size", "20x20"], "must be whole numbers 100 to 10000"),
         (["--map", "x, y", "--view", "warp", "--size", "150x150"], "cannot be drawn at 150×150"),
         (["--map", "x, y", "--domain", "1,0,0,1"], "--domain: domain needs xmin < xmax"),
         (["--map", "x, y", "--probe", "1"], "--probe expects X,Y"),
-        (["--map", "x, y", "--scale", "50"], "scale must be between 0 and 8"),
+        (["--map", "x, y", "--scale", "50"], "--scale must be from 0.1 to 8, got 50"),
         (["--network", "nowhere.safetensors"], "does not exist"),
         (["--network", MOONS, "--view", "layers", "--layer", "9"], "has layers 1 to 5"),
         (["--network", MOONS, "--view", "warp", "--layer", "2"], "--layer picks the layer"),
@@ -246,6 +246,72 @@ def test_bad_requests_end_with_one_line_and_status_2(qapp, capsys, tmp_path, arg
     assert stdout == ""
     assert len(err.splitlines()) == 1 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--domain", "-1e308,1e308,-1e308,1e308"],
+            "--domain: domain bounds must be at most 1e+09",
+        ),
+        (["--domain", "0,1e6,0,1"], "--domain: domain aspect ratio too extreme"),
+        (["--domain", "0,1e-12,0,1e-12"], "--domain: domain too narrow"),
+        (["--domain", "1_0,20,0,1"], "--domain expects comma-separated numbers"),
+        (["--domain", "nan,1,0,1"], "'nan' is not a plain decimal number"),
+        (["--scale", "1e-9"], "--scale must be from 0.1 to 8, got 1e-09"),
+        (["--scale", "inf"], "argument --scale: 'inf' is not a plain decimal number"),
+        (["--scale", "8", "--size", "10000x10000"], "6400 million pixels, more than 100 million"),
+        (["--size", "１００x100"], "--size expects WIDTHxHEIGHT"),
+        (["--size", "100x100x100"], "--size expects WIDTHxHEIGHT"),
+        (["--size", "99999999999999999999x100"], "width and height must be whole numbers 100"),
+        (["--view", "layers", "--layer", "0"], "--layer counts layers from 1"),
+        (["--view", "layers", "--layer", "-5"], "--layer counts layers from 1"),
+        (["--layer", "2"], "--layer picks the layer of --view layers"),
+        (["--probe", "1e308,0"], "--probe coordinates must be finite numbers at most 1e+09"),
+        (["--probe", "0,-inf"], "'-inf' is not a plain decimal number"),
+    ],
+)
+def test_absurd_options_are_refused_before_any_window_is_built(
+    qapp, capsys, monkeypatch, tmp_path, argv, message
+):
+    import jacviz.gui.headless
+
+    def no_window(*_args):
+        raise AssertionError("a window was built")
+
+    monkeypatch.setattr(jacviz.gui.headless, "MainWindow", no_window)
+    status, stdout, err = render(capsys, "--map", "x, y", *argv, "--out", tmp_path / "f.png")
+    assert status == 2 and stdout == ""
+    assert len(err.splitlines()) == 1 and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_map_too_large_to_draw_ends_in_one_line_at_most(qapp, capsys, tmp_path):
+    # Values near float64's limit made pyqtgraph raise inside Qt's event handling: the render
+    # printed tracebacks and still said "saved". Now it either draws or fails in one line.
+    out = tmp_path / "warp.png"
+    formula = "exp(709.7*x/2) - exp(-709.7*x/2), y"
+    status, _, err = render(capsys, "--map", formula, "--view", "warp", "--out", out)
+    assert "Traceback" not in err and len(err.splitlines()) <= (1 if status else 0)
+    assert status in (0, 2)
+    assert out.exists() == (status == 0)
+
+
+def test_a_file_name_that_is_not_utf8_prints_under_a_strict_stdout(tmp_path):
+    out = os.fsdecode(bytes(tmp_path) + b"/\xff.png")
+    env = headless_env(tmp_path) | {"PYTHONIOENCODING": "utf-8:strict"}
+    command = ["render", "--map", "x, y", "--view", "input", "--heatmap", "none", "--out", out]
+    result = subprocess.run(
+        [sys.executable, "-m", "jacviz", *command],
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert result.stdout.startswith(b"saved ") and b"\\udcff.png (720" in result.stdout
+    assert os.path.exists(out)
 
 
 @pytest.mark.parametrize(

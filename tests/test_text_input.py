@@ -121,7 +121,9 @@ def test_printable_keeps_plain_names_and_quotes_the_rest():
 
 
 def test_one_line_collapses_and_caps():
-    assert one_line("a\nb\r\nc") == "a b c"
+    assert one_line("a\nb\r\nc") == "a b  c"
+    assert one_line("a\u2028b\tc\x85d") == "a b c d"
+    assert one_line("red \x1b[31m \udcff.png σ…") == "red \\x1b[31m \\udcff.png σ…"
     capped = one_line("z" * 10_000, 100)
     assert len(capped) == 100 and capped.endswith("…")
     assert one_line("") == ""

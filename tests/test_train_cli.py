@@ -103,7 +103,7 @@ def test_csv_data_and_text_output(capsys, tmp_path):
         (["--steps", "0"], "steps must be"),
         (["--jr-lambda", "-1"], "λ must be"),
         (["--dataset", "swirl"], "invalid choice"),
-        (["--epsilons", "0.1,-2"], "--epsilons must be ≥ 0"),
+        (["--epsilons", "0.1,-2"], "--epsilons must each be from 0 to"),
         (["--points", "3"], "points"),
         (["--csv", "/nonexistent/points.csv"], "does not exist"),
     ],
@@ -114,6 +114,77 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("jacviz: error: ")
     assert message in err
+
+
+@pytest.mark.timeout(120)  # each run below would train for minutes if nothing were refused
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--weight-decay", "1e308"], "weight decay must be a number from 0 to 1e+06"),
+        (["--jr-lambda", "1e308"], "λ must be a number from 0 to 1e+06"),
+        (["--learning-rate", "1e308"], "learning rate must be a number in (0, 10]"),
+        (["--learning-rate", "0"], "learning rate must be a number in (0, 10]"),
+        (["--noise", "1e308"], "noise must be from 0 to 10"),
+        (["--noise", "nan"], "argument --noise: 'nan' is not a plain decimal number"),
+        (["--points", "1_000"], "argument --points: '1_000' is not a whole number"),
+        (["--points", "１００"], "argument --points: '１００' is not a whole number"),
+        (["--points", "10000000"], "moons needs n_points from 4 (2 per class) to 100000"),
+        (["--classes", "99"], "n_classes must be from 2 to 8, got 99"),
+        (["--test-fraction", "2"], "test_fraction must be from 0 to 0.9"),
+        (["--seed", "1e3"], "argument --seed: '1e3' is not a whole number"),
+        (["--seed", "9" * 30], "seed must be a whole number 0..9223372036854775807"),
+        (["--seed", "9" * 500], "has too many digits"),
+        (["--batch-size", "0"], "batch size must be a whole number 1..100000"),
+        (["--n-proj", "100000"], "number of projections must be a whole number 1..64"),
+        (["--hidden", "100000"], "hidden widths must be whole numbers 1..512"),
+        (["--hidden", "1,2,3,4,5,6,7"], "hidden layers: give 1 to 6 widths, got 7"),
+        (["--hidden", "0x10"], "--hidden expects comma-separated whole numbers like 32,32"),
+        (["--epsilons", "1e308"], "--epsilons must each be from 0 to 1e+06"),
+        (["--epsilons", "inf"], "--epsilons expects comma-separated numbers"),
+        (["--epsilons", ",".join(["0.1"] * 17)], "--epsilons takes at most 16 radii, got 17"),
+        (["--steps", "10000000"], "steps must be a whole number 1..1000000"),
+    ],
+)
+def test_absurd_numbers_are_refused_before_any_work(capsys, argv, message):
+    # --steps 1000000 and a CSV that is not there: training or reading would show in the
+    # message or the time, so a refusal here came before any work.
+    assert main(["train", "--steps", "1000000", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("jacviz: error: ")
+    assert message in err and len(err) < 300
+
+
+def test_pgd_numbers_are_labelled_as_upper_bounds(capsys):
+    status = main(["train", *SMALL, "--epsilons", "0.1"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "L2 PGD accuracy (upper bound)  ε=0.1: " in out
+    result = train_json(capsys, "--epsilons", "0.1")
+    assert set(result["pgd_accuracy"]) == {"0.1"} and result["warnings"] == []
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(capsys, tmp_path):
+    # capsys's stdout encodes strictly as UTF-8, as PYTHONIOENCODING=utf-8:strict does: the
+    # name's byte 0xff arrives as a lone surrogate, which raised after the file was written.
+    target = tmp_path / "\udcff.safetensors"
+    status = main(["train", *SMALL, "--steps", "5", "--out", str(target)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert target.exists() and "\\udcff.safetensors" in out
+    status = main(["train", *SMALL, "--steps", "5", "--out", str(target), "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert json.loads(out)["saved"] == str(target)  # an escape JSON reads back as the name
+
+
+def test_csv_coordinates_out_of_range_are_one_line(capsys, tmp_path):
+    csv = tmp_path / "big.csv"
+    csv.write_text("x,y,label\n" + "".join(f"{i}e307,{-i}e307,{i % 2}\n" for i in range(1, 9)))
+    assert main(["train", "--csv", str(csv), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "big.csv line 2: x '1e307' is more than 1e+06 in size" in err
 
 
 def test_unwritable_out_is_refused_before_training(capsys, tmp_path):

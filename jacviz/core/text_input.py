@@ -81,8 +81,17 @@ def printable(text: str, limit: int = MAX_QUOTE) -> str:
 
 
 def one_line(message: str, limit: int = MAX_LINE) -> str:
-    """``message`` on one line (line breaks become spaces), at most ``limit`` characters."""
-    text = " ".join(message.splitlines())  # every line separator, \u2028 and \x85 too
+    r"""``message`` as one printable line of at most ``limit`` characters.
+
+    Line breaks and tabs become spaces; other characters that do not print (a terminal's
+    escape sequences, a non-UTF-8 file name's bytes) are written as escapes (``\x1b``,
+    ``\udcff``), so a message can neither span lines, nor drive the terminal, nor fail to
+    encode.
+    """
+    text = "".join(
+        c if c.isprintable() else " " if c.isspace() else c.encode("unicode_escape").decode()
+        for c in message
+    )
     if len(text) <= limit:
         return text
     return text[: limit - 1] + "…"

@@ -10,12 +10,17 @@ would show at that size.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from PyQt6.QtCore import (
     QEvent,
@@ -28,9 +33,10 @@ from PyQt6.QtCore import (
 )
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.core.grid import Domain
+from jacviz.core.grid import MAX_BOUND, Domain
 from jacviz.core.state import CLASSES, ViewState
-from jacviz.gui.export import export_figure, figure_size
+from jacviz.core.text_input import one_line, quote
+from jacviz.gui.export import MAX_PIXELS, MAX_SCALE, export_figure, figure_size
 from jacviz.gui.main_window import MainWindow
 
 RENDER_VIEWS = {
@@ -44,6 +50,10 @@ RENDER_VIEWS = {
 DEFAULT_SIZES = {"composite": (1500, 820)}
 """Figure sizes in pixels when none is asked for; the other views get :data:`DEFAULT_SIZE`."""
 DEFAULT_SIZE = (720, 720)
+MIN_SIZE, MAX_SIZE = 100, 10_000
+"""Smallest and largest width or height of a figure, in pixels."""
+MIN_SCALE = 0.1
+"""Smallest PNG scale: a 100-pixel figure still gets 10 pixels (below, Qt draws nothing)."""
 HEATMAP_TIMEOUT = 120.0
 """Seconds to wait for the background heatmap before giving up."""
 KEEP = "keep"
@@ -52,6 +62,10 @@ KEEP = "keep"
 
 class RenderError(Exception):
     """A view that cannot be rendered as asked; the message says why in one line."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,63 @@ class RenderRequest:
     transparent: bool = False
     layer: int | None = None
 
+    def __post_init__(self) -> None:
+        """Check what can be checked before a window is built; a RenderError says what is wrong.
+
+        Everything that does not depend on the map is checked here, so that ``jacviz render``
+        refuses an absurd option at once, not after loading a network and drawing a window.
+        """
+        if self.view not in RENDER_VIEWS:
+            raise RenderError(
+                f"unknown view {quote(self.view)}; choose from {', '.join(RENDER_VIEWS)}"
+            )
+        if self.size is not None:
+            if not (
+                isinstance(self.size, tuple)
+                and len(self.size) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in self.size)
+                and all(MIN_SIZE <= n <= MAX_SIZE for n in self.size)
+            ):
+                raise RenderError(
+                    f"--size: width and height must be whole numbers {MIN_SIZE} to {MAX_SIZE}, "
+                    f"got {quote(self.size)}"
+                )
+        if not (_is_number(self.scale) and MIN_SCALE <= self.scale <= MAX_SCALE):
+            raise RenderError(
+                f"--scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {quote(self.scale)}"
+            )
+        width, height = self.figure_size
+        pixels = round(width * self.scale) * round(height * self.scale)
+        if pixels > MAX_PIXELS:
+            raise RenderError(
+                f"a {width}×{height} figure at scale {self.scale:g} would have "
+                f"{pixels / 1e6:.0f} million pixels, more than {MAX_PIXELS // 1_000_000} "
+                "million: choose a smaller --size or --scale"
+            )
+        if self.layer is not None:
+            if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
+                raise RenderError(
+                    f"--layer counts layers from 1 as the app lists them, got {quote(self.layer)}"
+                )
+            if self.view != "layers":
+                raise RenderError("--layer picks the layer of --view layers")
+        if self.probe is not None and not (
+            len(self.probe) == 2
+            and all(_is_number(c) and math.isfinite(c) for c in self.probe)
+            and all(abs(c) <= MAX_BOUND for c in self.probe)
+        ):
+            raise RenderError(
+                f"--probe coordinates must be finite numbers at most {MAX_BOUND:g} in size, "
+                f"got {quote(self.probe)}"
+            )
+        if self.domain is not None and not isinstance(self.domain, Domain):
+            raise RenderError(f"the domain must be a Domain, got {quote(self.domain)}")
+
+    @property
+    def figure_size(self) -> tuple[int, int]:
+        """Width and height of the figure in pixels at scale 1, default or asked for."""
+        return self.size or DEFAULT_SIZES.get(self.view, DEFAULT_SIZE)
+
 
 def application() -> QApplication:
     """The running QApplication, or a new one on the offscreen platform.
@@ -111,18 +182,15 @@ def application() -> QApplication:
     return app
 
 
-QUIET_NOTES = ("This plugin does not support propagateSizeHints()",)
-"""Qt notes that say nothing to a user of ``jacviz render``: offscreen has no window manager."""
-
-
 def _quiet_platform_notes(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
-    """Print Qt's messages to stderr as Qt does, but for :data:`QUIET_NOTES`.
+    """Keep Qt's debug notes and warnings off stderr; only a fatal message is printed.
 
-    A failed render must end with one line on stderr saying why, not with Qt's chatter.
+    ``jacviz render`` ends with one line on stderr when it fails, not with Qt's chatter
+    ("This plugin does not support propagateSizeHints()" and the like: offscreen has no
+    window manager); what matters in a failure is reported by jacviz itself.
     """
-    if message in QUIET_NOTES and kind == QtMsgType.QtWarningMsg:
-        return
-    print(message, file=sys.stderr)
+    if kind == QtMsgType.QtFatalMsg:  # Qt aborts next: say why, on one line
+        print(f"jacviz: Qt: {one_line(message)}", file=sys.stderr)
 
 
 def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path, int, int]:
@@ -141,7 +209,10 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
 
     """
     app = application()
-    with tempfile.TemporaryDirectory(prefix="jacviz-render-") as folder:
+    with (
+        _drawing_errors() as errors,
+        tempfile.TemporaryDirectory(prefix="jacviz-render-") as folder,
+    ):
         settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(request.state, settings)
         window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
@@ -150,10 +221,12 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
         try:
             _apply(window, request, messages)
             key = RENDER_VIEWS[request.view]
-            size = request.size or DEFAULT_SIZES.get(request.view, DEFAULT_SIZE)
+            size = request.figure_size
             window.show()
             _fit(app, window, key, size, request.view)
             _wait_for_heatmap(app, window)
+            if errors:  # drawing raised inside Qt's event handling: the picture is not right
+                raise RenderError(f"the {request.view} view could not be drawn: {errors[0]}")
             figure = window.figure(key)
             width, height = figure_size(figure)
             path = export_figure(figure, out, request.scale, request.transparent)
@@ -162,6 +235,27 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
             window.deleteLater()
             QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return path, width, height
+
+
+@contextmanager
+def _drawing_errors() -> Iterator[list[str]]:
+    """Collect exceptions raised in Qt's event handling (slots, paint events) as one-line texts.
+
+    PyQt hands them to ``sys.excepthook``, which prints a traceback and carries on: a render
+    would then print tracebacks and still save a broken picture. While rendering, they are
+    collected instead, so the render can fail with one line.
+    """
+    errors: list[str] = []
+    previous = sys.excepthook
+
+    def collect(kind: type[BaseException], error: BaseException, _tb: TracebackType | None):
+        errors.append(one_line(f"{kind.__name__}: {error}", 200))
+
+    sys.excepthook = collect
+    try:
+        yield errors
+    finally:
+        sys.excepthook = previous
 
 
 def _apply(window: MainWindow, request: RenderRequest, messages: list[str]) -> None:
@@ -197,8 +291,6 @@ def _apply(window: MainWindow, request: RenderRequest, messages: list[str]) -> N
             "activations (--network FILE)"
         )
     if request.layer is not None:
-        if request.view != "layers":
-            raise RenderError("--layer picks the layer of --view layers")
         choices = window.layer_view.layers
         if not 1 <= request.layer <= choices.count():
             raise RenderError(
