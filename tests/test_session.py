@@ -418,12 +418,12 @@ def test_hostile_values_are_refused_in_one_line_naming_the_field(full, tmp_path,
     assert len(message) <= 300, message
 
 
-@pytest.mark.timeout(600)
-def test_mutations_of_a_full_session_load_whole_or_are_refused_in_one_line(full, tmp_path):
-    """A fixed sample of the fuzz campaign (the whole one: see mutations' docstring)."""
+@pytest.mark.timeout(3600)
+def test_fuzzed_sessions_load_whole_or_are_refused_in_one_line(full, tmp_path):
+    """A fixed sample of the fuzz campaign (the whole one: see session_fuzz.sample)."""
     good = tmp_path / "good.jacviz"
     save_session(full, good)
-    cases = sample(mutations(good.read_text()), 700, seed=10)
+    cases = sample(mutations(good.read_text()), 500, seed=10)
     outcomes = {"loaded": 0, "refused": 0}
     for label, text in cases:
         path = write_raw(tmp_path / "fuzzed.jacviz", text)
@@ -443,7 +443,8 @@ def test_mutations_of_a_full_session_load_whole_or_are_refused_in_one_line(full,
             assert again.lab.state == loaded.lab.state, label
             assert len(again.lab.curves) == len(loaded.lab.curves), label
         outcomes["loaded"] += 1
-    assert sum(outcomes.values()) == 700 and outcomes["refused"] > 500, outcomes
+    assert sum(outcomes.values()) == len(cases) and outcomes["refused"] > 0.8 * len(cases)
+    assert outcomes["loaded"] > 0.02 * len(cases), outcomes
 
 
 def test_a_session_whose_formula_does_not_parse_is_refused_everywhere(qapp, capsys, tmp_path):

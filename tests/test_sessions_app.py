@@ -17,6 +17,8 @@ import torch
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 from PyQt6.QtWidgets import QMessageBox
+from session_fuzz import full_session, mutations, sample
+from session_fuzz import write as write_raw
 
 import jacviz.gui.app
 import jacviz.gui.sessions
@@ -417,6 +419,16 @@ def test_recent_sessions_newest_first_across_restarts(qtbot, window, settings, t
     again.close()
 
 
+def test_a_hostile_recent_list_shows_only_usable_paths(qtbot, window, settings, tmp_path):
+    good = tmp_path / "ok.jacviz"
+    save_session(Session(ViewState()), good)
+    hostile = ["/a\u0000b.jacviz", "/x" * 5000, 5, None, "/line\nbreak.jacviz", "/\ud800.jacviz"]
+    settings.setValue(jacviz.gui.sessions.RECENT_KEY, json.dumps([*hostile, str(good)]))
+    assert recent_names(window) == [("&1 ok.jacviz", True), ("Clear recent sessions", True)]
+    settings.setValue(jacviz.gui.sessions.RECENT_KEY, '["/a.jacviz", NaN]')
+    assert recent_names(window) == [("No recent sessions", False)]
+
+
 def test_the_title_names_the_session_and_marks_changes(qtbot, window, tmp_path):
     assert window.windowTitle() == "jacviz — x**2 + y, x*y"
     assert window.sessions.save_to(tmp_path / "mine.jacviz")
@@ -454,3 +466,121 @@ def test_the_command_line_opens_a_session(monkeypatch, capsys, tmp_path):
     bad.write_text("{")
     assert main([str(bad)]) == 2
     assert "bad.jacviz is not a jacviz session" in capsys.readouterr().err
+
+
+# ---- hostile sessions: refused whole, nothing on screen changes ----------------------------------
+
+
+def screen(window):
+    """What the user sees of the map view and the lab, as plain values and identities."""
+    lab = window.lab_window
+    labs = lab.controller
+    return {
+        "state": window.controller.state,
+        "map": window.controller.source,
+        "formula text": window.editor.formula.text(),
+        "title": window.windowTitle(),
+        "session": window.sessions.path,
+        "lab window": lab,
+        "lab state": labs.state,
+        "dataset": labs.dataset,
+        "run": labs.run,
+        "step": labs.snapshot.step,
+        "history": list(labs._history),
+        "data panel": lab.data_panel.settings(),
+        "training panel": lab.training_panel.settings(),
+        "plane": lab.regions_view.field,
+        "summary": lab.data_panel.summary.text(),
+    }
+
+
+def hostile_documents(text):
+    """The issue's hostile sessions, each a variant of the session JSON ``text``."""
+    cases = {
+        "point_null": lambda d: d["lab"]["dataset"]["points"].__setitem__(3, None),
+        "coordinate_400_digits": lambda d: d["lab"]["dataset"]["points"][3].__setitem__(0, 10**400),
+        "network_nul": lambda d: d["view"].update(network="\u0000"),
+        "curves_malformed": lambda d: d["lab"]["settings"]["curves"].__setitem__(0, [0, "x"]),
+        "n_points_10_12": lambda d: d["lab"]["settings"]["data"].update(n_points=10**12),
+        "seed_beyond_panel": lambda d: d["lab"]["settings"]["model"].update(seed=2**40),
+        "name_of_a_million": lambda d: d["lab"]["dataset"].update(name="n" * 1_000_000),
+        "class_surrogate": lambda d: d["lab"]["dataset"]["class_names"].__setitem__(0, "\ud800"),
+        "formula_bad": lambda d: d["view"].update(formula="x +* y, y"),
+        "layer_units_huge": lambda d: d["view"].update(layer_units=[0, 10**400]),
+        "output_full_width": lambda d: d["view"].update(output_view="outputs(１,２)"),
+    }
+    for name, mutate in cases.items():
+        document = json.loads(text)
+        mutate(document)
+        yield f"{name}.jacviz", json.dumps(document)
+
+
+@pytest.mark.timeout(300)
+def test_hostile_sessions_change_nothing_on_screen(qtbot, window, settle, tmp_path):
+    lab = small_lab(qtbot, window)
+    step(qtbot, lab)
+    good = tmp_path / "good.jacviz"
+    save_session(window.sessions.current_session(), good)
+    window.controller.set_formula("sin(x), cos(y)")
+    settle()
+    before = screen(window)
+    for name, text in hostile_documents(good.read_text()):
+        path = write_raw(tmp_path / name, text)
+        assert not window.sessions.open_session(path), name
+        message = window.problem.text()
+        assert message.startswith(name) and len(message.splitlines()) == 1, message
+        assert len(message) <= 300, message
+        window.problem.close()
+        assert screen(window) == before, name
+    settle()
+    wait_lab(qtbot, lab)
+    assert screen(window) == before
+
+
+@pytest.mark.timeout(7200)
+def test_fuzzed_sessions_open_whole_or_change_nothing(qtbot, window, settle, prompts, tmp_path):
+    """A fixed sample of the fuzz campaign, opened in the app one after the other."""
+    prompts[0].extend([Button.Discard] * 10_000)  # opening over a modified session: discard
+    lab = small_lab(qtbot, window)
+    step(qtbot, lab)
+    good = tmp_path / "good.jacviz"
+    save_session(full_session(), good)
+    opened = refused = 0
+    cases = sample(mutations(good.read_text(), cuts=20), 120, seed=3)
+    for label, text in cases:
+        before = screen(window)
+        path = write_raw(tmp_path / "fuzzed.jacviz", text)
+        if window.sessions.open_session(path):
+            opened += 1
+            session = load_session(path)
+            wait_lab(qtbot, window.lab_window)
+            settle()
+            shown = window.controller.state
+            assert dataclasses.replace(shown, network=None) == dataclasses.replace(
+                session.view, network=None
+            ), label
+            assert window.lab_window.controller.state == session.lab.state, label
+            assert window.sessions.save_to(tmp_path / "again.jacviz"), label
+            load_session(tmp_path / "again.jacviz")
+        else:
+            refused += 1
+            message = window.problem.text()
+            assert len(message.splitlines()) == 1 and len(message) <= 300, (label, message)
+            window.problem.close()
+            assert screen(window) == before, label
+    assert opened + refused == len(cases) and refused > 0.7 * len(cases), (opened, refused)
+    assert opened > 0.02 * len(cases), (opened, refused)
+    settle()
+
+
+def test_saving_after_a_csv_with_an_undecodable_name(qtbot, window, tmp_path):
+    # The dataset is named by the file's stem: here, a lone surrogate in Python.
+    csv = tmp_path / os.fsdecode(b"points\xff.csv")
+    SMALL_DATA.make().to_csv(csv)
+    lab = small_lab(qtbot, window)
+    assert lab.controller.load_csv(str(csv))
+    wait_lab(qtbot, lab)
+    assert lab.controller.dataset.name == "points\udcff"
+    path = tmp_path / "csv.jacviz"
+    assert window.sessions.save_to(path)
+    assert load_session(path).lab.dataset.name == "points_"

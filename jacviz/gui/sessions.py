@@ -32,6 +32,7 @@ from PyQt6.QtCore import QObject, QSettings, QStandardPaths, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from jacviz.core.datasets import Dataset
+from jacviz.core.json_input import parse_json, text_problem
 from jacviz.core.lab_state import LabState
 from jacviz.core.session import (
     SESSION_SUFFIX,
@@ -41,7 +42,7 @@ from jacviz.core.session import (
     network_file,
     save_session,
 )
-from jacviz.core.state import ViewState
+from jacviz.core.state import MAX_PATH, ViewState
 from jacviz.gui.lab.worker import TrainingRun
 
 if TYPE_CHECKING:
@@ -65,14 +66,20 @@ def embedded_network_folder() -> Path:
 
 
 def recent_sessions(settings: QSettings) -> list[str]:
-    """The recent session files stored in ``settings``, newest first; [] if unusable."""
+    """The recent session files stored in ``settings``, newest first; [] if unusable.
+
+    The settings file can be edited like any other, so it is read as strictly as a session:
+    paths that are not one line of valid text of at most :data:`MAX_PATH` characters are
+    left out.
+    """
     try:
-        paths = json.loads(str(settings.value(RECENT_KEY, "[]")))
+        paths = parse_json(str(settings.value(RECENT_KEY, "[]")))
     except ValueError:
         return []
     if not isinstance(paths, list):
         return []
-    return [path for path in paths if isinstance(path, str)][:MAX_RECENT]
+    usable = [p for p in paths if isinstance(p, str) and p and not text_problem(p, MAX_PATH)]
+    return usable[:MAX_RECENT]
 
 
 def _store_recent(settings: QSettings, paths: list[str]) -> None:
