@@ -351,6 +351,10 @@ HOSTILE = {
         lambda d: lab(d)["settings"]["model"].update(batch_size=10**12),
         "model settings: batch size must be a whole number 1..",
     ),
+    "a configuration the lab's panel cannot show": (
+        lambda d: lab(d)["settings"].pop("model") and lab(d)["config"].update(seed=2**40),
+        "model settings: seed must be a whole number from 0 to 2147483647",
+    ),
     "an activation the lab lacks": (
         lambda d: lab(d)["settings"]["model"].update(activation="swish"),
         "model settings: activation must be one of",

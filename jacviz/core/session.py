@@ -400,10 +400,10 @@ def _read_lab(value: object) -> LabSession:
 
 
 def _model_settings(config: TrainConfig) -> ModelSettings:
-    """The model settings that make ``config`` (for sessions that saved none)."""
+    """The model settings that make ``config`` (for sessions that saved none), if the lab's."""
     fields = config.to_dict()
     fields["hidden"] = ",".join(map(str, config.hidden))
-    return ModelSettings(**fields)
+    return ModelSettings.from_dict(fields)  # the lab's ranges: its seed is narrower
 
 
 def _read_dataset(value: object) -> Dataset:

@@ -3,9 +3,10 @@
 One :class:`~jacviz.core.lab_state.LabState` says what the user chose (data settings, model
 settings as typed, what the plane shows, the class clicks add); the :class:`LabController`
 owns it together with the current dataset and training run, calls the core (datasets,
-training, saving), runs training
-on a :class:`~jacviz.gui.lab.worker.TrainingWorker`, and hands the views plain data: the
-dataset, snapshots, curves and pictures. It creates no widgets.
+training, saving), runs training on a :class:`~jacviz.gui.lab.worker.TrainingWorker`, and
+hands the views plain data: the dataset, snapshots, curves and pictures. It creates no
+widgets. The state's types live in the core (:mod:`jacviz.core.lab_state`), where sessions
+read them by the lab's rules; they are named here too for the lab's panels.
 
 A model is always trained on exactly the data and settings shown: any change of either
 discards the run and starts a new one at step 0 (saying so when progress is lost), so a
