@@ -41,6 +41,7 @@ def window(qtbot, settings):
     wait_for_heatmap(qtbot, main)
     yield main
     main.close()
+    assert not main.controller.loading, "a request outlived its window"
     runner = main.controller.heatmap_runner
     assert not runner.busy, "a heatmap job outlived its window"
     assert runner.wait(0), "a heatmap thread is still running"
@@ -49,8 +50,11 @@ def window(qtbot, settings):
 
 
 def wait_for_heatmap(qtbot, main):
-    """Wait until the background field for the current map and domain has been drawn."""
-    qtbot.waitUntil(lambda: not main.controller.heatmap_runner.busy, timeout=20000)
+    """Wait until the map asked for is shown (formulas and networks are prepared in the
+    background) and its background field for the current domain has been drawn."""
+    controller = main.controller
+    qtbot.waitUntil(lambda: not controller.loading, timeout=60000)
+    qtbot.waitUntil(lambda: not controller.heatmap_runner.busy, timeout=20000)
 
 
 @pytest.fixture

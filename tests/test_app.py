@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import wait_for_heatmap
 from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
@@ -107,12 +108,13 @@ def test_typing_pauses_then_applies_without_enter(qtbot, window):
     qtbot.waitUntil(lambda: window.controller.map.name == "y, x", timeout=3000)
 
 
-def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window):
+def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window, settle):
     before = curve_points(window.output_plane.vertical_lines)
     editor = window.editor.formula
     editor.selectAll()
     qtbot.keyClicks(editor, "x**2 + z, x*y")
     qtbot.keyClick(editor, Qt.Key.Key_Return)
+    settle()  # formulas are checked off the GUI thread
     error = window.editor.error
     assert error.isVisible()
     assert "unknown name 'z' at column 8" in error.text()
@@ -124,12 +126,14 @@ def test_an_invalid_formula_shows_where_and_keeps_the_last_map(qtbot, window):
     editor.selectAll()
     qtbot.keyClicks(editor, "x + y, x - y")
     qtbot.keyClick(editor, Qt.Key.Key_Return)
+    settle()
     assert not error.isVisible()
 
 
-def test_one_output_is_refused_by_the_planes(qtbot, window):
+def test_one_output_is_refused_by_the_planes(qtbot, window, settle):
     window.editor.formula.setText("x*y")
     qtbot.keyClick(window.editor.formula, Qt.Key.Key_Return)
+    settle()
     assert "maps 2 inputs to 1 output;" in window.editor.error.text()
     assert window.controller.map.output_dim == 2
 
@@ -220,11 +224,12 @@ def test_every_preset_loads(qtbot, window, settle, entry):
     assert window.inspector.values["jacobian"].text() != "–"
 
 
-def test_the_linear_preset_edits_its_matrix(qtbot, window):
+def test_the_linear_preset_edits_its_matrix(qtbot, window, settle):
     combo = window.editor.presets
     combo.activated.emit(combo.findText("Linear map"))
     assert window.editor.matrix_group.isVisibleTo(window)
     window.editor.matrix[1].setValue(-2.0)
+    settle()
     np.testing.assert_array_equal(window.controller.linearization.jacobian, [[1.5, -2], [0.25, 1]])
 
 
@@ -363,7 +368,7 @@ def test_a_bad_network_file_is_explained_and_changes_nothing(
     window.problem.close()
 
 
-def test_dropping_a_network_file_opens_it(qtbot, window, tmp_path):
+def test_dropping_a_network_file_opens_it(qtbot, window, settle, tmp_path):
     from PyQt6.QtCore import QMimeData, QUrl
     from PyQt6.QtGui import QDropEvent
 
@@ -378,6 +383,8 @@ def test_dropping_a_network_file_opens_it(qtbot, window, tmp_path):
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(event)
+    assert "Opening net.safetensors" in window.statusBar().currentMessage()
+    settle()  # opened in the background
     assert window.controller.state.network == str(path)
 
 
@@ -389,13 +396,16 @@ def test_window_remembers_its_network(qtbot, settings, tmp_path):
     first.close()
     second = MainWindow(None, settings)
     qtbot.addWidget(second)
+    wait_for_heatmap(qtbot, second)  # the network is opened in the background
     assert second.controller.state.network == str(path)
     assert second.controller.map.name == "net.safetensors"
     second.close()
-    path.unlink()  # the file went away: start on the formula instead, without complaint
+    path.unlink()  # the file went away: start on the formula instead, without a dialog
     third = MainWindow(None, settings)
     qtbot.addWidget(third)
+    wait_for_heatmap(qtbot, third)
     assert third.controller.state.network is None
+    assert third.problem is None
     third.close()
 
 
@@ -480,6 +490,7 @@ def test_a_network_given_at_start_is_described_in_the_status_bar(qtbot, settings
     path = EXAMPLES_DIR / "tanh_warp.safetensors"
     main = MainWindow(ViewState(network=str(path)), settings)
     qtbot.addWidget(main)
+    wait_for_heatmap(qtbot, main)
     assert main.statusBar().currentMessage().startswith("tanh_warp.safetensors: 2→2 tanh MLP")
     main.close()
 
@@ -673,6 +684,7 @@ def test_window_remembers_the_plane_and_classifier_choices(qtbot, settings):
     first.close()
     second = MainWindow(None, settings)
     qtbot.addWidget(second)
+    wait_for_heatmap(qtbot, second)
     state = second.controller.state
     assert state.layer_units == (2, 5)
     assert state.slice == ((0.0, 0.0, 0.5), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))

@@ -35,7 +35,9 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +45,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
+    "CancelScope",
     "Cancelled",
     "ChildDied",
     "ChildFailed",
@@ -343,6 +346,52 @@ def warm_up() -> None:
     starter.start()
 
 
+class CancelScope:
+    """Cancel, from any thread, the isolated work started inside ``with scope:`` blocks.
+
+    The app opens a network or checks a formula on a worker thread inside a scope; when the
+    user cancels, or asks for something else, ``scope.cancel()`` kills every child started in
+    the scope (and any started later), and the waiting worker gets :class:`Cancelled`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._children: weakref.WeakSet[Isolated] = weakref.WeakSet()
+        self._tokens: list[Any] = []
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Kill the children of this scope; later ones are killed as soon as they start."""
+        with self._lock:
+            self._cancelled = True
+            children = list(self._children)
+        for child in children:
+            child.cancel()
+
+    def adopt(self, child: Isolated) -> None:
+        """Make ``child`` one of this scope's (it is killed at once if the scope is cancelled)."""
+        with self._lock:
+            if not self._cancelled:
+                self._children.add(child)
+                return
+        child.cancel()
+
+    def __enter__(self) -> CancelScope:
+        self._tokens.append(_current_scope.set(self))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _current_scope.reset(self._tokens.pop())
+
+
+_current_scope: ContextVar[CancelScope | None] = ContextVar("cancel_scope", default=None)
+
+
 class Isolated:
     """An object built and used in a child process, with a time limit on every step.
 
@@ -357,6 +406,9 @@ class Isolated:
         Seconds the child may take to build the object; the child is killed after that.
     memory_limit : int or None
         Bytes the child may allocate beyond its start-up size (None: no cap).
+
+    Started inside ``with scope:`` (a :class:`CancelScope`), it is killed when the scope is
+    cancelled.
 
     Raises
     ------
@@ -388,6 +440,9 @@ class Isolated:
         """What the child printed or warned, one summary per answer that had any."""
         self._process.start()
         sender.close()
+        scope = _current_scope.get()
+        if scope is not None:
+            scope.adopt(self)
         try:
             with self._lock:
                 self.ready = self._answer(time_limit, "starting")

@@ -13,7 +13,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from jacviz.core.formula import Formula, parse_formula
+from jacviz.core.formula import Formula, FormulaError, parse_formula
+from jacviz.core.isolation import (
+    Cancelled,
+    IsolationError,
+    Reply,
+    TimeLimitExceeded,
+    run_isolated,
+)
 from jacviz.core.jacobian import (
     CHUNK_SIZE,
     JacobianField,
@@ -78,6 +85,54 @@ def as_points(points: np.ndarray | list | tuple, input_dim: int) -> np.ndarray:
     return array
 
 
+FORMULA_TIME_LIMIT: float = 10.0
+"""Seconds a formula typed by a user may take to parse and differentiate (normally < 0.1)."""
+
+
+def check_formula(text: str, time_limit: float | None = None) -> None:
+    """Raise :class:`FormulaError` unless ``text`` parses within ``time_limit`` seconds.
+
+    The parse runs in a child process that is killed at the limit: sympy's exact arithmetic
+    can spend minutes inside one C call on formulas that pass every size guard (say
+    ``sinh(3**(y-10**8)), y``), and nothing but a process boundary stops that. Default limit:
+    :data:`FORMULA_TIME_LIMIT`, read at call time.
+
+    Raises
+    ------
+    FormulaError
+        With the parser's message and column, or "formula too complex: ..." when the time
+        limit ran out (or the child died, e.g. of its memory cap).
+    Cancelled
+        If the check ran in a :class:`~jacviz.core.isolation.CancelScope` that was cancelled.
+
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"formula text must be a str, got {type(text).__name__}")
+    limit = FORMULA_TIME_LIMIT if time_limit is None else time_limit
+    try:
+        reply = run_isolated(_parse_verdict, text, time_limit=limit)
+    except TimeLimitExceeded:
+        message = f"formula too complex: it took longer than {limit:g} s to differentiate"
+        raise FormulaError(message) from None
+    except Cancelled:
+        raise
+    except IsolationError as error:
+        raise FormulaError(f"formula too complex ({error})") from None
+    if "message" in reply.header:
+        column = reply.header.get("column")
+        column = column if isinstance(column, int) and not isinstance(column, bool) else None
+        raise FormulaError(str(reply.header["message"]), column)
+
+
+def _parse_verdict(text: str) -> Reply:
+    """In the child: parse ``text``; the reply is empty, or the error's message and column."""
+    try:
+        parse_formula(text)
+    except FormulaError as error:
+        return Reply({"message": error.message, "column": error.column})
+    return Reply()
+
+
 @dataclass(frozen=True)
 class FormulaMap:
     """A map typed by the user, e.g. ``"x**2 + y, x*y"``, computed in float64.
@@ -90,8 +145,16 @@ class FormulaMap:
     formula: Formula
 
     @classmethod
-    def from_text(cls, text: str) -> FormulaMap:
-        """Parse ``text``; raises :class:`jacviz.core.formula.FormulaError` on bad input."""
+    def from_text(cls, text: str, *, isolated: bool = True) -> FormulaMap:
+        """Parse ``text``; raises :class:`jacviz.core.formula.FormulaError` on bad input.
+
+        With ``isolated`` (the default, for anything a user typed or a file held) the text is
+        first parsed in a child process with a time limit (:func:`check_formula`), so that no
+        formula can hang the caller; ``isolated=False`` skips that for text jacviz wrote
+        itself (presets, the default formula).
+        """
+        if isolated:
+            check_formula(text)
         return cls(parse_formula(text))
 
     @property

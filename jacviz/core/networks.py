@@ -69,6 +69,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_LINEAR_LAYERS",
     "MAX_OUTPUTS",
+    "MAX_PARAMETERS",
     "MAX_UNPACKED_BYTES",
     "MAX_WIDTH",
     "LoadedNetwork",
@@ -99,6 +100,11 @@ MAX_WIDTH: int = 4096
 
 MAX_LINEAR_LAYERS: int = 64
 """Most Linear layers a jacviz MLP file may declare (activations come on top)."""
+
+MAX_PARAMETERS: int = 4_000_000
+"""Most parameters (weights and buffers) of a network jacviz opens: a probe move then costs
+milliseconds and a heatmap, sized to :mod:`jacviz.core.budget`, is still finer than 64²;
+bigger networks are not for drawing (a 2-2048-2048-2 MLP has 4.2 million)."""
 
 MAX_OUTPUTS: int = MAX_WIDTH
 """Most outputs a network may have: each is a row of every Jacobian jacviz computes."""
@@ -873,7 +879,21 @@ def _check_mlp_document(
         raise bad("it has no linear layer")
     if linear_count > MAX_LINEAR_LAYERS:
         raise bad(f"it has {linear_count} linear layers, more than the {MAX_LINEAR_LAYERS} allowed")
+    parameters = sum(
+        layer["in"] * layer["out"] + (layer["out"] if layer.get("bias", True) else 0)
+        for layer in layers
+        if layer["type"] == "linear"
+    )
+    if parameters > MAX_PARAMETERS:
+        raise NetworkError(_too_many_parameters(name, parameters))
     return layers, metadata
+
+
+def _too_many_parameters(name: str, count: int) -> str:
+    return (
+        f"{name} has {count:,} parameters; jacviz draws networks of at most "
+        f"{MAX_PARAMETERS:,} (each picture evaluates it at tens of thousands of points)"
+    )
 
 
 _LAYER_FIELDS: dict[str, set[str]] = {
@@ -1596,6 +1616,9 @@ def _finish_found(
 ) -> LoadedNetwork:
     """Finish a TorchScript / export network: find its dtype and input size, then check it."""
     floating = [p for p in module.parameters() if p.is_floating_point()]
+    count = sum(t.numel() for t in itertools.chain(module.parameters(), module.buffers()))
+    if count > MAX_PARAMETERS:
+        raise NetworkError(_too_many_parameters(name, count))
     for key, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise NetworkError(_nonfinite_message(name, key, tensor))

@@ -6,6 +6,7 @@ import sys
 
 from PyQt6.QtWidgets import QApplication
 
+from jacviz.core.isolation import warm_up
 from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
 
@@ -20,6 +21,7 @@ def run_app(
     domain); a problem with either is shown in the window. Else it shows the map shown when
     the app last closed.
     """
+    warm_up()  # the process formulas and network files are checked in, started meanwhile
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("jacviz")
     app.setOrganizationName("jacviz")
@@ -28,5 +30,5 @@ def run_app(
     if session is not None:
         window.sessions.open_session(session)
     if network is not None:
-        window.open_network(network)
+        window.request_network(network)
     return app.exec()

@@ -261,12 +261,15 @@ def _drawing_errors() -> Iterator[list[str]]:
 def _apply(window: MainWindow, request: RenderRequest, messages: list[str]) -> None:
     """Give the window the map, domain, probe and heatmap asked for."""
     controller = window.controller
+    controller.finish_loading()  # a session's network is opened in the background
+    if request.state.network is not None and controller.state.network is None:
+        why = next((m for m in reversed(messages) if m.startswith("Not shown: ")), "")
+        fallback = f"the network {request.state.network} cannot be shown"
+        raise RenderError(why.removeprefix("Not shown: ") or fallback)
     if request.network is not None:
         problem = controller.open_network(request.network)
         if problem is not None:
             raise RenderError(problem)
-    if request.state.network is not None and controller.state.network is None:
-        raise RenderError(f"the network {request.state.network} cannot be shown")
     if request.domain is not None:
         controller.set_domain(request.domain)
     if request.probe is not None:

@@ -18,6 +18,7 @@ from PyQt6.QtGui import (
     QDropEvent,
     QImage,
     QKeySequence,
+    QShortcut,
 )
 from PyQt6.QtWidgets import (
     QApplication,
@@ -25,6 +26,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QSlider,
     QSplitter,
@@ -33,7 +35,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.formula import FormulaError, parse_formula
 from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.networks import example_files
@@ -91,10 +92,14 @@ SHORTCUTS = (
 
 
 def state_from_settings(settings: QSettings) -> ViewState:
-    """The last session's view state, or the default one if anything stored is unusable."""
+    """The last session's view state, or the default one if anything stored is unusable.
+
+    The formula is the app's own (it was accepted before it was saved); the controller parses
+    it, and falls back to the default formula if it does not parse. A network is opened off
+    the GUI thread, as any network file is.
+    """
     try:
         formula = str(settings.value("state/formula", ViewState.formula))
-        parse_formula(formula)
         domain = Domain(*(float(v) for v in settings.value("state/domain", [])))
         probe = tuple(float(v) for v in settings.value("state/probe", []))
         heatmap = settings.value("state/heatmap", "det")
@@ -114,7 +119,7 @@ def state_from_settings(settings: QSettings) -> ViewState:
             heatmap=None if heatmap in (None, "", "none") else str(heatmap),
             layer_units=None if units is None else (int(units[0]), int(units[1])),
         )
-    except (FormulaError, ValueError, TypeError, IndexError):  # JSONDecodeError is a ValueError
+    except (ValueError, TypeError, IndexError):  # JSONDecodeError is a ValueError
         return ViewState()
 
 
@@ -239,6 +244,15 @@ class MainWindow(QMainWindow):
         splitter.setSizes([390, 560, 560])
         self.setCentralWidget(splitter)
 
+        # Shown while a network, formula or session's map is prepared in the background.
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop opening it (Esc); the map on screen stays")
+        self.cancel_button.clicked.connect(self.controller.cancel_loading)
+        self.cancel_button.setVisible(False)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        cancel.activated.connect(self.controller.cancel_loading)
+
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -278,7 +292,7 @@ class MainWindow(QMainWindow):
         for path in example_files():
             action = self.examples_menu.addAction(path.stem.replace("_", " "))
             action.setToolTip(f"Open the example network {path.name}")
-            action.triggered.connect(lambda _=False, p=path: self.open_network(str(p)))
+            action.triggered.connect(lambda _=False, p=path: self.request_network(str(p)))
         if self.examples_menu.isEmpty():
             none = self.examples_menu.addAction("No example networks (they ship with the source)")
             none.setEnabled(False)
@@ -324,7 +338,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         controller, editor = self.controller, self.editor
-        editor.sigFormulaEdited.connect(controller.set_formula)
+        editor.sigFormulaEdited.connect(controller.request_formula)
         editor.sigPresetChosen.connect(controller.load_preset)
         editor.sigDomainEdited.connect(controller.set_domain)
         editor.sigGridLinesEdited.connect(controller.set_grid_lines)
@@ -358,17 +372,32 @@ class MainWindow(QMainWindow):
         controller.sigFormulaError.connect(editor.show_formula_error)
         controller.sigFormulaError.connect(self._on_formula_error)
         controller.sigStatus.connect(self.statusBar().showMessage)
+        controller.sigProblem.connect(self._show_problem)
+        controller.sigLoading.connect(self._on_loading)
         self.sessions.sigProblem.connect(self._show_problem)
         self.sessions.sigStatus.connect(self.statusBar().showMessage)
 
     # ---- networks ------------------------------------------------------------------------------
+    def request_network(self, path: str) -> None:
+        """Open the network at ``path`` in the background (menus, drops, the command line).
+
+        The map on screen stays until the network is loaded and tried; a network that cannot
+        be shown gets a dialog saying why. Esc (or the status bar's Cancel) cancels.
+        """
+        self.controller.request_network(path)
+
     def open_network(self, path: str) -> bool:
-        """Show the network at ``path``; on failure say why in a dialog and keep the map."""
-        problem = self.controller.open_network(path)
-        if problem is None:
-            return True
-        self._show_problem("Network not opened", problem)
-        return False
+        """Show the network at ``path`` and wait until it is (the window stays responsive).
+
+        On failure a dialog says why and the map stays; returns True if it is shown.
+        """
+        return self.controller.open_network(path) is None
+
+    def _on_loading(self, description: str) -> None:
+        """Show what is being opened, with a way to cancel it, or hide that when done."""
+        self.cancel_button.setVisible(bool(description))
+        if description:
+            self.statusBar().showMessage(f"{description} (Esc cancels)")
 
     def _show_problem(self, title: str, message: str) -> None:
         """Say what went wrong in a window-modal dialog that does not block the app."""
@@ -384,7 +413,7 @@ class MainWindow(QMainWindow):
             "Networks (*.safetensors *.pt *.pth *.pt2 *.ts *.jit);;All files (*)",
         )
         if path:
-            self.open_network(path)
+            self.request_network(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept a dragged file, to open it as a session (``.jacviz``) or a network."""
@@ -399,7 +428,7 @@ class MainWindow(QMainWindow):
             if Path(files[0]).suffix.lower() == SESSION_SUFFIX:
                 self.sessions.open_session(files[0])
             else:
-                self.open_network(files[0])
+                self.request_network(files[0])
 
     # ---- reactions -----------------------------------------------------------------------------
     def _on_state_changed(self, state: ViewState) -> None:

@@ -73,6 +73,16 @@ class LatestOnlyRunner(QObject):
         self._waiting = (self._generation, function)
         self._start_waiting()
 
+    def submit_checked(self, function: Callable[[Callable[[], bool]], Any]) -> None:
+        """Like :meth:`submit`, for long jobs that stop early when they are superseded.
+
+        ``function`` is called with ``superseded()``, which turns True as soon as a newer
+        request (or :meth:`cancel`) makes its result useless: a job that checks it between
+        steps frees the thread at once, and :meth:`wait` at shutdown is short.
+        """
+        generation = self._generation + 1
+        self.submit(lambda: function(lambda: self._generation != generation))
+
     def cancel(self) -> None:
         """Forget the waiting request and drop the running one's result."""
         self._generation += 1
