@@ -63,9 +63,13 @@ def work_per_point(map_: Map, jacobian: bool) -> float:
 
 
 def bytes_per_point(map_: Map, jacobian: bool) -> float:
-    """Bytes per point of the float64 arrays a picture keeps (values and Jacobians)."""
-    per_value = map_.output_dim * (1 + (map_.input_dim if jacobian else 0))
-    return 8.0 * per_value * _COPIES
+    """Bytes per point of the float64 arrays a picture keeps (values and Jacobians).
+
+    A view's Jacobians are computed from those of the map under it (a slice's from the
+    network's full ``m × n`` ones), so the wider of the two counts.
+    """
+    inputs = max(map_.input_dim, _unwrap(map_).input_dim) if jacobian else 0
+    return 8.0 * map_.output_dim * (1 + inputs) * _COPIES
 
 
 def points_within_budget(map_: Map, jacobian: bool = True) -> int:
