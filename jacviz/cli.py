@@ -18,6 +18,7 @@ import codecs
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +54,8 @@ COMMANDS = ("probe", "train", "render")
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
 MAX_EPSILONS = 16
 """Most PGD radii ``--epsilons`` takes: each is an attack over every test point."""
+_LONG_TOKEN = re.compile(rf"\S{{{2 * MAX_QUOTE},}}")
+"""A run of 80 or more characters without a space in a message: an echo of user input."""
 VALUE_OPTIONS = ("--at", "--probe", "--domain")
 """Options whose value may start with a minus sign (a negative coordinate)."""
 
@@ -789,7 +792,9 @@ def _shorten_words(message: str, words: Sequence[str]) -> str:
     """
     for word in sorted({w for w in words if len(w) > MAX_QUOTE}, key=len, reverse=True):
         message = message.replace(repr(word), quote(word)).replace(word, quote(word))
-    return message
+    # What other modules echo of it (a file's name without its folder) is cut too, so that
+    # the reason after it still fits on the line.
+    return _LONG_TOKEN.sub(lambda match: match.group()[: MAX_QUOTE - 1] + "…", message)
 
 
 def _complain(message: str, words: Sequence[str] = (), prefix: str = "error") -> None:
