@@ -329,3 +329,65 @@ def test_the_app_accepts_a_network_with_more_inputs_to_show_on_a_plane(
     assert status == 0, err
     # Opened as File → Open network opens it (a classifier on its regions and domain).
     assert opened == [(None, str(path.resolve()))]
+
+
+def hostile_files(tmp_path):
+    """The inputs the fuzz campaign hands to every file option, made in ``tmp_path``."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "garbage.bin").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "huge.csv").write_text("x,y,label\n1e308,1,a\n1,-1e308,b\n")
+    (tmp_path / "digits.csv").write_text("x,y,label\n１,2,a\n1_0,4,b\n")
+    latin = os.fsdecode(bytes(tmp_path) + b"/\xff.csv")
+    with open(latin, "w") as handle:
+        handle.write("x,y,label\n" + "".join(f"{i / 7},{i % 3},{i % 2}\n" for i in range(30)))
+    return {"fifo": str(fifo), "dir": str(tmp_path / "dir.csv"), "latin": latin, "t": tmp_path}
+
+
+# A fixed sample of what tests/cli_fuzz.py tries, one or two per class it found.
+FUZZ_SAMPLE = [
+    ["probe", "--map", "x, y", "--at", "1e308,-1e308", "--json"],
+    ["probe", "--map", "x*1e308, y/1e-308", "--at", "10,1e-10", "--json"],
+    ["probe", "--map", "\udcff, y", "--at", "1,2"],
+    ["probe", "--map", "x, y", "--at", "\x1b[31m,2"],
+    ["probe", "--network", "{fifo}", "--at", "1,2"],
+    ["probe", "--network", "{dir}", "--at", "1,2"],
+    ["probe", "--network", "{t}/garbage.bin", "--at", "1,2", "--json"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4", "--csv", "{fifo}"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4", "--csv", "{t}/huge.csv"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4", "--csv", "{t}/digits.csv"],
+    ["train", "--steps", "5", "--hidden", "4", "--epsilons", "0.1", "--csv", "{latin}", "--json"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4,,4"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4", "--out", "{fifo}"],
+    ["train", "--steps", "5", "--points", "40", "--hidden", "4", "--out", "/dev/null"],
+    ["train", "--seed", "-0", "--steps", "5", "--points", "40", "--hidden", "4", "--json"],
+    ["train", "--learning-rate", "+.5", "--steps", "5", "--points", "40", "--hidden", "4"],
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("argv", FUZZ_SAMPLE, ids=range(len(FUZZ_SAMPLE)))
+def test_a_fixed_sample_of_the_fuzz_campaign(capsys, tmp_path, argv):
+    files = hostile_files(tmp_path)
+    status, out, err = run(capsys, *(word.format(**files) for word in argv))
+    assert status in (0, 2), err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == (1 if status else 0)
+    if status == 0 and "--json" in argv:
+        json.loads(out, parse_constant=lambda c: pytest.fail(f"JSON holds {c}"))
+
+
+def test_an_ascii_terminal_gets_escapes_and_json_stays_valid(tmp_path):
+    import os
+
+    env = dict(os.environ, PYTHONIOENCODING="ascii:strict")
+    command = [sys.executable, "-m", "jacviz", "probe", "--map", "x**2 + y, x*y", "--at", "1,2"]
+    text = subprocess.run(command, capture_output=True, env=env, timeout=120)
+    assert text.returncode == 0 and text.stderr == b""
+    assert b"\\u03c31 = 3.16228" in text.stdout  # σ1, escaped: the ASCII terminal shows it
+    result = subprocess.run([*command, "--json"], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stderr == b""
+    assert json.loads(result.stdout)["jacobian"] == [[2.0, 1.0], [2.0, 1.0]]

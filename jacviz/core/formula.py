@@ -21,6 +21,9 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
+import unicodedata
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,7 @@ from sympy.printing.pytorch import TorchPrinter
 __all__ = [
     "FUNCTION_NAMES",
     "MAX_DEPTH",
+    "MAX_MESSAGE_LENGTH",
     "MAX_NODES",
     "MAX_OUTPUTS",
     "MAX_TEXT_LENGTH",
@@ -55,6 +59,8 @@ MAX_NODES = 256
 MAX_DEPTH = 32
 #: Most comma-separated outputs.
 MAX_OUTPUTS = 8
+#: Longest :class:`FormulaError` message, in characters (without " at column N").
+MAX_MESSAGE_LENGTH = 160
 
 # Bound on the size, in bits, of any exact rational sympy may be asked to build. It keeps
 # exact powers cheap and every integer printable (Python refuses to print ints of more than
@@ -81,10 +87,14 @@ class FormulaError(ValueError):
     Notes
     -----
     ``str(error)`` is ``f"{message} at column {column}"``, or just the message without a column.
+    The message is always one line of at most :data:`MAX_MESSAGE_LENGTH` characters: messages
+    quote the user's text only in short pieces, and this backs that up for any message that
+    passes on words from elsewhere (Python's parser, sympy).
 
     """
 
     def __init__(self, message: str, column: int | None = None) -> None:
+        message = _shorten(" ".join(str(message).split()), MAX_MESSAGE_LENGTH)
         self.message = message
         self.column = column
         super().__init__(message if column is None else f"{message} at column {column}")
@@ -254,6 +264,83 @@ class hypot(_RealFunction):
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return the partial derivative in argument ``argindex``."""
         return self.args[argindex - 1] / self
+
+
+# sympy's sinh, cosh and tanh answer questions such as "is cosh(z) >= 0?", which sympy asks
+# while it multiplies or differentiates, by splitting z into real and imaginary parts. That
+# split expands z completely: 3**(y - 10**8) becomes 3**y / 3**(10**8) with the exact 48-million
+# bit integer 3**(10**8), and sin((x + y + 2)**200) a sine of 20301 terms; either takes minutes.
+# Formulas here are real maps (points where a value is not real evaluate to nan), so these
+# subclasses answer from their argument's own assumptions and never split it. They print, and
+# simplify, like sympy's own.
+
+
+class sinh(sympy.sinh):
+    """sympy's sinh for real arguments: its assumptions never expand the argument."""
+
+    is_extended_real = True
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def _eval_is_finite(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def as_real_imag(self, deep: bool = True, **hints: Any) -> tuple[sympy.Expr, sympy.Expr]:
+        """Return ``(self, 0)``: the value is real (nan where it would not be)."""
+        return self, sympy.S.Zero
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return d/dz sinh(z) = cosh(z)."""
+        return cosh(self.args[0])
+
+
+class cosh(sympy.cosh):
+    """sympy's cosh for real arguments: at least 1, and never expanded to find that out."""
+
+    is_extended_real = True
+    is_extended_positive = True
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def _eval_is_finite(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def _eval_is_positive(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def _eval_is_nonnegative(self) -> bool | None:
+        return self.args[0].is_finite
+
+    def _eval_is_zero(self) -> bool:
+        return False
+
+    def as_real_imag(self, deep: bool = True, **hints: Any) -> tuple[sympy.Expr, sympy.Expr]:
+        """Return ``(self, 0)``: the value is real (nan where it would not be)."""
+        return self, sympy.S.Zero
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return d/dz cosh(z) = sinh(z)."""
+        return sinh(self.args[0])
+
+
+class tanh(sympy.tanh):
+    """sympy's tanh for real arguments: finite, between -1 and 1, never expanded."""
+
+    is_extended_real = True
+    is_finite = True
+
+    def _eval_is_real(self) -> bool:
+        return True
+
+    def as_real_imag(self, deep: bool = True, **hints: Any) -> tuple[sympy.Expr, sympy.Expr]:
+        """Return ``(self, 0)``: the value is real (nan where it would not be)."""
+        return self, sympy.S.Zero
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return d/dz tanh(z) = 1 - tanh(z)**2."""
+        return 1 - tanh(self.args[0]) ** 2
 
 
 class _DisplayedAsSympy(_RealFunction):
@@ -542,8 +629,11 @@ _TORCH_NAMES: dict[type, str] = {
     sympy.atan: "atan",
     sympy.atan2: "atan2",
     sympy.sinh: "sinh",
+    sinh: "sinh",
     sympy.cosh: "cosh",
+    cosh: "cosh",
     sympy.tanh: "tanh",
+    tanh: "tanh",
     sympy.asinh: "asinh",
     sympy.acosh: "acosh",
     sympy.atanh: "atanh",
@@ -569,11 +659,54 @@ _TORCH_NAMES: dict[type, str] = {
 
 
 class _TorchCodePrinter(TorchPrinter):
-    """Print every function as a call into :data:`TORCH_TRANSLATIONS`.
+    """Print every function as a call into :data:`TORCH_TRANSLATIONS`, constants as floats.
 
     The stock printer hard-codes ``torch.<name>`` (which fails on Python numbers), prints
     ``Max(0, x)`` as ``max(0, x)`` and ignores translation dictionaries for functions it knows.
+
+    Every constant subexpression is printed as one float, evaluated by sympy to more digits
+    than float64 holds. Evaluating it step by step in float64 instead can be wrong or worse:
+    ``sin(atan(2**1000))`` is ``2**1000/sqrt(1 + 2**2000)``, whose denominator overflows, and
+    substituting floats back into the sympy expression made sympy re-evaluate ``asin`` of a
+    rounded 1.0000000000000002 into a complex number. The printed code therefore only does
+    float64 arithmetic with at least one tensor operand, which never raises.
     """
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__(settings)
+        self._constant_nodes: dict[sympy.Basic, bool] = {}
+        self._unfoldable = 0
+
+    def _is_constant(self, expr: sympy.Basic) -> bool:
+        """Whether ``expr`` has no free symbols; memoised, as printing asks for every node."""
+        known = self._constant_nodes.get(expr)
+        if known is None:
+            if isinstance(expr, sympy.Symbol):
+                known = False
+            else:
+                known = all(self._is_constant(arg) for arg in expr.args)
+            self._constant_nodes[expr] = known
+        return known
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if isinstance(expr, sympy.Expr) and not isinstance(expr, sympy.Symbol):
+            if self._unfoldable:
+                if isinstance(expr, (sympy.Number, sympy.NumberSymbol)):
+                    return f"scalar({_float_literal(_float_of(expr))})"
+            elif self._is_constant(expr) and not _is_small_integer(expr):
+                return self._print_constant(expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_constant(self, expr: sympy.Expr) -> str:
+        value = _constant_value(expr)
+        if value is not None:
+            return _float_literal(value)
+        # sympy cannot evaluate it: let torch, with 0-d float64 tensors for its numbers.
+        self._unfoldable += 1
+        try:
+            return super()._print(expr)
+        finally:
+            self._unfoldable -= 1
 
     def _print_Function(self, expr: sympy.Basic) -> str:
         name = _TORCH_NAMES.get(type(expr))
@@ -592,9 +725,54 @@ for _cls in _TORCH_NAMES:
     setattr(_TorchCodePrinter, f"_print_{_cls.__name__}", _TorchCodePrinter._print_Function)
 del _cls
 
+# Digits sympy evaluates constants to before rounding them to float64 (which holds 15-17).
+_CONSTANT_DIGITS = 20
+# A constant is real when its imaginary part is below this fraction of its size. Rounding at a
+# domain edge (asin of an exact 1 - 2**-2001 that rounded up to 1 + 2**-66) moves a value off
+# the real line by about the square root of the working precision's unit, 1e-10 here.
+_IMAGINARY_NOISE = 1e-6
 
-def _torch_ready(expr: sympy.Expr) -> sympy.Expr:
-    """Replace exact numbers torch cannot take as scalars by floats.
+
+def _is_small_integer(expr: sympy.Expr) -> bool:
+    return isinstance(expr, sympy.Integer) and abs(int(expr)) <= _MAX_EXACT_INT
+
+
+def _float_of(number: sympy.Expr) -> float:
+    """A sympy number as a float64: overflow gives ±inf, underflow 0, never an exception."""
+    return float(sympy.Float(number, _CONSTANT_DIGITS))
+
+
+def _float_literal(value: float) -> str:
+    """Python source for ``value``; ``inf`` and ``nan`` are names in the lambdified namespace."""
+    return repr(value) if math.isfinite(value) else str(value)
+
+
+def _constant_value(expr: sympy.Expr) -> float | None:
+    """The float64 value of a constant expression.
+
+    NaN if it is not real, None if sympy cannot evaluate it numerically.
+    """
+    try:
+        number = expr.evalf(_CONSTANT_DIGITS)
+        real, imaginary = number.as_real_imag()
+        if not (real.is_Number and imaginary.is_Number):
+            return None
+        value, noise = _float_of(real), _float_of(imaginary)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception:  # sympy's numeric evaluation fails in many ways; torch then takes over
+        return None
+    if math.isnan(value) or abs(noise) > _IMAGINARY_NOISE * abs(value):
+        return math.nan
+    return value
+
+
+# Names the printed code uses besides TORCH_TRANSLATIONS.
+_LAMBDIFY_NAMES: dict[str, Any] = {"inf": math.inf, "nan": math.nan, "scalar": _as_tensor}
+
+
+def _check_exact_numbers(exprs: Sequence[sympy.Expr]) -> None:
+    """Refuse exact numbers larger than the bit budget before anything converts them.
 
     Raises
     ------
@@ -605,22 +783,18 @@ def _torch_ready(expr: sympy.Expr) -> sympy.Expr:
         property tests): refuse them here instead.
 
     """
-    numbers = expr.atoms(sympy.Rational)
-    if any(max(abs(n.p).bit_length(), n.q.bit_length()) > _MAX_BITS for n in numbers):
-        raise FormulaError("number too large (in the formula or its derivative)")
-    big = {
-        number: sympy.Float(number)
-        for number in numbers
-        if abs(number.p) > _MAX_EXACT_INT or number.q > _MAX_EXACT_INT
-    }
-    return expr.xreplace(big) if big else expr
+    for expr in exprs:
+        for number in expr.atoms(sympy.Rational):
+            if max(abs(number.p).bit_length(), number.q.bit_length()) > _MAX_BITS:
+                raise FormulaError("number too large (in the formula or its derivative)")
 
 
 def _lambdify(exprs: Sequence[sympy.Expr]) -> Callable[..., Any]:
+    _check_exact_numbers(exprs)
     return sympy.lambdify(
         (X, Y),
-        [_torch_ready(e) for e in exprs],
-        modules=[TORCH_TRANSLATIONS, "torch"],
+        list(exprs),
+        modules=[_LAMBDIFY_NAMES, TORCH_TRANSLATIONS, "torch"],
         printer=_TorchCodePrinter(
             {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False}
         ),
@@ -635,7 +809,9 @@ def _broadcast(value: Any, like: torch.Tensor) -> torch.Tensor:
         if value.dtype != like.dtype:
             value = value.to(like.dtype)
         return value if value.shape == like.shape else value.expand(like.shape)
-    return torch.full_like(like, float(value))
+    # Fill in float64 and convert: a float32 fill with 1e300 raises instead of giving inf.
+    filled = torch.full(like.shape, float(value), dtype=torch.float64, device=like.device)
+    return filled.to(like.dtype)
 
 
 def _split_points(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -797,9 +973,9 @@ _FUNCTIONS: dict[str, _Function] = {
     "acos": _Function(1, 1, sympy.acos, math.acos),
     "atan": _Function(1, 1, sympy.atan, math.atan),
     "atan2": _Function(2, 2, sympy.atan2, math.atan2),
-    "sinh": _Function(1, 1, sympy.sinh, math.sinh),
-    "cosh": _Function(1, 1, sympy.cosh, math.cosh),
-    "tanh": _Function(1, 1, sympy.tanh, math.tanh),
+    "sinh": _Function(1, 1, sinh, math.sinh),
+    "cosh": _Function(1, 1, cosh, math.cosh),
+    "tanh": _Function(1, 1, tanh, math.tanh),
     "asinh": _Function(1, 1, sympy.asinh, math.asinh),
     "acosh": _Function(1, 1, sympy.acosh, math.acosh),
     "atanh": _Function(1, 1, sympy.atanh, math.atanh),
@@ -868,6 +1044,16 @@ _COMPARISONS: dict[type, str] = {
     ast.In: "in",
     ast.NotIn: "not in",
 }
+
+_ARITHMETIC_OPERATIONS: dict[type, Callable[[Any, Any], sympy.Expr]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+_LOGARITHMS = ("log", "log2", "log10")
+# A number as a person writes it: decimal digits, an optional point, an optional exponent.
+_DECIMAL = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 # Operators whose left-nested chains (a + b - c + ...) sympy flattens into one node.
 _CHAIN_GROUPS: dict[type, str] = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}
@@ -964,6 +1150,57 @@ class _Source:
         return self.text_index(error.offset - 1) + 1
 
 
+# Characters that Python's tokenizer reads silently: the rest of the line becomes a comment,
+# a line continues, a second statement starts.
+_REFUSED_CHARACTERS = {
+    "#": "'#' is not allowed (it would hide the rest of the formula)",
+    "\\": "'\\' is not allowed",
+    ";": "';' is not allowed (separate outputs with ',')",
+}
+# What to type instead of non-ASCII characters people paste from documents.
+_ASCII_SPELLINGS = {
+    "π": "pi",
+    "−": "-",
+    "–": "-",
+    "×": "*",
+    "·": "*",
+    "⋅": "*",
+    "÷": "/",
+    **{superscript: f"^{digit}" for digit, superscript in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
+}
+
+
+def _character_problem(ch: str) -> str | None:
+    """Why the character ``ch`` cannot appear in a formula, or None if it can.
+
+    A formula is plain ASCII. Python's tokenizer would accept more and quietly change its
+    meaning: it folds identifiers to their NFKC form (full-width 'ｘ' and italic '𝑥' become
+    'x'), and reads non-ASCII spaces, invisible characters and other scripts' digits in ways a
+    reader of the text cannot see.
+    """
+    code = ord(ch)
+    if ch in _REFUSED_CHARACTERS:
+        return _REFUSED_CHARACTERS[ch]
+    if code == 0:
+        return "null character is not allowed"
+    if (code < 32 and ch not in "\t\n\r") or code == 127:
+        return f"control character U+{code:04X} is not allowed"
+    if code < 128:
+        return None
+    shown = f"'{ch}'" if ch.isprintable() and not ch.isspace() else f"U+{code:04X}"
+    spelling = _ASCII_SPELLINGS.get(ch)
+    if spelling is None and ch.isspace():
+        spelling = "a plain space"
+    if spelling is None and not "\ud800" <= ch <= "\udfff":
+        folded = unicodedata.normalize("NFKC", ch)
+        if unicodedata.digit(ch, None) is not None:
+            folded = str(unicodedata.digit(ch))
+        if folded.isascii() and folded.isprintable() and folded.strip():
+            spelling = f"'{folded}'"
+    hint = f" (write {spelling})" if spelling is not None else ""
+    return f"non-ASCII character {shown} is not allowed{hint}"
+
+
 def _syntax_message(error: SyntaxError) -> str:
     """Reword Python's syntax errors for people who are typing math, not Python."""
     msg = (error.msg or "invalid syntax").strip()
@@ -1037,11 +1274,19 @@ class _Value:
     ``value`` is its float value when the subtree is constant, for overflow and domain checks
     before sympy computes anything exactly. ``bits`` bounds the size of exact rationals sympy
     may build for it: powers of exact numbers grow that size multiplicatively.
+
+    ``spread`` bounds, in bits, the exact coefficients and constant terms that *expanding* the
+    subtree can produce. sympy expands while it simplifies (to decide a sign, say), so an
+    exponent ``(y + 10)**8`` can turn into one with the constant term 10**8, and
+    ``3**((y + 10)**8)`` into a product with the exact 3**(10**8). ``log_bits`` is the size of
+    the exact numbers inside logarithms, because sympy turns ``exp(c*log(n))`` into ``n**c``.
     """
 
     expr: sympy.Expr
     value: float | None
     bits: int
+    spread: float = 0.0
+    log_bits: float = 0.0
 
 
 class _Compiler:
@@ -1089,18 +1334,27 @@ class _Compiler:
         value = node.value
         if isinstance(value, bool):
             raise self.fail(f"'{value}' is not allowed (only numbers)", node)
+        if isinstance(value, (int, float)):
+            # Python also reads 1_000, 0x1f, 0o17 and 0b11 as numbers; a formula is math, and
+            # a number means what its plain decimal digits say.
+            spelling = self.source.span(node)
+            if not re.fullmatch(_DECIMAL, spelling):
+                message = f"invalid number '{_shorten(spelling)}' (write plain decimals such as"
+                raise self.fail(f"{message} 10 or 1.5e3)", node)
         if isinstance(value, int):
             try:
                 as_float = float(value)
             except OverflowError:
                 raise self.fail("number too large", node) from None
-            return _Value(sympy.Integer(value), as_float, _int_bits(value))
+            bits = _int_bits(value)
+            return _Value(sympy.Integer(value), as_float, bits, float(bits))
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise self.fail("number too large", node)
             if value.is_integer() and abs(value) < _MAX_EXACT_INT:
                 # 2.0 means 2: x**2.0 then differentiates to 2*x, not 2.0*x**1.0.
-                return _Value(sympy.Integer(int(value)), value, _int_bits(int(value)))
+                bits = _int_bits(int(value))
+                return _Value(sympy.Integer(int(value)), value, bits, float(bits))
             return _Value(sympy.Float(value), value, 0)
         if isinstance(value, complex):
             raise self.fail("complex numbers are not allowed", node)
@@ -1131,7 +1385,8 @@ class _Compiler:
         if isinstance(node.op, ast.UAdd):
             return operand
         value = None if operand.value is None else -operand.value
-        return _Value(-operand.expr, value, operand.bits)
+        expr = self._symbolic(lambda: -operand.expr, node, value)
+        return _Value(expr, value, operand.bits, operand.spread, operand.log_bits)
 
     def _binop(self, node: ast.BinOp) -> _Value:
         # Compile left-nested chains such as a + b - c + d iteratively: a long sum must not
@@ -1149,17 +1404,41 @@ class _Compiler:
             if type(link.op) in _BINARY_OPERATORS:
                 raise FormulaError(f"{_BINARY_OPERATORS[type(link.op)]} is not allowed", column)
             right = self.visit(link.right)
-            result = self._combine(link.op, result, right, column)
+            result = self._combine(link, result, right, column)
         return result
 
-    def _combine(self, op: ast.operator, a: _Value, b: _Value, column: int | None) -> _Value:
+    def _symbolic(
+        self, build: Callable[[], sympy.Expr], node: ast.AST, value: float | None
+    ) -> sympy.Expr:
+        """Build one sympy expression; sympy's own failures become a float or one clear line.
+
+        sympy simplifies as it builds, and on extreme input that simplification can itself
+        fail: for ``asin(sin(2**1000))`` it asks whether 2**1000 - k*pi > pi, cannot decide,
+        and raises a TypeError (which its cache then turns into an AttributeError). A constant
+        subtree keeps its float value, already checked to be finite; anything else is refused.
+        """
+        try:
+            return build()
+        except (RecursionError, MemoryError):
+            raise
+        except Exception:  # sympy raises many types here, and none is the user's fault
+            if value is not None:
+                return sympy.Float(value)
+            what = _shorten(self.source.span(node), 40)
+            raise self.fail(f"'{what}' cannot be worked out symbolically", node) from None
+
+    def _combine(self, node: ast.BinOp, a: _Value, b: _Value, column: int | None) -> _Value:
+        op = node.op
         if isinstance(op, ast.Pow):
-            return self._power(a, b, column)
+            return self._power(node, a, b, column)
         constant = a.value is not None and b.value is not None
         if isinstance(op, (ast.Add, ast.Sub)):
             bits = max(a.bits, b.bits) + 1
+            # p1/q1 + p2/q2 = (p1*q2 + p2*q1)/(q1*q2)
+            spread = a.spread + b.spread + 1
         else:
             bits = a.bits + b.bits
+            spread = a.spread + b.spread
         if bits > _MAX_BITS:
             raise FormulaError("number too large", column)
         if isinstance(op, ast.Div) and (b.value == 0 or b.expr.is_zero):
@@ -1177,19 +1456,15 @@ class _Compiler:
                 value = a.value / b.value
             if not math.isfinite(value):
                 raise FormulaError("number too large", column)
-        if isinstance(op, ast.Add):
-            expr = a.expr + b.expr
-        elif isinstance(op, ast.Sub):
-            expr = a.expr - b.expr
-        elif isinstance(op, ast.Mult):
-            expr = a.expr * b.expr
-        elif isinstance(op, ast.Div):
-            expr = a.expr / b.expr
-        else:  # unreachable: _binop refuses every other operator first
+        operation = _ARITHMETIC_OPERATIONS.get(type(op))
+        if operation is None:  # unreachable: _binop refuses every other operator first
             raise FormulaError(f"operator {type(op).__name__} is not allowed", column)
-        return _Value(expr, value, bits)
+        expr = self._symbolic(lambda: operation(a.expr, b.expr), node, value)
+        return _Value(expr, value, bits, spread, max(a.log_bits, b.log_bits))
 
-    def _power(self, base: _Value, exponent: _Value, column: int | None) -> _Value:
+    def _power(
+        self, node: ast.AST, base: _Value, exponent: _Value, column: int | None
+    ) -> _Value:
         value = None
         if base.value is not None and exponent.value is not None:
             if base.value == 0 and exponent.value < 0:
@@ -1207,19 +1482,22 @@ class _Compiler:
         if base.expr.is_zero and exponent.expr.is_extended_negative:
             raise FormulaError("division by zero (0 to a negative power)", column)
         # sympy raises exact numbers, products (coefficients) and powers (exponents multiply)
-        # to exact rational exponents; sums and function values stay unexpanded.
-        grows = exponent.expr.is_Rational and (
-            base.expr.is_Rational or base.expr.is_Mul or base.expr.is_Pow
-        )
-        if grows and base.bits > 0:
+        # to exact rational exponents, and the coefficients of sums too when it splits them
+        # into numerator and denominator or expands them: (x*y + 1/3**90)**158 has the
+        # denominator 3**14220.
+        size = exponent.log_bits if base.expr is sympy.E else max(float(base.bits), base.spread)
+        if exponent.expr.is_Rational and size > 0:
             factor = max(1.0, abs(exponent.value if exponent.value is not None else math.inf))
-            estimate = base.bits * factor + exponent.bits
+            estimate = size * factor + exponent.bits
         else:
             estimate = base.bits + exponent.bits
         if estimate > _MAX_BITS:
             tiny = value is not None and abs(value) < 1
             raise FormulaError("number too small" if tiny else "number too large", column)
-        return _Value(base.expr**exponent.expr, value, int(estimate))
+        spread = _exact_power_spread(size, exponent, column)
+        expr = self._symbolic(lambda: base.expr**exponent.expr, node, value)
+        log_bits = max(base.log_bits, exponent.log_bits)
+        return _Value(expr, value, int(estimate), spread, log_bits)
 
     def _call(self, node: ast.Call) -> _Value:
         func = node.func
@@ -1259,12 +1537,38 @@ class _Compiler:
                 raise self.fail(f"{name}({shown}) is not defined", node) from None
             if not math.isfinite(value):
                 raise self.fail("number too large", node)
-        try:
-            expr = spec.build(*(a.expr for a in args))
-        except (ValueError, TypeError) as error:
-            # e.g. sympy's Max refuses arguments it knows are not real.
-            raise self.fail(f"{name}: {error}", node) from None
-        return _Value(expr, value, sum(a.bits for a in args))
+        spread = max(a.spread for a in args)
+        log_bits = max(a.log_bits for a in args)
+        if name == "exp":
+            # exp(c*log(n)) is n**c: the same bound as for a power of n.
+            spread = _exact_power_spread(log_bits, args[0], self.source.column(node))
+        elif name in _LOGARITHMS:
+            log_bits = max(log_bits, args[0].bits, args[0].spread)
+        expr = self._symbolic(lambda: spec.build(*(a.expr for a in args)), node, value)
+        return _Value(expr, value, sum(a.bits for a in args), spread, log_bits)
+
+
+def _exact_power_spread(size: float, exponent: _Value, column: int | None) -> float:
+    """The ``spread`` of a power whose base holds exact numbers of ``size`` bits.
+
+    An exact rational exponent is bounded where the power is built. Any other exponent can
+    expand to one with a constant term of up to ``2**exponent.spread``, and sympy then raises
+    the base to that term exactly: refuse when that number would exceed the bit budget.
+
+    Raises
+    ------
+    FormulaError
+        "number too large", at ``column``.
+
+    """
+    if size <= 0:
+        return 0.0
+    if exponent.expr.is_Rational:
+        power = math.ceil(abs(exponent.value)) if exponent.value is not None else math.inf
+        return size * max(power, 1)
+    if math.log2(size) + exponent.spread > math.log2(_MAX_BITS):
+        raise FormulaError("number too large", column)
+    return size * 2.0**exponent.spread
 
 
 def _arity_message(name: str, spec: _Function, count: int) -> str:
@@ -1342,16 +1646,19 @@ def _parse(text: str) -> Formula:
     if len(text) > MAX_TEXT_LENGTH:
         raise FormulaError(f"formula too long ({len(text)} characters; at most {MAX_TEXT_LENGTH})")
     for index, ch in enumerate(text):
-        if ch == "\0":
-            raise FormulaError("null character is not allowed", index + 1)
-        if "\ud800" <= ch <= "\udfff":
-            raise FormulaError("invalid character", index + 1)
+        problem = _character_problem(ch)
+        if problem is not None:
+            raise FormulaError(problem, index + 1)
     source = _Source(text)
     if not source.code.strip():
         raise FormulaError("empty formula")
     _check_brackets(source)
     try:
-        tree = ast.parse(source.code, mode="eval")
+        with warnings.catch_warnings():
+            # Python warns on stderr about spellings such as "1if" or "2(x)"; the compiler
+            # below refuses what they mean with its own message.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source.code, mode="eval")
     except SyntaxError as error:
         column = source.syntax_column(error)
         message = _syntax_message(error)
@@ -1377,7 +1684,16 @@ def _parse(text: str) -> Formula:
 
     rows = []
     for element, expr in zip(elements, exprs, strict=True):
-        row = [sympy.diff(expr, X), sympy.diff(expr, Y)]
+        try:
+            row = [sympy.diff(expr, X), sympy.diff(expr, Y)]
+        except (RecursionError, MemoryError):
+            raise
+        except Exception:  # as in _Compiler._symbolic: sympy failing is not the user's fault
+            raise FormulaError(
+                f"the derivative of '{_shorten(source.span(element), 40)}' cannot be worked out "
+                "symbolically",
+                source.column(element),
+            ) from None
         for entry in row:
             problem = _problem(entry)
             if problem is not None:
