@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import wait_for_heatmap
+from PyQt6.QtCore import Qt
 from torch import nn
 
 import jacviz.core.hosted as hosted
@@ -149,3 +150,14 @@ def test_a_heavy_network_is_drawn_coarser_and_says_so(qtbot, window, settle, tmp
     image = window.input_plane.image.image
     assert image.shape[:2] == (side, side)
     assert any("heavy map" in m and f"{side}×{side}" in m for m in messages)
+
+
+@pytest.mark.timeout(180)
+def test_escape_cancels_opening_a_network(qtbot, window, tmp_path):
+    controller = window.controller
+    controller.request_network(str(scripted(Loops(), tmp_path)))
+    assert controller.loading
+    window.input_plane.setFocus()
+    qtbot.keyClick(window.input_plane, Qt.Key.Key_Escape)
+    assert controller.loading == ""
+    assert "Cancelled" in window.statusBar().currentMessage()

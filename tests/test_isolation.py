@@ -197,3 +197,22 @@ def test_cancel_from_another_thread_ends_a_waiting_call():
         child.call("sleep", {"seconds": 600}, time_limit=300)
     assert not child.alive
     child.close()
+
+
+@pytest.mark.timeout(180)
+def test_a_script_without_a_main_guard_is_not_run_again_in_children(tmp_path):
+    """A user's script that calls jacviz at import time must run once, not once per child."""
+    import subprocess
+    import sys
+
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "my_script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        f"with open({str(runs)!r}, 'a') as f:\n"
+        "    f.write('run\\n')\n"
+        "from jacviz.core.maps import check_formula\n"
+        "check_formula('x**2 + y, x*y')\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=170)
+    assert runs.read_text() == "run\n"

@@ -36,7 +36,8 @@ import tempfile
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -319,6 +320,35 @@ def _child_main(
 # ---- the parent's side -----------------------------------------------------------------------
 
 _context_lock = threading.Lock()
+_start_lock = threading.Lock()
+
+
+@contextmanager
+def _main_module_left_alone() -> Iterator[None]:
+    """Start children without re-running the parent's main script in them.
+
+    multiprocessing imports the parent's ``__main__`` script in every child it spawns or
+    forks from a server, so a script that opens jacviz without an ``if __name__ ==
+    "__main__":`` guard would run again (and open another window) in each child. Children
+    here only need jacviz's own functions, so the main module is left out of what they are
+    told to prepare.
+    """
+    from multiprocessing import spawn
+
+    original = spawn.get_preparation_data
+
+    def prepared(name: str) -> dict[str, Any]:
+        data = original(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    with _start_lock:
+        spawn.get_preparation_data = prepared
+        try:
+            yield
+        finally:
+            spawn.get_preparation_data = original
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -438,7 +468,8 @@ class Isolated:
         )
         self.notes: list[dict[str, Any]] = []
         """What the child printed or warned, one summary per answer that had any."""
-        self._process.start()
+        with _main_module_left_alone():
+            self._process.start()
         sender.close()
         scope = _current_scope.get()
         if scope is not None:
