@@ -8,6 +8,7 @@ line, and the window goes on answering meanwhile.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import wait_for_heatmap
@@ -161,3 +162,33 @@ def test_escape_cancels_opening_a_network(qtbot, window, tmp_path):
     qtbot.keyClick(window.input_plane, Qt.Key.Key_Escape)
     assert controller.loading == ""
     assert "Cancelled" in window.statusBar().currentMessage()
+
+
+class SlowIdentity:
+    """A 2→2 map that takes a while per call and counts its Jacobian calls."""
+
+    name, input_dim, output_dim = "slow identity", 2, 2
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, points):
+        return np.array(points, dtype=np.float64)
+
+    def evaluate_with_jacobian(self, points):
+        import time
+
+        self.calls += 1
+        time.sleep(0.3)
+        points = np.array(points, dtype=np.float64)
+        return points, np.broadcast_to(np.eye(2), (len(points), 2, 2)).copy()
+
+
+@pytest.mark.timeout(180)
+def test_closing_stops_a_heatmap_between_blocks(qtbot, window):
+    slow = SlowIdentity()
+    window.controller.set_map(slow)
+    qtbot.waitUntil(lambda: slow.calls >= 1, timeout=30000)
+    window.controller.shutdown()  # what closing the window does
+    blocks = 256 * 256 // 8192
+    assert slow.calls < blocks, "the heatmap job ran to its end after shutdown"
