@@ -615,8 +615,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
-    from jacviz.core.datasets import DATASETS
-    from jacviz.core.training import ESTIMATORS, OPTIMIZERS, TRAINABLE_ACTIVATIONS, TrainConfig
+    from jacviz.core.datasets import (
+        DATASETS,
+        MAX_CLASSES,
+        MAX_COORDINATE,
+        MAX_NOISE,
+        MAX_POINTS,
+        MAX_TEST_FRACTION,
+    )
+    from jacviz.core.training import (
+        ESTIMATORS,
+        MAX_BATCH,
+        MAX_LEARNING_RATE,
+        MAX_PENALTY,
+        MAX_PROJECTIONS,
+        MAX_STEPS,
+        MAX_WIDTH,
+        OPTIMIZERS,
+        TRAINABLE_ACTIVATIONS,
+        TrainConfig,
+    )
 
     defaults = TrainConfig()
     train = commands.add_parser(
@@ -630,33 +648,67 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--csv", metavar="FILE", type=FILE_NAME, help="points from a CSV file: x,y,label[,split]"
     )
-    train.add_argument("--points", type=WHOLE, default=200, help="dataset size (default: 200)")
-    train.add_argument("--noise", type=REAL, default=0.1, help="noise std (default: 0.1)")
-    train.add_argument("--classes", type=WHOLE, default=3, help="classes of 'blobs' (default: 3)")
     train.add_argument(
-        "--test-fraction", type=REAL, default=0.3, help="held-out share (default: 0.3)"
+        "--points", type=WHOLE, default=200, help=f"dataset size, to {MAX_POINTS} (default: 200)"
     )
     train.add_argument(
-        "--jr-lambda", type=REAL, default=0.0, help="weight λ of mean ‖J‖²F (default: 0, off)"
+        "--noise", type=REAL, default=0.1, help=f"noise std, 0 to {MAX_NOISE:g} (default: 0.1)"
+    )
+    train.add_argument(
+        "--classes",
+        type=WHOLE,
+        default=3,
+        help=f"classes of 'blobs', 2 to {MAX_CLASSES} (default: 3)",
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=REAL,
+        default=0.3,
+        help=f"held-out share, 0 to {MAX_TEST_FRACTION:g} (default: 0.3)",
+    )
+    train.add_argument(
+        "--jr-lambda",
+        type=REAL,
+        default=0.0,
+        help=f"weight λ of mean ‖J‖²F, 0 to {MAX_PENALTY:g} (default: 0, off)",
     )
     train.add_argument("--estimator", choices=ESTIMATORS, default=defaults.estimator)
-    train.add_argument("--n-proj", type=WHOLE, default=defaults.n_proj, help="random projections")
+    train.add_argument(
+        "--n-proj",
+        type=WHOLE,
+        default=defaults.n_proj,
+        help=f"random projections, 1 to {MAX_PROJECTIONS}",
+    )
     train.add_argument(
         "--hidden",
         default=",".join(map(str, defaults.hidden)),
-        help=f"hidden widths (default: {','.join(map(str, defaults.hidden))})",
+        help=f"hidden widths, each 1 to {MAX_WIDTH} "
+        f"(default: {','.join(map(str, defaults.hidden))})",
     )
     train.add_argument("--activation", choices=TRAINABLE_ACTIVATIONS, default=defaults.activation)
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
-    train.add_argument("--learning-rate", type=REAL, default=defaults.learning_rate)
-    train.add_argument("--batch-size", type=WHOLE, default=defaults.batch_size)
-    train.add_argument("--weight-decay", type=REAL, default=0.0, help="L2 on the weights")
-    train.add_argument("--steps", type=WHOLE, default=defaults.steps)
+    train.add_argument(
+        "--learning-rate",
+        type=REAL,
+        default=defaults.learning_rate,
+        help=f"in (0, {MAX_LEARNING_RATE:g}]",
+    )
+    train.add_argument(
+        "--batch-size", type=WHOLE, default=defaults.batch_size, help=f"1 to {MAX_BATCH}"
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=REAL,
+        default=0.0,
+        help=f"L2 on the weights, 0 to {MAX_PENALTY:g}",
+    )
+    train.add_argument("--steps", type=WHOLE, default=defaults.steps, help=f"1 to {MAX_STEPS}")
     train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
     train.add_argument(
         "--epsilons",
         default=",".join(map(str, DEFAULT_EPSILONS)),
-        help="PGD radii (L2, data units) for pgd_accuracy",
+        help=f"PGD radii (L2, data units) for pgd_accuracy: up to {MAX_EPSILONS}, each 0 to "
+        f"{MAX_COORDINATE:g}",
     )
     train.add_argument(
         "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
