@@ -31,14 +31,20 @@ def align_columns(cells: list[list[str]], separator: str = "  ") -> list[str]:
     return [separator.join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
 
 
-def orientation_word(det: float | None) -> str:
-    """Plain-words meaning of the sign of det J."""
+def orientation_word(det: float | None, smallest_singular_value: float | None = None) -> str:
+    """Plain-words meaning of the sign of det J.
+
+    Pass J's smallest singular value too when it is known: a det of 0 with a positive one
+    means the product of the singular values underflowed float64, not that J is singular.
+    """
     if det is None or math.isnan(det):
         return "undefined"
     if det > 0:
         return "orientation preserved"
     if det < 0:
         return "orientation reversed"
+    if smallest_singular_value is not None and smallest_singular_value > 0:
+        return "too small for float64, but J is not singular"
     return "singular: areas collapse to zero"
 
 
@@ -50,34 +56,39 @@ def _finite_or_none(array: np.ndarray) -> object:
     return [_finite_or_none(item) for item in array]
 
 
-def _nonfinite_word(value: float) -> str:
-    return "undefined (NaN)" if math.isnan(value) else "infinite"
+def _nonfinite_phrase(value: float, arithmetic: str | None) -> str:
+    """What a non-finite number is, in words that match how it prints (``nan``, ``inf``).
+
+    An infinite result is not a claim that the true value is infinite: 1/y at y = 5e-324 is
+    2**1074, a finite number that float64 cannot hold. So it is said to overflow, which is true
+    both there and at a pole.
+    """
+    if math.isnan(value):
+        return "is undefined (NaN)"
+    sign = "+inf" if value > 0 else "-inf"
+    return f"overflows {arithmetic} ({sign})" if arithmetic else f"overflows ({sign})"
 
 
 @dataclass(frozen=True)
 class ProbeReport:
     """The value, Jacobian and its derived quantities of a map at one point.
 
-    ``det`` and ``log_abs_det`` are None when the map does not have 2 outputs and 2 inputs;
+    ``value`` and ``jacobian`` are the numbers the map computed, inf and NaN included;
+    ``det``, the singular values, ``frobenius`` and ``condition`` are NaN where the Jacobian
+    is not finite. ``det`` is None when the map does not have 2 outputs and 2 inputs;
     ``symbolic_jacobian`` is None for maps that are not formulas. ``warnings`` explains
-    every non-finite number in plain words.
+    every non-finite number in plain words that say what it prints as.
     """
 
     map_name: str
     point: np.ndarray
+    value: np.ndarray
+    """f(p), shape (m,)."""
+    jacobian: np.ndarray
+    """J(p), shape (m, n): row i = output i, column j = input j."""
     field: JacobianField
     symbolic_jacobian: list[list[str]] | None
     warnings: tuple[str, ...]
-
-    @property
-    def value(self) -> np.ndarray:
-        """f(p), shape (m,); NaN where not finite."""
-        return self.field.values[0]
-
-    @property
-    def jacobian(self) -> np.ndarray:
-        """J(p), shape (m, n): row i = output i, column j = input j."""
-        return self.field.jacobian[0]
 
     @property
     def det(self) -> float | None:
@@ -128,6 +139,8 @@ def _warnings(
     """Plain-words reasons for every non-finite number in the report."""
     where = _where(point)
     formula = map_.formula if isinstance(map_, FormulaMap) else None
+    # Formulas compute in float64; a network in its own dtype, which the map does not say.
+    arithmetic = "float64" if formula is not None else None
     labels = (
         list(formula.components)
         if formula is not None
@@ -136,23 +149,42 @@ def _warnings(
     symbolic = formula.jacobian_strings() if formula is not None else None
     names = VARIABLES if map_.input_dim == 2 else [f"x{j + 1}" for j in range(map_.input_dim)]
     messages = [
-        f"{labels[i]} is {_nonfinite_word(v)} at {where}"
+        f"{labels[i]} {_nonfinite_phrase(v, arithmetic)} at {where}"
         for i, v in enumerate(values)
         if not math.isfinite(v)
     ]
+    jacobian_finite = True
     for (i, j), entry in np.ndenumerate(jacobian):
         if not math.isfinite(entry):
+            jacobian_finite = False
             derivative = f"∂({labels[i]})/∂{names[j]}"
             if symbolic is not None:
                 derivative += f" = {symbolic[i][j]}"
-            messages.append(f"{derivative} is {_nonfinite_word(entry)} at {where}")
+            messages.append(f"{derivative} {_nonfinite_phrase(entry, arithmetic)} at {where}")
+    if field.nonfinite[0]:
+        # The field leaves every quantity derived from a non-finite point undefined.
+        derived = "the singular values, ‖J‖F and the condition number"
+        if field.det is not None:
+            derived = f"det J, {derived}"
+        culprit = "f(p)" if jacobian_finite else "J"
+        messages.append(f"{derived} are undefined (NaN): {culprit} is not finite here")
     if messages:
         return messages
-    # The Jacobian is finite, so anything non-finite below is a property of J itself.
-    if field.det is not None and not math.isfinite(field.det[0]):
-        messages.append("det J overflows double precision at this point")
-    if not math.isfinite(field.frobenius[0]):
-        messages.append("the Jacobian's entries are too large to square in double precision")
+    # Everything at p is finite, so anything odd below is a property of J itself, computed
+    # in float64 whatever the map's own arithmetic.
+    sigma = field.singular_values[0]
+    if field.det is not None:
+        det = float(field.det[0])
+        if not math.isfinite(det):
+            messages.append(f"det J {_nonfinite_phrase(det, 'float64')} at this point")
+        elif det == 0 and sigma[-1] > 0:
+            messages.append(
+                "det J underflows float64 to 0 at this point: J is not singular "
+                f"(σ2 = {format_number(float(sigma[-1]))})"
+            )
+    frobenius = float(field.frobenius[0])
+    if not math.isfinite(frobenius):
+        messages.append(f"‖J‖F {_nonfinite_phrase(frobenius, 'float64')} at this point")
     if math.isinf(field.condition[0]):
         messages.append(
             "the condition number is infinite: J is singular here (smallest singular value 0)"
@@ -169,6 +201,8 @@ def probe(map_: Map, point: np.ndarray | tuple[float, ...]) -> ProbeReport:
     return ProbeReport(
         map_name=map_.name,
         point=p[0],
+        value=np.asarray(values[0], dtype=np.float64),
+        jacobian=np.asarray(jacobian[0], dtype=np.float64),
         field=field,
         symbolic_jacobian=symbolic,
         warnings=tuple(_warnings(map_, p[0], values[0], jacobian[0], field)),
