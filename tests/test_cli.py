@@ -208,6 +208,17 @@ def test_warnings_never_reach_stderr(capsys, monkeypatch):
     assert status == 2 and err == "jacviz: error: the one line\n"
 
 
+def test_ctrl_c_is_one_line_with_status_130(capsys, monkeypatch):
+    import jacviz.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jacviz.cli, "_train", interrupted)
+    status, out, err = run(capsys, "train")
+    assert (status, out, err) == (130, "", "jacviz: stopped: interrupted\n")
+
+
 def test_an_unexpected_failure_is_one_line_with_status_1(capsys, monkeypatch):
     import jacviz.core.probe
 
