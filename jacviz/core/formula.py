@@ -157,7 +157,7 @@ class step(_RealFunction):
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return d/dz step(z), a Dirac delta (zero away from 0)."""
-        return sympy.DiracDelta(self.args[0])
+        return DiracDelta(self.args[0])
 
 
 class relu(_RealFunction):
@@ -343,6 +343,55 @@ class tanh(sympy.tanh):
         return 1 - tanh(self.args[0]) ** 2
 
 
+class Heaviside(sympy.Heaviside):
+    """sympy's Heaviside for real arguments: the derivative of max, min and relu.
+
+    sympy's own computes the imaginary part of an argument whose sign it does not know, to
+    refuse complex ones, and for ``(log(x) - pi)**393`` that is a polynomial power taking
+    minutes. Here a value is given where the sign is known and nothing else is computed.
+    """
+
+    def __new__(cls, arg: Any, H0: Any = sympy.S.Half, **options: Any) -> Any:
+        # sympy.Heaviside.__new__ calls super(cls, cls), which recurses forever for a subclass.
+        return super(sympy.Heaviside, cls).__new__(cls, arg, H0, **options)
+
+    @classmethod
+    def eval(cls, arg: sympy.Expr, H0: sympy.Expr = sympy.S.Half) -> sympy.Expr | None:
+        """Evaluate when the sign of ``arg`` is known."""
+        if arg is sympy.S.NaN:
+            return sympy.S.NaN
+        if arg.is_extended_negative:
+            return sympy.S.Zero
+        if arg.is_extended_positive:
+            return sympy.S.One
+        if arg.is_zero:
+            return H0
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return d/dz Heaviside(z) = DiracDelta(z)."""
+        return DiracDelta(self.args[0])
+
+
+class DiracDelta(sympy.DiracDelta):
+    """sympy's DiracDelta for real arguments: 0 wherever the argument is known to be nonzero.
+
+    It stands for the derivative of sign and step in the symbolic Jacobian and evaluates to 0,
+    or nan where its argument is nan (see :data:`TORCH_TRANSLATIONS`). Like
+    :class:`Heaviside` it never computes an imaginary part, and it does not raise for arguments
+    sympy can prove complex, such as tan(log(-1 - x**2)): it stays, and is nan there.
+    """
+
+    @classmethod
+    def eval(cls, arg: sympy.Expr, k: sympy.Expr = sympy.S.Zero) -> sympy.Expr | None:
+        """Evaluate where ``arg`` is known to be real and nonzero (or is nan)."""
+        if arg is sympy.S.NaN:
+            return sympy.S.NaN
+        if arg.is_extended_nonzero:
+            return sympy.S.Zero
+        return None
+
+
 class _DisplayedAsSympy(_RealFunction):
     """Print as the equivalent unevaluated sympy function (``Abs``, ``sign``, ``Max``, ``Min``)."""
 
@@ -417,7 +466,7 @@ class RealSign(_DisplayedAsSympy):
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return d/dz sign(z) = 2*DiracDelta(z), which is 0 away from z = 0."""
-        return 2 * sympy.DiracDelta(self.args[0])
+        return 2 * DiracDelta(self.args[0])
 
 
 class _Extremum(_DisplayedAsSympy):
@@ -470,7 +519,7 @@ class RealMax(_Extremum):
         """Return the partial derivative in argument ``argindex``."""
         args = list(self.args)
         chosen = args.pop(argindex - 1)
-        return sympy.Heaviside(chosen - RealMax(*args))
+        return Heaviside(chosen - RealMax(*args))
 
 
 class RealMin(_Extremum):
@@ -491,7 +540,7 @@ class RealMin(_Extremum):
         """Return the partial derivative in argument ``argindex``."""
         args = list(self.args)
         chosen = args.pop(argindex - 1)
-        return sympy.Heaviside(RealMin(*args) - chosen)
+        return Heaviside(RealMin(*args) - chosen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,9 +607,23 @@ def _torch_min(*args: Any) -> torch.Tensor:
     return functools.reduce(torch.minimum, _as_tensors(*args))
 
 
+def _keep_nan(z: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    """``result`` with nan wherever ``z`` is nan.
+
+    torch's sign and heaviside return 0 for nan, which would give sign(log(x)) the value 0
+    at x < 0, where it is not defined.
+    """
+    return torch.where(torch.isnan(z), z, result)
+
+
+def _torch_sign(z: Any) -> torch.Tensor:
+    z = _as_tensor(z)
+    return _keep_nan(z, torch.sign(z))
+
+
 def _torch_heaviside(z: Any, at_zero: Any = 0.5) -> torch.Tensor:
     z, at_zero = _as_tensors(z, at_zero)
-    return torch.heaviside(z, at_zero)
+    return _keep_nan(z, torch.heaviside(z, at_zero))
 
 
 def _torch_step(z: Any) -> torch.Tensor:
@@ -569,7 +632,8 @@ def _torch_step(z: Any) -> torch.Tensor:
 
 def _torch_dirac_delta(z: Any, *_order: Any) -> torch.Tensor:
     # Zero away from the origin: the Jacobian is meant almost everywhere, like autograd's.
-    return torch.zeros_like(_as_tensor(z))
+    z = _as_tensor(z)
+    return _keep_nan(z, torch.zeros_like(z))
 
 
 def _torch_softplus(z: Any) -> torch.Tensor:
@@ -607,7 +671,7 @@ TORCH_TRANSLATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "Pow": _torch_pow,
     "cbrt": _torch_cbrt,
     "Abs": _unary(torch.abs),
-    "sign": _unary(torch.sign),
+    "sign": _torch_sign,
     "Max": _torch_max,
     "Min": _torch_min,
     "Heaviside": _torch_heaviside,
@@ -649,7 +713,9 @@ _TORCH_NAMES: dict[type, str] = {
     sympy.Min: "Min",
     RealMin: "Min",
     sympy.Heaviside: "Heaviside",
+    Heaviside: "Heaviside",
     sympy.DiracDelta: "DiracDelta",
+    DiracDelta: "DiracDelta",
     relu: "relu",
     step: "step",
     sigmoid: "sigmoid",
