@@ -339,6 +339,10 @@ HOSTILE = {
         lambda d: d["view"].update(domain=[-1e308, 1e308, 0, 1]),
         "view field 'domain'",
     ),
+    "a plane whose points overflow": (
+        lambda d: d["view"]["slice"][1].__setitem__(0, 1e308),
+        "'slice'[1][0] must be a number from -1e+09 to 1e+09",
+    ),
     "a plane of mismatched vectors": (
         lambda d: d["view"].update(slice=[[0, 0, 0], [1, 0], [0, 1, 0]]),
         "'slice' must be three vectors",
@@ -612,7 +616,8 @@ def test_view_state_from_settings_text_is_refused_in_one_line(text, words):
 
 
 def test_output_views_are_ascii_digits_of_bounded_size():
-    for view in ("outputs(１,２)", "outputs(" + "9" * 5000 + ",0)", "outputs(1,2) "):
+    huge = "outputs(" + "9" * 5000 + ",0)"
+    for view in ("outputs(１,２)", huge, "outputs(1,2) ", "outputs(1,1)"):
         with pytest.raises(ValueError, match="output_view") as refused:
             ViewState(output_view=view)
         assert len(str(refused.value)) < 200

@@ -474,14 +474,19 @@ def test_the_command_line_opens_a_session(monkeypatch, capsys, tmp_path):
 def screen(window):
     """What the user sees of the map view and the lab, as plain values and identities."""
     lab = window.lab_window
-    labs = lab.controller
-    return {
+    seen = {
         "state": window.controller.state,
         "map": window.controller.source,
         "formula text": window.editor.formula.text(),
         "title": window.windowTitle(),
         "session": window.sessions.path,
         "lab window": lab,
+    }
+    if lab is None:
+        return seen
+    labs = lab.controller
+    return {
+        **seen,
         "lab state": labs.state,
         "dataset": labs.dataset,
         "run": labs.run,
@@ -537,6 +542,20 @@ def test_hostile_sessions_change_nothing_on_screen(qtbot, window, settle, tmp_pa
     assert screen(window) == before
 
 
+FALLBACKS = {"output_view": ("pca",), "heatmap": ("classes", "det"), "layer_units": (None,)}
+"""What the map view shows instead of a choice the map cannot honour (outputs, a heatmap or
+layer units it does not have), as for any new map."""
+
+
+def shows(shown, saved):
+    """Whether the map view's state ``shown`` is the session's ``saved`` one (but fallbacks)."""
+    for name in (f.name for f in dataclasses.fields(saved)):
+        now, then = getattr(shown, name), getattr(saved, name)
+        if name != "network" and now != then and now not in FALLBACKS.get(name, ()):
+            return False
+    return True
+
+
 @pytest.mark.timeout(7200)
 def test_fuzzed_sessions_open_whole_or_change_nothing(qtbot, window, settle, prompts, tmp_path):
     """A fixed sample of the fuzz campaign, opened in the app one after the other."""
@@ -553,13 +572,13 @@ def test_fuzzed_sessions_open_whole_or_change_nothing(qtbot, window, settle, pro
         if window.sessions.open_session(path):
             opened += 1
             session = load_session(path)
-            wait_lab(qtbot, window.lab_window)
+            if session.lab is None:
+                assert window.lab_window is None, label
+            else:
+                wait_lab(qtbot, window.lab_window)
+                assert window.lab_window.controller.state == session.lab.state, label
             settle()
-            shown = window.controller.state
-            assert dataclasses.replace(shown, network=None) == dataclasses.replace(
-                session.view, network=None
-            ), label
-            assert window.lab_window.controller.state == session.lab.state, label
+            assert shows(window.controller.state, session.view), label
             assert window.sessions.save_to(tmp_path / "again.jacviz"), label
             load_session(tmp_path / "again.jacviz")
         else:

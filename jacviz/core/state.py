@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jacviz.core.formula import MAX_TEXT_LENGTH
-from jacviz.core.grid import Domain
+from jacviz.core.grid import MAX_BOUND, Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.json_input import (
     optional,
@@ -86,9 +86,10 @@ class ViewState:
             raise ValueError(
                 f"jacobian_of must be 'logits' or 'probabilities', not {shown(self.jacobian_of)}"
             )
-        if self.output_view != "pca" and not _OUTPUTS.fullmatch(self.output_view):
+        if not _is_output_view(self.output_view):
             raise ValueError(
-                f"output_view must be 'pca' or 'outputs(i,j)', not {shown(self.output_view)}"
+                f"output_view must be 'pca' or 'outputs(i,j)' of two different outputs, not "
+                f"{shown(self.output_view)}"
             )
         if not 2 <= self.grid_lines <= 201:
             raise ValueError(f"grid lines must be between 2 and 201, got {shown(self.grid_lines)}")
@@ -181,8 +182,12 @@ def _domain(value: object, where: str) -> Domain:
 
 
 def _plane(value: object, where: str) -> tuple[tuple[float, ...], ...]:
+    def coordinate(item: object, at: str) -> float:
+        # A point of the plane, b + s·u + t·v with s, t inside a domain, stays finite.
+        return read_number(item, at, -MAX_BOUND, MAX_BOUND)
+
     def vector(item: object, at: str) -> tuple[float, ...]:
-        return read_list(item, at, _finite, max_length=MAX_INPUTS)
+        return read_list(item, at, coordinate, max_length=MAX_INPUTS)
 
     plane = read_list(value, where, vector, length=3)
     if not 2 < len(plane[0]) == len(plane[1]) == len(plane[2]):
@@ -190,10 +195,18 @@ def _plane(value: object, where: str) -> tuple[tuple[float, ...], ...]:
     return plane
 
 
+def _is_output_view(text: str) -> bool:
+    """Whether ``text`` is "pca" or "outputs(i,j)" of two different outputs (ASCII digits)."""
+    match = _OUTPUTS.fullmatch(text)
+    return text == "pca" or (match is not None and int(match[1]) != int(match[2]))
+
+
 def _output_view(value: object, where: str) -> str:
     text = read_text(value, where, len("outputs(,)") + 12)
-    if text != "pca" and not _OUTPUTS.fullmatch(text):
-        raise ValueError(f"{where} must be 'pca' or 'outputs(i,j)', got {shown(text)}")
+    if not _is_output_view(text):
+        raise ValueError(
+            f"{where} must be 'pca' or 'outputs(i,j)' of two different outputs, got {shown(text)}"
+        )
     return text
 
 
