@@ -24,7 +24,7 @@ from jacviz.core.text_input import quote
 T = TypeVar("T")
 
 MAX_DEPTH = 16
-"""Deepest nesting of arrays and objects accepted (jacviz's own documents nest 4 deep)."""
+"""Deepest nesting of arrays and objects accepted (a session nests 5 deep: lab, dataset, points)."""
 
 MAX_INTEGER = 2**63 - 1
 """Largest whole number any field takes (the int64 range): larger ones are refused before any
