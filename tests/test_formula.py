@@ -777,6 +777,13 @@ PROBE = torch.tensor(
 )
 
 
+# Exact numbers stay within the parser's bit budget until it differentiates. A derivative can
+# square them (d/dy atan2(y, c) = c/(c**2 + y**2)), once per level of nesting, before the
+# parser refuses any result above the budget: the size grows with the nesting, never
+# exponentially as in 3**(10**8).
+DIFFERENTIATED_BITS = 8 * formula_module._MAX_BITS
+
+
 def parse_or_refuse(text: str) -> Formula | None:
     """The formula, or None when it is refused in one short line; never any other outcome."""
     with exact_work() as work:
@@ -785,8 +792,17 @@ def parse_or_refuse(text: str) -> Formula | None:
         except FormulaError as err:
             assert_one_short_line(err, text)
             result = None
-    assert work.largest_integer_bits <= formula_module._MAX_BITS, text
+    assert work.largest_integer_bits <= DIFFERENTIATED_BITS, text
     return result
+
+
+@pytest.mark.timeout(60)
+def test_derivatives_that_square_exact_numbers_grow_with_the_nesting_only() -> None:
+    c = "7**-1000"  # 2808 bits, within the budget
+    text = f"atan2(atan2(atan2(atan2(y, {c}), {c}), {c}), {c})"
+    with exact_work() as work, pytest.raises(FormulaError, match="number too large"):
+        parse_formula(text)
+    assert formula_module._MAX_BITS < work.largest_integer_bits <= DIFFERENTIATED_BITS
 
 
 def check_evaluates(formula: Formula) -> None:

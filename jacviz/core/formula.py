@@ -3,17 +3,28 @@
 The text a user types must never reach ``eval``, ``sympify`` or ``parse_expr``: all three
 execute code. Instead the text goes through Python's own parser (``ast.parse``, which only
 builds a tree), every node of the tree is checked against a small whitelist, and the sympy
-expression is assembled node by node from sympy objects we construct ourselves.
+expression is assembled node by node from sympy objects we construct ourselves. Characters to
+which Python's tokenizer gives a meaning the reader cannot see (``#`` starts a comment,
+full-width letters fold to ASCII, ``1_000`` and ``0x1f`` are numbers) are refused first.
 
 Parsing must also never hang. Exact arithmetic makes innocent-looking text explosive
 (``9**9**9**9`` asks for a number with 370 million digits), so before any sympy object is
 built the parser bounds the size of the text and of its tree, folds constant subtrees in
 floating point to refuse overflow, and tracks how large the exact numbers sympy would create
-can get. Derivatives of anything accepted are therefore small and quick to compute.
+can get, also those that expanding an exponent would reveal (``3**(y - 10**8)`` is
+``3**y / 3**(10**8)``). sympy also does work of its own while it builds and differentiates:
+it asks whether a subexpression is positive or real and, to answer, splits arguments into
+real and imaginary parts, which expands them completely. Formulas are real maps, so the
+functions where that happened (sinh, cosh, tanh, and Heaviside and DiracDelta in derivatives)
+are real-argument subclasses that answer from their arguments' own assumptions. Where sympy
+fails outright on extreme input, a constant keeps its float value and anything else is
+refused; every refusal is one :class:`FormulaError` line.
 
 Evaluation goes through ``sympy.lambdify`` with our own printer and translation table, because
 lambdify's stock torch printing emits calls such as ``max(0, x)`` or ``torch.log(2)`` that fail
-on tensors or on plain Python numbers.
+on tensors or on plain Python numbers. Constant subexpressions are evaluated once, by sympy,
+to more digits than float64 holds, so accepted formulas evaluate to real floats (nan where not
+defined, inf where too large) at any point.
 """
 
 from __future__ import annotations
