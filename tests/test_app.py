@@ -282,8 +282,7 @@ def test_window_remembers_its_map(qtbot, settings):
 
 
 def test_a_stored_one_output_formula_falls_back_to_the_default_map(qtbot, settings):
-    save_state_to_settings(settings, ViewState(probe=(0.25, 0.5)))
-    settings.setValue("state/formula", "x*y")  # parses, but has 1 output
+    save_state_to_settings(settings, ViewState(formula="x*y", probe=(0.25, 0.5)))  # 1 output
     main = MainWindow(None, settings)
     qtbot.addWidget(main)
     assert main.controller.source.output_dim == 2
@@ -292,9 +291,20 @@ def test_a_stored_one_output_formula_falls_back_to_the_default_map(qtbot, settin
     main.close()
 
 
-def test_corrupt_settings_fall_back_to_defaults(qtbot, settings):
-    settings.setValue("state/formula", "__import__('os')")
-    settings.setValue("state/domain", ["a", "b"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"formula": "x, y", "domain": ["a", "b"]}',
+        '{"probe": [1_0, 2]}',  # Python's spelling of 10, not JSON's
+        '{"probe": [NaN, 2]}',
+        '{"h": "0.5"}',
+        '{"formula": "x, y", "formula": "y, x"}',
+        "not json at all",
+        '{"network": "\\u0000"}',
+    ],
+)
+def test_corrupt_settings_fall_back_to_defaults(qtbot, settings, stored):
+    settings.setValue("state/view", stored)
     main = MainWindow(None, settings)
     qtbot.addWidget(main)
     assert main.controller.state == ViewState()

@@ -41,7 +41,7 @@ import torch
 
 from jacviz.core.datasets import MAX_CLASSES, MAX_POINTS, Dataset
 from jacviz.core.files import read_regular_file, write_atomically
-from jacviz.core.formula import FormulaError, parse_formula
+from jacviz.core.formula import FormulaError
 from jacviz.core.json_input import (
     optional,
     parse_json,
@@ -58,7 +58,7 @@ from jacviz.core.lab_state import LAB_DISPLAYS, Curves, DataSettings, LabState, 
 from jacviz.core.maps import FormulaMap, require_planar
 from jacviz.core.networks import (
     MAX_FILE_BYTES,
-    LoadedNetwork,
+    Network,
     NetworkError,
     load_network_bytes,
     read_network_file,
@@ -122,13 +122,14 @@ class Session:
 
     ``network_data`` is the content of the network file the view shows (``view.network`` is
     its path when saved); ``network`` is that network, loaded from those bytes, on the session
-    :func:`load_session` returns.
+    :func:`load_session` returns (a TorchScript or export network runs in a child process,
+    which stops when the session is dropped).
     """
 
     view: ViewState
     network_data: bytes | None = None
     lab: LabSession | None = None
-    network: LoadedNetwork | None = None
+    network: Network | None = None
 
 
 def save_session(session: Session, path: str | os.PathLike) -> None:
@@ -197,11 +198,11 @@ def load_session(path: str | os.PathLike) -> Session:
 def check_formula(text: str) -> None:
     """Raise ValueError unless ``text`` is a formula the app can show: it parses, 2 → 2+.
 
-    The one place where a session's formula is parsed (formulas are user code in all but
-    name: parsing one can take long, so this is where a time limit belongs).
+    The one place where a session's formula is parsed: in a child process with a time limit
+    (:func:`~jacviz.core.maps.check_formula`), since parsing a formula can take sympy minutes.
     """
     try:
-        require_planar(FormulaMap(parse_formula(text)))
+        require_planar(FormulaMap.from_text(text))
     except FormulaError as error:
         raise ValueError(f"its formula {quote(text)} does not parse: {error}") from None
     except ValueError as error:

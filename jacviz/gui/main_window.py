@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.grid import Domain
 from jacviz.core.jacobian import HEATMAP_QUANTITIES
 from jacviz.core.networks import example_files
 from jacviz.core.presets import PRESETS
@@ -91,52 +89,30 @@ SHORTCUTS = (
 )
 
 
+SETTINGS_KEY = "state/view"
+"""Where the last view state is kept in the settings: one line of JSON (``ViewState.to_json``)."""
+
+
 def state_from_settings(settings: QSettings) -> ViewState:
     """The last session's view state, or the default one if anything stored is unusable.
 
-    The formula is the app's own (it was accepted before it was saved); the controller parses
-    it, and falls back to the default formula if it does not parse. A network is opened off
-    the GUI thread, as any network file is.
+    Read by the rules a session's view is read by (:meth:`ViewState.from_json`: types,
+    ranges, plain decimal numbers only). The formula is the app's own (it was accepted before
+    it was saved); the controller parses it, and falls back to the default formula if it does
+    not parse. A network is opened off the GUI thread, as any network file is.
     """
+    text = settings.value(SETTINGS_KEY)
+    if not isinstance(text, str):
+        return ViewState()
     try:
-        formula = str(settings.value("state/formula", ViewState.formula))
-        domain = Domain(*(float(v) for v in settings.value("state/domain", [])))
-        probe = tuple(float(v) for v in settings.value("state/probe", []))
-        heatmap = settings.value("state/heatmap", "det")
-        network = settings.value("state/network", "")
-        plane = json.loads(str(settings.value("state/slice", "null")))
-        units = json.loads(str(settings.value("state/layer_units", "null")))
-        return ViewState(
-            formula=formula,
-            network=str(network) if network else None,
-            slice=None if plane is None else tuple(tuple(float(c) for c in v) for v in plane),
-            jacobian_of=str(settings.value("state/jacobian_of", ViewState.jacobian_of)),
-            output_view=str(settings.value("state/output_view", ViewState.output_view)),
-            domain=domain,
-            probe=(probe[0], probe[1]),
-            h=float(settings.value("state/h", ViewState.h)),
-            grid_lines=int(settings.value("state/grid_lines", ViewState.grid_lines)),
-            heatmap=None if heatmap in (None, "", "none") else str(heatmap),
-            layer_units=None if units is None else (int(units[0]), int(units[1])),
-        )
-    except (ValueError, TypeError, IndexError):  # JSONDecodeError is a ValueError
+        return ViewState.from_json(text)
+    except ValueError:
         return ViewState()
 
 
 def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
     """Remember ``state`` for the next start."""
-    domain = state.domain
-    settings.setValue("state/formula", state.formula)
-    settings.setValue("state/domain", [domain.xmin, domain.xmax, domain.ymin, domain.ymax])
-    settings.setValue("state/probe", list(state.probe))
-    settings.setValue("state/h", state.h)
-    settings.setValue("state/grid_lines", state.grid_lines)
-    settings.setValue("state/heatmap", state.heatmap or "none")
-    settings.setValue("state/network", state.network or "")
-    settings.setValue("state/slice", json.dumps(state.slice))
-    settings.setValue("state/jacobian_of", state.jacobian_of)
-    settings.setValue("state/output_view", state.output_view)
-    settings.setValue("state/layer_units", json.dumps(state.layer_units))
+    settings.setValue(SETTINGS_KEY, state.to_json())
 
 
 class _InputPlaneWithKeys(InputPlane):
