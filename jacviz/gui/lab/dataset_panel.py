@@ -24,8 +24,8 @@ from PyQt6.QtWidgets import (
 )
 
 from jacviz.core.datasets import DATASETS, MAX_CLASSES, MAX_POINTS, MAX_TEST_FRACTION, Dataset
+from jacviz.core.lab_state import MAX_LAB_NOISE, MAX_SEED, DataSettings
 from jacviz.gui import style
-from jacviz.gui.lab.lab_controller import MAX_SEED, DataSettings
 
 _LABELS = {
     "moons": "two moons",
@@ -69,7 +69,7 @@ class DatasetPanel(QGroupBox):
         self.classes.setRange(2, MAX_CLASSES)
         self.classes.setToolTip("Number of blobs (the other datasets have a fixed number)")
         self.noise = QDoubleSpinBox()
-        self.noise.setRange(0.0, 2.0)
+        self.noise.setRange(0.0, MAX_LAB_NOISE)
         self.noise.setSingleStep(0.05)
         self.noise.setToolTip("Standard deviation of the Gaussian jitter added to every point")
         self.points = QSpinBox()

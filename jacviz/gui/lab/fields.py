@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from jacviz.core.grid import Domain, sample_points
+from jacviz.core.lab_state import FROBENIUS, REGIONS
 from jacviz.core.maps import TorchMap
 from jacviz.core.training import TrainConfig, jacobian_frobenius, load_state
 from jacviz.core.views import DecisionRegions, decision_regions
@@ -20,9 +21,8 @@ from jacviz.core.views import DecisionRegions, decision_regions
 FIELD_RESOLUTION = 256
 """Pixels per side of the regions and ‖J‖_F images."""
 
-REGIONS = "regions"
-FROBENIUS = "frobenius"
 DISPLAYS: dict[str, str] = {REGIONS: "decision regions", FROBENIUS: "‖J‖F of the logits"}
+"""What each of the lab's displays (:data:`~jacviz.core.lab_state.LAB_DISPLAYS`) shows."""
 """What the plane can show, with the name the user picks it by."""
 
 

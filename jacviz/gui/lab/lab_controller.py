@@ -164,8 +164,12 @@ class LabController(QObject):
         self._replace_dataset(dataset, self._describe(dataset), reframe=True)
 
     def new_data(self) -> None:
-        """A fresh sample of the current kind of data: the same settings with the next seed."""
-        self.set_data_settings(dataclasses.replace(self.state.data, seed=self.state.data.seed + 1))
+        """A fresh sample of the current kind of data: the same settings with the next seed.
+
+        After the largest seed comes 0 again, so the seed always fits the seed box.
+        """
+        seed = (self.state.data.seed + 1) % (MAX_SEED + 1)
+        self.set_data_settings(dataclasses.replace(self.state.data, seed=seed))
 
     def load_csv(self, path: str) -> bool:
         """Train on the points of a CSV file; on failure say why and keep the current data."""

@@ -26,6 +26,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from jacviz.core.lab_state import MAX_HIDDEN_TEXT
+from jacviz.core.text_input import NumberError, parse_real
 from jacviz.core.training import (
     ESTIMATORS,
     MAX_STEPS,
@@ -68,10 +70,14 @@ class NumberField(QLineEdit):
         self.textEdited.connect(lambda _text: _mark(self, self._problem()))
 
     def value(self) -> float:
-        """The number typed, or NaN if it is not one (the controller reports the setting)."""
+        """The number typed, or NaN if it is not one (the controller reports the setting).
+
+        Plain decimals only, as everywhere a number is read (``1_0``, full-width digits,
+        ``inf`` and ``nan`` are not numbers here either).
+        """
         try:
-            return float(self.text())
-        except ValueError:
+            return parse_real(self.text())
+        except NumberError:
             return math.nan
 
     def set_value(self, value: float) -> None:
@@ -97,6 +103,7 @@ class TrainingPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Model and training", parent)
         self.hidden = QLineEdit()
+        self.hidden.setMaxLength(MAX_HIDDEN_TEXT)  # what a session can keep
         self.hidden.setProperty("help", "Hidden layer widths, e.g. 32,32 (1 to 6 layers)")
         self.hidden.setToolTip(self.hidden.property("help"))
         self.hidden.textEdited.connect(lambda _text: _mark(self.hidden, self._hidden_problem()))
