@@ -1,5 +1,6 @@
 """Slices, softmax, decision regions and output views: autograd, differences, closed forms."""
 
+import re
 import warnings
 
 import numpy as np
@@ -549,3 +550,17 @@ def test_bad_output_views_are_refused(kind, points, message):
 def test_an_output_view_needs_two_outputs():
     with pytest.raises(ValueError, match="has 1 output; an output view needs at least 2"):
         OutputView(FormulaMap.from_text("x*y"), "pca", np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("which", ["base", "u", "v"])
+def test_slice_vectors_beyond_the_domain_bound_are_refused(which):
+    from jacviz.core.grid import MAX_BOUND
+
+    network = TorchMap(make_mlp([3, 4, 2]), "net", 3, 2)
+    vectors = {"base": [0.0, 0.0, 0.0], "u": [1.0, 0.0, 0.0], "v": [0.0, 1.0, 0.0]}
+    vectors[which] = [0.0, 0.0, 1e308]
+    with pytest.raises(ValueError, match=re.escape(f"beyond ±{MAX_BOUND:g}")):
+        SliceMap(network, vectors["base"], vectors["u"], vectors["v"])
+    vectors[which] = [0.0, 0.0, MAX_BOUND]  # at the bound: accepted, and finite everywhere
+    plane = SliceMap(network, vectors["base"], vectors["u"], vectors["v"])
+    assert np.isfinite(plane.evaluate(np.array([[MAX_BOUND, -MAX_BOUND]]))).all()

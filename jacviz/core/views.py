@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.grid import Domain, sample_points
+from jacviz.core.grid import MAX_BOUND, Domain, sample_points
 from jacviz.core.maps import Map, as_points
 from jacviz.core.probe import format_number
 
@@ -49,8 +49,13 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _vector(value: object, length: int, what: str, map_name: str) -> np.ndarray:
-    """``value`` as a finite float64 vector of ``length`` entries, or a clear ValueError."""
+def _vector(
+    value: object, length: int, what: str, map_name: str, bounded: bool = True
+) -> np.ndarray:
+    """``value`` as a finite float64 vector of ``length`` entries, or a clear ValueError.
+
+    ``bounded``: its entries must also be at most :data:`~jacviz.core.grid.MAX_BOUND` in size.
+    """
     try:
         vector = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -64,6 +69,9 @@ def _vector(value: object, length: int, what: str, map_name: str) -> np.ndarray:
         )
     if not np.all(np.isfinite(vector)):
         raise ValueError(f"{what} has NaN or infinite coordinates: {_format_vector(vector)}")
+    if bounded and np.any(np.abs(vector) > MAX_BOUND):
+        # b + s·u + t·v must stay finite for every (s, t) of a domain (bounded the same way).
+        raise ValueError(f"{what} has coordinates beyond ±{MAX_BOUND:g}: {_format_vector(vector)}")
     return vector
 
 
@@ -129,8 +137,9 @@ class SliceMap:
     ------
     ValueError
         If ``inner`` has fewer than 2 inputs, or ``base``, ``u`` or ``v`` do not have one finite
-        coordinate per input, or ``u`` or ``v`` is zero, or they are (nearly) parallel
-        (sine of their angle below :data:`MIN_SINE`).
+        coordinate of size at most :data:`~jacviz.core.grid.MAX_BOUND` per input, or ``u`` or
+        ``v`` is zero, or they are (nearly) parallel (sine of their angle below
+        :data:`MIN_SINE`).
 
     """
 
@@ -150,8 +159,10 @@ class SliceMap:
             )
         eye = np.eye(n)
         base = np.zeros(n) if base is None else _vector(base, n, "slice base point b", inner.name)
-        u = eye[0] if u is None else _vector(u, n, "slice direction u", inner.name)
-        v = eye[1] if v is None else _vector(v, n, "slice direction v", inner.name)
+        # Directions made orthonormal may come in any size: only what is kept is bounded.
+        free = orthonormalize
+        u = eye[0] if u is None else _vector(u, n, "slice direction u", inner.name, not free)
+        v = eye[1] if v is None else _vector(v, n, "slice direction v", inner.name, not free)
         u_norm, v_norm = _norm(u), _norm(v)
         for symbol, norm in (("u", u_norm), ("v", v_norm)):
             if norm == 0.0:
