@@ -441,6 +441,11 @@ ERRORS = [
     ("x/(y - y)", "division by zero at column 2"),
     ("0**-1", "division by zero (0 to a negative power) at column 2"),
     ("log(0) + x", "log(0) is not defined at column 1"),
+    # 1 exactly, rounded in float64: the message shows every digit that says why.
+    (
+        "acos((sqrt(2)+sqrt(3))**2 - 2*sqrt(6) - 4)*x",
+        "acos(1.0000000000000018) is not defined at column 1",
+    ),
     ("(-8)^(1/3)", "a negative number to a fractional power is not a real number at column 5"),
     ("x" * 10000, "formula too long (10000 characters; at most 2000)"),
     ("(" * 500 + "x" + ")" * 500, "too many nested parentheses (at most 32 levels) at column 33"),
@@ -717,9 +722,53 @@ EXACT_POWER_EXPLOSIONS = [
     "cosh(3**(y-10**8)*(2*x)**(y+10**8))",
     "tanh(e**(log(5)*(x + 10**8))), y",
 ]
-# The same class, found by a fuzzer aimed at it: sympy decides the sign of a Heaviside's or
-# DiracDelta's argument (the derivatives of max, min, relu, sign) by computing its imaginary
-# part, which raises (log(x) - pi)**393 as a polynomial in its real and imaginary parts.
+# Found by a fuzzer aimed at exact numbers: an exact number to a fraction p/q is algebraic of
+# degree q, and sympy decides the sign of one within 1e-100 of a boundary through its minimal
+# polynomial, of degree q (10**976 here, 2**23 in 1 - 2**-23).
+FUZZED_NUMERATOR = (
+    "29796170179153164778618715744844669464505405558311420465644263041320641988510992"
+    "10610977686205340337116483687810744122451967117359875942625321124025391520370078"
+    "33458213419263706700508523819033009598289113002018775657321193692177784777818082"
+    "00648779137642772671"
+)
+FUZZED_DENOMINATOR = (
+    "43020984783659102649410684015305283202288556698252432708111740594794232641240137"
+    "83482779"
+)
+ROOT_EXPLOSIONS = [
+    "acos((3**35)**(10**-976))*x*y",
+    "log(y)*x, ((2**400 + 7)/(3**350 + 1))**(7**-249)*y",
+    f"sign(tanh(((({FUZZED_NUMERATOR}/{FUZZED_DENOMINATOR}))**(2**-273))+((2**153)+(y))))*x*y",
+    # Not slow in themselves, but of the same kind: the rule refuses them too.
+    "sign(2**(1 - 2**-23)), y",
+    "((3**(1/100))**(1/100))*x",
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("text", ROOT_EXPLOSIONS)
+def test_roots_of_exact_numbers_too_deep_for_sympy_are_refused(text: str) -> None:
+    with exact_work() as work, pytest.raises(FormulaError) as info:
+        parse_formula(text)
+    assert info.value.message == (
+        "fractional power too fine for exact arithmetic (a denominator above 4096); "
+        "write the exponent as a decimal"
+    )
+    assert work.derivatives == 0
+    assert work.largest_integer_bits <= formula_module._MAX_BITS
+
+
+def test_ordinary_roots_and_decimal_exponents_are_kept() -> None:
+    f = parse_formula("x**(1/3) + 2**(1/3), (2/3)**(5/2)*y, 3**0.9999999*x, x**(1/5000)")
+    values = f.evaluate(points((8.0, 1.0)))[0].tolist()
+    expected = [2 + 2 ** (1 / 3), (2 / 3) ** 2.5, 3**0.9999999 * 8, 8 ** (1 / 5000)]
+    assert values == pytest.approx(expected, rel=1e-15)
+
+
+# The hyperbolic functions' class had more members, found by a fuzzer aimed at it: sympy
+# decides the sign of a Heaviside's or DiracDelta's argument (the derivatives of max, min,
+# relu and sign) by computing its imaginary part, which raises (log(x) - pi)**393 as a
+# polynomial in its real and imaginary parts.
 POLYNOMIAL_EXPANSIONS = [
     "sinh(sin((x+y+2)**200)), y",
     "sinh(x**((x+y+2)**100)), y",

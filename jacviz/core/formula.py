@@ -80,6 +80,14 @@ _MAX_BITS = 4096
 # Bound on the total number of sympy nodes in the symbolic Jacobian, a last guard that keeps
 # printing and compiling it quick.
 _MAX_JACOBIAN_NODES = 20000
+# Largest q in an exact number raised to a fraction p/q. Such a number is algebraic of degree
+# q, and sympy decides the sign of one it cannot tell from 0 numerically through its minimal
+# polynomial, of degree q: acos((3**35)**(10**-976)), within 1e-975 of acos(1), never finished.
+_MAX_ROOT_DEGREE = 4096
+_ROOT_TOO_DEEP = (
+    f"fractional power too fine for exact arithmetic (a denominator above {_MAX_ROOT_DEGREE}); "
+    "write the exponent as a decimal"
+)
 # Integers beyond this are handed to torch as floats: torch cannot take them as scalars.
 _MAX_EXACT_INT = 2**53
 
@@ -1572,7 +1580,12 @@ class _Compiler:
             tiny = value is not None and abs(value) < 1
             raise FormulaError("number too small" if tiny else "number too large", column)
         spread = _exact_power_spread(size, exponent, column)
+        root = exponent.expr.is_Rational and not exponent.expr.is_Integer and size > 0
+        if root and exponent.expr.q > _MAX_ROOT_DEGREE:
+            raise FormulaError(_ROOT_TOO_DEEP, column)
         expr = self._symbolic(lambda: base.expr**exponent.expr, node, value)
+        if root and _root_degree(expr) > _MAX_ROOT_DEGREE:  # roots of roots multiply
+            raise FormulaError(_ROOT_TOO_DEEP, column)
         log_bits = max(base.log_bits, exponent.log_bits)
         return _Value(expr, value, int(estimate), spread, log_bits)
 
@@ -1610,7 +1623,7 @@ class _Compiler:
             except OverflowError:
                 raise self.fail("number too large", node) from None
             except (ValueError, ZeroDivisionError):
-                shown = ", ".join(f"{v:.6g}" for v in floats if v is not None)
+                shown = ", ".join(_float_text(v) for v in floats if v is not None)
                 raise self.fail(f"{name}({shown}) is not defined", node) from None
             if not math.isfinite(value):
                 raise self.fail("number too large", node)
@@ -1623,6 +1636,16 @@ class _Compiler:
             log_bits = max(log_bits, args[0].bits, args[0].spread)
         expr = self._symbolic(lambda: spec.build(*(a.expr for a in args)), node, value)
         return _Value(expr, value, sum(a.bits for a in args), spread, log_bits)
+
+
+def _root_degree(expr: sympy.Expr) -> int:
+    """The largest q of an exact number raised to a fraction p/q in ``expr`` (1 if none)."""
+    degrees = [
+        power.exp.q
+        for power in expr.atoms(sympy.Pow)
+        if power.exp.is_Rational and power.base.is_number
+    ]
+    return max(degrees, default=1)
 
 
 def _exact_power_spread(size: float, exponent: _Value, column: int | None) -> float:
@@ -1646,6 +1669,16 @@ def _exact_power_spread(size: float, exponent: _Value, column: int | None) -> fl
     if math.log2(size) + exponent.spread > math.log2(_MAX_BITS):
         raise FormulaError("number too large", column)
     return size * 2.0**exponent.spread
+
+
+def _float_text(value: float) -> str:
+    """Six significant digits, or every digit when those would hide why a value is refused.
+
+    acos of a sum that is 1 exactly can round to 1.0000000000000004 in float64, outside acos's
+    domain; "acos(1) is not defined" would be a puzzle.
+    """
+    short = f"{value:.6g}"
+    return short if float(short) == value else repr(value)
 
 
 def _arity_message(name: str, spec: _Function, count: int) -> str:
