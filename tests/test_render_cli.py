@@ -99,6 +99,28 @@ def test_a_failure_is_one_line_on_stderr_with_status_2_and_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_application_a_render_makes_lives_as_long_as_the_process(tmp_path):
+    # A QApplication whose last reference went was deleted, and every in-process render made
+    # a new one: after a few, pyqtgraph segfaulted building a plot's menus.
+    script = (
+        "import gc\n"
+        "from PyQt6.QtWidgets import QApplication\n"
+        "from jacviz.gui.headless import application\n"
+        "first = id(application())\n"
+        "gc.collect()\n"
+        "assert QApplication.instance() is not None, 'the application was deleted'\n"
+        "assert id(application()) == first\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=headless_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_warp_view_as_svg_at_the_requested_size(qapp, capsys, tmp_path):
     out = tmp_path / "warp.svg"
     status, stdout, err = render(

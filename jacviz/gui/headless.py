@@ -168,17 +168,26 @@ class RenderRequest:
         return self.size or DEFAULT_SIZES.get(self.view, DEFAULT_SIZE)
 
 
+_APPLICATION: QApplication | None = None
+"""The QApplication :func:`application` made, if it made one."""
+
+
 def application() -> QApplication:
     """The running QApplication, or a new one on the offscreen platform.
 
     The offscreen platform is chosen unless ``QT_QPA_PLATFORM`` names another: rendering
     needs no display, and works the same on a desktop, over SSH and in CI.
     """
+    global _APPLICATION
     app = QApplication.instance()
     if app is None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         qInstallMessageHandler(_quiet_platform_notes)
         app = QApplication(sys.argv[:1] or ["jacviz"])
+        # Kept for the life of the process: once the caller's reference went, Python deleted
+        # the QApplication, the next render made a new one, and after a few such rounds
+        # pyqtgraph crashed the process (a segfault building a plot's menus).
+        _APPLICATION = app
     return app
 
 
