@@ -395,6 +395,7 @@ def main() -> int:
     parser.add_argument(
         "--in-process", action="store_true", help="call main() here instead of a new process"
     )
+    parser.add_argument("--verbose", action="store_true", help="name each case before it runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jacviz-fuzz-") as folder:
         disk = files(Path(folder) / "inputs")
@@ -408,7 +409,11 @@ def main() -> int:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
             # The app would open a window: in-process runs skip the top-level cases.
             cases = [c for c in cases if _kind(c) != "app"]
-            results = [problem_in_process(c, h) for c, h in zip(cases, homes, strict=False)]
+            results = []
+            for number, (case, home) in enumerate(zip(cases, homes, strict=False)):
+                if args.verbose:
+                    print(f"{number}: {case.command()[:200]}", file=sys.__stderr__, flush=True)
+                results.append(problem_in_process(case, home))
         else:
             with ThreadPoolExecutor(args.jobs) as pool:
                 results = list(pool.map(problem, cases, homes))
