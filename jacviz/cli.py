@@ -40,7 +40,7 @@ from jacviz.core.text_input import (
 )
 
 if TYPE_CHECKING:
-    from jacviz.core.maps import FormulaMap, TorchMap
+    from jacviz.core.maps import FormulaMap, Map
     from jacviz.core.probe import ProbeReport
     from jacviz.gui.headless import RenderRequest
 
@@ -185,8 +185,13 @@ def _formula_map(text: str) -> FormulaMap:
         raise UsageError(f"bad --map formula: {error}") from None
 
 
-def _network_map(path: str) -> TorchMap:
-    """The network in the file at ``path``, or a :class:`UsageError` saying why it can't be used."""
+def _network_map(path: str) -> Map:
+    """The network in the file at ``path``, or a :class:`UsageError` saying why it can't be used.
+
+    A TorchScript or torch.export network runs in a child process with time limits (a
+    :class:`~jacviz.core.hosted.HostedNetwork`), so that its code can neither hang the command
+    nor print into its output.
+    """
     from jacviz.core.networks import NetworkError, load_network
 
     try:
@@ -196,10 +201,21 @@ def _network_map(path: str) -> TorchMap:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from jacviz.core.hosted import HostedNetwork
+    from jacviz.core.networks import NetworkError
     from jacviz.core.probe import probe
 
     map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
-    report = probe(map_, parse_point(args.at, map_.input_dim))
+    try:
+        report = probe(map_, parse_point(args.at, map_.input_dim))
+    except NetworkError as error:  # a hosted network failing or stopped at this point
+        raise UsageError(str(error)) from None
+    if isinstance(map_, HostedNetwork):
+        # What the network's code printed or warned is told, never mixed into the output.
+        report = dataclasses.replace(report, warnings=(*report.warnings, *map_.notes()))
+        map_.close()
     if args.json:
         print_json(report.to_json())
     else:
@@ -409,12 +425,29 @@ def format_training(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _check_showable(args: argparse.Namespace) -> None:
-    """A UsageError unless the app can show ``--map`` or ``--network`` on its plane."""
+def _check_showable(args: argparse.Namespace, run_code: bool = True) -> None:
+    """A UsageError unless the app can show ``--map`` or ``--network`` on its plane.
+
+    With ``run_code`` False a network whose file holds code (TorchScript, torch.export) is
+    only checked as far as that runs none of it: the app then loads it in the background,
+    where the user sees it coming and can cancel, rather than before any window appears.
+    """
     from jacviz.core.maps import require_planar
+    from jacviz.core.networks import NetworkError, check_network_file
     from jacviz.core.views import SliceMap
 
-    map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
+    if args.map is not None:
+        map_ = _formula_map(args.map)
+    elif run_code:
+        map_ = _network_map(args.network)
+    else:
+        try:
+            network = check_network_file(args.network)
+        except NetworkError as error:
+            raise UsageError(str(error)) from None
+        if network is None:
+            return
+        map_ = network.as_map()
     if map_.input_dim > 2:
         map_ = SliceMap(map_)  # the app shows it on the plane of its first two inputs
     try:
@@ -438,7 +471,7 @@ def _launch_app(args: argparse.Namespace) -> int:
         return run_app(session=str(Path(args.session).resolve()))
     state, network = None, None
     if args.map is not None or args.network is not None:
-        _check_showable(args)
+        _check_showable(args, run_code=False)
         if args.map is not None:
             state = ViewState(formula=args.map)
         else:
@@ -870,6 +903,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         arguments = _file_as_network(words)
         args = parser.parse_args(_join_negative_values(arguments))
+        if args.command in (None, "probe", "render"):
+            # Formulas and network code are checked in child processes started from a fork
+            # server; starting it now lets it import jacviz while this process does too.
+            from jacviz.core.isolation import warm_up
+
+            warm_up()
         if args.command is None:
             return _launch_app(args)
         with _warnings_captured():

@@ -237,3 +237,45 @@ def test_an_ordinary_archive_is_well_under_the_unpacked_bound(tmp_path):
         unpacked = sum(entry.file_size for entry in archive.infolist())
     assert unpacked < MAX_UNPACKED_BYTES / 1000
     assert json.loads(zipfile.ZipFile(path).read("net/extra/jacviz.json")) == {"input_dim": 2}
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_probe_json_stays_json_when_the_network_prints(tmp_path, capsys):
+    from jacviz.cli import main
+
+    path = scripted(Prints(), tmp_path)
+    assert main(["probe", "--network", str(path), "--at", "0.5,0.5", "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)  # nothing the network printed got in
+    assert err == ""
+    assert any("printed" in w and "forward called with" in w for w in report["warnings"])
+    np.testing.assert_allclose(report["value"], np.tanh([0.5, 0.5]))
+
+
+@pytest.mark.timeout(180)
+def test_probe_of_a_looping_network_is_one_line_at_the_time_limit(tmp_path, capsys, short_limits):
+    from jacviz.cli import main
+
+    assert main(["probe", "--network", str(scripted(Loops(), tmp_path)), "--at", "0,0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "took longer than 10 s" in err
+
+
+def test_opening_the_app_on_a_network_with_code_runs_none_of_it_first(tmp_path, monkeypatch):
+    import jacviz.gui.app
+    from jacviz.cli import main
+
+    def no_hosting(*args, **kwargs):
+        raise AssertionError("the command line ran the network's code")
+
+    monkeypatch.setattr(hosted, "Isolated", no_hosting)
+    opened = []
+    monkeypatch.setattr(
+        jacviz.gui.app, "run_app", lambda state=None, network=None: opened.append(network) or 0
+    )
+    path = scripted(Loops(), tmp_path)
+    assert main([str(path)]) == 0  # the app opens it in the background, with a Cancel
+    assert opened == [str(path.resolve())]

@@ -75,6 +75,7 @@ __all__ = [
     "LoadedNetwork",
     "Network",
     "NetworkError",
+    "check_network_file",
     "example_files",
     "load_network",
     "load_network_bytes",
@@ -496,6 +497,13 @@ def load_network_bytes(data: bytes, name: str, *, isolated: bool = True) -> Netw
         If a hosted network's loading was cancelled from another thread.
 
     """
+    network = _load_checked(data, name, isolated)
+    assert network is not None  # only isolated=None leaves an archive unloaded
+    return network
+
+
+def _load_checked(data: bytes, name: str, isolated: bool | None) -> Network | None:
+    """Size checks, then :func:`_load_from_bytes`, with every failure made one line."""
     if len(data) > MAX_FILE_BYTES:
         raise NetworkError(
             f"{name} is {format_bytes(len(data))}, more than the "
@@ -520,7 +528,30 @@ def _read_network_file(source: Path, name: str) -> bytes:
     return data
 
 
-def _load_from_bytes(data: bytes, name: str, suffix: str, isolated: bool) -> Network:
+def check_network_file(path: str | os.PathLike) -> LoadedNetwork | None:
+    """What can be known about a network file without running any of its code.
+
+    A jacviz MLP file holds no code: it is loaded and returned, checked as by
+    :func:`load_network`. A TorchScript or torch.export archive is checked as far as can be
+    done without running it (size, unpacked size, that it is such an archive) and None is
+    returned: loading it runs code, which the caller does later in a child process, with a
+    time limit and a way to cancel (the app, with a progress note). For the command line's
+    ``jacviz FILE``: refuse what is plainly no network at once, open the rest in the app.
+
+    Raises
+    ------
+    NetworkError
+        As :func:`load_network`, for everything decided before any code runs.
+
+    """
+    source = Path(path)
+    return _load_checked(read_network_file(source), source.name or str(source), None)
+
+
+def _load_from_bytes(
+    data: bytes, name: str, suffix: str, isolated: bool | None
+) -> Network | None:
+    """Load by content; ``isolated`` None: do not load archives with code (return None)."""
     if _safetensors_header_size(data) is not None:
         return _load_jacviz_mlp(data, name)
     if data.startswith(b"PK") or zipfile.is_zipfile(io.BytesIO(data)):
@@ -554,7 +585,7 @@ def _load_from_bytes(data: bytes, name: str, suffix: str, isolated: bool) -> Net
     raise NetworkError(f"{name} is not a network file jacviz recognises; {_SUPPORTED}")
 
 
-def _load_zip(data: bytes, name: str, isolated: bool) -> Network:
+def _load_zip(data: bytes, name: str, isolated: bool | None) -> Network | None:
     _check_unpacked_size(data, name)
     # Records are listed with torch's own zip reader, the one torch.jit.load and
     # torch.export.load use, so the checks see exactly the entries that will be loaded.
@@ -567,6 +598,8 @@ def _load_zip(data: bytes, name: str, isolated: bool) -> Network:
 
     export = pt2.ARCHIVE_FORMAT_PATH in records
     torchscript = "data.pkl" in records and any(r.startswith("code/") for r in records)
+    if (export or torchscript) and isolated is None:
+        return None  # a network whose code is not to be run now
     if (export or torchscript) and isolated:
         return HostedNetwork(data, name)
     if export:
