@@ -746,7 +746,7 @@ ROOT_EXPLOSIONS = [
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("text", ROOT_EXPLOSIONS)
+@pytest.mark.parametrize("text", ROOT_EXPLOSIONS, ids=lambda t: t[:40])
 def test_roots_of_exact_numbers_too_deep_for_sympy_are_refused(text: str) -> None:
     with exact_work() as work, pytest.raises(FormulaError) as info:
         parse_formula(text)
@@ -756,6 +756,24 @@ def test_roots_of_exact_numbers_too_deep_for_sympy_are_refused(text: str) -> Non
     )
     assert work.derivatives == 0
     assert work.largest_integer_bits <= formula_module._MAX_BITS
+
+
+@pytest.mark.timeout(60)
+def test_roots_of_exact_numbers_beyond_1024_bits_are_taken_of_their_float() -> None:
+    # sympy looks for an exact square root with primality tests, a fifth of a second each on
+    # a 3600-bit rational; a formula has room for dozens of them.
+    roots = " + ".join(f"sqrt(7**-1300 + {k})*x" for k in range(2, 20))
+    f = parse_formula(roots)
+    assert not f.exprs[0].atoms(sympy.Pow)  # every root is a float: one coefficient of x
+    assert f.evaluate(points((1.0, 0.0)))[0, 0] == pytest.approx(
+        sum(math.sqrt(k) for k in range(2, 20)), rel=1e-14
+    )
+    assert parse_formula("cbrt(7**-1300 + 8)*x, (7**-1300 + 8)**(1/3)*y").exprs == (
+        sympy.Float(2.0) * X,
+        sympy.Float(2.0) * Y,
+    )
+    # Small exact numbers keep their exact roots.
+    assert parse_formula("sqrt(8)*x, cbrt(-27)*y").exprs == (2 * sympy.sqrt(2) * X, -3 * Y)
 
 
 def test_ordinary_roots_and_decimal_exponents_are_kept() -> None:

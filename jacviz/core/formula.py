@@ -88,6 +88,10 @@ _ROOT_TOO_DEEP = (
     f"fractional power too fine for exact arithmetic (a denominator above {_MAX_ROOT_DEGREE}); "
     "write the exponent as a decimal"
 )
+# Exact numbers with more bits than this are rooted as floats (see _root_base).
+_MAX_ROOT_BITS = 1024
+# Functions that take roots of their arguments.
+_ROOTS = ("sqrt", "cbrt")
 # Integers beyond this are handed to torch as floats: torch cannot take them as scalars.
 _MAX_EXACT_INT = 2**53
 
@@ -264,7 +268,10 @@ class cbrt(_RealFunction):
         return None
 
     def _elementary(self) -> sympy.Expr:
-        return sympy.sign(self.args[0]) * sympy.Abs(self.args[0]) ** sympy.Rational(1, 3)
+        # Unevaluated: sympy would look for an exact cube root of a constant argument, with
+        # primality tests that take seconds on the large exact numbers the parser allows.
+        magnitude = sympy.Pow(sympy.Abs(self.args[0]), sympy.Rational(1, 3), evaluate=False)
+        return sympy.Mul(sympy.sign(self.args[0]), magnitude, evaluate=False)
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return d/dz cbrt(z) = 1/(3*cbrt(z)**2)."""
@@ -278,7 +285,9 @@ class hypot(_RealFunction):
     is_extended_nonnegative = True
 
     def _elementary(self) -> sympy.Expr:
-        return sympy.sqrt(self.args[0] ** 2 + self.args[1] ** 2)
+        # Unevaluated, as in cbrt: the squares of large exact numbers are larger still.
+        a, b = (sympy.Pow(arg, 2, evaluate=False) for arg in self.args)
+        return sympy.Pow(sympy.Add(a, b, evaluate=False), sympy.S.Half, evaluate=False)
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return the partial derivative in argument ``argindex``."""
@@ -1583,7 +1592,8 @@ class _Compiler:
         root = exponent.expr.is_Rational and not exponent.expr.is_Integer and size > 0
         if root and exponent.expr.q > _MAX_ROOT_DEGREE:
             raise FormulaError(_ROOT_TOO_DEEP, column)
-        expr = self._symbolic(lambda: base.expr**exponent.expr, node, value)
+        radicand = _root_base(base) if root else base.expr
+        expr = self._symbolic(lambda: radicand**exponent.expr, node, value)
         if root and _root_degree(expr) > _MAX_ROOT_DEGREE:  # roots of roots multiply
             raise FormulaError(_ROOT_TOO_DEEP, column)
         log_bits = max(base.log_bits, exponent.log_bits)
@@ -1634,8 +1644,24 @@ class _Compiler:
             spread = _exact_power_spread(log_bits, args[0], self.source.column(node))
         elif name in _LOGARITHMS:
             log_bits = max(log_bits, args[0].bits, args[0].spread)
-        expr = self._symbolic(lambda: spec.build(*(a.expr for a in args)), node, value)
+        exprs = [a.expr for a in args]
+        if name in _ROOTS:
+            exprs = [_root_base(a) for a in args]
+        expr = self._symbolic(lambda: spec.build(*exprs), node, value)
         return _Value(expr, value, sum(a.bits for a in args), spread, log_bits)
+
+
+def _root_base(base: _Value) -> sympy.Expr:
+    """What to take a root of: the exact number, unless it is too large for sympy to try.
+
+    sympy looks for exact roots of a constant (sqrt(8) = 2*sqrt(2)) with primality tests that
+    take a fifth of a second on a 3600-bit rational, which the bit budget allows; a formula
+    can hold dozens. Past _MAX_ROOT_BITS the root is taken of the float value instead, which
+    is what evaluation in float64 needs.
+    """
+    if base.value is not None and max(float(base.bits), base.spread) > _MAX_ROOT_BITS:
+        return sympy.Float(base.value)
+    return base.expr
 
 
 def _root_degree(expr: sympy.Expr) -> int:
