@@ -158,7 +158,7 @@ def format_report(report: ProbeReport) -> str:
         lines.append(f"symbolic J(x, y)    {symbolic}")
     if report.det is not None:
         det = report.det
-        meaning = orientation_word(det)
+        meaning = orientation_word(det, float(report.singular_values[-1]))
         if det > 0:
             meaning += "; areas scale by this factor"
         elif det < 0:

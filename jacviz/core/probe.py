@@ -59,14 +59,15 @@ def _finite_or_none(array: np.ndarray) -> object:
 def _nonfinite_phrase(value: float, arithmetic: str | None) -> str:
     """What a non-finite number is, in words that match how it prints (``nan``, ``inf``).
 
-    An infinite result is not a claim that the true value is infinite: 1/y at y = 5e-324 is
-    2**1074, a finite number that float64 cannot hold. So it is said to overflow, which is true
-    both there and at a pole.
+    An infinite result says what the arithmetic gave, not that the true value is infinite:
+    1/y is +inf in float64 both at y = 0 (a pole) and at y = 5e-324, where the true value is
+    2**1074, a finite number float64 cannot hold. Neither "infinite" nor "overflows" would be
+    true of both, so the words name the arithmetic.
     """
     if math.isnan(value):
         return "is undefined (NaN)"
     sign = "+inf" if value > 0 else "-inf"
-    return f"overflows {arithmetic} ({sign})" if arithmetic else f"overflows ({sign})"
+    return f"is {sign} in {arithmetic}" if arithmetic else f"is {sign}"
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,9 @@ class Inspector(QWidget):
             "value": _vector(report.value),
             "jacobian": _matrix_text(numbers),
             "symbolic": "–" if symbolic is None else _matrix_text(symbolic),
-            "det": "–" if det is None else f"{format_number(det)}  ({orientation_word(det)})",
+            "det": "–"
+            if det is None
+            else f"{format_number(det)}  ({orientation_word(det, float(sigma[-1]))})",
             "sigma1": format_number(float(sigma[0])),
             "sigma2": format_number(float(sigma[1])),
             "condition": format_number(report.condition),
