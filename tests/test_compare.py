@@ -1,28 +1,28 @@
 """The lab's Compare tab: what it shows equals what the core computes for the same runs."""
 
 import math
-import time
 
 import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
+from pytestqt.qtbot import QtBot
 
 from jacviz.core.datasets import make_dataset
 from jacviz.core.maps import TorchMap
 from jacviz.core.robustness import (
     ATTACKS,
     NORMS,
+    PGD_RESTARTS,
+    PGD_STEPS,
     boundary_distance,
     flip_fraction,
     linearized_flip_fraction,
     robust_accuracy,
 )
 from jacviz.core.training import TrainConfig, load_state, projection_estimates, run
-from jacviz.gui.lab.compare import CompareWidget, log_ticks
+from jacviz.gui.lab.compare import TABLE_ROWS, UPPER_BOUND, CompareWidget, log_ticks
 from jacviz.gui.lab.compare_worker import (
     ATTACK_SEED,
-    BOUNDARY_DIRECTIONS,
-    PGD_STEPS,
     attack_radii,
     comparison_steps,
     data_scale,
@@ -54,17 +54,8 @@ def direct(data):
     return snapshots, models
 
 
-def _wait_idle(app, widget, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while widget.busy:
-        assert time.monotonic() < deadline, "the comparison did not finish"
-        app.processEvents()
-        time.sleep(0.005)
-    app.processEvents()
-
-
 @pytest.fixture(scope="module")
-def shown(qapp, data):
+def shown(qapp, data, request):
     """One widget with the comparison of CONFIG on screen, shared by the read-only tests."""
     widget = CompareWidget()
     widget.resize(1400, 900)
@@ -72,7 +63,9 @@ def shown(qapp, data):
     finished = []
     widget.sigFinished.connect(finished.append)
     assert widget.compare(data, CONFIG)
-    _wait_idle(qapp, widget)
+    # A guard against a hang, not a time limit: the comparison takes a few seconds.
+    QtBot(request).waitUntil(lambda: not widget.busy, timeout=300_000)
+    qapp.processEvents()
     assert finished == [True]
     yield widget
     widget.close()
@@ -107,16 +100,30 @@ def test_table_distances_and_pgd_are_the_core_measures(shown, data, direct):
     eps = comparison.table_epsilon
     assert eps == comparison.epsilons[len(comparison.epsilons) // 2]
     for model, network in enumerate(direct[1]):
-        distances = boundary_distance(
-            network, points, comparison.max_radius, n_directions=BOUNDARY_DIRECTIONS
-        )
+        distances = boundary_distance(network, points, comparison.max_radius)
         expected = np.where(np.isfinite(distances), distances, comparison.max_radius).mean()
         assert shown.table_value("boundary", model) == pytest.approx(expected, rel=1e-12)
         for norm in NORMS:
             accuracy = robust_accuracy(
-                network, points, labels, [eps], "pgd", norm, PGD_STEPS, ATTACK_SEED
+                network, points, labels, [eps], "pgd", norm, seed=ATTACK_SEED
             )
             assert shown.table_value(f"pgd_{norm}", model) == accuracy[eps]
+
+
+def test_accuracies_under_attack_are_labelled_upper_bounds(shown):
+    # An attack can miss errors, never invent them: the table's rows, their cells' tooltips,
+    # the curves' axis, box and tooltip all say the accuracies are upper bounds.
+    for row in ("pgd_2", "pgd_inf"):
+        index = TABLE_ROWS.index(row)
+        assert "upper bound" in shown.table.verticalHeaderItem(index).text()
+        for model in (0, 1):
+            tip = shown.table.item(index, model).toolTip()
+            assert UPPER_BOUND in tip
+            assert f"{PGD_STEPS} steps from each of {PGD_RESTARTS} starts" in tip
+    assert "upper bound" in shown.curves_plot.getAxis("left").labelText
+    box = shown.curves_plot.getViewWidget().parentWidget()
+    assert "upper bounds" in box.title() and UPPER_BOUND in box.toolTip()
+    assert "FGSM" in box.toolTip() and "PGD" in box.toolTip()
 
 
 def test_robustness_curves_are_robust_accuracy(shown, data, direct):
@@ -129,9 +136,8 @@ def test_robustness_curves_are_robust_accuracy(shown, data, direct):
         for attack in ATTACKS:
             for norm in NORMS:
                 expected = robust_accuracy(
-                    network, points, labels, comparison.epsilons, attack, norm, PGD_STEPS,
-                    ATTACK_SEED,
-                )  # fmt: skip
+                    network, points, labels, comparison.epsilons, attack, norm, seed=ATTACK_SEED
+                )
                 x, y = shown.curves[model, attack, norm].getData()
                 np.testing.assert_array_equal(x, list(expected))
                 np.testing.assert_array_equal(y, list(expected.values()))

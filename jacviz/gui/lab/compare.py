@@ -4,7 +4,8 @@
 (:func:`~jacviz.gui.lab.compare_worker.comparison_steps`) and shows them side by side, on the
 same colour scales: decision regions with the data, ‖J‖_F over the plane, a table of clean
 accuracy, mean ‖J‖_F, distance to the decision boundary and PGD accuracy, and accuracy-vs-ε
-curves for FGSM and PGD in L2 and L∞. Clicking a plane places an ε-ball there and compares, for
+curves for FGSM and PGD in L2 and L∞ (accuracies under attack are upper bounds: an attack can
+miss errors, never invent them). Clicking a plane places an ε-ball there and compares, for
 each model, the share of the ball whose class flips with what the Jacobian predicts to first
 order. A last view shows how the random-projection estimate of ‖J‖²_F that the regularizer can
 train with spreads around the exact value.
@@ -48,7 +49,12 @@ from jacviz.core.datasets import Dataset
 from jacviz.core.grid import Domain
 from jacviz.core.maps import TorchMap
 from jacviz.core.probe import format_number
-from jacviz.core.robustness import flip_fraction, linearized_flip_fraction
+from jacviz.core.robustness import (
+    PGD_RESTARTS,
+    PGD_STEPS,
+    flip_fraction,
+    linearized_flip_fraction,
+)
 from jacviz.core.training import TrainConfig
 from jacviz.gui import style
 from jacviz.gui.lab.compare_worker import (
@@ -66,9 +72,11 @@ from jacviz.gui.planes import Marker, _Plane, heatmap_levels, paint_regions
 __all__ = [
     "MODEL_COLOURS",
     "TABLE_ROWS",
+    "UPPER_BOUND",
     "BallReading",
     "ComparePlane",
     "CompareWidget",
+    "attack_description",
     "log_ticks",
 ]
 
@@ -97,6 +105,21 @@ ESTIMATOR_DRAWS: int = 200
 
 BALL_SAMPLES: int = 2048
 """Sample points of the ε-ball for the flip fractions (the core's default)."""
+
+UPPER_BOUND: str = (
+    "An upper bound on the accuracy under any attack of that size: every error counted was "
+    "found by the attack, which can miss others."
+)
+"""What every accuracy under attack shown here is, for its tooltips."""
+
+
+def attack_description(attack: str, norm: str) -> str:
+    """One sentence on how an (attack, norm) of the comparison is run, for tooltips."""
+    ball = f"the {norm_name(norm)} ball"
+    if attack == "fgsm":
+        return f"FGSM in {ball}: one step of size ε up the loss."
+    return f"PGD in {ball}: {PGD_STEPS} steps from each of {PGD_RESTARTS} starts round its edge."
+
 
 _BALL_SEGMENTS = 128
 _HISTOGRAM_BINS = 41
@@ -524,7 +547,7 @@ class CompareWidget(QWidget):
         curves_widget.setMinimumHeight(220)
         self.curves_plot = curves_widget.addPlot(row=0, col=0)
         self.curves_plot.setLabel("bottom", "ε (attack radius)")
-        self.curves_plot.setLabel("left", "test accuracy")
+        self.curves_plot.setLabel("left", "accuracy (upper bound)")
         self.curves_plot.setYRange(0.0, 1.0, padding=0.03)
         self.curves_plot.showGrid(x=True, y=True, alpha=0.25)
         self.curves_plot.setMenuEnabled(False)
@@ -558,7 +581,10 @@ class CompareWidget(QWidget):
                 symbolBrush=pg.mkBrush(style.GREY),
             )
             self.curves_legend.addItem(sample, f"{attack.upper()} {norm_name(norm)}")
-        curves_box = QGroupBox("Accuracy under attack")
+        curves_box = QGroupBox("Accuracy under attack (upper bounds)")
+        curves_box.setToolTip(
+            " ".join(attack_description(a, n) for a, n in ATTACK_STYLES) + " " + UPPER_BOUND
+        )
         QVBoxLayout(curves_box).addWidget(curves_widget)
 
         # The random-projection estimator.
@@ -619,8 +645,8 @@ class CompareWidget(QWidget):
             f"{where} accuracy",
             f"mean ‖J‖_F on {where} points",
             "mean distance to the boundary",
-            f"PGD L2 accuracy, {eps}",
-            f"PGD L∞ accuracy, {eps}",
+            f"PGD L2 accuracy (upper bound), {eps}",
+            f"PGD L∞ accuracy (upper bound), {eps}",
         ]
 
     # ---- worker results --------------------------------------------------------------------
@@ -751,8 +777,14 @@ class CompareWidget(QWidget):
                     if unreached
                     else "L2 distance from each point to the nearest input of another class",
                 ),
-                "pgd_2": (result.curves["pgd", "2"][eps], _percent, "20-step PGD, L2 ball"),
-                "pgd_inf": (result.curves["pgd", "inf"][eps], _percent, "20-step PGD, L∞ ball"),
+                **{
+                    f"pgd_{norm}": (
+                        result.curves["pgd", norm][eps],
+                        _percent,
+                        f"{attack_description('pgd', norm)} {UPPER_BOUND}",
+                    )
+                    for norm in ("2", "inf")
+                },
             }
             for row, key in enumerate(TABLE_ROWS):
                 value, fmt, tip = cells[key]
