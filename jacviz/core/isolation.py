@@ -44,6 +44,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from jacviz.core.text_input import MAX_LINE, one_line
+
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "CancelScope",
@@ -55,7 +57,7 @@ __all__ = [
     "Reply",
     "Server",
     "TimeLimitExceeded",
-    "one_line",
+    "error_line",
     "pack",
     "run_isolated",
     "unpack",
@@ -211,18 +213,13 @@ class _Output:
         head = self._file.read(min(end - start, 4096)).decode("utf-8", "replace")
         self._seen = end
         line = next((x.strip() for x in head.splitlines() if x.strip()), "")
-        return {"printed": end - start, "first_line": _shorten(line)}
-
-
-def _shorten(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _NOTE_LENGTH else text[: _NOTE_LENGTH - 1] + "…"
+        return {"printed": end - start, "first_line": one_line(line, _NOTE_LENGTH)}
 
 
 _ERROR_LINE = re.compile(r"(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception)): (.+)")
 
 
-def one_line(error: BaseException, limit: int = 300) -> str:
+def error_line(error: BaseException, limit: int = MAX_LINE) -> str:
     """One readable line of at most ``limit`` characters from an exception's message.
 
     Multi-line messages (TorchScript's, with a traceback of the scripted code) are read for
@@ -238,8 +235,7 @@ def one_line(error: BaseException, limit: int = 300) -> str:
             if match:
                 text = f"{match.group(1)}: {match.group(2)}"
                 break
-    text = text.rstrip(" :")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text.rstrip(" :"), limit)
 
 
 def _limit_memory(extra: int | None) -> None:
@@ -269,7 +265,7 @@ def _failure(error: BaseException) -> Reply:
     if isinstance(error, MemoryError):
         return Reply({"error": "it ran out of memory", "kind": "MemoryError"})
     # Long enough for a loader's sentence with its advice; one line all the same.
-    return Reply({"error": one_line(error, 1000), "kind": type(error).__name__})
+    return Reply({"error": error_line(error, 1000), "kind": type(error).__name__})
 
 
 def _annotated(reply: Reply, output: _Output, caught: list[warnings.WarningMessage]) -> Reply:
@@ -277,7 +273,8 @@ def _annotated(reply: Reply, output: _Output, caught: list[warnings.WarningMessa
     if caught:
         notes["warnings"] = len(caught)
         first = caught[0]
-        notes["first_warning"] = _shorten(f"{first.category.__name__}: {first.message}")
+        warning = f"{first.category.__name__}: {first.message}"
+        notes["first_warning"] = one_line(warning, _NOTE_LENGTH)
     if not notes:
         return reply
     return Reply({**reply.header, "notes": notes}, reply.arrays)

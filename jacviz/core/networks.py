@@ -59,7 +59,7 @@ from torch import nn
 
 from jacviz.core.files import format_bytes, read_regular_file, write_atomically
 from jacviz.core.hosted import HostedNetwork, LoadCancelled
-from jacviz.core.isolation import one_line
+from jacviz.core.isolation import error_line
 from jacviz.core.maps import TorchMap
 
 __all__ = [
@@ -280,7 +280,7 @@ def save_mlp(
         header = json.dumps(document, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
         raise NetworkError(
-            f"cannot save {name}: its metadata is not plain JSON ({one_line(error)})"
+            f"cannot save {name}: its metadata is not plain JSON ({error_line(error)})"
         ) from error
     payload = safetensors.torch.save(tensors, metadata={_HEADER_KEY: header})
     write_atomically(target, payload)
@@ -517,7 +517,7 @@ def _load_checked(data: bytes, name: str, isolated: bool | None) -> Network | No
         raise
     except Exception as error:
         # torch's loaders raise all sorts of exceptions on odd input; the user gets one line.
-        raise NetworkError(f"{name} could not be loaded: {one_line(error)}") from error
+        raise NetworkError(f"{name} could not be loaded: {error_line(error)}") from error
 
 
 def _read_network_file(source: Path, name: str) -> bytes:
@@ -818,7 +818,7 @@ def _load_jacviz_mlp(data: bytes, name: str) -> LoadedNetwork:
     try:
         tensors = safetensors.torch.load(data)
     except Exception as error:
-        raise NetworkError(f"{name} is a damaged safetensors file: {one_line(error)}") from None
+        raise NetworkError(f"{name} is a damaged safetensors file: {error_line(error)}") from None
     expected: dict[str, tuple[int, ...]] = {}
     for index, layer in enumerate(layers):
         if layer["type"] == "linear":
@@ -1041,7 +1041,7 @@ def _load_torchscript(data: bytes, reader: Any, records: set[str], name: str) ->
             module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra_files)
     except Exception as error:
         raise NetworkError(
-            f"{name} is a TorchScript file that PyTorch cannot load: {one_line(error)}"
+            f"{name} is a TorchScript file that PyTorch cannot load: {error_line(error)}"
         ) from error
     _screen_torchscript_graphs(module, name)
     metadata = _extra_metadata(extra_files.get(_EXTRA_FILE), name)
@@ -1223,7 +1223,7 @@ def _load_export(data: bytes, reader: Any, records: set[str], name: str) -> Load
             program = torch.export.load(io.BytesIO(data), extra_files=extra_files)
     except Exception as error:
         raise NetworkError(
-            f"{name} is a torch.export file that PyTorch cannot load: {one_line(error)}"
+            f"{name} is a torch.export file that PyTorch cannot load: {error_line(error)}"
         ) from error
     _screen_export_graph(program.graph_module, name)
 
@@ -1752,7 +1752,7 @@ def _probe(module: nn.Module, name: str, fmt: str, input_dim: int, dtype: torch.
 
 
 def _forward_failure(name: str, fmt: str, input_dim: int, batch: int, error: Exception) -> str:
-    reason = one_line(error)
+    reason = error_line(error)
     if fmt == "torch-export" and ("Guard failed" in reason or "size()[0]" in reason):
         return (
             f"{name} is a torch.export program that does not accept a batch of {batch} points "
