@@ -277,3 +277,16 @@ def test_every_writer_refuses_a_fifo_and_writes_through_a_symlink(qapp, tmp_path
     assert (store / name).read_bytes() != b"old"
     leftovers = [p for p in tmp_path.rglob(".*") if p.is_file()]
     assert leftovers == []
+
+
+def test_a_name_with_a_nul_character_is_one_line_everywhere(tmp_path):
+    from jacviz.core.files import read_regular_file
+
+    bad = tmp_path / "a\0b.png"
+    assert "NUL" in target_problem(bad)
+    with pytest.raises(UnsafeTargetError, match="NUL"):
+        write_atomically(bad, b"x")
+    with pytest.raises(ValueError, match="NUL") as raised:
+        read_regular_file(bad, "a?b.png", 100, "network file", ValueError)
+    assert "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []

@@ -73,6 +73,8 @@ def read_regular_file(
         raise error(f"{name} cannot be read: permission denied") from None
     except OSError as problem:
         raise error(f"{name} cannot be opened: {problem.strerror or problem}") from None
+    except ValueError:  # a NUL character: no file can have such a name
+        raise error(f"{name} is no file name: it contains a NUL character") from None
     try:
         info = os.fstat(descriptor)
         if stat.S_ISDIR(info.st_mode):
@@ -139,9 +141,13 @@ def _real_target(target: Path) -> Path:
 
     A symlink is written through, as ``open(target, "w")`` would: its target's content changes
     and the link stays a link. A dangling link names the file to create; a loop stays a link,
-    which :func:`_kind_problem` refuses.
+    which :func:`_kind_problem` refuses. A name with a NUL character is refused here, as
+    :class:`UnsafeTargetError`: no file can have it.
     """
-    return Path(os.path.realpath(target))
+    try:
+        return Path(os.path.realpath(target))
+    except ValueError:
+        raise UnsafeTargetError("it is no file name: it contains a NUL character") from None
 
 
 def write_atomically(target: Path, payload: bytes) -> None:
@@ -279,7 +285,10 @@ def target_problem(target: Path) -> str | None:
     FIFO, socket or symlink loop), or its folder is missing or read-only. Checked before long
     work, so that it fails at once rather than after; :func:`write_atomically` checks again.
     """
-    real = _real_target(Path(target))
+    try:
+        real = _real_target(Path(target))
+    except UnsafeTargetError as error:
+        return error.strerror
     problem = _kind_problem(real)
     if problem is not None:
         return problem
