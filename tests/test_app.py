@@ -747,3 +747,11 @@ def test_closing_the_window_stops_the_lab_mid_training(qtbot, settings):
     assert not lab.controller.running
     assert not lab.controller.worker.busy and lab.controller.worker.wait(0)
     assert not [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+
+
+@pytest.mark.filterwarnings("error")
+def test_images_too_wide_for_float64_keep_the_view(qtbot, window, settle):
+    # Values near ±1.7e308 on both sides: the picture's width is not a float64.
+    assert window.controller.set_formula("exp(709.7*x/2) - exp(-709.7*x/2), y")
+    settle()
+    assert window.controller.map.name.startswith("exp(709.7")

@@ -314,3 +314,10 @@ def test_any_plot_widget_exports_with_scatter_symbols_as_shapes(qtbot, tmp_path)
     assert scatter._exportOpts is False  # back to drawing from its cache on screen
     image = export.figure_image(plot, scale=2)
     assert (image.width(), image.height()) == (640, 480)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 0.05, 9.0, float("nan")])
+def test_scales_out_of_range_are_refused_in_one_line(window, tmp_path, scale):
+    with pytest.raises(export.ExportError, match="the scale must be from 0.1 to 8"):
+        export.export_figure(window.input_plane, tmp_path / "tiny.png", scale=scale)
+    assert list(tmp_path.iterdir()) == []

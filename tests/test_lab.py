@@ -546,3 +546,9 @@ def test_sessions_name_the_lab_s_own_displays():
     from jacviz.gui.lab.fields import DISPLAYS
 
     assert tuple(DISPLAYS) == LAB_DISPLAYS
+
+
+def test_a_training_animation_of_a_view_beyond_drawing_is_refused_in_the_status_bar(qtbot, lab):
+    lab.regions_view.getViewBox().setRange(xRange=(0, 1e12), yRange=(0, 1e12), padding=0)
+    assert lab.export_training_animation() is None  # no file dialog: said at once
+    assert "Frame the data again first" in lab.statusBar().currentMessage()

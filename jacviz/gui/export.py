@@ -64,6 +64,8 @@ FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
 SCREEN_DPI = 96
 """Pixels per inch of a figure at scale 1: SVG and PDF keep the size the view has on screen."""
 MAX_SCALE = 8.0
+MIN_SCALE = 0.1
+"""Smallest PNG scale: a 100-pixel figure still gets 10 pixels (below, Qt draws nothing)."""
 MAX_PIXELS = 100_000_000
 """Largest PNG, in pixels (400 MB in memory): beyond it the scale is refused, not attempted."""
 CAPTION_MARGIN = 4
@@ -277,8 +279,10 @@ def figure_size(view: QWidget | Figure) -> tuple[int, int]:
 
 
 def _check_scale(scale: float, width: int, height: int) -> None:
-    if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
-        raise ExportError(f"the scale must be between 0 and {MAX_SCALE:g}, got {scale:g}")
+    if not (math.isfinite(scale) and MIN_SCALE <= scale <= MAX_SCALE):
+        raise ExportError(
+            f"the scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {scale:g}"
+        )
     if round(width * scale) * round(height * scale) > MAX_PIXELS:
         raise ExportError(
             f"a {width}×{height} figure at scale {scale:g} would exceed "

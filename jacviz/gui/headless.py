@@ -36,7 +36,7 @@ from PyQt6.QtWidgets import QApplication
 from jacviz.core.grid import MAX_BOUND, Domain
 from jacviz.core.state import CLASSES, ViewState
 from jacviz.core.text_input import one_line, quote
-from jacviz.gui.export import MAX_PIXELS, MAX_SCALE, export_figure, figure_size
+from jacviz.gui.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
 from jacviz.gui.main_window import MainWindow
 
 RENDER_VIEWS = {
@@ -52,8 +52,6 @@ DEFAULT_SIZES = {"composite": (1500, 820)}
 DEFAULT_SIZE = (720, 720)
 MIN_SIZE, MAX_SIZE = 100, 10_000
 """Smallest and largest width or height of a figure, in pixels."""
-MIN_SCALE = 0.1
-"""Smallest PNG scale: a 100-pixel figure still gets 10 pixels (below, Qt draws nothing)."""
 HEATMAP_TIMEOUT = 120.0
 """Seconds to wait for the background heatmap before giving up."""
 KEEP = "keep"

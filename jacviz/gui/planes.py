@@ -62,8 +62,11 @@ def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarra
     tail = (100.0 - coverage) / 2
     low = np.percentile(flat, tail, axis=0)
     high = np.percentile(flat, 100.0 - tail, axis=0)
-    span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
-    return low - 0.05 * span, high + 0.05 * span
+    # Points near ±1.8e308 on both sides give a span that is not a float64: inf, expected
+    # (frame() then keeps the view), not worth a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
+        return low - 0.05 * span, high + 0.05 * span
 
 
 def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
@@ -232,7 +235,15 @@ class _Plane(pg.PlotWidget):
         _Plane._set_lines(item, segments)
 
     def frame(self, low: np.ndarray, high: np.ndarray) -> None:
-        """Show the box [low, high] (aspect stays locked, so one side gets padding)."""
+        """Show the box [low, high] (aspect stays locked, so one side gets padding).
+
+        A box whose size is not a float64 (points near ±1.8e308 on both sides) cannot be
+        shown; the view then stays where it was.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            size = np.subtract(high, low, dtype=np.float64)
+        if not np.all(np.isfinite(size)):
+            return
         self.setRange(xRange=(low[0], high[0]), yRange=(low[1], high[1]), padding=0)
 
 

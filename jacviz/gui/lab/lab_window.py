@@ -210,13 +210,12 @@ class LabWindow(QMainWindow):
         if config is None:
             self.statusBar().showMessage("Fix the model settings first: there is no run to film.")
             return None
-        source = training_frames(
-            dataset,
-            config,
-            self.controller.state.display,
-            self.regions_view.visible_domain(),
-            frames,
-        )
+        try:
+            domain = self.regions_view.visible_domain()
+        except ValueError as error:  # zoomed or stretched beyond what can be drawn
+            self.statusBar().showMessage(f"Frame the data again first (Home): {error}")
+            return None
+        source = training_frames(dataset, config, self.controller.state.display, domain, frames)
         name = f"{dataset.name}_lambda{config.jr_lambda:g}_training.gif"
         written = export_animation(self, source, frames, name)
         if written is not None:
