@@ -318,6 +318,6 @@ def test_any_plot_widget_exports_with_scatter_symbols_as_shapes(qtbot, tmp_path)
 
 @pytest.mark.parametrize("scale", [1e-9, 0.05, 9.0, float("nan")])
 def test_scales_out_of_range_are_refused_in_one_line(window, tmp_path, scale):
-    with pytest.raises(export.ExportError, match="the scale must be from 0.1 to 8"):
+    with pytest.raises(export.ExportError, match=r"the scale must be from 0\.1 to 8"):
         export.export_figure(window.input_plane, tmp_path / "tiny.png", scale=scale)
     assert list(tmp_path.iterdir()) == []
