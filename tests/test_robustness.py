@@ -449,6 +449,40 @@ def test_boundary_distance_finds_regions_thinner_than_its_sampling():
     assert checked >= 350
 
 
+class Jump(nn.Module):
+    """Logits ``(0, 0.1)`` (class 1) left of ``x = 0.3`` and ``(fill, 0.1)`` right of it.
+
+    With ``fill`` infinite or NaN the logits are not finite on the right (class −1); with 1,
+    class 0. Either way the margins are flat right up to the jump, so neither their gradients
+    nor their sizes say where it is. The distance across it is ``|x − 0.3|`` all the same.
+    """
+
+    def __init__(self, fill):
+        super().__init__()
+        self.offset = nn.Parameter(torch.tensor(0.3, dtype=torch.float64), requires_grad=False)
+        self.fill = fill
+
+    def forward(self, x):
+        first = torch.where(x[:, 0] > self.offset, self.fill, 0.0)
+        return torch.stack([first, torch.full_like(first, 0.1)], dim=1)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fill", [np.inf, np.nan, 1.0])
+def test_boundary_distance_where_the_logits_jump(fill, points):
+    # A jump breaks the one assumption (a margin with a finite slope), so the nearest part of
+    # it may be missed; but the search ends, finds the jump from both sides, never reports a
+    # distance below the truth, and is never worse than its first cells: the nearest centre of
+    # a first cell (16 sectors, rings 6/16 wide) beyond the jump is a witness.
+    model = Jump(fill)
+    found = boundary_distance(model, points, 6.0)
+    distance = np.abs(points[:, 0] - 0.3)
+    assert np.all(np.isfinite(found))
+    assert np.all(found >= distance * (1 - 1e-12))
+    first_cell = np.hypot(6.0 / 16, (distance + 6.0 / 16) * np.pi / 16)  # reach, at most
+    assert np.all(found <= distance + 2 * first_cell)
+
+
 def dense_nearest_change(model, point, reach, pixels=601):
     """The nearest other-class input by brute force: a dense grid, then fine rays, bisected.
 

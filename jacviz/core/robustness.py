@@ -63,7 +63,7 @@ PGD_STEPS: int = 20
 """Default steps of each PGD run (Madry et al.'s step size 2.5·ε/steps crosses the ball twice)."""
 
 PGD_RESTARTS: int = 12
-"""Default PGD runs from different random starts (see :func:`pgd`)."""
+"""Default PGD runs per point, from starts spread round the ball's edge (see :func:`pgd`)."""
 
 SECTORS: int = 16
 """Sectors around each point in :func:`boundary_distance`'s first cover of its disc."""
@@ -82,9 +82,8 @@ _COVER_RINGS = 8  # rings of cells per block of boundary_distance's cover, outwa
 _SAFETY = 1.5  # the margin's Lipschitz estimate: this x the steepest slope seen around a point
 _SMALLEST_CELL = 3e-2  # cells are halved down to this fraction of the best distance so far
 _MAX_CELLS = 4096  # cells per point and round of halving: bounds the work on any model
-_MAX_SEEDS = 8  # clusters of cells refined per point, the nearest first
-_LOCATED = 4  # rays of each cluster located exactly before fans start from the best
-_FANS = 2  # fans per cluster, from its best located rays
+_MAX_SEEDS = 8  # fans of the refinement per point, the nearest first
+_LOCATED = 4  # rays of each cluster located exactly before fans start from the best ones
 _BISECTION_RTOL = 1e-7  # relative width at which a bracketed class change counts as found
 _MAX_BISECTIONS = 80  # enough to exhaust float64 from any bracket, e.g. at a boundary point
 _MAX_ROUNDS = 40  # rounds of a fan that may move on without narrowing
@@ -1125,13 +1124,14 @@ def _refine(
     (:func:`_ray_radii`). Those probes meet a region however thin, or however small between
     rays. The margins' secants rank the rays; the best ray of each stack of cells (one angle
     range), for the ``_LOCATED`` best stacks of each cluster (:func:`_clusters`), is located
-    exactly (:func:`_locate`), and the ``_FANS`` nearest of those per cluster (at most
-    ``_MAX_SEEDS`` per point) start fans of ``_REFINE_RAYS`` rays across their cell's angle,
-    sampled the same way around the tangent line at the change so far. Each round the nearest
-    change becomes the fan's centre, and the fan narrows 5.5-fold (or moves on, when that
-    change is on its edge), down to ``_ANGLE_TOL``: near a minimum, the distance along a ray is
-    smooth in the angle and least along the boundary's normal. Returns the smaller of that and
-    ``best`` per point; every distance is attained.
+    exactly (:func:`_locate`). The nearest of those in each cluster, and the nearest two
+    cells' widths away from it (at most ``_MAX_SEEDS`` per point), start fans of
+    ``_REFINE_RAYS`` rays across their cell's angle, sampled the same way around the tangent
+    line at the change so far. Each round the nearest change becomes the fan's centre, and the
+    fan narrows 5.5-fold (or moves on, when that change is on its edge), down to
+    ``_ANGLE_TOL``: near a minimum, the distance along a ray is smooth in the angle and least
+    along the boundary's normal. Returns the smaller of that and ``best`` per point; every
+    distance is attained.
     """
     if len(candidates.owner) == 0:
         return best
@@ -1164,9 +1164,8 @@ def _refine(
     ]  # fmt: skip
     estimate, lo, hi = (torch.cat(part) for part in zip(*parts, strict=True))
     # The secant estimates only rank the rays. The best ray through each stack of cells (the
-    # cells of one angle range) competes; the best few stacks of each cluster are located,
-    # and the nearest ``_FANS`` of those, at different angles, seed fans: a sharp dip of the
-    # boundary between two cells' rays is only seen by a fan that starts beside it.
+    # cells of one angle range) competes; the best few stacks of each cluster are located.
+    # A sharp dip of the boundary between two cells' rays is only seen by a fan beside it.
     ranges = torch.stack([c.owner.to(torch.float64), c.t0, c.t1], dim=1)
     stack = torch.unique(ranges, dim=0, return_inverse=True)[1].repeat(2)
     seed = _nearest_per_owner(stack, estimate, 1)
@@ -1175,7 +1174,18 @@ def _refine(
     exact = _locate(
         model, dtype, origins[owner[seed]], classes[owner[seed]], rays[seed], lo[seed], hi[seed]
     )
-    first = _nearest_per_owner(cluster[seed], exact, _FANS)
+    # Fans start from the nearest located ray of each cluster and from the nearest one well
+    # away from it (two cells' widths), which may sit in another dip of the boundary.
+    group = cluster[seed]
+    first = _nearest_per_owner(group, exact, 1)
+    angle = torch.atan2(rays[seed, 1], rays[seed, 0])
+    lead = torch.zeros(int(cluster.max()) + 1, dtype=torch.float64)
+    lead[group[first]] = angle[first]
+    apart = torch.remainder(angle - lead[group] + math.pi, 2.0 * math.pi) - math.pi
+    width = (c.t1 - c.t0).repeat(2)[seed]
+    other = torch.nonzero(apart.abs() > 2.0 * width).squeeze(1)
+    second = other[_nearest_per_owner(group[other], exact[other], 1)]
+    first = torch.cat([first, second])
     first = first[_nearest_per_owner(owner[seed[first]], exact[first], _MAX_SEEDS)]
     seed, found = seed[first], exact[first]
     rows = owner[seed]
@@ -1254,7 +1264,7 @@ def boundary_distance(
        (:func:`_refine`).
 
     Cost: on the examples' test sets (2-64-64-2 and 2-32-32-2 MLPs, 90-120 points), about
-    500-1,100 margin gradients and 1,500-3,100 forward passes per point, 2x the time of the
+    500-1,100 margin gradients and 1,000-2,500 forward passes per point, 2x the time of the
     former fixed march (``benchmarks/bench_robustness.py``).
 
     Parameters
@@ -1280,9 +1290,11 @@ def boundary_distance(
         result is within about 1e-6 relative of the true distance, or of the model dtype's
         resolution at the point, whichever is coarser. The Lipschitz estimate is the one
         assumption: a margin flat wherever the search looked and steeper than 1.5 times that
-        only inside one sector could hide a region there. Measured against dense searches: the
-        examples' 420 test points, 1,000 points of random networks (tanh, ReLU, softplus,
-        GELU; 2-4 classes; float32 and float64), 400 of regions 1e-4 to 1e-2 thin.
+        only inside one sector could hide a region there, and logits that jump (to NaN, say)
+        have no Lipschitz constant: the jump is found, perhaps not its nearest part. Measured
+        against dense searches: the examples' 420 test points, 585 points of 120 random networks
+        (tanh, ReLU, softplus, GELU; 2-4 classes; float32 and float64), 400 points near strips
+        and discs 1e-4 to 1e-2 across.
 
     Raises
     ------
