@@ -692,3 +692,31 @@ def test_load_csv_checks_its_arguments(tmp_path):
         "test_fraction must be from 0 to 0.9, got 1.0"
     )
     assert message_of(load_csv, path, seed=-3) == "seed must be an integer >= 0, got -3"
+
+
+@pytest.mark.parametrize(
+    ("label", "problem"),
+    [
+        ("a" * 256, "longer than 255"),
+        ("bad\x1bname", "control character"),
+        ("bell\x07", "control character U\\+0007"),
+    ],
+)
+def test_a_class_name_that_could_not_be_saved_is_refused_when_loaded(tmp_path, label, problem):
+    from jacviz.core.datasets import DatasetError, load_csv
+
+    path = tmp_path / "labels.csv"
+    rows = "".join(f"{i},{i},{label if i % 2 else 'ok'}\n" for i in range(6))
+    path.write_bytes(rows.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DatasetError, match=problem) as raised:
+        load_csv(path, 0.25, 0)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_dataset_never_holds_a_class_name_it_could_not_save():
+    from jacviz.core.datasets import Dataset, DatasetError
+
+    with pytest.raises(DatasetError, match="lone surrogate"):
+        Dataset(np.zeros((2, 2)), np.array([0, 1]), np.zeros(2, bool), 2, "d", ("a", "\udcff"))
+    with pytest.raises(DatasetError, match="is empty"):
+        Dataset(np.zeros((2, 2)), np.array([0, 1]), np.zeros(2, bool), 2, "d", ("a", ""))

@@ -28,11 +28,13 @@ import numpy as np
 
 from jacviz.core.files import format_bytes, read_regular_file, write_atomically
 from jacviz.core.grid import Domain, domain_containing
+from jacviz.core.json_input import text_problem
 from jacviz.core.text_input import NumberError, parse_real, printable, quote
 
 __all__ = [
     "DATASETS",
     "MAX_CLASSES",
+    "MAX_CLASS_NAME",
     "MAX_COORDINATE",
     "MAX_CSV_BYTES",
     "MAX_NOISE",
@@ -55,6 +57,9 @@ training step over all of them stays interactive."""
 
 MAX_CLASSES: int = 8
 """Most classes a dataset may have (one distinct colour each in the views)."""
+
+MAX_CLASS_NAME: int = 255
+"""Longest class name (a CSV label): one line of text, as a session or a model file keeps it."""
 
 MAX_CSV_BYTES: int = 10 * 1024 * 1024
 """Largest CSV file :func:`load_csv` reads (100 000 rows of full-precision floats fit)."""
@@ -160,6 +165,11 @@ class Dataset:
         class_names = tuple(str(name) for name in self.class_names)
         if len(class_names) != n_classes:
             raise DatasetError(f"need {n_classes} class names, got {len(class_names)}")
+        for name in class_names:
+            # Every dataset can then be saved (CSV, session, model metadata) and read back.
+            problem = "is empty" if not name else text_problem(name, MAX_CLASS_NAME)
+            if problem is not None:
+                raise DatasetError(f"the class name {quote(name)} {problem}")
         object.__setattr__(self, "points", _readonly(points))
         object.__setattr__(self, "labels", _readonly(labels.astype(np.int64)))
         object.__setattr__(self, "is_test", _readonly(is_test.astype(np.bool_)))
