@@ -656,6 +656,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         MAX_POINTS,
         MAX_TEST_FRACTION,
     )
+    from jacviz.core.robustness import PGD_RESTARTS, PGD_STEPS
     from jacviz.core.training import (
         ESTIMATORS,
         MAX_BATCH,
@@ -740,8 +741,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--epsilons",
         default=",".join(map(str, DEFAULT_EPSILONS)),
-        help=f"PGD radii (L2, data units) for pgd_accuracy: up to {MAX_EPSILONS}, each 0 to "
-        f"{MAX_COORDINATE:g}",
+        help=f"PGD radii (L2, data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} starts) "
+        f"for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to {MAX_COORDINATE:g}",
     )
     train.add_argument(
         "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
