@@ -59,10 +59,12 @@ def test_rapid_random_changes_raise_and_warn_nothing(qtbot, window):
                 controller.request_formula(rng.choice(FORMULAS))
             elif action == 1:
                 controller.set_domain(_random_domain(rng))
-            elif action in (2, 3):
+            elif action == 2:
                 controller.set_probe(
                     rng.uniform(domain.xmin, domain.xmax), rng.uniform(domain.ymin, domain.ymax)
                 )
+            elif action == 3:  # exactly on poles and axes, where values are not finite
+                controller.set_probe(rng.choice([0.0, 1.0, -1.0]), rng.choice([0.0, 1.0]))
             elif action == 4:
                 controller.hover(
                     rng.uniform(domain.xmin, domain.xmax), rng.uniform(domain.ymin, domain.ymax)
@@ -88,3 +90,19 @@ def test_rapid_random_changes_raise_and_warn_nothing(qtbot, window):
         window.problem.close()
     failures = [m for m in messages if m.startswith(("Could not", "Network failed"))]
     assert failures == []
+
+
+@pytest.mark.timeout(300)
+def test_every_formula_at_its_poles_and_axes_warns_nothing(qtbot, window, settle):
+    controller = window.controller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for formula in FORMULAS:
+            if not controller.set_formula(formula):
+                continue  # refused formulas keep the last map
+            for point in [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (-1.0, 0.0)]:
+                controller.set_probe(*point)
+                controller.hover(*point)
+                controller.set_h(1e-9)
+                controller.set_h(0.25)
+            settle()

@@ -78,7 +78,8 @@ def test_ellipse_axes_are_singular_values_along_orthogonal_directions(formula, p
     assert radii.min() == pytest.approx(lengths[1], abs=lengths[0] * np.pi / 128)
 
 
-def test_a_pole_gives_non_finite_figures_without_raising():
+@pytest.mark.filterwarnings("error")
+def test_a_pole_gives_non_finite_figures_without_raising_or_warning():
     lin = linearize(FormulaMap.from_text("1/x, y"), (0.0, 1.0), h=0.1)
     assert lin.value[0] == np.inf  # what float64 gives; the planes leave it out
     assert np.isnan(lin.ellipse_axes).all()

@@ -179,24 +179,30 @@ def linearize(
     square_image, circle_image = images[: len(square)], images[len(square) :]
 
     corners = h * _CORNERS
-    tangent_square = value + (square - p) @ jacobian.T
+    # At a pole or an overflow the value or J is not finite: the figures are then NaN or inf,
+    # which the planes leave out; that is expected, not worth a warning.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        tangent_square = value + (square - p) @ jacobian.T
         remainder = np.linalg.norm(square_image - tangent_square, axis=1)
         size = np.linalg.norm((square - p) @ jacobian.T, axis=1).max()
         error = remainder.max()
         relative = error / size  # inf where J = 0 but f is not constant
+        parallelogram = value + corners @ jacobian.T
+        ellipse = value + h * unit_circle(circle_samples) @ jacobian.T
+        axes = h * _semi_axes(jacobian, report.singular_values)
+        basis_images = h * jacobian.T
     return Linearization(
         point=p,
         h=float(h),
         report=report,
         square=square,
         square_image=square_image,
-        parallelogram=value + corners @ jacobian.T,
+        parallelogram=parallelogram,
         circle=circle,
         circle_image=circle_image,
-        ellipse=value + h * unit_circle(circle_samples) @ jacobian.T,
-        ellipse_axes=h * _semi_axes(jacobian, report.singular_values),
-        basis_images=h * jacobian.T,
+        ellipse=ellipse,
+        ellipse_axes=axes,
+        basis_images=basis_images,
         error=float(error),
         relative_error=float(relative),
     )

@@ -462,7 +462,11 @@ class OutputPlane(_Plane):
     def _draw_linearization(self) -> None:
         if self._linearization is None:
             return
-        figures: OutputFigures = self._linearization.output_figures(self._t)
+        # At a pole the figures hold inf and NaN, which the curves leave out: no warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._draw_figures(self._linearization.output_figures(self._t))
+
+    def _draw_figures(self, figures: OutputFigures) -> None:
         center = figures.center
         self._set_lines(self.square, figures.square_image[np.newaxis])
         self._set_polygon(self.parallelogram, figures.parallelogram)
