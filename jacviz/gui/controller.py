@@ -414,7 +414,7 @@ class Controller(QObject):
         self._replace_network(None)
         self._source = map_
         self.sigFormulaError.emit("", 0)
-        self._update_map_guarded()
+        self._update_map()
 
     def request_network(self, path: str, done: Callable[[Outcome], None] | None = None) -> None:
         """Show the network saved at ``path``, once loaded and tried off the GUI thread.
@@ -804,12 +804,6 @@ class Controller(QObject):
                 "network whose file names its classes"
             )
         return ""
-
-    def _update_map_guarded(self) -> None:
-        try:
-            self._update_map()
-        except (NetworkError, MemoryError) as error:
-            self._fall_back(str(error) or "it ran out of memory")
 
     def _update_map(self) -> None:
         if self._output_view_problem():
