@@ -18,11 +18,11 @@ import numpy as np
 from PyQt6.QtCore import QEvent, QObject, QSettings
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.core.maps import TorchMap
-from jacviz.core.networks import make_mlp
-from jacviz.core.presets import preset
-from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
+from jacviz.math.maps import TorchMap
+from jacviz.math.presets import preset
+from jacviz.nets.networks import make_mlp
+from jacviz.state.view import ViewState
 
 PROBE_TARGET_MS = 8.0
 FORMULA_CHANGE_TARGET_MS = 50.0

@@ -19,13 +19,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jacviz.core.jacobian import (
+from jacviz.math.jacobian import (
     CHUNK_SIZE,
     autograd_jacobian,
     sequential_jacobian,
     singular_values,
 )
-from jacviz.core.networks import load_network, make_mlp, save_mlp
+from jacviz.nets.networks import load_network, make_mlp, save_mlp
 
 JACOBIAN_TARGET = 1.7  # Jacobian-field time / forward-pass time
 SPEEDUP_TARGET = 20.0  # closed-form singular values vs torch.linalg.svdvals

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.lab.fields import DISPLAYS
 from jacviz.gui.lab.lab_controller import DataSettings, LabState, ModelSettings
 from jacviz.gui.lab.lab_window import LabWindow
+from jacviz.nets.fields import DISPLAYS
 
 REFRESH_TARGET = 10.0
 

@@ -31,10 +31,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jacviz.core import robustness
-from jacviz.core.datasets import make_dataset
-from jacviz.core.networks import load_network
-from jacviz.gui.lab.compare_worker import attack_radii, data_scale
+from jacviz.nets import robustness
+from jacviz.nets.comparison import attack_radii, data_scale
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.networks import load_network
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NETWORKS = ("spirals_plain", "spirals_jr", "moons_plain", "moons_jr")

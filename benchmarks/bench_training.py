@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_lab_window import REFRESH_TARGET
 from bench_lab_window import measure as measure_lab_window
 
-from jacviz.core.datasets import make_dataset
-from jacviz.core.threads import single_threaded
-from jacviz.core.training import TrainConfig, build_model, train
-from jacviz.gui.lab.fields import REGIONS
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.fields import REGIONS
+from jacviz.nets.training import TrainConfig, build_model, train
+from jacviz.support.threads import single_threaded
 
 JR_TARGET = 1.3
 

@@ -23,10 +23,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jacviz.core.datasets import make_dataset
-from jacviz.core.networks import make_mlp, save_mlp
-from jacviz.core.training import TrainConfig, load_state
-from jacviz.core.training import run as train_classifier
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.networks import make_mlp, save_mlp
+from jacviz.nets.training import TrainConfig, load_state
+from jacviz.nets.training import run as train_classifier
 
 HERE = Path(__file__).resolve().parent
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jacviz import __version__
-from jacviz.core.text_input import (
+from jacviz.support.text_input import (
     MAX_QUOTE,
     NumberError,
     one_line,
@@ -40,9 +40,9 @@ from jacviz.core.text_input import (
 )
 
 if TYPE_CHECKING:
-    from jacviz.core.maps import FormulaMap, Map
-    from jacviz.core.probe import ProbeReport
     from jacviz.gui.headless import RenderRequest
+    from jacviz.math.maps import FormulaMap, Map
+    from jacviz.math.probe import ProbeReport
 
 # The core (torch, sympy) is imported inside the commands that need it, so that
 # `jacviz --help` and `--version` answer at once.
@@ -128,7 +128,7 @@ def parse_point(text: str, dimension: int) -> np.ndarray:
 
 def _matrix_lines(matrix: np.ndarray) -> list[str]:
     """Rows of a matrix as aligned text, e.g. ``[[2, 1],`` / `` [2, 1]]``."""
-    from jacviz.core.probe import align_columns, format_number
+    from jacviz.math.probe import align_columns, format_number
 
     rows = align_columns([[format_number(v) for v in row] for row in matrix], ", ")
     last = len(rows) - 1
@@ -139,8 +139,8 @@ def _matrix_lines(matrix: np.ndarray) -> list[str]:
 
 
 def format_report(report: ProbeReport) -> str:
-    """Human-readable text of a :class:`jacviz.core.probe.ProbeReport`."""
-    from jacviz.core.probe import format_number, orientation_word
+    """Human-readable text of a :class:`jacviz.math.probe.ProbeReport`."""
+    from jacviz.math.probe import format_number, orientation_word
 
     def vector(values: np.ndarray) -> str:
         return "(" + ", ".join(format_number(v) for v in values) + ")"
@@ -176,8 +176,8 @@ def format_report(report: ProbeReport) -> str:
 
 def _formula_map(text: str) -> FormulaMap:
     """The map typed after ``--map``, or a :class:`UsageError` saying what is wrong and where."""
-    from jacviz.core.formula import FormulaError
-    from jacviz.core.maps import FormulaMap
+    from jacviz.math.formula import FormulaError
+    from jacviz.math.maps import FormulaMap
 
     try:
         return FormulaMap.from_text(text)
@@ -189,10 +189,10 @@ def _network_map(path: str) -> Map:
     """The network in the file at ``path``, or a :class:`UsageError` saying why it can't be used.
 
     A TorchScript or torch.export network runs in a child process with time limits (a
-    :class:`~jacviz.core.hosted.HostedNetwork`), so that its code can neither hang the command
+    :class:`~jacviz.nets.hosted.HostedNetwork`), so that its code can neither hang the command
     nor print into its output.
     """
-    from jacviz.core.networks import NetworkError, load_network
+    from jacviz.nets.networks import NetworkError, load_network
 
     try:
         return load_network(path).as_map()
@@ -203,9 +203,9 @@ def _network_map(path: str) -> Map:
 def _probe(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from jacviz.core.hosted import HostedNetwork
-    from jacviz.core.networks import NetworkError
-    from jacviz.core.probe import probe
+    from jacviz.math.probe import probe
+    from jacviz.nets.hosted import HostedNetwork
+    from jacviz.nets.networks import NetworkError
 
     map_ = _formula_map(args.map) if args.map is not None else _network_map(args.network)
     try:
@@ -266,21 +266,21 @@ def print_json(document: dict) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from jacviz.core.datasets import (
+    from jacviz.nets.datasets import (
         DatasetError,
         check_dataset_settings,
         load_csv,
         make_dataset,
     )
-    from jacviz.core.networks import NetworkError, save_mlp
-    from jacviz.core.robustness import robust_accuracy
-    from jacviz.core.training import (
+    from jacviz.nets.networks import NetworkError, save_mlp
+    from jacviz.nets.robustness import robust_accuracy
+    from jacviz.nets.training import (
         TrainConfig,
         TrainingError,
         jacobian_frobenius,
         load_state,
     )
-    from jacviz.core.training import run as run_training
+    from jacviz.nets.training import run as run_training
 
     # Every setting is checked before any work: the config and the data settings check their
     # own ranges (as for the lab and sessions), then the target, then the file is read.
@@ -371,7 +371,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _epsilons(text: str) -> list[float]:
     """The PGD radii of ``--epsilons``: 1 to MAX_EPSILONS numbers, 0 to MAX_COORDINATE."""
-    from jacviz.core.datasets import MAX_COORDINATE
+    from jacviz.nets.datasets import MAX_COORDINATE
 
     epsilons = numbers_option(text, "--epsilons", example="0.05,0.1")
     if len(epsilons) > MAX_EPSILONS:
@@ -384,7 +384,7 @@ def _epsilons(text: str) -> list[float]:
 
 def _check_writable(path: Path) -> None:
     """A UsageError unless a file can be created at ``path`` (its folder exists, is writable)."""
-    from jacviz.core.files import target_problem
+    from jacviz.support.files import target_problem
 
     problem = target_problem(path)
     if problem is not None:
@@ -393,7 +393,7 @@ def _check_writable(path: Path) -> None:
 
 def format_training(result: dict) -> str:
     """Human-readable text of :func:`_train`'s result."""
-    from jacviz.core.probe import format_number
+    from jacviz.math.probe import format_number
 
     config = result["config"]
     widths = "-".join(str(w) for w in [2, *config["hidden"], result["classes"]])
@@ -432,9 +432,9 @@ def _check_showable(args: argparse.Namespace, run_code: bool = True) -> None:
     only checked as far as that runs none of it: the app then loads it in the background,
     where the user sees it coming and can cancel, rather than before any window appears.
     """
-    from jacviz.core.maps import require_planar
-    from jacviz.core.networks import NetworkError, check_network_file
-    from jacviz.core.views import SliceMap
+    from jacviz.math.maps import require_planar
+    from jacviz.nets.networks import NetworkError, check_network_file
+    from jacviz.nets.views import SliceMap
 
     if args.map is not None:
         map_ = _formula_map(args.map)
@@ -457,10 +457,10 @@ def _check_showable(args: argparse.Namespace, run_code: bool = True) -> None:
 
 
 def _launch_app(args: argparse.Namespace) -> int:
-    from jacviz.core.state import ViewState
+    from jacviz.state.view import ViewState
 
     if args.session is not None:
-        from jacviz.core.session import SessionError, load_session
+        from jacviz.state.session import SessionError, load_session
 
         try:
             load_session(args.session)  # a bad file: one line and status 2, as for networks
@@ -503,9 +503,9 @@ def _render_options(args: argparse.Namespace) -> RenderRequest:
     does not need the map first means an absurd option is refused before a network is read
     or a window built.
     """
-    from jacviz.core.grid import Domain
-    from jacviz.core.state import ViewState
     from jacviz.gui.headless import KEEP, RenderError, RenderRequest
+    from jacviz.math.grid import Domain
+    from jacviz.state.view import ViewState
 
     heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
     if args.view == "regions" and heatmap not in (KEEP, "classes"):
@@ -551,8 +551,8 @@ def _with_source(request: RenderRequest, args: argparse.Namespace, folder: str) 
     """
     import dataclasses
 
-    from jacviz.core.session import SessionError, load_session, network_file
-    from jacviz.core.state import ViewState
+    from jacviz.state.session import SessionError, load_session, network_file
+    from jacviz.state.view import ViewState
 
     if args.session is not None:
         try:
@@ -648,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
-    from jacviz.core.datasets import (
+    from jacviz.nets.datasets import (
         DATASETS,
         MAX_CLASSES,
         MAX_COORDINATE,
@@ -656,8 +656,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         MAX_POINTS,
         MAX_TEST_FRACTION,
     )
-    from jacviz.core.robustness import PGD_RESTARTS, PGD_STEPS
-    from jacviz.core.training import (
+    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
+    from jacviz.nets.training import (
         ESTIMATORS,
         MAX_BATCH,
         MAX_LEARNING_RATE,
@@ -752,7 +752,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_render_parser(commands: argparse._SubParsersAction) -> None:
-    from jacviz.core.jacobian import HEATMAP_QUANTITIES
+    from jacviz.math.jacobian import HEATMAP_QUANTITIES
 
     render = commands.add_parser(
         "render",
@@ -907,7 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in (None, "probe", "render"):
             # Formulas and network code are checked in child processes started from a fork
             # server; starting it now lets it import jacviz while this process does too.
-            from jacviz.core.isolation import warm_up
+            from jacviz.support.isolation import warm_up
 
             warm_up()
         if args.command is None:

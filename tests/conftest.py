@@ -30,8 +30,8 @@ def window(qtbot, settings):
     """
     from PyQt6.QtWidgets import QApplication
 
-    from jacviz.core.state import ViewState
     from jacviz.gui.main_window import MainWindow
+    from jacviz.state.view import ViewState
 
     main = MainWindow(ViewState(), settings)
     qtbot.addWidget(main)

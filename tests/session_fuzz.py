@@ -13,12 +13,12 @@ import json
 import os
 import random
 
-from jacviz.core.grid import Domain
-from jacviz.core.lab_state import FROBENIUS, Curves, DataSettings, LabState, ModelSettings
-from jacviz.core.networks import EXAMPLES_DIR
-from jacviz.core.session import LabSession, Session
-from jacviz.core.state import ViewState
-from jacviz.core.training import train
+from jacviz.math.grid import Domain
+from jacviz.nets.networks import EXAMPLES_DIR
+from jacviz.nets.training import train
+from jacviz.state.lab import FROBENIUS, Curves, DataSettings, LabState, ModelSettings
+from jacviz.state.session import LabSession, Session
+from jacviz.state.view import ViewState
 
 NETWORK = EXAMPLES_DIR / "turn_3d.safetensors"
 DATA = DataSettings(name="blobs", n_points=24, seed=2, n_classes=3)

@@ -10,12 +10,12 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.maps import FormulaMap, TorchMap
-from jacviz.core.networks import EXAMPLES_DIR, load_network, make_mlp
-from jacviz.core.presets import PRESETS
-from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow, save_state_to_settings
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.math.maps import FormulaMap, TorchMap
+from jacviz.math.presets import PRESETS
+from jacviz.nets.networks import EXAMPLES_DIR, load_network, make_mlp
+from jacviz.state.view import ViewState
 
 
 def curve_points(item):
@@ -333,7 +333,7 @@ def test_a_network_map_is_shown_like_a_formula(qtbot, window, settle):
 
 
 def saved_network(tmp_path, widths, name="net.safetensors"):
-    from jacviz.core.networks import save_mlp
+    from jacviz.nets.networks import save_mlp
 
     model = make_mlp(widths, seed=5, dtype=torch.float64)
     path = tmp_path / name
@@ -506,7 +506,7 @@ def test_a_network_given_at_start_is_described_in_the_status_bar(qtbot, settings
 
 
 def test_a_network_with_three_inputs_is_shown_on_a_plane_the_user_picks(qtbot, window, settle):
-    from jacviz.core.views import SliceMap
+    from jacviz.nets.views import SliceMap
 
     assert window.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
     settle()
@@ -540,9 +540,9 @@ def test_a_network_with_three_inputs_is_shown_on_a_plane_the_user_picks(qtbot, w
 
 
 def test_a_map_with_three_outputs_is_shown_as_a_classifier(qtbot, window, settle):
-    from jacviz.core.grid import sample_points
-    from jacviz.core.views import DecisionRegions, ProbabilityMap
     from jacviz.gui.planes import class_colours
+    from jacviz.math.grid import sample_points
+    from jacviz.nets.views import DecisionRegions, ProbabilityMap
 
     controller = window.controller
     assert controller.set_formula("x, y, 0")  # logits of 3 classes
@@ -604,9 +604,9 @@ def test_a_classifier_network_shows_its_layers_and_regions(qtbot, window, settle
 def test_a_two_class_classifier_opens_on_its_decision_regions_and_data_domain(
     qtbot, window, settle
 ):
-    from jacviz.core.datasets import make_dataset
-    from jacviz.core.networks import EXAMPLES_DIR, load_network
-    from jacviz.core.views import softmax
+    from jacviz.nets.datasets import make_dataset
+    from jacviz.nets.networks import EXAMPLES_DIR, load_network
+    from jacviz.nets.views import softmax
 
     path = EXAMPLES_DIR / "moons_jr.safetensors"
     metadata = load_network(path).metadata
@@ -638,8 +638,8 @@ def test_a_two_class_classifier_opens_on_its_decision_regions_and_data_domain(
 
 
 def test_inside_the_network_shows_the_grid_in_each_layer(qtbot, window, settle):
-    from jacviz.core.grid import grid_lines
-    from jacviz.core.layers import layer_images
+    from jacviz.math.grid import grid_lines
+    from jacviz.nets.layers import layer_images
 
     tabs = window.right_tabs
     assert not tabs.isTabEnabled(1)  # formulas have no layers

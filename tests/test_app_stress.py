@@ -15,11 +15,11 @@ import warnings
 import pytest
 from conftest import wait_for_heatmap
 
-from jacviz.core.grid import Domain
-from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.networks import EXAMPLES_DIR
-from jacviz.core.presets import PRESETS
-from jacviz.core.state import CLASSES
+from jacviz.math.grid import Domain
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.math.presets import PRESETS
+from jacviz.nets.networks import EXAMPLES_DIR
+from jacviz.state.view import CLASSES
 
 FORMULAS = [
     "x**2 + y, x*y",

@@ -15,10 +15,10 @@ from conftest import wait_for_heatmap
 from PyQt6.QtCore import Qt
 from torch import nn
 
-import jacviz.core.hosted as hosted
-import jacviz.core.maps as maps
-from jacviz.core.budget import side_within_budget
-from jacviz.core.networks import make_mlp, save_mlp
+import jacviz.math.maps as maps
+import jacviz.nets.hosted as hosted
+from jacviz.math.budget import side_within_budget
+from jacviz.nets.networks import make_mlp, save_mlp
 
 
 class Loops(nn.Module):
@@ -97,7 +97,7 @@ def test_a_network_failing_on_the_plane_is_refused_before_it_replaces_the_map(
 
 @pytest.mark.timeout(180)
 def test_a_network_failing_later_gives_way_to_the_last_formula(qtbot, window, settle, tmp_path):
-    from jacviz.core.grid import Domain
+    from jacviz.math.grid import Domain
 
     controller = window.controller
     controller.set_domain(Domain(-1, 1, -1, 1))

@@ -9,7 +9,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from jacviz.core.budget import (
+from jacviz.math.budget import (
     MEMORY_BUDGET,
     WORK_BUDGET,
     bytes_per_point,
@@ -18,9 +18,9 @@ from jacviz.core.budget import (
     side_within_budget,
     work_per_point,
 )
-from jacviz.core.maps import FormulaMap, TorchMap
-from jacviz.core.networks import MAX_PARAMETERS, NetworkError, load_network, make_mlp
-from jacviz.core.views import ProbabilityMap, SliceMap
+from jacviz.math.maps import FormulaMap, TorchMap
+from jacviz.nets.networks import MAX_PARAMETERS, NetworkError, load_network, make_mlp
+from jacviz.nets.views import ProbabilityMap, SliceMap
 
 
 def mlp_map(widths, activation="tanh"):

@@ -221,12 +221,12 @@ def test_ctrl_c_is_one_line_with_status_130(capsys, monkeypatch):
 
 
 def test_an_unexpected_failure_is_one_line_with_status_1(capsys, monkeypatch):
-    import jacviz.core.probe
+    import jacviz.math.probe
 
     def broken(*_args):
         raise RuntimeError("something\nbroke")
 
-    monkeypatch.setattr(jacviz.core.probe, "probe", broken)
+    monkeypatch.setattr(jacviz.math.probe, "probe", broken)
     status, out, err = run(capsys, "probe", "--map", "x, y", "--at", "1,2")
     assert status == 1 and out == ""
     assert err == "jacviz: internal error: RuntimeError: something broke (please report it)\n"
@@ -273,7 +273,7 @@ def test_the_app_refuses_a_bad_map_before_opening(capsys, formula, message):
 def saved_mlp(tmp_path, widths, seed=0):
     import torch
 
-    from jacviz.core.networks import make_mlp, save_mlp
+    from jacviz.nets.networks import make_mlp, save_mlp
 
     model = make_mlp(widths, seed=seed, dtype=torch.float64)
     path = tmp_path / f"mlp_{'_'.join(map(str, widths))}.safetensors"

@@ -7,9 +7,17 @@ import pytest
 from PyQt6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 
-from jacviz.core.datasets import make_dataset
-from jacviz.core.maps import TorchMap
-from jacviz.core.robustness import (
+from jacviz.gui.lab.compare import TABLE_ROWS, UPPER_BOUND, CompareWidget, log_ticks
+from jacviz.math.maps import TorchMap
+from jacviz.nets.comparison import (
+    ATTACK_SEED,
+    attack_radii,
+    comparison_steps,
+    data_scale,
+    estimator_spread,
+)
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.robustness import (
     ATTACKS,
     NORMS,
     PGD_RESTARTS,
@@ -19,15 +27,7 @@ from jacviz.core.robustness import (
     linearized_flip_fraction,
     robust_accuracy,
 )
-from jacviz.core.training import TrainConfig, load_state, projection_estimates, run
-from jacviz.gui.lab.compare import TABLE_ROWS, UPPER_BOUND, CompareWidget, log_ticks
-from jacviz.gui.lab.compare_worker import (
-    ATTACK_SEED,
-    attack_radii,
-    comparison_steps,
-    data_scale,
-    estimator_spread,
-)
+from jacviz.nets.training import TrainConfig, load_state, projection_estimates, run
 
 CONFIG = TrainConfig(hidden=(16, 16), steps=300, jr_lambda=0.1)
 # ReLU, plain SGD at a large step and a huge λ: the regularized run blows up in its first

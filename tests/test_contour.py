@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jacviz.core.contour import zero_contour
-from jacviz.core.grid import Domain, sample_points
+from jacviz.math.contour import zero_contour
+from jacviz.math.grid import Domain, sample_points
 
 DOMAIN = Domain(-2.0, 2.0, -1.5, 2.5)
 

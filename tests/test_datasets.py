@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.datasets: seeded toy datasets, editing, and CSV files.
+"""Tests for jacviz.nets.datasets: seeded toy datasets, editing, and CSV files.
 
 Geometry is checked exactly on noise-free data (points on the arcs, circles and spiral arms the
 docstring promises), and every malformed CSV is built for real and must be refused with a
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacviz.core.datasets import (
+from jacviz.math.grid import MAX_ASPECT, Domain
+from jacviz.nets.datasets import (
     DATASETS,
     MAX_COORDINATE,
     MAX_CSV_BYTES,
@@ -27,7 +28,6 @@ from jacviz.core.datasets import (
     load_csv,
     make_dataset,
 )
-from jacviz.core.grid import MAX_ASPECT, Domain
 
 TIGHT = {"rtol": 0, "atol": 1e-15}
 
@@ -703,7 +703,7 @@ def test_load_csv_checks_its_arguments(tmp_path):
     ],
 )
 def test_a_class_name_that_could_not_be_saved_is_refused_when_loaded(tmp_path, label, problem):
-    from jacviz.core.datasets import DatasetError, load_csv
+    from jacviz.nets.datasets import DatasetError, load_csv
 
     path = tmp_path / "labels.csv"
     rows = "".join(f"{i},{i},{label if i % 2 else 'ok'}\n" for i in range(6))
@@ -714,7 +714,7 @@ def test_a_class_name_that_could_not_be_saved_is_refused_when_loaded(tmp_path, l
 
 
 def test_a_dataset_never_holds_a_class_name_it_could_not_save():
-    from jacviz.core.datasets import Dataset, DatasetError
+    from jacviz.nets.datasets import Dataset, DatasetError
 
     with pytest.raises(DatasetError, match="lone surrogate"):
         Dataset(np.zeros((2, 2)), np.array([0, 1]), np.zeros(2, bool), 2, "d", ("a", "\udcff"))

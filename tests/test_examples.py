@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from jacviz.core.jacobian import JacobianField
-from jacviz.core.networks import EXAMPLES_DIR, example_files, load_network
+from jacviz.math.jacobian import JacobianField
+from jacviz.nets.networks import EXAMPLES_DIR, example_files, load_network
 
 EXAMPLES = example_files()
 
@@ -63,7 +63,7 @@ def test_the_relu_example_has_folds():
 
 
 def test_the_3d_example_turns_each_plane_z_const_nearly_rigidly():
-    from jacviz.core.views import SliceMap
+    from jacviz.nets.views import SliceMap
 
     network = load_network(EXAMPLES_DIR / "turn_3d.safetensors").as_map()
     for z in (-1.0, 0.0, 1.2):
@@ -77,8 +77,8 @@ def test_the_3d_example_turns_each_plane_z_const_nearly_rigidly():
 
 @pytest.mark.parametrize("dataset", ["moons", "spirals"])
 def test_the_regularized_classifiers_have_smaller_jacobians_and_keep_accuracy(dataset):
-    from jacviz.core.datasets import make_dataset
-    from jacviz.core.training import jacobian_frobenius
+    from jacviz.nets.datasets import make_dataset
+    from jacviz.nets.training import jacobian_frobenius
 
     plain = load_network(EXAMPLES_DIR / f"{dataset}_plain.safetensors")
     regularized = load_network(EXAMPLES_DIR / f"{dataset}_jr.safetensors")

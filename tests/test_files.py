@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from jacviz.core.files import UnsafeTargetError, target_problem, write_atomically
+from jacviz.support.files import UnsafeTargetError, target_problem, write_atomically
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and devices: POSIX")
 
@@ -141,7 +141,7 @@ def test_what_is_no_ordinary_file_is_refused_and_left_alone(tmp_path, kind, thro
 
 def test_the_check_before_the_rename_catches_what_appeared_meanwhile(tmp_path, monkeypatch):
     """A FIFO made at the target while the payload is written is not replaced either."""
-    import jacviz.core.files as files
+    import jacviz.support.files as files
 
     target = tmp_path / "out.png"
     original = files._write_temporary
@@ -162,7 +162,7 @@ def test_a_new_file_is_never_put_over_one_that_appeared_meanwhile_without_a_chec
     tmp_path, monkeypatch
 ):
     """An ordinary file that appears between the looks is replaced, like any ordinary file."""
-    import jacviz.core.files as files
+    import jacviz.support.files as files
 
     target = tmp_path / "out.csv"
     original = files._write_temporary
@@ -186,20 +186,20 @@ def test_missing_folder_is_named_as_the_user_wrote_it(tmp_path):
 
 
 def _save_session(path):
-    from jacviz.core.session import Session, save_session
-    from jacviz.core.state import ViewState
+    from jacviz.state.session import Session, save_session
+    from jacviz.state.view import ViewState
 
     save_session(Session(ViewState()), path)
 
 
 def _save_model(path):
-    from jacviz.core.networks import make_mlp, save_mlp
+    from jacviz.nets.networks import make_mlp, save_mlp
 
     save_mlp(make_mlp([2, 4, 2]), path)
 
 
 def _save_csv(path):
-    from jacviz.core.datasets import make_dataset
+    from jacviz.nets.datasets import make_dataset
 
     make_dataset("moons", n_points=20).to_csv(path)
 
@@ -280,7 +280,7 @@ def test_every_writer_refuses_a_fifo_and_writes_through_a_symlink(qapp, tmp_path
 
 
 def test_a_name_with_a_nul_character_is_one_line_everywhere(tmp_path):
-    from jacviz.core.files import read_regular_file
+    from jacviz.support.files import read_regular_file
 
     bad = tmp_path / "a\0b.png"
     assert "NUL" in target_problem(bad)

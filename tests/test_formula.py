@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.formula: parsing, closed-form Jacobians, evaluation and refusals."""
+"""Tests for jacviz.math.formula: parsing, closed-form Jacobians, evaluation and refusals."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jacviz.core import formula as formula_module
-from jacviz.core.formula import (
+from jacviz.math import formula as formula_module
+from jacviz.math.formula import (
     FUNCTION_NAMES,
     MAX_MESSAGE_LENGTH,
     MAX_OUTPUTS,

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from jacviz.core.grid import (
+from jacviz.math.grid import (
     MAX_ASPECT,
     MAX_BOUND,
     MIN_EXTENT,
@@ -15,8 +15,8 @@ from jacviz.core.grid import (
     sample_points,
     warp_grid,
 )
-from jacviz.core.maps import FormulaMap
-from jacviz.core.presets import PRESETS
+from jacviz.math.maps import FormulaMap
+from jacviz.math.presets import PRESETS
 
 DOMAIN = Domain(-2.0, 2.0, -1.0, 3.0)
 

@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-import jacviz.core.hosted as hosted
-from jacviz.core.hosted import HostedNetwork, LoadCancelled
-from jacviz.core.networks import (
+import jacviz.nets.hosted as hosted
+from jacviz.nets.hosted import HostedNetwork, LoadCancelled
+from jacviz.nets.networks import (
     MAX_OUTPUTS,
     MAX_UNPACKED_BYTES,
     NetworkError,

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from jacviz.core.isolation import (
+from jacviz.support.isolation import (
     Cancelled,
     ChildDied,
     ChildFailed,
@@ -211,7 +211,7 @@ def test_a_script_without_a_main_guard_is_not_run_again_in_children(tmp_path):
         "from pathlib import Path\n"
         f"with open({str(runs)!r}, 'a') as f:\n"
         "    f.write('run\\n')\n"
-        "from jacviz.core.maps import check_formula\n"
+        "from jacviz.math.maps import check_formula\n"
         "check_formula('x**2 + y, x*y')\n"
     )
     subprocess.run([sys.executable, str(script)], check=True, timeout=170)

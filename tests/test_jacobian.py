@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.jacobian: Jacobians of networks and maps, closed forms, fields."""
+"""Tests for jacviz.math.jacobian: Jacobians of networks and maps, closed forms, fields."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
-from jacviz.core.jacobian import (
+from jacviz.math.jacobian import (
     CHUNK_SIZE,
     HEATMAP_QUANTITIES,
     JacobianField,
@@ -712,8 +712,8 @@ def test_field_validation() -> None:
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu", "softplus", "sigmoid"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_sequential_values_match_the_module_and_the_jacobian_walk(activation, dtype):
-    from jacviz.core.jacobian import sequential_values
-    from jacviz.core.networks import make_mlp
+    from jacviz.math.jacobian import sequential_values
+    from jacviz.nets.networks import make_mlp
 
     model = make_mlp([2, 16, 16, 3], activation, seed=1, dtype=dtype)
     points = torch.randn(5000, 2, dtype=dtype, generator=torch.Generator().manual_seed(0))
@@ -729,7 +729,7 @@ def test_sequential_values_match_the_module_and_the_jacobian_walk(activation, dt
 
 
 def test_sequential_values_edge_cases():
-    from jacviz.core.jacobian import sequential_values
+    from jacviz.math.jacobian import sequential_values
 
     # An activation first must not overwrite the caller's points.
     model = nn.Sequential(nn.Tanh(), nn.Linear(2, 2, dtype=torch.float64))

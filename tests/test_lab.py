@@ -9,12 +9,6 @@ import torch
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
-from jacviz.core.datasets import load_csv
-from jacviz.core.grid import sample_points
-from jacviz.core.networks import load_network
-from jacviz.core.training import TrainingError, jacobian_frobenius, load_state, run, train
-from jacviz.core.views import DecisionRegions
-from jacviz.gui.lab.fields import FROBENIUS
 from jacviz.gui.lab.lab_controller import (
     SNAPSHOT_EVERY,
     DataSettings,
@@ -25,6 +19,12 @@ from jacviz.gui.lab.lab_controller import (
 )
 from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.planes import class_colours
+from jacviz.math.grid import sample_points
+from jacviz.nets.datasets import load_csv
+from jacviz.nets.fields import FROBENIUS
+from jacviz.nets.networks import load_network
+from jacviz.nets.training import TrainingError, jacobian_frobenius, load_state, run, train
+from jacviz.nets.views import DecisionRegions
 
 LEFT = Qt.MouseButton.LeftButton
 SMALL = LabState(
@@ -554,8 +554,8 @@ def test_class_colours_can_be_shaded_for_k_classes_and_paler():
 
 def test_sessions_name_the_lab_s_own_displays():
     # Sessions are read in the core, which cannot import the lab's fields module.
-    from jacviz.core.lab_state import LAB_DISPLAYS
-    from jacviz.gui.lab.fields import DISPLAYS
+    from jacviz.nets.fields import DISPLAYS
+    from jacviz.state.lab import LAB_DISPLAYS
 
     assert tuple(DISPLAYS) == LAB_DISPLAYS
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from test_app import curve_points, data_per_pixel, drag, saved_network, widget_pos
 
-from jacviz.core.grid import grid_lines
-from jacviz.core.layers import layer_images
-from jacviz.core.linearize import unit_circle
-from jacviz.core.networks import EXAMPLES_DIR, load_network
 from jacviz.gui.controller import PATH_CIRCLE_SAMPLES
+from jacviz.math.grid import grid_lines
+from jacviz.math.linearize import unit_circle
+from jacviz.nets.layers import layer_images
+from jacviz.nets.networks import EXAMPLES_DIR, load_network
 
 TANH_WARP = EXAMPLES_DIR / "tanh_warp.safetensors"  # Linear 2→32, tanh, Linear 32→32, tanh, …
 TURN_3D = EXAMPLES_DIR / "turn_3d.safetensors"  # the same shape with 3 inputs

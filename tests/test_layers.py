@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.layers: chain-rule factors at a point and the grid in every layer."""
+"""Tests for jacviz.nets.layers: chain-rule factors at a point and the grid in every layer."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from jacviz.core.grid import Domain, grid_lines
-from jacviz.core.jacobian import sequential_jacobian
-from jacviz.core.layers import (
+from jacviz.math.grid import Domain, grid_lines
+from jacviz.math.jacobian import sequential_jacobian
+from jacviz.math.maps import TorchMap
+from jacviz.nets.layers import (
     Factor,
     LayerError,
     LayerImage,
@@ -22,9 +23,8 @@ from jacviz.core.layers import (
     layer_path,
     principal_plane,
 )
-from jacviz.core.maps import TorchMap
-from jacviz.core.networks import make_mlp
-from jacviz.core.views import SliceMap
+from jacviz.nets.networks import make_mlp
+from jacviz.nets.views import SliceMap
 
 LINES = grid_lines(Domain(-2.0, 2.0, -1.5, 2.5), lines=7, samples=17)  # (14, 17, 2)
 

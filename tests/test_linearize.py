@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jacviz.core.linearize import linearize, square_boundary
-from jacviz.core.maps import FormulaMap
+from jacviz.math.linearize import linearize, square_boundary
+from jacviz.math.maps import FormulaMap
 
 SEED = FormulaMap.from_text("x**2 + y, x*y")
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from numerics import central_differences
 
-from jacviz.core.maps import FormulaMap, TorchMap, as_points, jacobian_field
-from jacviz.core.networks import make_mlp
-from jacviz.core.presets import PRESETS
+from jacviz.math.maps import FormulaMap, TorchMap, as_points, jacobian_field
+from jacviz.math.presets import PRESETS
+from jacviz.nets.networks import make_mlp
 
 EXTRA_FORMULAS = [
     "3*x**2*y, 2*x + y**8",  # seed 001

@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.networks: seeded MLPs, the jacviz MLP format and safe loading.
+"""Tests for jacviz.nets.networks: seeded MLPs, the jacviz MLP format and safe loading.
 
 Hostile files are built for real (pickles whose ``__reduce__`` runs ``os.system``, TorchScript that
 writes files, torch.export archives that exploit ``torch.export.load``), and each test checks
@@ -17,8 +17,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from jacviz.core import networks
-from jacviz.core.networks import (
+from jacviz.nets import networks
+from jacviz.nets.networks import (
     MAX_WIDTH,
     LoadedNetwork,
     NetworkError,

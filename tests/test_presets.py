@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from jacviz.core.grid import sample_points
-from jacviz.core.maps import FormulaMap, jacobian_field
-from jacviz.core.presets import PRESETS, linear_formula, preset
+from jacviz.math.grid import sample_points
+from jacviz.math.maps import FormulaMap, jacobian_field
+from jacviz.math.presets import PRESETS, linear_formula, preset
 
 
 @pytest.mark.parametrize("entry", PRESETS, ids=lambda p: p.name)

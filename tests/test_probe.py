@@ -1,4 +1,4 @@
-"""Tests for jacviz.core.probe: the numbers at one point and the words that explain them."""
+"""Tests for jacviz.math.probe: the numbers at one point and the words that explain them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from jacviz.cli import format_report
-from jacviz.core.maps import FormulaMap, TorchMap
-from jacviz.core.probe import ProbeReport, orientation_word, probe
+from jacviz.math.maps import FormulaMap, TorchMap
+from jacviz.math.probe import ProbeReport, orientation_word, probe
 
 SUBNORMAL = 5e-324  # the smallest positive float64; 1/SUBNORMAL is about 2e323 > 1.8e308
 

@@ -14,11 +14,11 @@ import pytest
 from PyQt6.QtGui import QColor, QImage
 
 from jacviz.cli import main
-from jacviz.core.grid import Domain
-from jacviz.core.networks import EXAMPLES_DIR
-from jacviz.core.session import Session, save_session
-from jacviz.core.state import ViewState
 from jacviz.gui import style
+from jacviz.math.grid import Domain
+from jacviz.nets.networks import EXAMPLES_DIR
+from jacviz.state.session import Session, save_session
+from jacviz.state.view import ViewState
 
 SVG = "{http://www.w3.org/2000/svg}"
 MOONS = EXAMPLES_DIR / "moons_jr.safetensors"

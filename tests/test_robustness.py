@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from jacviz.core.robustness import (
+from jacviz.nets.robustness import (
     NORMS,
     boundary_distance,
     disc_samples,
@@ -276,8 +276,8 @@ def test_pgd_robust_accuracy_is_the_truth_on_the_spirals_and_never_below_it():
     # Balls of radius >= 0.2 on the spirals hold other classes in narrow ranges of directions:
     # one 20-step run from a random start reported 0.325 at L2 0.3, where every ball of the
     # grid below says 0.15. From 12 starts round each ball's edge PGD finds every error.
-    from jacviz.core.datasets import make_dataset
-    from jacviz.core.networks import load_network
+    from jacviz.nets.datasets import make_dataset
+    from jacviz.nets.networks import load_network
 
     network = load_network(EXAMPLES / "spirals_jr.safetensors")
     spec = dict(network.metadata["dataset"])
@@ -523,8 +523,8 @@ def test_boundary_distance_on_the_spirals_example_matches_a_dense_search():
     # examples/spirals_plain.safetensors. This test point sits at the corner of a pocket of the
     # other class 0.0186 away, closer than the march's first radius (0.112): it reported the far
     # side of the pocket's neighbour instead, 0.0580 (3.1x).
-    from jacviz.core.datasets import make_dataset
-    from jacviz.core.networks import load_network
+    from jacviz.nets.datasets import make_dataset
+    from jacviz.nets.networks import load_network
 
     network = load_network(EXAMPLES / "spirals_plain.safetensors")
     spec = dict(network.metadata["dataset"])

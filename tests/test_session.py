@@ -20,8 +20,10 @@ from session_fuzz import full_session, mutations, sample
 from session_fuzz import write as write_raw
 
 from jacviz.cli import main
-from jacviz.core.datasets import Dataset, DatasetError, make_dataset
-from jacviz.core.lab_state import (
+from jacviz.nets.datasets import Dataset, DatasetError, make_dataset
+from jacviz.nets.networks import EXAMPLES_DIR
+from jacviz.nets.training import TrainConfig, TrainingError
+from jacviz.state.lab import (
     FROBENIUS,
     LAB_DISPLAYS,
     MAX_SEED,
@@ -31,8 +33,7 @@ from jacviz.core.lab_state import (
     ModelSettings,
     parse_hidden,
 )
-from jacviz.core.networks import EXAMPLES_DIR
-from jacviz.core.session import (
+from jacviz.state.session import (
     SESSION_VERSION,
     LabSession,
     Session,
@@ -41,8 +42,7 @@ from jacviz.core.session import (
     network_file,
     save_session,
 )
-from jacviz.core.state import ViewState
-from jacviz.core.training import TrainConfig, TrainingError
+from jacviz.state.view import ViewState
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,13 @@ from session_fuzz import write as write_raw
 import jacviz.gui.app
 import jacviz.gui.sessions
 from jacviz.cli import main
-from jacviz.core.grid import Domain
-from jacviz.core.networks import EXAMPLES_DIR
-from jacviz.core.session import SESSION_VERSION, Session, load_session, save_session
-from jacviz.core.state import ViewState
-from jacviz.gui.lab.fields import FROBENIUS
 from jacviz.gui.lab.lab_controller import DataSettings, ModelSettings
 from jacviz.gui.main_window import MainWindow
+from jacviz.math.grid import Domain
+from jacviz.nets.fields import FROBENIUS
+from jacviz.nets.networks import EXAMPLES_DIR
+from jacviz.state.session import SESSION_VERSION, Session, load_session, save_session
+from jacviz.state.view import ViewState
 
 Button = QMessageBox.StandardButton
 LEFT = Qt.MouseButton.LeftButton

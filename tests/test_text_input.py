@@ -2,7 +2,7 @@
 
 import pytest
 
-from jacviz.core.text_input import (
+from jacviz.support.text_input import (
     NumberError,
     one_line,
     parse_integer,

@@ -4,7 +4,7 @@ import threading
 
 import torch
 
-from jacviz.core.threads import single_threaded
+from jacviz.support.threads import single_threaded
 
 
 def test_nested_blocks_and_decorator_restore_the_count():

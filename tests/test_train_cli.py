@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from jacviz.cli import main
-from jacviz.core.datasets import make_dataset
-from jacviz.core.networks import load_network
-from jacviz.core.robustness import robust_accuracy
-from jacviz.core.training import (
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.networks import load_network
+from jacviz.nets.robustness import robust_accuracy
+from jacviz.nets.training import (
     MAX_PENALTY,
     TrainConfig,
     TrainingError,

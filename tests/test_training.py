@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jacviz.core.datasets import make_dataset
-from jacviz.core.networks import load_network, make_mlp, save_mlp
-from jacviz.core.training import (
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.networks import load_network, make_mlp, save_mlp
+from jacviz.nets.training import (
     TRAINABLE_ACTIVATIONS,
     TrainConfig,
     TrainingError,
@@ -110,7 +110,7 @@ def test_random_projection_estimate_closed_form_mean_and_variance():
 def test_variance_falls_like_one_over_n_proj_for_a_network():
     model = make_mlp([2, 16, 3], "tanh", seed=2, dtype=torch.float64)
     points = np.random.default_rng(0).normal(size=(5, 2))
-    from jacviz.core.maps import TorchMap
+    from jacviz.math.maps import TorchMap
 
     _, jac = TorchMap(model, "m", 2, 3).evaluate_with_jacobian(points)
     variances = [projection_estimates(jac, n, 20_000, seed=1)[1].var(axis=0) for n in (1, 2, 8)]

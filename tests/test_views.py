@@ -8,12 +8,12 @@ import pytest
 import torch
 from numerics import central_differences
 
-from jacviz.core.grid import Domain, sample_points, warp_grid
-from jacviz.core.jacobian import autograd_jacobian
-from jacviz.core.maps import FormulaMap, Map, TorchMap, jacobian_field
-from jacviz.core.networks import make_mlp
-from jacviz.core.probe import probe
-from jacviz.core.views import (
+from jacviz.math.grid import Domain, sample_points, warp_grid
+from jacviz.math.jacobian import autograd_jacobian
+from jacviz.math.maps import FormulaMap, Map, TorchMap, jacobian_field
+from jacviz.math.probe import probe
+from jacviz.nets.networks import make_mlp
+from jacviz.nets.views import (
     DecisionRegions,
     OutputView,
     ProbabilityMap,
@@ -554,7 +554,7 @@ def test_an_output_view_needs_two_outputs():
 
 @pytest.mark.parametrize("which", ["base", "u", "v"])
 def test_slice_vectors_beyond_the_domain_bound_are_refused(which):
-    from jacviz.core.grid import MAX_BOUND
+    from jacviz.math.grid import MAX_BOUND
 
     network = TorchMap(make_mlp([3, 4, 2]), "net", 3, 2)
     vectors = {"base": [0.0, 0.0, 0.0], "u": [1.0, 0.0, 0.0], "v": [0.0, 1.0, 0.0]}

@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from jacviz.core.files import move_into_place, target_problem, temporary_beside, write_atomically
+from jacviz.support.files import move_into_place, target_problem, temporary_beside, write_atomically
 
 ANIMATION_FORMATS = {".gif": "GIF animation", ".mp4": "MP4 video"}
 MAX_FRAMES = 1000

@@ -6,9 +6,9 @@ import sys
 
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.core.isolation import warm_up
-from jacviz.core.state import ViewState
 from jacviz.gui.main_window import MainWindow
+from jacviz.state.view import ViewState
+from jacviz.support.isolation import warm_up
 
 
 def run_app(

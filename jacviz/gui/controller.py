@@ -25,22 +25,22 @@ from typing import Any, TypeVar
 import numpy as np
 from PyQt6.QtCore import QEventLoop, QObject, pyqtSignal
 
-from jacviz.core.budget import grid_samples_within_budget, points_within_budget, side_within_budget
-from jacviz.core.contour import zero_contour
-from jacviz.core.formula import FormulaError
-from jacviz.core.grid import Domain, WarpedGrid, grid_lines, sample_points, warp_grid
-from jacviz.core.hosted import HostedNetwork, LoadCancelled
-from jacviz.core.isolation import Cancelled, CancelScope
-from jacviz.core.jacobian import CHUNK_SIZE, HEATMAP_QUANTITIES, JacobianField
-from jacviz.core.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
-from jacviz.core.linearize import Linearization, linearize, unit_circle
-from jacviz.core.maps import FormulaMap, Map, TorchMap, require_planar
-from jacviz.core.networks import Network, NetworkError, load_network_bytes, read_network_file
-from jacviz.core.presets import Preset
-from jacviz.core.probe import probe
-from jacviz.core.state import CLASSES, DEFAULT_FORMULA, ViewState
-from jacviz.core.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
 from jacviz.gui.runner import LatestOnlyRunner
+from jacviz.math.budget import grid_samples_within_budget, points_within_budget, side_within_budget
+from jacviz.math.contour import zero_contour
+from jacviz.math.formula import FormulaError
+from jacviz.math.grid import Domain, WarpedGrid, grid_lines, sample_points, warp_grid
+from jacviz.math.jacobian import CHUNK_SIZE, HEATMAP_QUANTITIES, JacobianField
+from jacviz.math.linearize import Linearization, linearize, unit_circle
+from jacviz.math.maps import FormulaMap, Map, TorchMap, require_planar
+from jacviz.math.presets import Preset
+from jacviz.math.probe import probe
+from jacviz.nets.hosted import HostedNetwork, LoadCancelled
+from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
+from jacviz.nets.networks import Network, NetworkError, load_network_bytes, read_network_file
+from jacviz.nets.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
+from jacviz.state.view import CLASSES, DEFAULT_FORMULA, ViewState
+from jacviz.support.isolation import Cancelled, CancelScope
 
 HEATMAP_RESOLUTION = 256
 PATH_CIRCLE_SAMPLES = 64

@@ -22,11 +22,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.grid import Domain
-from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.presets import PRESETS, Preset, linear_formula
-from jacviz.core.probe import format_number
-from jacviz.core.state import CLASSES, ViewState
+from jacviz.math.grid import Domain
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.math.presets import PRESETS, Preset, linear_formula
+from jacviz.math.probe import format_number
+from jacviz.state.view import CLASSES, ViewState
 
 FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""

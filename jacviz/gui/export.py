@@ -57,7 +57,7 @@ from PyQt6.QtGui import (
 from PyQt6.QtSvg import QSvgGenerator
 from PyQt6.QtWidgets import QAbstractGraphicsShapeItem, QGraphicsItem, QGraphicsView, QWidget
 
-from jacviz.core.files import target_problem, write_atomically
+from jacviz.support.files import target_problem, write_atomically
 
 FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
 """The file extensions a figure can be saved as, and what each gives."""

@@ -33,11 +33,11 @@ from PyQt6.QtCore import (
 )
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.core.grid import MAX_BOUND, Domain
-from jacviz.core.state import CLASSES, ViewState
-from jacviz.core.text_input import one_line, quote
 from jacviz.gui.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
 from jacviz.gui.main_window import MainWindow
+from jacviz.math.grid import MAX_BOUND, Domain
+from jacviz.state.view import CLASSES, ViewState
+from jacviz.support.text_input import one_line, quote
 
 RENDER_VIEWS = {
     "warp": "output",

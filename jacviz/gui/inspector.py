@@ -9,8 +9,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
 
-from jacviz.core.linearize import Linearization
-from jacviz.core.probe import align_columns, format_number, orientation_word
+from jacviz.math.linearize import Linearization
+from jacviz.math.probe import align_columns, format_number, orientation_word
 
 # Row key -> (label, meaning shown on hover).
 ROWS: dict[str, tuple[str, str]] = {

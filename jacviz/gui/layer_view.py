@@ -11,10 +11,10 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QHideEvent, QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from jacviz.core.layers import LayerImage
 from jacviz.gui import style
 from jacviz.gui.controller import LayerPath
 from jacviz.gui.planes import Marker, polyline_data, robust_bounds
+from jacviz.nets.layers import LayerImage
 
 PROJECTION_CHOICES = ("top-2 principal directions (PCA)", "two units i, j")
 """The projection combo's entries, in order: index 0 is PCA, index 1 a pair of units."""

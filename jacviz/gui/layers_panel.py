@@ -6,8 +6,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from jacviz.core.layers import Factor
-from jacviz.core.probe import align_columns, format_number
+from jacviz.math.probe import align_columns, format_number
+from jacviz.nets.layers import Factor
 
 EXPLANATION = (
     "Each row is one factor of J = J_L ⋯ J_1 at p (chain rule): a Linear layer contributes its\n"

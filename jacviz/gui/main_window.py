@@ -34,12 +34,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.networks import example_files
-from jacviz.core.presets import PRESETS
-from jacviz.core.session import SESSION_SUFFIX
-from jacviz.core.state import CLASSES, ViewState
-from jacviz.core.views import SliceMap
 from jacviz.gui.animation import export_animation
 from jacviz.gui.controller import Controller
 from jacviz.gui.editor import MapEditor
@@ -52,6 +46,12 @@ from jacviz.gui.layer_view import LayerView
 from jacviz.gui.layers_panel import LayersPanel
 from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
 from jacviz.gui.sessions import SessionKeeper
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.math.presets import PRESETS
+from jacviz.nets.networks import example_files
+from jacviz.nets.views import SliceMap
+from jacviz.state.session import SESSION_SUFFIX
+from jacviz.state.view import CLASSES, ViewState
 
 MORPH_STEPS = 100
 MORPH_FRAMES = 48

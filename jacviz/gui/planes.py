@@ -13,11 +13,11 @@ from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
 
-from jacviz.core.grid import Domain, WarpedGrid
-from jacviz.core.linearize import Linearization, OutputFigures
-from jacviz.core.views import DecisionRegions
 from jacviz.gui import style
 from jacviz.gui.controller import HeatmapImage
+from jacviz.math.grid import Domain, WarpedGrid
+from jacviz.math.linearize import Linearization, OutputFigures
+from jacviz.nets.views import DecisionRegions
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 

@@ -1,12 +1,12 @@
 """Sessions in the main window: File → Open / Save session, Open recent, unsaved changes.
 
 A :class:`SessionKeeper` ties a :class:`~jacviz.gui.main_window.MainWindow` to the session
-file (``.jacviz``, see :mod:`jacviz.core.session`) it last saved or opened. It adds the
+file (``.jacviz``, see :mod:`jacviz.state.session`) it last saved or opened. It adds the
 session actions to the File menu, writes and reads the files, keeps the recent ones in
 QSettings, shows the file name in the window title with a ``*`` once the window differs from
 it, and asks before such changes would be lost.
 
-What a session holds: the map view's :class:`~jacviz.core.state.ViewState` (formula or
+What a session holds: the map view's :class:`~jacviz.state.view.ViewState` (formula or
 network, plane, domain, probe, overlays, heatmap), the bytes of the network shown (so that it
 still opens after the file moved), and, once the lab window has been opened, the lab: its
 points (hand-added ones too), settings, newest model and its step.
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 from PyQt6.QtCore import QObject, QSettings, QStandardPaths, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.json_input import parse_json, text_problem
-from jacviz.core.lab_state import LabState
-from jacviz.core.session import (
+from jacviz.gui.lab.worker import TrainingRun
+from jacviz.nets.datasets import Dataset
+from jacviz.state.lab import LabState
+from jacviz.state.session import (
     SESSION_SUFFIX,
     Session,
     SessionError,
@@ -42,8 +42,8 @@ from jacviz.core.session import (
     network_file,
     save_session,
 )
-from jacviz.core.state import MAX_PATH, ViewState
-from jacviz.gui.lab.worker import TrainingRun
+from jacviz.state.view import MAX_PATH, ViewState
+from jacviz.support.json_input import parse_json, text_problem
 
 if TYPE_CHECKING:
     from jacviz.gui.lab.lab_window import LabWindow
@@ -59,7 +59,7 @@ def embedded_network_folder() -> Path:
     """The per-user cache folder where the networks embedded in sessions are copied.
 
     A session's network is opened from such a copy when its own file moved or changed
-    (:func:`~jacviz.core.session.network_file`).
+    (:func:`~jacviz.state.session.network_file`).
     """
     cache = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation)
     return Path(cache or tempfile.gettempdir()) / "embedded-networks"

@@ -1,7 +1,7 @@
 """The lab's Compare section: the same classifier trained with and without Jacobian regularization.
 
 :class:`CompareWidget` trains the λ = 0 and λ > 0 runs of one configuration on a worker thread
-(:func:`~jacviz.gui.lab.compare_worker.comparison_steps`) and shows them side by side, on the
+(:func:`~jacviz.nets.comparison.comparison_steps`) and shows them side by side, on the
 same colour scales: decision regions with the data, ‖J‖_F over the plane, a table of clean
 accuracy, mean ‖J‖_F, distance to the decision boundary and PGD accuracy, and accuracy-vs-ε
 curves for FGSM and PGD in L2 and L∞ (accuracies under attack are upper bounds: an attack can
@@ -45,19 +45,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.grid import Domain
-from jacviz.core.maps import TorchMap
-from jacviz.core.probe import format_number
-from jacviz.core.robustness import (
-    PGD_RESTARTS,
-    PGD_STEPS,
-    flip_fraction,
-    linearized_flip_fraction,
-)
-from jacviz.core.training import TrainConfig
 from jacviz.gui import style
-from jacviz.gui.lab.compare_worker import (
+from jacviz.gui.lab.regions_view import REGION_INTENSITY, DataPoints
+from jacviz.gui.planes import Marker, _Plane, heatmap_levels, paint_regions
+from jacviz.math.grid import Domain
+from jacviz.math.maps import TorchMap
+from jacviz.math.probe import format_number
+from jacviz.nets.comparison import (
     Comparison,
     EstimatorSpread,
     ModelResult,
@@ -66,8 +60,14 @@ from jacviz.gui.lab.compare_worker import (
     estimator_spread,
     norm_name,
 )
-from jacviz.gui.lab.regions_view import REGION_INTENSITY, DataPoints
-from jacviz.gui.planes import Marker, _Plane, heatmap_levels, paint_regions
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.robustness import (
+    PGD_RESTARTS,
+    PGD_STEPS,
+    flip_fraction,
+    linearized_flip_fraction,
+)
+from jacviz.nets.training import TrainConfig
 
 __all__ = [
     "MODEL_COLOURS",

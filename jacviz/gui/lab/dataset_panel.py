@@ -23,9 +23,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.datasets import DATASETS, MAX_CLASSES, MAX_POINTS, MAX_TEST_FRACTION, Dataset
-from jacviz.core.lab_state import MAX_LAB_NOISE, MAX_SEED, DataSettings
 from jacviz.gui import style
+from jacviz.nets.datasets import DATASETS, MAX_CLASSES, MAX_POINTS, MAX_TEST_FRACTION, Dataset
+from jacviz.state.lab import MAX_LAB_NOISE, MAX_SEED, DataSettings
 
 _LABELS = {
     "moons": "two moons",

@@ -1,11 +1,11 @@
 """The lab's controller: it turns the user's intents into core calls.
 
-One :class:`~jacviz.core.lab_state.LabState` says what the user chose (data settings, model
+One :class:`~jacviz.state.lab.LabState` says what the user chose (data settings, model
 settings as typed, what the plane shows, the class clicks add); the :class:`LabController`
 owns it together with the current dataset and training run, calls the core (datasets,
 training, saving), runs training on a :class:`~jacviz.gui.lab.worker.TrainingWorker`, and
 hands the views plain data: the dataset, snapshots, curves and pictures. It creates no
-widgets. The state's types live in the core (:mod:`jacviz.core.lab_state`), where sessions
+widgets. The state's types live in the core (:mod:`jacviz.state.lab`), where sessions
 read them by the lab's rules; they are named here too for the lab's panels.
 
 A model is always trained on exactly the data and settings shown: any change of either
@@ -24,16 +24,16 @@ from pathlib import Path
 import torch
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from jacviz.core.datasets import Dataset, DatasetError, load_csv
-from jacviz.core.grid import Domain
-from jacviz.core.lab_state import MAX_SEED as MAX_SEED  # the panels' range, named here too
-from jacviz.core.lab_state import Curves, DataSettings, LabState, ModelSettings
-from jacviz.core.lab_state import parse_hidden as parse_hidden  # for the training panel
-from jacviz.core.networks import NetworkError, save_mlp
-from jacviz.core.session import LabSession
-from jacviz.core.training import Snapshot, TrainConfig, TrainingError, load_state
-from jacviz.gui.lab.fields import DISPLAYS, FieldImage
 from jacviz.gui.lab.worker import TrainingRun, TrainingWorker
+from jacviz.math.grid import Domain
+from jacviz.nets.datasets import Dataset, DatasetError, load_csv
+from jacviz.nets.fields import DISPLAYS, FieldImage
+from jacviz.nets.networks import NetworkError, save_mlp
+from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, load_state
+from jacviz.state.lab import MAX_SEED as MAX_SEED  # the panels' range, named here too
+from jacviz.state.lab import Curves, DataSettings, LabState, ModelSettings
+from jacviz.state.lab import parse_hidden as parse_hidden  # for the training panel
+from jacviz.state.session import LabSession
 
 SNAPSHOT_EVERY = 10
 """Training steps between snapshots: one click of Step, one point of the curves."""
@@ -70,12 +70,12 @@ class LabController(QObject):
     sigStateChanged(LabState)
         The settings the panels should show.
     sigSnapshotChanged(object)
-        The newest :class:`~jacviz.core.training.Snapshot` of the run, or None when there is
+        The newest :class:`~jacviz.nets.training.Snapshot` of the run, or None when there is
         no model (invalid settings or data).
     sigCurvesChanged(Curves)
         The run's history (rate-limited to :data:`CURVES_INTERVAL_MS`).
     sigFieldChanged(object)
-        A :class:`~jacviz.gui.lab.fields.FieldImage` of the model, or None to clear the plane.
+        A :class:`~jacviz.nets.fields.FieldImage` of the model, or None to clear the plane.
     sigRunningChanged(bool)
         Training started (True) or stopped, paused, finished or diverged (False).
     sigProblem(str)
@@ -257,7 +257,7 @@ class LabController(QObject):
         self._redraw_field(lambda run: setattr(run, "domain", domain))
 
     def set_display(self, display: str) -> None:
-        """Show ``display`` (a key of :data:`~jacviz.gui.lab.fields.DISPLAYS`) on the plane."""
+        """Show ``display`` (a key of :data:`~jacviz.nets.fields.DISPLAYS`) on the plane."""
         if display not in DISPLAYS:
             raise ValueError(f"unknown display {display!r}; choose from {', '.join(DISPLAYS)}")
         if display == self.state.display:
@@ -438,7 +438,7 @@ class LabController(QObject):
     def restore(self, lab: LabSession) -> None:
         """Show a saved lab: its points and settings, its curves, and its model at its step.
 
-        ``lab`` comes from :func:`~jacviz.core.session.load_session`, which checked all of it
+        ``lab`` comes from :func:`~jacviz.state.session.load_session`, which checked all of it
         (settings by the lab's own rules, against the data, configuration, weights and
         curves), so this only shows it. The model's picture and numbers are computed from the
         saved weights, without training; Play goes on from the saved step (with a fresh

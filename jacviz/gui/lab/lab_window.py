@@ -28,8 +28,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.training import Snapshot
 from jacviz.gui import style
 from jacviz.gui.animation import export_animation
 from jacviz.gui.export import ExportError, Figure
@@ -37,11 +35,13 @@ from jacviz.gui.export_dialog import FigureExporter
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
-from jacviz.gui.lab.fields import DISPLAYS
 from jacviz.gui.lab.lab_controller import LabController, LabState
 from jacviz.gui.lab.regions_view import RegionsView
 from jacviz.gui.lab.training_movie import training_frames
 from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.fields import DISPLAYS
+from jacviz.nets.training import Snapshot
 
 LAB_VIEWS = {
     "regions": "Data and decision regions (or ‖J‖F)",

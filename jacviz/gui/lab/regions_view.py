@@ -1,6 +1,6 @@
 """The lab's plane: the data over the model's decision regions (or its ‖J‖_F), and clicks on it.
 
-The view draws what it is given (a dataset, a :class:`~jacviz.gui.lab.fields.FieldImage`) and
+The view draws what it is given (a dataset, a :class:`~jacviz.nets.fields.FieldImage`) and
 turns clicks into intents: add a point here, remove the point nearest to here. Which class a
 point gets, and what happens to training, is the controller's business.
 """
@@ -11,11 +11,11 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.grid import Domain
 from jacviz.gui import style
-from jacviz.gui.lab.fields import DISPLAYS, FROBENIUS, FieldImage
 from jacviz.gui.planes import _Plane, add_colorbar, paint_heatmap, paint_regions
+from jacviz.math.grid import Domain
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.fields import DISPLAYS, FROBENIUS, FieldImage
 
 VIEW_SETTLE_MS = 80
 """A zoom or pan asks for a new picture once the view has been still this long."""

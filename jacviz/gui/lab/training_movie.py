@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.grid import Domain
-from jacviz.core.training import TrainConfig, train
 from jacviz.gui.export import Figure, figure_image
-from jacviz.gui.lab.fields import compute_field
 from jacviz.gui.lab.regions_view import RegionsView
+from jacviz.math.grid import Domain
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.fields import compute_field
+from jacviz.nets.training import TrainConfig, train
 
 
 def training_frames(

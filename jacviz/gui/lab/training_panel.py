@@ -26,16 +26,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.core.lab_state import MAX_HIDDEN_TEXT
-from jacviz.core.text_input import NumberError, parse_real
-from jacviz.core.training import (
-    ESTIMATORS,
-    MAX_STEPS,
-    OPTIMIZERS,
-    TRAINABLE_ACTIVATIONS,
-    Snapshot,
-    TrainingError,
-)
 from jacviz.gui.lab.lab_controller import (
     MAX_SEED,
     SNAPSHOT_EVERY,
@@ -43,6 +33,16 @@ from jacviz.gui.lab.lab_controller import (
     format_accuracy,
     parse_hidden,
 )
+from jacviz.nets.training import (
+    ESTIMATORS,
+    MAX_STEPS,
+    OPTIMIZERS,
+    TRAINABLE_ACTIVATIONS,
+    Snapshot,
+    TrainingError,
+)
+from jacviz.state.lab import MAX_HIDDEN_TEXT
+from jacviz.support.text_input import NumberError, parse_real
 
 _INVALID = "QLineEdit { background: #F9D9C6; }"  # a pale vermillion: this field is wrong
 

@@ -7,7 +7,7 @@ Pausing is not pulling: a job checks its stop flag between snapshots, so it ends
 snapshot interval and the generator, untouched, resumes where it was when the next job pulls.
 A discarded run's generator is closed by the job that last ran it, on the worker thread.
 
-Pictures of the model (:func:`~jacviz.gui.lab.fields.compute_field`) are computed by the job
+Pictures of the model (:func:`~jacviz.nets.fields.compute_field`) are computed by the job
 too, from the snapshot's copy of the weights, at most every :data:`FIELD_INTERVAL` seconds while
 training (curves get every snapshot), and once more when a job stops, so the plane always ends
 on the model the progress bar shows.
@@ -24,11 +24,11 @@ from collections.abc import Iterator, Mapping
 import torch
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
-from jacviz.core.datasets import Dataset
-from jacviz.core.grid import Domain
-from jacviz.core.threads import single_threaded
-from jacviz.core.training import Snapshot, TrainConfig, TrainingError, train
-from jacviz.gui.lab.fields import FieldImage, compute_field
+from jacviz.math.grid import Domain
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.fields import FieldImage, compute_field
+from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, train
+from jacviz.support.threads import single_threaded
 
 FIELD_INTERVAL = 1 / 20
 """Least time, in seconds, between the starts of two pictures while training: the plane then
@@ -51,7 +51,7 @@ class TrainingRun:
     domain : Domain
         Where its pictures are computed (the GUI may change it: the user zooms).
     display : str
-        Which picture to compute (a key of :data:`~jacviz.gui.lab.fields.DISPLAYS`; the GUI may
+        Which picture to compute (a key of :data:`~jacviz.nets.fields.DISPLAYS`; the GUI may
         change it).
     snapshot_every : int
         Steps between snapshots: one Step of the user.
@@ -59,7 +59,7 @@ class TrainingRun:
         Go on from these weights (a saved session's model) instead of the seeded ones.
     first_step : int
         The step those weights were saved at: the run's first snapshot has it, and the run
-        ends at ``config.steps`` (see :func:`~jacviz.core.training.train`).
+        ends at ``config.steps`` (see :func:`~jacviz.nets.training.train`).
 
     """
 
@@ -206,7 +206,7 @@ class TrainingWorker(QObject):
     sigField(TrainingRun, FieldImage)
         A new picture of the run's model.
     sigFailed(TrainingRun, str)
-        The run raised (e.g. :class:`~jacviz.core.training.TrainingError` for data that cannot
+        The run raised (e.g. :class:`~jacviz.nets.training.TrainingError` for data that cannot
         be trained on); the message says why. The run is over.
     sigIdle(TrainingRun)
         The last queued job has finished; this run was the one it advanced.

@@ -57,10 +57,10 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from jacviz.core.files import format_bytes, read_regular_file, write_atomically
-from jacviz.core.hosted import HostedNetwork, LoadCancelled
-from jacviz.core.isolation import error_line
-from jacviz.core.maps import TorchMap
+from jacviz.math.maps import TorchMap
+from jacviz.nets.hosted import HostedNetwork, LoadCancelled
+from jacviz.support.files import format_bytes, read_regular_file, write_atomically
+from jacviz.support.isolation import error_line
 
 __all__ = [
     "ACTIVATIONS",
@@ -104,7 +104,7 @@ MAX_LINEAR_LAYERS: int = 64
 
 MAX_PARAMETERS: int = 4_000_000
 """Most parameters (weights and buffers) of a network jacviz opens: a probe move then costs
-milliseconds and a heatmap, sized to :mod:`jacviz.core.budget`, is still finer than 64²;
+milliseconds and a heatmap, sized to :mod:`jacviz.math.budget`, is still finer than 64²;
 bigger networks are not for drawing (a 2-2048-2048-2 MLP has 4.2 million)."""
 
 MAX_OUTPUTS: int = MAX_WIDTH
@@ -124,11 +124,11 @@ _HEADER_KEY = "jacviz"  # safetensors header metadata key holding the architectu
 _EXTRA_FILE = "jacviz.json"  # optional metadata inside TorchScript / torch.export archives
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 _SUPPORTED = (
-    "jacviz reads its own MLP files (.safetensors written by jacviz.core.networks.save_mlp), "
+    "jacviz reads its own MLP files (.safetensors written by jacviz.nets.networks.save_mlp), "
     "TorchScript files (torch.jit.save) and torch.export programs (torch.export.save)"
 )
 _SAVE_INSTEAD = (
-    "save the network with torch.jit.save, torch.export.save or jacviz.core.networks.save_mlp "
+    "save the network with torch.jit.save, torch.export.save or jacviz.nets.networks.save_mlp "
     "instead"
 )
 
@@ -173,7 +173,7 @@ class LoadedNetwork:
     metadata: dict[str, object] = field(default_factory=dict, hash=False)
 
     def as_map(self) -> TorchMap:
-        """Wrap the network as a :class:`~jacviz.core.maps.TorchMap` for the Jacobian views."""
+        """Wrap the network as a :class:`~jacviz.math.maps.TorchMap` for the Jacobian views."""
         return TorchMap(self.module, self.name, self.input_dim, self.output_dim)
 
 
@@ -416,7 +416,7 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
           torch.export.save(program, "model.pt2")
 
     TorchScript and torch.export networks are code, so with ``isolated`` (the default) they
-    are loaded, checked and run in a child process (:class:`~jacviz.core.hosted.HostedNetwork`)
+    are loaded, checked and run in a child process (:class:`~jacviz.nets.hosted.HostedNetwork`)
     whose every call has a time limit: a forward pass that never ends, crawls, allocates
     gigabytes or prints is stopped or contained there. ``isolated=False`` loads them in this
     process, for files you made yourself (tests, the examples' build script). Their archives
@@ -807,7 +807,7 @@ def _load_jacviz_mlp(data: bytes, name: str) -> LoadedNetwork:
         raise NetworkError(
             f"{name} is a safetensors file without jacviz's architecture description (bare "
             "weights cannot be rebuilt into a network); save networks with "
-            "jacviz.core.networks.save_mlp, torch.jit.save or torch.export.save"
+            "jacviz.nets.networks.save_mlp, torch.jit.save or torch.export.save"
         )
     try:
         document = _strict_json(str(meta[_HEADER_KEY]))
@@ -1293,7 +1293,7 @@ class _ExportedModule(nn.Module):
     """An exported program's module as jacviz uses it.
 
     ``ep.module()`` refuses ``.eval()``/``.train()`` (its graph was fixed at export time), but
-    :class:`~jacviz.core.maps.TorchMap` calls ``.eval()``; here the mode is only recorded.
+    :class:`~jacviz.math.maps.TorchMap` calls ``.eval()``; here the mode is only recorded.
     Batch sizes outside the range the program was exported for (``torch.export.Dim("batch",
     min=..., max=...)``, or ``Dim.AUTO``, which assumes at least 2) are adapted: small batches
     are padded with zero rows and the padding's outputs dropped, large ones are split. Rows

@@ -2,7 +2,7 @@
 
 Widgets never change this directly: they emit intents, the controller makes a new state with
 :func:`dataclasses.replace`, and views are handed arrays computed from it. Keeping it plain
-data (strings, floats, a :class:`~jacviz.core.grid.Domain`) is what lets a session be saved
+data (strings, floats, a :class:`~jacviz.math.grid.Domain`) is what lets a session be saved
 as JSON later.
 """
 
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jacviz.core.formula import MAX_TEXT_LENGTH
-from jacviz.core.grid import MAX_BOUND, Domain
-from jacviz.core.jacobian import HEATMAP_QUANTITIES
-from jacviz.core.json_input import (
+from jacviz.math.formula import MAX_TEXT_LENGTH
+from jacviz.math.grid import MAX_BOUND, Domain
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.support.json_input import (
     optional,
     parse_json,
     read_choice,
@@ -63,7 +63,7 @@ class ViewState:
     grid_lines: int = 21
     """Grid lines in each direction."""
     heatmap: str | None = "det"
-    """A key of :data:`jacviz.core.jacobian.HEATMAP_QUANTITIES`, ``"classes"`` (decision
+    """A key of :data:`jacviz.math.jacobian.HEATMAP_QUANTITIES`, ``"classes"`` (decision
     regions of a map with more than 2 outputs), or None for no heatmap."""
     jacobian_of: str = "logits"
     """For maps with more than 2 outputs: inspect the Jacobian of the "logits" themselves or

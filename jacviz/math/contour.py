@@ -1,7 +1,7 @@
 """Zero contours of a sampled field: where det J = 0, the map folds.
 
 A vectorised marching-squares pass over the pixel-centre samples that
-:func:`jacviz.core.grid.sample_points` produces. Each cell whose corners change sign gives one
+:func:`jacviz.math.grid.sample_points` produces. Each cell whose corners change sign gives one
 segment (two at a saddle), with end points placed by linear interpolation along the edges,
 so a linear field's contour is exact.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jacviz.core.grid import Domain
+from jacviz.math.grid import Domain
 
 # Edges of a cell, as (corner a, corner b) in the order bottom, right, top, left; corners are
 # 0 = (i, j), 1 = (i, j+1), 2 = (i+1, j+1), 3 = (i+1, j) with i the row (y) and j the column (x).

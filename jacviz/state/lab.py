@@ -19,23 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from jacviz.core.datasets import (
+from jacviz.nets.datasets import (
     DATASETS,
     Dataset,
     DatasetError,
     check_dataset_settings,
     make_dataset,
 )
-from jacviz.core.json_input import (
-    MAX_INTEGER,
-    read_choice,
-    read_integer,
-    read_number,
-    read_object,
-    read_text,
-)
-from jacviz.core.text_input import NumberError, parse_integer, quote
-from jacviz.core.training import (
+from jacviz.nets.fields import FROBENIUS, REGIONS
+from jacviz.nets.training import (
     ESTIMATORS,
     OPTIMIZERS,
     TRAINABLE_ACTIVATIONS,
@@ -43,6 +35,15 @@ from jacviz.core.training import (
     TrainConfig,
     TrainingError,
 )
+from jacviz.support.json_input import (
+    MAX_INTEGER,
+    read_choice,
+    read_integer,
+    read_number,
+    read_object,
+    read_text,
+)
+from jacviz.support.text_input import NumberError, parse_integer, quote
 
 MAX_SEED = 2**31 - 1
 """Largest seed the lab takes (its panels' spin boxes hold 32-bit integers)."""
@@ -53,8 +54,6 @@ MAX_LAB_NOISE = 2.0
 MAX_HIDDEN_TEXT = 200
 """Longest hidden-sizes text the lab keeps (six widths of three digits take 23 characters)."""
 
-REGIONS = "regions"
-FROBENIUS = "frobenius"
 LAB_DISPLAYS: tuple[str, ...] = (REGIONS, FROBENIUS)
 """What the lab's plane can show: a model's decision regions, or its ‖J‖_F."""
 
@@ -68,7 +67,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     ------
     TrainingError
         If the text is empty or holds anything but whole numbers; the range of the widths is
-        checked by :class:`~jacviz.core.training.TrainConfig`.
+        checked by :class:`~jacviz.nets.training.TrainConfig`.
 
     """
     parts = text.replace(",", " ").split()
@@ -87,7 +86,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class DataSettings:
-    """How to generate the data: :func:`~jacviz.core.datasets.make_dataset`'s arguments.
+    """How to generate the data: :func:`~jacviz.nets.datasets.make_dataset`'s arguments.
 
     ``test_fraction`` and ``seed`` also split CSV files without a split column.
     """
@@ -115,7 +114,7 @@ class DataSettings:
         """Settings :meth:`to_dict` wrote, checked as the lab checks the settings it takes.
 
         Missing fields take their defaults. The settings must make data
-        (:func:`~jacviz.core.datasets.check_dataset_settings`: the rules by which the lab
+        (:func:`~jacviz.nets.datasets.check_dataset_settings`: the rules by which the lab
         refuses a change of settings), and fit the lab's data panel (the seed and the noise
         within its ranges).
 
@@ -189,7 +188,7 @@ class ModelSettings:
         """Settings :meth:`to_dict` wrote, checked as the lab's training panel holds them.
 
         Missing fields take their defaults. Choices must be the panel's; whole numbers must
-        be in :class:`~jacviz.core.training.TrainConfig`'s ranges (which the panel's spin
+        be in :class:`~jacviz.nets.training.TrainConfig`'s ranges (which the panel's spin
         boxes share; the seed up to :data:`MAX_SEED`); the typed numbers (learning rate, λ,
         weight decay) finite or null, read as NaN: as typed, they may not make a valid
         configuration, which the lab then reports; the hidden sizes are text of at most

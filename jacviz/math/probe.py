@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.jacobian import JacobianField
-from jacviz.core.maps import FormulaMap, Map, as_points
+from jacviz.math.jacobian import JacobianField
+from jacviz.math.maps import FormulaMap, Map, as_points
 
 VARIABLES = ("x", "y")
 

@@ -40,10 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from jacviz.core.maps import TorchMap
-from jacviz.core.networks import make_mlp
-from jacviz.core.text_input import quote
-from jacviz.core.threads import single_threaded
+from jacviz.math.maps import TorchMap
+from jacviz.nets.networks import make_mlp
+from jacviz.support.text_input import quote
+from jacviz.support.threads import single_threaded
 
 TRAINABLE_ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "softplus")
 """Activations the trainer offers (each with the second derivative its regularizer needs)."""
@@ -69,7 +69,7 @@ class TrainingError(ValueError):
 
 
 class TrainingData(Protocol):
-    """What :func:`train` needs of a dataset (:class:`jacviz.core.datasets.Dataset` has it)."""
+    """What :func:`train` needs of a dataset (:class:`jacviz.nets.datasets.Dataset` has it)."""
 
     @property
     def train_points(self) -> np.ndarray:
@@ -683,7 +683,7 @@ def train(
     Parameters
     ----------
     data : TrainingData
-        Points and labels, e.g. a :class:`jacviz.core.datasets.Dataset`.
+        Points and labels, e.g. a :class:`jacviz.nets.datasets.Dataset`.
     config : TrainConfig
         Model, optimizer and regularizer.
     snapshot_every : int

@@ -6,7 +6,7 @@ every point) and an elementwise activation ``σ`` contributes ``diag(σ'(z))`` a
 pre-activation ``z`` the point reaches. Seeing the factors, their singular values and those of
 the running products ``J_i ⋯ J_1`` shows which layer stretches the input and which squashes it.
 :func:`factorize` computes them; for a network seen on a plane through its input space (a
-:class:`~jacviz.core.views.SliceMap`) the chain starts with the plane's own factor ``[u v]``.
+:class:`~jacviz.nets.views.SliceMap`) the chain starts with the plane's own factor ``[u v]``.
 
 :func:`layer_images` follows the whole input grid through the same layers: the images of the
 grid lines in every layer's space, seen in 2D. Layers of width 2 are shown as they are; wider ones
@@ -17,7 +17,7 @@ scale.) :func:`layer_path` sends a few more points (the probe and a small circle
 through the network and shows them exactly as an earlier :func:`layer_images` call showed the
 grid, cheaply enough to follow a dragged probe.
 
-All three walk exactly the chains :func:`jacviz.core.jacobian.sequential_jacobian` walks, with its
+All three walk exactly the chains :func:`jacviz.math.jacobian.sequential_jacobian` walks, with its
 per-layer rules and its activation derivatives (torch's own backward kernels, so the factors agree
 with autograd to rounding, kink conventions included); anything else raises :class:`LayerError`
 naming the layer.
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jacviz.core.jacobian import (
+from jacviz.math.jacobian import (
     _activation_step,
     _ActivationStep,
     _has_hooks,
@@ -371,7 +371,7 @@ def factorize(
     stretched and where it is squashed.
 
     A network with more than 2 inputs is seen on a plane ``x = b + s·u + t·v`` (see
-    :class:`~jacviz.core.views.SliceMap`), whose Jacobian is ``J_L ⋯ J_1 · [u v]``: pass
+    :class:`~jacviz.nets.views.SliceMap`), whose Jacobian is ``J_L ⋯ J_1 · [u v]``: pass
     ``directions = [u v]`` and the factors start with ``[u v]`` itself, so that every running
     product is the Jacobian of the plane's map into that layer and the last one is the slice
     map's own Jacobian.
@@ -380,9 +380,9 @@ def factorize(
     ----------
     model : torch.nn.Module
         An ``nn.Sequential`` (possibly nested) of the layers
-        :func:`~jacviz.core.jacobian.sequential_jacobian` walks (``nn.Linear``, elementwise
+        :func:`~jacviz.math.jacobian.sequential_jacobian` walks (``nn.Linear``, elementwise
         activations, ``nn.Identity``, ``nn.Flatten`` over dim 1), or one such layer: e.g.
-        :func:`~jacviz.core.networks.make_mlp`'s networks or the ``.module`` of a loaded jacviz
+        :func:`~jacviz.nets.networks.make_mlp`'s networks or the ``.module`` of a loaded jacviz
         MLP file.
     point : numpy.ndarray
         One input point ``(n,)`` (or ``(1, n)``). The forward pass runs in the model's dtype
@@ -390,7 +390,7 @@ def factorize(
         t·v``, not its plane coordinates.
     directions : numpy.ndarray, optional
         ``(n, 2)`` matrix ``[u v]`` of a slice's directions, e.g.
-        :attr:`SliceMap.directions <jacviz.core.views.SliceMap.directions>`.
+        :attr:`SliceMap.directions <jacviz.nets.views.SliceMap.directions>`.
 
     Returns
     -------
@@ -784,7 +784,7 @@ def layer_images(
     model : torch.nn.Module
         A network :func:`factorize` accepts.
     lines : numpy.ndarray
-        ``(L, S, n)`` sampled input lines, e.g. from :func:`jacviz.core.grid.grid_lines` (any
+        ``(L, S, n)`` sampled input lines, e.g. from :func:`jacviz.math.grid.grid_lines` (any
         leading shape works: ``(..., n)``). The forward pass runs in the model's dtype, on all
         points at once.
     projection : str, (int, int) or sequence of LayerImage, optional

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
-from jacviz.core.text_input import quote
+from jacviz.support.text_input import quote
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ def shown(value: object) -> str:
     """A short, one-line form of a JSON value for a message.
 
     ``null``, ``true`` and ``false`` as JSON spells them; anything else as
-    :func:`~jacviz.core.text_input.quote` shows it: escaped, cut with an ellipsis, long
+    :func:`~jacviz.support.text_input.quote` shows it: escaped, cut with an ellipsis, long
     arrays described by their size rather than spelled out.
     """
     if value is None or isinstance(value, bool):

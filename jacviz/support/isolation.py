@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from jacviz.core.text_input import MAX_LINE, one_line
+from jacviz.support.text_input import MAX_LINE, one_line
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
@@ -67,7 +67,7 @@ __all__ = [
 DEFAULT_MEMORY_LIMIT: int = 3 * 1024**3
 """Bytes of memory a child may allocate beyond what it has when it starts."""
 
-PRELOAD = ("jacviz.core.isolation", "jacviz.core.maps", "jacviz.core.hosted")
+PRELOAD = ("jacviz.support.isolation", "jacviz.math.maps", "jacviz.nets.hosted")
 """Modules the fork server imports once, so that children start with them loaded."""
 
 _MAX_HEADER = 1 << 20  # a reply's JSON header; arrays carry the bulk

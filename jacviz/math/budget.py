@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from jacviz.core.maps import FormulaMap, Map, TorchMap
+from jacviz.math.maps import FormulaMap, Map, TorchMap
 
 __all__ = [
     "MEMORY_BUDGET",

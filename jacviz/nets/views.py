@@ -1,7 +1,7 @@
 """Adapters that show networks of any shape on jacviz's 2D planes, as Maps themselves.
 
 The planes draw maps of 2 inputs, and the warped grid needs 2 outputs. Networks with other
-shapes are seen through adapters that each satisfy the :class:`~jacviz.core.maps.Map`
+shapes are seen through adapters that each satisfy the :class:`~jacviz.math.maps.Map`
 protocol, so grid warping, linearization, heatmaps and the probe work on them unchanged and
 the adapters compose (``OutputView(ProbabilityMap(SliceMap(net)), "pca", points)``):
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.grid import MAX_BOUND, Domain, sample_points
-from jacviz.core.maps import Map, as_points
-from jacviz.core.probe import format_number
+from jacviz.math.grid import MAX_BOUND, Domain, sample_points
+from jacviz.math.maps import Map, as_points
+from jacviz.math.probe import format_number
 
 __all__ = [
     "DecisionRegions",
@@ -54,7 +54,7 @@ def _vector(
 ) -> np.ndarray:
     """``value`` as a finite float64 vector of ``length`` entries, or a clear ValueError.
 
-    ``bounded``: its entries must also be at most :data:`~jacviz.core.grid.MAX_BOUND` in size.
+    ``bounded``: its entries must also be at most :data:`~jacviz.math.grid.MAX_BOUND` in size.
     """
     try:
         vector = np.asarray(value, dtype=np.float64)
@@ -137,7 +137,7 @@ class SliceMap:
     ------
     ValueError
         If ``inner`` has fewer than 2 inputs, or ``base``, ``u`` or ``v`` do not have one finite
-        coordinate of size at most :data:`~jacviz.core.grid.MAX_BOUND` per input, or ``u`` or
+        coordinate of size at most :data:`~jacviz.math.grid.MAX_BOUND` per input, or ``u`` or
         ``v`` is zero, or they are (nearly) parallel (sine of their angle below
         :data:`MIN_SINE`).
 
@@ -389,7 +389,7 @@ def decision_regions(
 ) -> DecisionRegions:
     """Decision regions of a classifier's logits on a ``rows × columns`` image over ``domain``.
 
-    Pixels are sampled at their centres (:func:`jacviz.core.grid.sample_points`), so the
+    Pixels are sampled at their centres (:func:`jacviz.math.grid.sample_points`), so the
     arrays are images whose first row is at ``ymin``, ready for a row-major heatmap.
 
     Parameters

@@ -2,7 +2,7 @@
 
 Everything downstream (grids, linearizations, heatmaps, the probe, the app) talks to a
 :class:`Map` and receives plain float64 numpy arrays, so a network and a typed formula go
-through exactly the same Jacobian-field code (:mod:`jacviz.core.jacobian`).
+through exactly the same Jacobian-field code (:mod:`jacviz.math.jacobian`).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from jacviz.core.formula import Formula, FormulaError, parse_formula
-from jacviz.core.isolation import (
-    Cancelled,
-    IsolationError,
-    Reply,
-    TimeLimitExceeded,
-    run_isolated,
-)
-from jacviz.core.jacobian import (
+from jacviz.math.formula import Formula, FormulaError, parse_formula
+from jacviz.math.jacobian import (
     CHUNK_SIZE,
     JacobianField,
     autograd_jacobian,
     sequential_jacobian,
     sequential_values,
+)
+from jacviz.support.isolation import (
+    Cancelled,
+    IsolationError,
+    Reply,
+    TimeLimitExceeded,
+    run_isolated,
 )
 
 
@@ -103,7 +103,7 @@ def check_formula(text: str, time_limit: float | None = None) -> None:
         With the parser's message and column, or "formula too complex: ..." when the time
         limit ran out (or the child died, e.g. of its memory cap).
     Cancelled
-        If the check ran in a :class:`~jacviz.core.isolation.CancelScope` that was cancelled.
+        If the check ran in a :class:`~jacviz.support.isolation.CancelScope` that was cancelled.
 
     """
     if not isinstance(text, str):
@@ -146,7 +146,7 @@ class FormulaMap:
 
     @classmethod
     def from_text(cls, text: str, *, isolated: bool = True) -> FormulaMap:
-        """Parse ``text``; raises :class:`jacviz.core.formula.FormulaError` on bad input.
+        """Parse ``text``; raises :class:`jacviz.math.formula.FormulaError` on bad input.
 
         With ``isolated`` (the default, for anything a user typed or a file held) the text is
         first parsed in a child process with a time limit (:func:`check_formula`), so that no

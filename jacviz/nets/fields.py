@@ -12,17 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from jacviz.core.grid import Domain, sample_points
-from jacviz.core.lab_state import FROBENIUS, REGIONS
-from jacviz.core.maps import TorchMap
-from jacviz.core.training import TrainConfig, jacobian_frobenius, load_state
-from jacviz.core.views import DecisionRegions, decision_regions
+from jacviz.math.grid import Domain, sample_points
+from jacviz.math.maps import TorchMap
+from jacviz.nets.training import TrainConfig, jacobian_frobenius, load_state
+from jacviz.nets.views import DecisionRegions, decision_regions
 
 FIELD_RESOLUTION = 256
 """Pixels per side of the regions and ‖J‖_F images."""
 
+REGIONS = "regions"
+FROBENIUS = "frobenius"
 DISPLAYS: dict[str, str] = {REGIONS: "decision regions", FROBENIUS: "‖J‖F of the logits"}
-"""What each of the lab's displays (:data:`~jacviz.core.lab_state.LAB_DISPLAYS`) shows."""
+"""What each of the lab's displays (:data:`~jacviz.state.lab.LAB_DISPLAYS`) shows."""
 """What the plane can show, with the name the user picks it by."""
 
 
@@ -71,7 +72,7 @@ def compute_field(
     config : TrainConfig
         The architecture the weights belong to.
     state : mapping of str to torch.Tensor
-        The weights, e.g. :attr:`jacviz.core.training.Snapshot.state`.
+        The weights, e.g. :attr:`jacviz.nets.training.Snapshot.state`.
     n_classes : int
         Outputs of the network.
     domain : Domain

@@ -1,18 +1,18 @@
 """Sessions: everything a user was looking at, saved as one versioned JSON file (``.jacviz``).
 
-A session holds the view state (:class:`~jacviz.core.state.ViewState`: map, domain, probe,
+A session holds the view state (:class:`~jacviz.state.view.ViewState`: map, domain, probe,
 overlays, heatmap), the bytes of the network file shown, if any (so the session still opens
 after that file moved or changed), and the regularization lab's dataset, settings
-(:class:`~jacviz.core.lab_state.LabState`), curves and trained weights, if any.
+(:class:`~jacviz.state.lab.LabState`), curves and trained weights, if any.
 
 A session file is hostile input until checked, and it is checked whole before anything
 changes: :func:`load_session` reads plain JSON with a size limit, refusing duplicate keys,
-``NaN``/``Infinity`` tokens and deep nesting (:func:`~jacviz.core.json_input.parse_json`);
+``NaN``/``Infinity`` tokens and deep nesting (:func:`~jacviz.support.json_input.parse_json`);
 then every field's type, range and length, and text for NUL, line breaks and lone
 surrogates; the formula is parsed (:func:`check_formula`); the lab's settings are read by the
-rules the lab applies (:mod:`jacviz.core.lab_state`) and checked against its data,
+rules the lab applies (:mod:`jacviz.state.lab`) and checked against its data,
 configuration, weights and curves; an embedded network goes through
-:func:`~jacviz.core.networks.load_network_bytes` (never unpickled); weights are safetensors
+:func:`~jacviz.nets.networks.load_network_bytes` (never unpickled); weights are safetensors
 (no code). What it returns is immutable and complete, so showing it cannot fail halfway. Any
 problem raises :class:`SessionError` with one line naming the field, and nothing is
 half-loaded.
@@ -39,10 +39,21 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from jacviz.core.datasets import MAX_CLASSES, MAX_POINTS, Dataset
-from jacviz.core.files import read_regular_file, write_atomically
-from jacviz.core.formula import FormulaError
-from jacviz.core.json_input import (
+from jacviz.math.formula import FormulaError
+from jacviz.math.maps import FormulaMap, require_planar
+from jacviz.nets.datasets import MAX_CLASSES, MAX_POINTS, Dataset
+from jacviz.nets.networks import (
+    MAX_FILE_BYTES,
+    Network,
+    NetworkError,
+    load_network_bytes,
+    read_network_file,
+)
+from jacviz.nets.training import MAX_STEPS, TrainConfig, TrainingError, load_state
+from jacviz.state.lab import LAB_DISPLAYS, Curves, DataSettings, LabState, ModelSettings
+from jacviz.state.view import MAX_PATH, ViewState
+from jacviz.support.files import read_regular_file, write_atomically
+from jacviz.support.json_input import (
     optional,
     parse_json,
     read_choice,
@@ -54,18 +65,7 @@ from jacviz.core.json_input import (
     shown,
     text_problem,
 )
-from jacviz.core.lab_state import LAB_DISPLAYS, Curves, DataSettings, LabState, ModelSettings
-from jacviz.core.maps import FormulaMap, require_planar
-from jacviz.core.networks import (
-    MAX_FILE_BYTES,
-    Network,
-    NetworkError,
-    load_network_bytes,
-    read_network_file,
-)
-from jacviz.core.state import MAX_PATH, ViewState
-from jacviz.core.text_input import one_line, printable, quote
-from jacviz.core.training import MAX_STEPS, TrainConfig, TrainingError, load_state
+from jacviz.support.text_input import one_line, printable, quote
 
 SESSION_FORMAT = "jacviz-session"
 SESSION_VERSION = 1
@@ -94,7 +94,7 @@ class LabSession:
     config : TrainConfig
         The training configuration of ``weights``.
     weights : dict of str to torch.Tensor, or None
-        The trained model's ``state_dict`` (of :func:`~jacviz.core.training.build_model`'s
+        The trained model's ``state_dict`` (of :func:`~jacviz.nets.training.build_model`'s
         architecture for ``config``, finite), or None if nothing was trained.
     step : int
         Training steps behind ``weights`` (0 without weights), at most ``config.steps``.
@@ -103,7 +103,7 @@ class LabSession:
         Its model settings make ``config``, or (without weights) no valid configuration.
     curves : tuple of tuple of float
         The run's history up to ``step``: rows of :meth:`Curves.row
-        <jacviz.core.lab_state.Curves.row>` (a whole step, then floats; NaN where there is no
+        <jacviz.state.lab.Curves.row>` (a whole step, then floats; NaN where there is no
         value), steps increasing.
 
     """
@@ -199,7 +199,7 @@ def check_formula(text: str) -> None:
     """Raise ValueError unless ``text`` is a formula the app can show: it parses, 2 → 2+.
 
     The one place where a session's formula is parsed: in a child process with a time limit
-    (:func:`~jacviz.core.maps.check_formula`), since parsing a formula can take sympy minutes.
+    (:func:`~jacviz.math.maps.check_formula`), since parsing a formula can take sympy minutes.
     """
     try:
         require_planar(FormulaMap.from_text(text))

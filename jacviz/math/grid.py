@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.maps import Map
-from jacviz.core.text_input import quote
+from jacviz.math.maps import Map
+from jacviz.support.text_input import quote
 
 MAX_BOUND = 1e9
 """Largest size of a domain bound: far beyond any plane worth looking at, and small enough that

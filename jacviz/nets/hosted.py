@@ -2,13 +2,13 @@
 
 A TorchScript or ``torch.export`` network is code: its ``forward`` may loop forever, crawl,
 allocate gigabytes, print, or fail only for some batch sizes. :class:`HostedNetwork` loads
-such a file in a child process (:mod:`jacviz.core.isolation`) and is the parent's handle on
-it: a :class:`~jacviz.core.maps.Map` whose values and Jacobians are computed over there, one
+such a file in a child process (:mod:`jacviz.support.isolation`) and is the parent's handle on
+it: a :class:`~jacviz.math.maps.Map` whose values and Jacobians are computed over there, one
 chunk of points per call, each call with a time limit after which the child is killed.
 
 Loading checks the network where it will be used: the file's screening and small-batch checks
-(:mod:`jacviz.core.networks`), then values *and* Jacobians on a batch as large as any the
-parent will send (:data:`~jacviz.core.jacobian.CHUNK_SIZE`), so a forward that only fails or
+(:mod:`jacviz.nets.networks`), then values *and* Jacobians on a batch as large as any the
+parent will send (:data:`~jacviz.math.jacobian.CHUNK_SIZE`), so a forward that only fails or
 loops for large batches is refused at once rather than in the middle of drawing.
 """
 
@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from jacviz.core.isolation import (
+from jacviz.math.jacobian import CHUNK_SIZE
+from jacviz.math.maps import as_points
+from jacviz.support.isolation import (
     DEFAULT_MEMORY_LIMIT,
     Cancelled,
     ChildFailed,
@@ -29,8 +31,6 @@ from jacviz.core.isolation import (
     Reply,
     TimeLimitExceeded,
 )
-from jacviz.core.jacobian import CHUNK_SIZE
-from jacviz.core.maps import as_points
 
 __all__ = [
     "CALL_TIME_LIMIT",
@@ -52,7 +52,7 @@ JACOBIAN_METHOD = "autograd, in a separate process"
 
 
 def _network_error(message: str) -> Exception:
-    from jacviz.core.networks import NetworkError
+    from jacviz.nets.networks import NetworkError
 
     return NetworkError(message)
 
@@ -64,12 +64,12 @@ class LoadCancelled(Exception):
 class HostedNetwork:
     """A network file's code running in a child process, seen as a map R^n -> R^m.
 
-    Create it with :func:`jacviz.core.networks.load_network` (which picks hosting for
+    Create it with :func:`jacviz.nets.networks.load_network` (which picks hosting for
     TorchScript and ``torch.export`` files). It has the attributes of a
-    :class:`~jacviz.core.networks.LoadedNetwork` (``name``, ``input_dim``, ``output_dim``,
+    :class:`~jacviz.nets.networks.LoadedNetwork` (``name``, ``input_dim``, ``output_dim``,
     ``format``, ``metadata``) except ``module``, and is its own map (:meth:`as_map`).
 
-    Every method that runs the network raises :class:`~jacviz.core.networks.NetworkError` with
+    Every method that runs the network raises :class:`~jacviz.nets.networks.NetworkError` with
     one line if it fails, and, if the child had to be stopped (time limit, crash, memory cap,
     :meth:`cancel`), every later call raises too.
     """
@@ -220,7 +220,7 @@ class _NetworkServer:
     def __init__(self, data: bytes, name: str, chunk: int) -> None:
         import torch
 
-        from jacviz.core.networks import load_network_bytes
+        from jacviz.nets.networks import load_network_bytes
 
         # One thread: the child shares the machine with the app, and torch's two-thread ops
         # slow down many times over when the other core is busy.

@@ -23,20 +23,20 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from jacviz.core.contour import zero_contour
-from jacviz.core.datasets import Dataset
-from jacviz.core.grid import Domain, sample_points
-from jacviz.core.maps import TorchMap
-from jacviz.core.robustness import ATTACKS, NORMS, boundary_distance, robust_accuracy
-from jacviz.core.threads import single_threaded
-from jacviz.core.training import (
+from jacviz.math.contour import zero_contour
+from jacviz.math.grid import Domain, sample_points
+from jacviz.math.maps import TorchMap
+from jacviz.nets.datasets import Dataset
+from jacviz.nets.robustness import ATTACKS, NORMS, boundary_distance, robust_accuracy
+from jacviz.nets.training import (
     Snapshot,
     TrainConfig,
     load_state,
     projection_estimates,
     train,
 )
-from jacviz.core.views import DecisionRegions
+from jacviz.nets.views import DecisionRegions
+from jacviz.support.threads import single_threaded
 
 __all__ = [
     "EPSILON_COUNT",
@@ -115,7 +115,7 @@ class ModelResult:
         ``(N,)`` L2 distance from each evaluation point to the nearest other-class input,
         ``inf`` where none lies within the comparison's ``max_radius``.
     curves : dict
-        ``{(attack, norm): {eps: accuracy}}`` from :func:`~jacviz.core.robustness.robust_accuracy`
+        ``{(attack, norm): {eps: accuracy}}`` from :func:`~jacviz.nets.robustness.robust_accuracy`
         for every attack in ``ATTACKS`` and norm in ``NORMS``: upper bounds on the true
         accuracy under attack (every error counted was found; an attack can miss some).
 
@@ -267,7 +267,7 @@ def _interleaved_training(
 
     Alternating (rather than one run, then the other) keeps both runs' progress on screen and
     a stop equally prompt in either; the runs do not interact, so each is exactly what
-    :func:`~jacviz.core.training.train` alone would give.
+    :func:`~jacviz.nets.training.train` alone would give.
     """
     every = max(1, configs[0].steps // SNAPSHOTS_PER_RUN)
     runs = [train(dataset, config, snapshot_every=every) for config in configs]
@@ -324,7 +324,7 @@ def comparison_steps(dataset: Dataset, config: TrainConfig) -> Iterator[Progress
     ------
     ValueError
         If ``config.jr_lambda`` is 0 (there would be nothing to compare).
-    jacviz.core.training.TrainingError
+    jacviz.nets.training.TrainingError
         If the dataset cannot be trained on (raised on the first ``next()``).
 
     """
@@ -417,7 +417,7 @@ def _step(snapshot: Snapshot | None) -> str:
 
 
 def norm_name(norm: str) -> str:
-    """``"L2"`` or ``"L∞"``: how the views name a norm of :data:`~jacviz.core.robustness.NORMS`."""
+    """``"L2"`` or ``"L∞"``: how the views name a norm of :data:`~jacviz.nets.robustness.NORMS`."""
     return "L∞" if norm == "inf" else f"L{norm}"
 
 
@@ -452,7 +452,7 @@ class EstimatorSpread:
 def estimator_spread(
     jacobians: np.ndarray, n_proj: int, draws: int, seed: int = 0
 ) -> EstimatorSpread:
-    """Relative errors of :func:`~jacviz.core.training.projection_estimates` at ``jacobians``.
+    """Relative errors of :func:`~jacviz.nets.training.projection_estimates` at ``jacobians``.
 
     For a 2-input Jacobian with ``JᵀJ`` eigenvalues ``a ≥ b``, one projection ``u`` uniform on
     the circle (scaled by √2) gives ``(a + b) + (a − b) cos 2θ``: a relative error of

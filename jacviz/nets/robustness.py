@@ -17,7 +17,7 @@ Models are any ``torch.nn.Module`` mapping ``(B, 2)`` float tensors to ``(B, k)`
 ``k >= 2``. They run in the dtype of their parameters and are never modified: no mode switch,
 no parameter gradients (input gradients come from :func:`torch.autograd.grad` with respect to the
 input alone, or for plain chains of layers from the forward tangents of
-:func:`~jacviz.core.jacobian.sequential_jacobian`), no global random state. Points cross the
+:func:`~jacviz.math.jacobian.sequential_jacobian`), no global random state. Points cross the
 API as float64 numpy arrays. A row of logits with a NaN or infinite entry has class −1: it is
 never correct and differs from every class.
 """
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from jacviz.core.jacobian import sequential_jacobian, sequential_values
-from jacviz.core.threads import single_threaded
+from jacviz.math.jacobian import sequential_jacobian, sequential_values
+from jacviz.support.threads import single_threaded
 
 __all__ = [
     "ATTACKS",
@@ -219,7 +219,7 @@ def _walk(
 ) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None:
     """Logits (and their Jacobians) by the layer walk of plain MLPs, or None for other models.
 
-    The walk (:func:`~jacviz.core.jacobian.sequential_values`, ``sequential_jacobian``) gives
+    The walk (:func:`~jacviz.math.jacobian.sequential_values`, ``sequential_jacobian``) gives
     the module's values up to an ulp or so of its activations, about 4x faster than calling it
     (numpy's tanh), and Jacobians by forward tangents instead of a backward pass. None also when
     the walk refuses the batch: calling the model then says what is wrong.

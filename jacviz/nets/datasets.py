@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from jacviz.core.files import format_bytes, read_regular_file, write_atomically
-from jacviz.core.grid import Domain, domain_containing
-from jacviz.core.json_input import text_problem
-from jacviz.core.text_input import NumberError, parse_real, printable, quote
+from jacviz.math.grid import Domain, domain_containing
+from jacviz.support.files import format_bytes, read_regular_file, write_atomically
+from jacviz.support.json_input import text_problem
+from jacviz.support.text_input import NumberError, parse_real, printable, quote
 
 __all__ = [
     "DATASETS",
@@ -70,7 +70,7 @@ MAX_TEST_FRACTION: float = 0.9
 MAX_COORDINATE: float = 1e6
 """Largest size of a point's coordinates. Toy data lives near the unit square; beyond a
 million, float32 training loses the digits that separate classes, and the data's domain (with
-its margins) must stay a :class:`~jacviz.core.grid.Domain` the planes can draw."""
+its margins) must stay a :class:`~jacviz.math.grid.Domain` the planes can draw."""
 
 MAX_NOISE: float = 10.0
 """Largest noise standard deviation: five times the spirals' radius, where every dataset is
@@ -209,7 +209,7 @@ class Dataset:
         This is the region a decision-boundary view should show. The aspect ratio follows the
         data. An axis along which all points agree (one point, or a line of points) gets the
         extent of the other axis, or 1 if both are flat; an empty dataset gets ``[-1, 1]²``.
-        A side thinner than a :class:`~jacviz.core.grid.Domain` may be (points nearly on a
+        A side thinner than a :class:`~jacviz.math.grid.Domain` may be (points nearly on a
         line) is widened about its middle, so every dataset has a domain the planes can draw.
         """
         if not self.n_points:

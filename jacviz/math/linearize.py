@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jacviz.core.jacobian import singular_values
-from jacviz.core.maps import Map
-from jacviz.core.probe import ProbeReport, probe
+from jacviz.math.jacobian import singular_values
+from jacviz.math.maps import Map
+from jacviz.math.probe import ProbeReport, probe
 
 _CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from jacviz.core.grid import Domain
+from jacviz.math.grid import Domain
 
 
 @dataclass(frozen=True)
