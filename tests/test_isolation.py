@@ -216,3 +216,47 @@ def test_a_script_without_a_main_guard_is_not_run_again_in_children(tmp_path):
     )
     subprocess.run([sys.executable, str(script)], check=True, timeout=170)
     assert runs.read_text() == "run\n"
+
+
+@pytest.mark.timeout(180)
+def test_a_busy_child_ends_when_its_parent_is_killed(tmp_path):
+    """An app that crashes (or is killed) leaves no child looping for ever behind it."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(tmp_path.parent)!r})\n"
+        f"sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})\n"
+        "from jacviz.support.isolation import Isolated, TimeLimitExceeded\n"
+        "from test_isolation import counter\n"
+        "child = Isolated(counter, (0,), time_limit=120)\n"
+        "print(child.pid, flush=True)\n"
+        "child.call('sleep', {'seconds': 600}, time_limit=600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # alive, and busy in its call
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 60  # a hang guard, not a speed check
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if _is_zombie(child):
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the child outlived its killed parent")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:\tZ") for line in status)
+    except OSError:
+        return True

@@ -34,6 +34,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -280,6 +281,46 @@ def _annotated(reply: Reply, output: _Output, caught: list[warnings.WarningMessa
     return Reply({**reply.header, "notes": notes}, reply.arrays)
 
 
+def _die_with_parent() -> None:
+    """End this child when the process that started it ends, even in the middle of its work.
+
+    A child busy in a network's endless loop never reads its pipe, so it would not notice the
+    app crash or be killed; it would burn a core for ever (seen here). On Linux the kernel
+    kills it when its parent ends (``PR_SET_PDEATHSIG``); elsewhere a thread watches the
+    parent. A child started from the fork server has the server as its parent, and the server
+    only ends once every holder of its "alive" pipe has: each child gets a copy, so this
+    one gives its copy back, and the server (then the child) ends with the app.
+    """
+    parent = os.getppid()
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        if server._forkserver_alive_fd is not None:
+            os.close(server._forkserver_alive_fd)
+            server._forkserver_alive_fd = None
+    except (AttributeError, OSError):
+        pass  # another Python's internals: the watcher below still works
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent ended before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _child_main(
     connection: multiprocessing.connection.Connection,
     factory: Callable[..., Server | Reply],
@@ -287,6 +328,7 @@ def _child_main(
     memory: int | None,
 ) -> None:
     """Build ``factory(*args)`` and answer calls until the parent hangs up."""
+    _die_with_parent()
     output = _Output()
     _limit_memory(memory)
     with warnings.catch_warnings(record=True) as caught:
@@ -483,6 +525,11 @@ class Isolated:
     def alive(self) -> bool:
         """True while the child can answer calls."""
         return self._stopped is None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (for diagnostics), or None once it is gone."""
+        return self._process.pid if self._process.is_alive() else None
 
     def call(
         self,
