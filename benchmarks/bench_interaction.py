@@ -18,7 +18,7 @@ import numpy as np
 from PyQt6.QtCore import QEvent, QObject, QSettings
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.main_window import MainWindow
+from jacviz.gui.shell.main_window import MainWindow
 from jacviz.math.maps import TorchMap
 from jacviz.math.presets import preset
 from jacviz.nets.networks import make_mlp

@@ -40,7 +40,7 @@ from jacviz.support.text_input import (
 )
 
 if TYPE_CHECKING:
-    from jacviz.gui.headless import RenderRequest
+    from jacviz.gui.shell.headless import RenderRequest
     from jacviz.math.maps import FormulaMap, Map
     from jacviz.math.probe import ProbeReport
 
@@ -466,7 +466,7 @@ def _launch_app(args: argparse.Namespace) -> int:
             load_session(args.session)  # a bad file: one line and status 2, as for networks
         except SessionError as error:
             raise UsageError(str(error)) from None
-        from jacviz.gui.app import run_app
+        from jacviz.gui.shell.app import run_app
 
         return run_app(session=str(Path(args.session).resolve()))
     state, network = None, None
@@ -476,7 +476,7 @@ def _launch_app(args: argparse.Namespace) -> int:
             state = ViewState(formula=args.map)
         else:
             network = str(Path(args.network).resolve())
-    from jacviz.gui.app import run_app
+    from jacviz.gui.shell.app import run_app
 
     return run_app(state, network=network)
 
@@ -484,7 +484,7 @@ def _launch_app(args: argparse.Namespace) -> int:
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``--size "WxH"`` (whole numbers of pixels) into ``(W, H)``.
 
-    The range is checked by :class:`~jacviz.gui.headless.RenderRequest`.
+    The range is checked by :class:`~jacviz.gui.shell.headless.RenderRequest`.
     """
     parts = text.lower().split("x")
     try:
@@ -503,7 +503,7 @@ def _render_options(args: argparse.Namespace) -> RenderRequest:
     does not need the map first means an absurd option is refused before a network is read
     or a window built.
     """
-    from jacviz.gui.headless import KEEP, RenderError, RenderRequest
+    from jacviz.gui.shell.headless import KEEP, RenderError, RenderRequest
     from jacviz.math.grid import Domain
     from jacviz.state.view import ViewState
 
@@ -570,7 +570,7 @@ def _with_source(request: RenderRequest, args: argparse.Namespace, folder: str) 
 def _render(args: argparse.Namespace) -> int:
     import tempfile
 
-    from jacviz.gui.export import ExportError, check_target
+    from jacviz.gui.common.export import ExportError, check_target
 
     request = _render_options(args)
     try:
@@ -579,7 +579,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
         request = _with_source(request, args, folder)
-        from jacviz.gui.headless import RenderError, render_to_file
+        from jacviz.gui.shell.headless import RenderError, render_to_file
 
         try:
             path, width, height = render_to_file(request, args.out)

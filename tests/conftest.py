@@ -30,7 +30,7 @@ def window(qtbot, settings):
     """
     from PyQt6.QtWidgets import QApplication
 
-    from jacviz.gui.main_window import MainWindow
+    from jacviz.gui.shell.main_window import MainWindow
     from jacviz.state.view import ViewState
 
     main = MainWindow(ViewState(), settings)

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 from PyQt6.QtGui import QColor, QImage
 
-from jacviz.gui.animation import (
+from jacviz.gui.common.animation import (
     AnimationError,
     check_animation_target,
     ffmpeg_executable,
@@ -82,7 +82,7 @@ def test_frames_of_another_size_are_scaled_to_the_first(qapp, tmp_path):
 
 
 def test_mp4_without_ffmpeg_says_how_to_get_it(qapp, tmp_path, monkeypatch):
-    import jacviz.gui.animation as animation
+    import jacviz.gui.common.animation as animation
 
     monkeypatch.setattr(animation, "ffmpeg_executable", lambda: None)
     with pytest.raises(AnimationError, match=r"jacviz\[video\]"):

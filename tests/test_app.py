@@ -10,7 +10,7 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.main_window import MainWindow, save_state_to_settings
+from jacviz.gui.shell.main_window import MainWindow, save_state_to_settings
 from jacviz.math.jacobian import HEATMAP_QUANTITIES
 from jacviz.math.maps import FormulaMap, TorchMap
 from jacviz.math.presets import PRESETS
@@ -540,7 +540,7 @@ def test_a_network_with_three_inputs_is_shown_on_a_plane_the_user_picks(qtbot, w
 
 
 def test_a_map_with_three_outputs_is_shown_as_a_classifier(qtbot, window, settle):
-    from jacviz.gui.planes import class_colours
+    from jacviz.gui.common.plots import class_colours
     from jacviz.math.grid import sample_points
     from jacviz.nets.views import DecisionRegions, ProbabilityMap
 

@@ -328,11 +328,11 @@ def test_the_app_refuses_a_network_it_cannot_show_before_opening(capsys, tmp_pat
 def test_the_app_accepts_a_network_with_more_inputs_to_show_on_a_plane(
     capsys, monkeypatch, tmp_path
 ):
-    import jacviz.gui.app
+    import jacviz.gui.shell.app
 
     opened = []
     monkeypatch.setattr(
-        jacviz.gui.app,
+        jacviz.gui.shell.app,
         "run_app",
         lambda state=None, network=None: opened.append((state, network)) or 0,
     )

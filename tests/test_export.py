@@ -14,9 +14,9 @@ from PyQt6.QtCore import QPoint, QPointF
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QDialogButtonBox
 
-from jacviz.gui import export, style
-from jacviz.gui.export import ExportError, Figure
-from jacviz.gui.planes import legend_html
+from jacviz.gui.common import export, style
+from jacviz.gui.common.export import ExportError, Figure
+from jacviz.gui.mapview.planes import legend_html
 from jacviz.nets.networks import EXAMPLES_DIR
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -207,7 +207,7 @@ def _save_csv(path):
 def _export_figure(path):
     from PyQt6.QtWidgets import QLabel
 
-    from jacviz.gui.export import export_figure
+    from jacviz.gui.common.export import export_figure
 
     label = QLabel("figure")
     label.resize(120, 80)
@@ -221,7 +221,7 @@ def _export_figure(path):
 def _save_gif(path):
     from PyQt6.QtGui import QColor, QImage
 
-    from jacviz.gui.animation import save_animation
+    from jacviz.gui.common.animation import save_animation
 
     frames = []
     for shade in (0, 255):

@@ -265,7 +265,7 @@ def test_probe_of_a_looping_network_is_one_line_at_the_time_limit(tmp_path, caps
 
 
 def test_opening_the_app_on_a_network_with_code_runs_none_of_it_first(tmp_path, monkeypatch):
-    import jacviz.gui.app
+    import jacviz.gui.shell.app
     from jacviz.cli import main
 
     def no_hosting(*args, **kwargs):
@@ -274,7 +274,9 @@ def test_opening_the_app_on_a_network_with_code_runs_none_of_it_first(tmp_path, 
     monkeypatch.setattr(hosted, "Isolated", no_hosting)
     opened = []
     monkeypatch.setattr(
-        jacviz.gui.app, "run_app", lambda state=None, network=None: opened.append(network) or 0
+        jacviz.gui.shell.app,
+        "run_app",
+        lambda state=None, network=None: opened.append(network) or 0,
     )
     path = scripted(Loops(), tmp_path)
     assert main([str(path)]) == 0  # the app opens it in the background, with a Cancel

@@ -9,6 +9,7 @@ import torch
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
+from jacviz.gui.common.plots import class_colours
 from jacviz.gui.lab.lab_controller import (
     SNAPSHOT_EVERY,
     DataSettings,
@@ -18,7 +19,6 @@ from jacviz.gui.lab.lab_controller import (
     parse_hidden,
 )
 from jacviz.gui.lab.lab_window import LabWindow
-from jacviz.gui.planes import class_colours
 from jacviz.math.grid import sample_points
 from jacviz.nets.datasets import load_csv
 from jacviz.nets.fields import FROBENIUS
@@ -506,7 +506,7 @@ def test_every_lab_view_exports_as_png_and_svg(qtbot, lab, tmp_path):
 
     from PyQt6.QtGui import QImage
 
-    from jacviz.gui.export import export_figure
+    from jacviz.gui.common.export import export_figure
     from jacviz.gui.lab.lab_window import LAB_VIEWS
 
     step_once(qtbot, lab)

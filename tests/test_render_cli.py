@@ -14,7 +14,7 @@ import pytest
 from PyQt6.QtGui import QColor, QImage
 
 from jacviz.cli import main
-from jacviz.gui import style
+from jacviz.gui.common import style
 from jacviz.math.grid import Domain
 from jacviz.nets.networks import EXAMPLES_DIR
 from jacviz.state.session import Session, save_session
@@ -105,7 +105,7 @@ def test_the_application_a_render_makes_lives_as_long_as_the_process(tmp_path):
     script = (
         "import gc\n"
         "from PyQt6.QtWidgets import QApplication\n"
-        "from jacviz.gui.headless import application\n"
+        "from jacviz.gui.shell.headless import application\n"
         "first = id(application())\n"
         "gc.collect()\n"
         "assert QApplication.instance() is not None, 'the application was deleted'\n"
@@ -297,12 +297,12 @@ def test_bad_requests_end_with_one_line_and_status_2(qapp, capsys, tmp_path, arg
 def test_absurd_options_are_refused_before_any_window_is_built(
     qapp, capsys, monkeypatch, tmp_path, argv, message
 ):
-    import jacviz.gui.headless
+    import jacviz.gui.shell.headless
 
     def no_window(*_args):
         raise AssertionError("a window was built")
 
-    monkeypatch.setattr(jacviz.gui.headless, "MainWindow", no_window)
+    monkeypatch.setattr(jacviz.gui.shell.headless, "MainWindow", no_window)
     status, stdout, err = render(capsys, "--map", "x, y", *argv, "--out", tmp_path / "f.png")
     assert status == 2 and stdout == ""
     assert len(err.splitlines()) == 1 and message in err

@@ -673,5 +673,3 @@ def test_empty_batches_and_other_label_types():
     np.testing.assert_array_equal(fgsm(MODEL, P, Y.astype(float), 0.1), fgsm(MODEL, P, Y, 0.1))
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         pgd(lambda x: x, P, Y, 0.1)
-
-

@@ -2,7 +2,7 @@
 
 import threading
 
-from jacviz.gui.runner import LatestOnlyRunner
+from jacviz.gui.common.runner import LatestOnlyRunner
 
 
 def test_only_the_newest_result_is_delivered(qtbot):

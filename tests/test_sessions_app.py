@@ -20,11 +20,11 @@ from PyQt6.QtWidgets import QMessageBox
 from session_fuzz import full_session, mutations, sample
 from session_fuzz import write as write_raw
 
-import jacviz.gui.app
-import jacviz.gui.sessions
+import jacviz.gui.shell.app
+import jacviz.gui.shell.sessions
 from jacviz.cli import main
 from jacviz.gui.lab.lab_controller import DataSettings, ModelSettings
-from jacviz.gui.main_window import MainWindow
+from jacviz.gui.shell.main_window import MainWindow
 from jacviz.math.grid import Domain
 from jacviz.nets.fields import FROBENIUS
 from jacviz.nets.networks import EXAMPLES_DIR
@@ -53,7 +53,9 @@ def prompts(monkeypatch, tmp_path):
         return answers.pop(0)
 
     monkeypatch.setattr(QMessageBox, "question", question)
-    monkeypatch.setattr(jacviz.gui.sessions, "embedded_network_folder", lambda: tmp_path / "cache")
+    monkeypatch.setattr(
+        jacviz.gui.shell.sessions, "embedded_network_folder", lambda: tmp_path / "cache"
+    )
     return answers, asked
 
 
@@ -423,9 +425,9 @@ def test_a_hostile_recent_list_shows_only_usable_paths(qtbot, window, settings, 
     good = tmp_path / "ok.jacviz"
     save_session(Session(ViewState()), good)
     hostile = ["/a\u0000b.jacviz", "/x" * 5000, 5, None, "/line\nbreak.jacviz", "/\ud800.jacviz"]
-    settings.setValue(jacviz.gui.sessions.RECENT_KEY, json.dumps([*hostile, str(good)]))
+    settings.setValue(jacviz.gui.shell.sessions.RECENT_KEY, json.dumps([*hostile, str(good)]))
     assert recent_names(window) == [("&1 ok.jacviz", True), ("Clear recent sessions", True)]
-    settings.setValue(jacviz.gui.sessions.RECENT_KEY, '["/a.jacviz", NaN]')
+    settings.setValue(jacviz.gui.shell.sessions.RECENT_KEY, '["/a.jacviz", NaN]')
     assert recent_names(window) == [("No recent sessions", False)]
 
 
@@ -456,7 +458,9 @@ def test_dropping_a_session_file_opens_it(qtbot, window, settle, tmp_path):
 def test_the_command_line_opens_a_session(monkeypatch, capsys, tmp_path):
     opened = []
     monkeypatch.setattr(
-        jacviz.gui.app, "run_app", lambda state=None, session=None: opened.append(session) or 0
+        jacviz.gui.shell.app,
+        "run_app",
+        lambda state=None, session=None: opened.append(session) or 0,
     )
     path = tmp_path / "s.jacviz"
     save_session(Session(ViewState(formula="sin(x), y")), path)

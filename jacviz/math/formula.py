@@ -1556,9 +1556,7 @@ class _Compiler:
         expr = self._symbolic(lambda: operation(a.expr, b.expr), node, value)
         return _Value(expr, value, bits, spread, max(a.log_bits, b.log_bits))
 
-    def _power(
-        self, node: ast.AST, base: _Value, exponent: _Value, column: int | None
-    ) -> _Value:
+    def _power(self, node: ast.AST, base: _Value, exponent: _Value, column: int | None) -> _Value:
         value = None
         if base.value is not None and exponent.value is not None:
             if base.value == 0 and exponent.value < 0:

@@ -548,9 +548,7 @@ def check_network_file(path: str | os.PathLike) -> LoadedNetwork | None:
     return _load_checked(read_network_file(source), source.name or str(source), None)
 
 
-def _load_from_bytes(
-    data: bytes, name: str, suffix: str, isolated: bool | None
-) -> Network | None:
+def _load_from_bytes(data: bytes, name: str, suffix: str, isolated: bool | None) -> Network | None:
     """Load by content; ``isolated`` None: do not load archives with code (return None)."""
     if _safetensors_header_size(data) is not None:
         return _load_jacviz_mlp(data, name)

@@ -30,6 +30,7 @@ MAX_INTEGER = 2**63 - 1
 """Largest whole number any field takes (the int64 range): larger ones are refused before any
 arithmetic, so a 400-digit number never reaches a float conversion."""
 
+
 def shown(value: object) -> str:
     """A short, one-line form of a JSON value for a message.
 

@@ -45,9 +45,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui import style
+from jacviz.gui.common import style
+from jacviz.gui.common.plots import Marker, Plane, heatmap_levels, paint_regions
 from jacviz.gui.lab.regions_view import REGION_INTENSITY, DataPoints
-from jacviz.gui.planes import Marker, _Plane, heatmap_levels, paint_regions
 from jacviz.math.grid import Domain
 from jacviz.math.maps import TorchMap
 from jacviz.math.probe import format_number
@@ -183,7 +183,7 @@ class _CompareJob(QRunnable):
 # ----------------------------------------------------------------------------------------------
 
 
-class ComparePlane(_Plane):
+class ComparePlane(Plane):
     """One model's plane: decision regions with the data, or ‖J‖_F; and the ε-ball.
 
     Signals
@@ -202,11 +202,11 @@ class ComparePlane(_Plane):
         self.image = pg.ImageItem()
         self.image.setZValue(-20)
         self.addItem(self.image)
-        self.boundary = self._curve(style.pen("#FFFFFF", 1.2, alpha=220), -5)
+        self.boundary = self.add_curve(style.pen("#FFFFFF", 1.2, alpha=220), -5)
         self.points: DataPoints | None = None
         # The ball as a white halo under a black line: readable on pale regions and on dark ‖J‖.
-        self.ball_halo = self._curve(style.pen("#FFFFFF", 4.0), 5)
-        self.ball = self._curve(style.pen(style.BLACK, 1.8), 6)
+        self.ball_halo = self.add_curve(style.pen("#FFFFFF", 4.0), 5)
+        self.ball = self.add_curve(style.pen(style.BLACK, 1.8), 6)
         self.centre = Marker("cross", 10, style.pen(style.BLACK, 2))
         self.centre.setZValue(7)
         self.centre.setVisible(False)
@@ -239,7 +239,7 @@ class ComparePlane(_Plane):
 
     def show_boundary(self, segments: np.ndarray) -> None:
         """Draw decision-boundary segments ``(K, 2, 2)``."""
-        self._set_lines(self.boundary, segments)
+        self.set_lines(self.boundary, segments)
 
     def show_ball(self, centre: np.ndarray | None, eps: float) -> None:
         """Draw the L2 ball of radius ``eps`` around ``centre``, or hide it for None."""
@@ -251,7 +251,7 @@ class ComparePlane(_Plane):
         angles = np.linspace(0.0, 2.0 * np.pi, _BALL_SEGMENTS + 1)
         circle = centre + eps * np.column_stack([np.cos(angles), np.sin(angles)])
         for item in (self.ball, self.ball_halo):
-            self._set_lines(item, circle[np.newaxis])
+            self.set_lines(item, circle[np.newaxis])
         self.centre.place(centre)
 
     def _on_scene_clicked(self, event: object) -> None:

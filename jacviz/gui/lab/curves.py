@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 
-from jacviz.gui import style
+from jacviz.gui.common import style
 from jacviz.gui.lab.lab_controller import SNAPSHOT_EVERY, Curves
 
 

@@ -23,7 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui import style
+from jacviz.gui.common import style
 from jacviz.nets.datasets import DATASETS, MAX_CLASSES, MAX_POINTS, MAX_TEST_FRACTION, Dataset
 from jacviz.state.lab import MAX_LAB_NOISE, MAX_SEED, DataSettings
 

@@ -28,10 +28,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui import style
-from jacviz.gui.animation import export_animation
-from jacviz.gui.export import ExportError, Figure
-from jacviz.gui.export_dialog import FigureExporter
+from jacviz.gui.common import style
+from jacviz.gui.common.animation import export_animation
+from jacviz.gui.common.export import ExportError, Figure
+from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel

@@ -11,8 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 
-from jacviz.gui import style
-from jacviz.gui.planes import _Plane, add_colorbar, paint_heatmap, paint_regions
+from jacviz.gui.common import style
+from jacviz.gui.common.plots import Plane, add_colorbar, paint_heatmap, paint_regions
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.fields import DISPLAYS, FROBENIUS, FieldImage
@@ -32,7 +32,7 @@ full colour, must stand out on their own class's region."""
 class DataPoints:
     """Labelled points on a plot: training points as filled dots, test points as rings.
 
-    Both in their class's full colour (:data:`jacviz.gui.style.CLASS_COLOURS`, the colours of
+    Both in their class's full colour (:data:`jacviz.gui.common.style.CLASS_COLOURS`, the colours of
     the decision regions), with a white rim, so the split is visible at a glance.
     """
 
@@ -61,7 +61,7 @@ def _ring() -> pg.QtGui.QPainterPath:
     return path
 
 
-class RegionsView(_Plane):
+class RegionsView(Plane):
     """The data over a picture of the model; clicks add and remove points.
 
     Signals

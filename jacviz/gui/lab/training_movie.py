@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 
-from jacviz.gui.export import Figure, figure_image
+from jacviz.gui.common.export import Figure, figure_image
 from jacviz.gui.lab.regions_view import RegionsView
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset

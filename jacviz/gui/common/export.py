@@ -280,9 +280,7 @@ def figure_size(view: QWidget | Figure) -> tuple[int, int]:
 
 def _check_scale(scale: float, width: int, height: int) -> None:
     if not (math.isfinite(scale) and MIN_SCALE <= scale <= MAX_SCALE):
-        raise ExportError(
-            f"the scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {scale:g}"
-        )
+        raise ExportError(f"the scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {scale:g}")
     if round(width * scale) * round(height * scale) > MAX_PIXELS:
         raise ExportError(
             f"a {width}×{height} figure at scale {scale:g} would exceed "

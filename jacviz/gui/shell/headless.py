@@ -1,10 +1,10 @@
 """Render a view of the app to a file with no display: what ``jacviz render`` runs.
 
-The same :class:`~jacviz.gui.main_window.MainWindow` the app shows is built on Qt's
+The same :class:`~jacviz.gui.shell.main_window.MainWindow` the app shows is built on Qt's
 offscreen platform (unless another one is asked for), with throwaway settings so the user's
 own are never read or changed, and never appears on screen. It is given the map, sized so
 that the chosen view has the requested size, left to finish its background heatmap, and
-exported with :func:`~jacviz.gui.export.export_figure`: the picture is the one the app
+exported with :func:`~jacviz.gui.common.export.export_figure`: the picture is the one the app
 would show at that size.
 """
 
@@ -33,8 +33,8 @@ from PyQt6.QtCore import (
 )
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
-from jacviz.gui.main_window import MainWindow
+from jacviz.gui.common.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
+from jacviz.gui.shell.main_window import MainWindow
 from jacviz.math.grid import MAX_BOUND, Domain
 from jacviz.state.view import CLASSES, ViewState
 from jacviz.support.text_input import one_line, quote

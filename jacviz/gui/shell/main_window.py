@@ -34,18 +34,18 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui.animation import export_animation
-from jacviz.gui.controller import Controller
-from jacviz.gui.editor import MapEditor
-from jacviz.gui.export import ExportError, Figure, figure_image
-from jacviz.gui.export_dialog import FigureExporter
-from jacviz.gui.inspector import Inspector
+from jacviz.gui.common.animation import export_animation
+from jacviz.gui.common.export import ExportError, Figure, figure_image
+from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.lab.lab_window import LabWindow
-from jacviz.gui.layer_view import LEGEND as LAYER_LEGEND
-from jacviz.gui.layer_view import LayerView
-from jacviz.gui.layers_panel import LayersPanel
-from jacviz.gui.planes import InputPlane, OutputPlane, legend_html
-from jacviz.gui.sessions import SessionKeeper
+from jacviz.gui.mapview.controller import Controller
+from jacviz.gui.mapview.editor import MapEditor
+from jacviz.gui.mapview.inspector import Inspector
+from jacviz.gui.mapview.layer_view import LEGEND as LAYER_LEGEND
+from jacviz.gui.mapview.layer_view import LayerView
+from jacviz.gui.mapview.layers_panel import LayersPanel
+from jacviz.gui.mapview.planes import InputPlane, OutputPlane, legend_html
+from jacviz.gui.shell.sessions import SessionKeeper
 from jacviz.math.jacobian import HEATMAP_QUANTITIES
 from jacviz.math.presets import PRESETS
 from jacviz.nets.networks import example_files

@@ -1,6 +1,6 @@
 """Sessions in the main window: File → Open / Save session, Open recent, unsaved changes.
 
-A :class:`SessionKeeper` ties a :class:`~jacviz.gui.main_window.MainWindow` to the session
+A :class:`SessionKeeper` ties a :class:`~jacviz.gui.shell.main_window.MainWindow` to the session
 file (``.jacviz``, see :mod:`jacviz.state.session`) it last saved or opened. It adds the
 session actions to the File menu, writes and reads the files, keeps the recent ones in
 QSettings, shows the file name in the window title with a ``*`` once the window differs from
@@ -47,7 +47,7 @@ from jacviz.support.json_input import parse_json, text_problem
 
 if TYPE_CHECKING:
     from jacviz.gui.lab.lab_window import LabWindow
-    from jacviz.gui.main_window import MainWindow
+    from jacviz.gui.shell.main_window import MainWindow
 
 RECENT_KEY = "sessions/recent"
 """QSettings key of the recent session files: a JSON list of paths, newest first."""

@@ -11,9 +11,9 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QHideEvent, QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from jacviz.gui import style
-from jacviz.gui.controller import LayerPath
-from jacviz.gui.planes import Marker, polyline_data, robust_bounds
+from jacviz.gui.common import style
+from jacviz.gui.common.plots import Marker, polyline_data, robust_bounds
+from jacviz.gui.mapview.controller import LayerPath
 from jacviz.nets.layers import LayerImage
 
 PROJECTION_CHOICES = ("top-2 principal directions (PCA)", "two units i, j")

@@ -6,7 +6,7 @@ import sys
 
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.main_window import MainWindow
+from jacviz.gui.shell.main_window import MainWindow
 from jacviz.state.view import ViewState
 from jacviz.support.isolation import warm_up
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PyQt6.QtCore import QEventLoop, QObject, pyqtSignal
 
-from jacviz.gui.runner import LatestOnlyRunner
+from jacviz.gui.common.runner import LatestOnlyRunner
 from jacviz.math.budget import grid_samples_within_budget, points_within_budget, side_within_budget
 from jacviz.math.contour import zero_contour
 from jacviz.math.formula import FormulaError
@@ -918,8 +918,7 @@ class Controller(QObject):
         rows = cols = side_within_budget(map_, HEATMAP_RESOLUTION)
         if rows < HEATMAP_RESOLUTION:
             self.sigStatus.emit(
-                f"{source.name} is a heavy map: the heatmap is drawn at {rows}×{cols} "
-                "to stay quick"
+                f"{source.name} is a heavy map: the heatmap is drawn at {rows}×{cols} to stay quick"
             )
 
         def compute(superseded: Callable[[], bool]) -> _FieldResult | _FieldFailure | None:

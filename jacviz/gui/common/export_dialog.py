@@ -1,9 +1,9 @@
 """File → Export figure… and Edit → Copy figure, for any window with views to export.
 
 A :class:`FigureExporter` is given the names of a window's views and a function that returns
-the :class:`~jacviz.gui.export.Figure` of each; it adds the two actions to the window's menus,
-runs the :class:`ExportDialog` (which view, which file, PNG scale and transparency) and saves
-or copies with :mod:`jacviz.gui.export`. The main window uses it; the lab window can too.
+the :class:`~jacviz.gui.common.export.Figure` of each; it adds the two actions to the window's
+menus, runs the :class:`ExportDialog` (which view, which file, PNG scale and transparency) and saves
+or copies with :mod:`jacviz.gui.common.export`. The main window uses it; the lab window can too.
 What was chosen last (view, folder, scale, transparency) is remembered in QSettings.
 """
 
@@ -31,7 +31,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui.export import FORMATS, SCREEN_DPI, ExportError, Figure, copy_figure, export_figure
+from jacviz.gui.common.export import (
+    FORMATS,
+    SCREEN_DPI,
+    ExportError,
+    Figure,
+    copy_figure,
+    export_figure,
+)
 
 MAX_DIALOG_SCALE = 4
 FILE_FILTER = ";;".join(f"{label} (*{suffix})" for suffix, label in FORMATS.items())
@@ -185,8 +192,8 @@ class FigureExporter(QObject):
     views : mapping of str to str
         Its views: key → name shown in the dialog (and in the Copy action).
     figure : callable
-        Returns the :class:`~jacviz.gui.export.Figure` of a view key. It may bring the view
-        on screen first (a hidden tab), and raises :class:`~jacviz.gui.export.ExportError`
+        Returns the :class:`~jacviz.gui.common.export.Figure` of a view key. It may bring the view
+        on screen first (a hidden tab), and raises :class:`~jacviz.gui.common.export.ExportError`
         with a reason when the view cannot be drawn.
     settings : QSettings, optional
         Where the last choices are remembered (none: only while the window lives).

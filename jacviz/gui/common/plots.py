@@ -1,0 +1,249 @@
+"""Plot pieces the map view and the lab share: a plane with locked aspect, markers, heatmaps.
+
+Planes lock the aspect ratio, because a Jacobian is geometry: a circle must look like a
+circle for its image to read as an ellipse. Curves are drawn from arrays of points, where
+what is not finite or too far out is left out rather than drawn wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF
+from PyQt6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
+from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
+
+from jacviz.gui.common import style
+from jacviz.math.grid import Domain
+from jacviz.nets.views import DecisionRegions
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+
+# Coordinates beyond this are not drawn: Qt's rasteriser misbehaves far outside the view,
+# and such points (near poles) are off screen anyway.
+DRAW_LIMIT = 1e9
+
+
+def drawable(points: np.ndarray) -> np.ndarray:
+    """Which points ``(..., 2)`` can be drawn: finite and within :data:`DRAW_LIMIT`."""
+    with np.errstate(invalid="ignore"):
+        return np.all(np.isfinite(points) & (np.abs(points) < DRAW_LIMIT), axis=-1)
+
+
+def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten ``(L, S, 2)`` curves into x, y and a connect array for one PlotCurveItem.
+
+    Consecutive samples are joined only within a curve and only where both are finite and
+    within :data:`DRAW_LIMIT`, so curves break cleanly at poles.
+    """
+    count, samples = curves.shape[:2]
+    x = curves[..., 0].reshape(-1)
+    y = curves[..., 1].reshape(-1)
+    shown = drawable(curves).reshape(-1)
+    connect = np.ones((count, samples), dtype=bool)
+    connect[:, -1] = False
+    connect = connect.reshape(-1)
+    connect[:-1] &= shown[:-1] & shown[1:]
+    return np.where(shown, x, 0.0), np.where(shown, y, 0.0), connect
+
+
+def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box of the central ``coverage`` % of the finite points ``(..., 2)``.
+
+    Poles send a few samples to huge values; framing the view on percentiles keeps the
+    picture on what the map does almost everywhere.
+    """
+    flat = points.reshape(-1, 2)
+    flat = flat[np.all(np.isfinite(flat), axis=1)]
+    if not len(flat):
+        return np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    tail = (100.0 - coverage) / 2
+    low = np.percentile(flat, tail, axis=0)
+    high = np.percentile(flat, 100.0 - tail, axis=0)
+    # Points near ±1.8e308 on both sides give a span that is not a float64: inf, expected
+    # (frame() then keeps the view), not worth a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
+        return low - 0.05 * span, high + 0.05 * span
+
+
+def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
+    """Colour limits: symmetric about 0 for det and log|det|, else the 1st–99th percentile."""
+    finite = image[np.isfinite(image)]
+    if not finite.size:
+        return -1.0, 1.0
+    if key in ("det", "logdet"):
+        limit = float(np.percentile(np.abs(finite), 99)) or 1.0
+        return -limit, limit
+    low, high = (float(v) for v in np.percentile(finite, [1, 99]))
+    return (low, high) if high > low else (low - 0.5, low + 0.5)
+
+
+def class_colours(
+    regions: DecisionRegions, n_classes: int | None = None, intensity: float = 1.0
+) -> np.ndarray:
+    """RGBA image of decision regions: a colour per class, paler where the classifier is unsure.
+
+    Confidence runs from 1/k (a tie between all k classes: nearly white) to 1 (full colour);
+    pixels where the logits are not finite are transparent. ``n_classes`` is k when the caller
+    knows it (a classifier of 5 classes may decide only 2 of them on the picture); otherwise it
+    is taken from the largest class shown. ``intensity`` < 1 mixes every colour with white,
+    so that points drawn in the full class colours stand out on their own class's region.
+    """
+    classes = regions.classes
+    if n_classes is None:
+        n_classes = int(classes.max()) + 1 if classes.size else 2
+    count = max(n_classes, 2)
+    palette = np.array([QColor(c).getRgbF()[:3] for c in style.CLASS_COLOURS])
+    colours = palette[np.maximum(classes, 0) % len(palette)]
+    with np.errstate(invalid="ignore"):
+        strength = np.clip((regions.confidence - 1 / count) / (1 - 1 / count), 0, 1)
+    strength = np.nan_to_num(strength)[..., None]
+    rgb = 1 - (1 - colours) * (intensity * (0.2 + 0.8 * strength))
+    alpha = np.where(classes >= 0, 1.0, 0.0)[..., None]
+    return np.round(255 * np.concatenate([rgb, alpha], axis=-1)).astype(np.uint8)
+
+
+def add_colorbar(image: pg.ImageItem, plot: pg.PlotItem) -> pg.ColorBarItem:
+    """A read-only colour bar for ``image``, placed at the right of ``plot``."""
+    colorbar = pg.ColorBarItem(
+        values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
+    )
+    colorbar.setImageItem(image, insert_in=plot)
+    # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would read
+    # as −300): show plain numbers.
+    colorbar.getAxis("right").enableAutoSIPrefix(False)
+    return colorbar
+
+
+def paint_heatmap(
+    image: pg.ImageItem,
+    colorbar: pg.ColorBarItem,
+    values: np.ndarray,
+    key: str,
+    label: str,
+    domain: Domain,
+) -> None:
+    """Colour ``image`` by ``values`` (row 0 at ``ymin``) over ``domain``, with its colour bar.
+
+    Levels come from :func:`heatmap_levels`; ``key`` also picks the colour map (diverging for
+    det and log|det|, sequential otherwise).
+    """
+    low, high = heatmap_levels(values, key)
+    # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends of the
+    # colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
+    image.setImage(np.clip(values, low, high), autoLevels=False)
+    image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+    colormap = style.DIVERGING_COLORMAP if key in ("det", "logdet") else style.SEQUENTIAL_COLORMAP
+    colorbar.setColorMap(pg.colormap.get(colormap))
+    colorbar.setLevels((low, high))
+    colorbar.getAxis("right").setLabel(label)
+    image.setVisible(True)
+    colorbar.setVisible(True)
+
+
+def paint_regions(
+    image: pg.ImageItem,
+    regions: DecisionRegions,
+    domain: Domain,
+    n_classes: int | None = None,
+    intensity: float = 1.0,
+) -> None:
+    """Show decision regions (:func:`class_colours`) as ``image`` over ``domain``."""
+    image.setImage(class_colours(regions, n_classes, intensity), levels=(0, 255))
+    image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+    image.setVisible(True)
+
+
+class Marker(QGraphicsPathItem):
+    """A mark of fixed screen size (a dot or a cross) at a data point, whatever the zoom.
+
+    Cheaper to move than a one-point ScatterPlotItem, which matters on every mouse move.
+    """
+
+    def __init__(self, shape: str, size: float, pen: QPen, brush: QBrush | None = None):
+        path = QPainterPath()
+        half = size / 2
+        if shape == "dot":
+            path.addEllipse(QPointF(0, 0), half, half)
+        else:
+            path.moveTo(-half, 0)
+            path.lineTo(half, 0)
+            path.moveTo(0, -half)
+            path.lineTo(0, half)
+        super().__init__(path)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setPen(pen)
+        if brush is not None:
+            self.setBrush(brush)
+
+    def place(self, point: np.ndarray | None) -> None:
+        """Show the mark at ``point``, or hide it for None or a non-finite point."""
+        if point is None or not drawable(point):
+            self.setVisible(False)
+            return
+        self.setPos(float(point[0]), float(point[1]))
+        self.setVisible(True)
+
+
+class Plane(pg.PlotWidget):
+    """A plot with locked aspect and helpers to add cosmetic-pen items."""
+
+    def __init__(self, title: str, x_label: str, y_label: str):
+        super().__init__()
+        self.setAspectLocked(True)
+        self.setTitle(title)
+        self.setLabel("bottom", x_label)
+        self.setLabel("left", y_label)
+        self.setMinimumSize(320, 320)
+
+    def add_curve(self, pen: pg.QtGui.QPen, z: float) -> pg.PlotCurveItem:
+        """A new empty curve drawn with ``pen``, at depth ``z`` (higher is drawn on top)."""
+        item = pg.PlotCurveItem(pen=pen, antialias=True)
+        item.setZValue(z)
+        self.addItem(item)
+        return item
+
+    def add_polygon(
+        self, pen: pg.QtGui.QPen, brush: pg.QtGui.QBrush, z: float
+    ) -> QGraphicsPolygonItem:
+        """A new empty filled polygon, at depth ``z``."""
+        item = QGraphicsPolygonItem()
+        item.setPen(pen)
+        item.setBrush(brush)
+        item.setZValue(z)
+        self.addItem(item)
+        return item
+
+    @staticmethod
+    def set_polygon(item: QGraphicsPolygonItem, points: np.ndarray) -> None:
+        """Show the polygon of ``points`` ``(K, 2)``, or hide it if any is not drawable."""
+        if drawable(points).all():
+            item.setPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in points]))
+            item.setVisible(True)
+        else:
+            item.setVisible(False)
+
+    @staticmethod
+    def set_lines(item: pg.PlotCurveItem, curves: np.ndarray) -> None:
+        """Draw ``curves`` ``(L, S, 2)`` as separate polylines (undrawable points break them)."""
+        x, y, connect = polyline_data(curves)
+        item.setData(x, y, connect=connect)
+
+    @staticmethod
+    def set_vectors(item: pg.PlotCurveItem, origin: np.ndarray, vectors: np.ndarray) -> None:
+        """Draw each row of ``vectors`` as a segment starting at ``origin``."""
+        segments = np.stack([np.broadcast_to(origin, vectors.shape), origin + vectors], axis=1)
+        Plane.set_lines(item, segments)
+
+    def frame(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Show the box [low, high] (aspect stays locked, so one side gets padding).
+
+        A box whose size is not a float64 (points near ±1.8e308 on both sides) cannot be
+        shown; the view then stays where it was.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            size = np.subtract(high, low, dtype=np.float64)
+        if not np.all(np.isfinite(size)):
+            return
+        self.setRange(xRange=(low[0], high[0]), yRange=(low[1], high[1]), padding=0)

@@ -1,0 +1,255 @@
+"""The two plots side by side: the input plane (x, y) and the output plane f(x, y).
+
+Views draw the arrays they are handed and emit what the user did; they hold no app logic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, Qt, pyqtSignal
+
+from jacviz.gui.common import style
+from jacviz.gui.common.plots import (
+    Marker,
+    Plane,
+    add_colorbar,
+    paint_heatmap,
+    paint_regions,
+    robust_bounds,
+)
+from jacviz.gui.mapview.controller import HeatmapImage
+from jacviz.math.grid import Domain, WarpedGrid
+from jacviz.math.linearize import Linearization, OutputFigures
+
+
+class InputPlane(Plane):
+    """The input plane: grid, heatmap with fold lines, the probe and its small square.
+
+    Signals
+    -------
+    sigPointPicked(float, float)
+        The user clicked at, or dragged the probe to, this point.
+    sigHovered(float, float)
+        The pointer is over this point (rate-limited).
+    sigHoverLeft()
+        The pointer left the plane.
+    """
+
+    sigPointPicked = pyqtSignal(float, float)
+    sigHovered = pyqtSignal(float, float)
+    sigHoverLeft = pyqtSignal()
+
+    def __init__(self) -> None:
+        super().__init__("Input plane", "x", "y")
+        self.image = pg.ImageItem()
+        self.image.setZValue(-20)
+        self.addItem(self.image)
+        self.colorbar = add_colorbar(self.image, self.getPlotItem())
+        # Decision regions are colours, not values: their own item, outside the colour bar's
+        # control (which would impose its levels on them).
+        self.regions = pg.ImageItem()
+        self.regions.setZValue(-20)
+        self.regions.setVisible(False)
+        self.addItem(self.regions)
+        self.fold_lines = self.add_curve(style.pen(style.BLACK, 2.0), -5)
+        self.vertical_lines = self.add_curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
+        self.horizontal_lines = self.add_curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
+        self.square = self.add_curve(style.pen(style.BLACK, 2.0), 5)
+        self.circle = self.add_curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
+        self.e1 = self.add_curve(style.pen(style.ORANGE, 3.5), 6)
+        self.e2 = self.add_curve(style.pen(style.BLUE, 3.5), 6)
+        self.target = pg.TargetItem(
+            pos=(0, 0), size=16, movable=True, pen=style.pen(style.BLACK, 2), brush=None
+        )
+        self.target.setZValue(10)
+        self.addItem(self.target)
+        self._placing = False
+        self._domain: Domain | None = None
+        self.target.sigPositionChanged.connect(self._on_target_moved)
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # threadSafe=False: the pointer's events arrive on the GUI thread anyway, and the
+        # thread-safe variant's timer outlived deleted planes in the test suite (a segfault).
+        self._hover_proxy = pg.SignalProxy(
+            self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse_moved, threadSafe=False
+        )
+        self.setToolTip(
+            "Click anywhere or drag the target to move the probe point p.\n"
+            "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2."
+        )
+
+    # ---- drawing -------------------------------------------------------------------------------
+    def show_grid(self, grid: WarpedGrid, domain: Domain) -> None:
+        """Draw the grid lines; frame the domain when it changed."""
+        half = grid.lines.shape[0] // 2
+        self.set_lines(self.vertical_lines, grid.lines[:half])
+        self.set_lines(self.horizontal_lines, grid.lines[half:])
+        if domain != self._domain:
+            self._domain = domain
+            self.frame(np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax]))
+
+    def show_linearization(self, lin: Linearization) -> None:
+        """Draw the square, the circle and the two edge vectors at the probe."""
+        self.set_lines(self.square, lin.square[np.newaxis])
+        self.set_lines(self.circle, lin.circle[np.newaxis])
+        self.set_vectors(self.e1, lin.point, lin.h * np.array([[1.0, 0.0]]))
+        self.set_vectors(self.e2, lin.point, lin.h * np.array([[0.0, 1.0]]))
+        self._placing = True
+        try:
+            self.target.setPos(float(lin.point[0]), float(lin.point[1]))
+        finally:
+            self._placing = False
+
+    def show_heatmap(self, heatmap: HeatmapImage) -> None:
+        """Colour the plane by the heatmap (if any) and draw the fold lines det = 0."""
+        domain = heatmap.domain
+        if heatmap.folds is not None:
+            self.set_lines(self.fold_lines, heatmap.folds)
+        else:
+            self.fold_lines.setData([], [])
+        self.regions.setVisible(heatmap.regions is not None)
+        if heatmap.regions is not None:
+            paint_regions(self.regions, heatmap.regions, domain)
+        if heatmap.image is None:
+            self.image.setVisible(False)
+            self.colorbar.setVisible(False)
+            return
+        paint_heatmap(
+            self.image, self.colorbar, heatmap.image, heatmap.key or "", heatmap.label, domain
+        )
+
+    # ---- user input ----------------------------------------------------------------------------
+    def _on_target_moved(self, target: pg.TargetItem) -> None:
+        if not self._placing:
+            position = target.pos()
+            self.sigPointPicked.emit(position.x(), position.y())
+
+    def _on_scene_clicked(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.isAccepted():
+            return
+        view_box = self.getViewBox()
+        if view_box.sceneBoundingRect().contains(event.scenePos()):
+            point = view_box.mapSceneToView(event.scenePos())
+            self.sigPointPicked.emit(point.x(), point.y())
+
+    def _on_mouse_moved(self, args: tuple) -> None:
+        view_box = self.getViewBox()
+        position = args[0]
+        if view_box.sceneBoundingRect().contains(position):
+            point = view_box.mapSceneToView(position)
+            self.sigHovered.emit(point.x(), point.y())
+        else:
+            self.sigHoverLeft.emit()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        """Tell the output plane to hide the hover marker."""
+        self.sigHoverLeft.emit()
+        super().leaveEvent(event)
+
+
+# The output plane's key, shown beside the plot rather than over it: it never hides data,
+# and moving overlays do not have to repaint it.
+LEGEND = (
+    (style.BLACK, "━━", "image of the square f(p + [0,h]²)"),
+    (style.VERMILLION, "▰▰", "tangent parallelogram f(p) + J·δ"),
+    (style.GREEN, "━━", "image of the circle |δ| = h"),
+    (style.GREEN, "╍╍", "σ-ellipse f(p) + J·δ, semi-axes h·σ1, h·σ2"),
+    (style.ORANGE, "━━", "J·e1 = h·∂f/∂x"),
+    (style.BLUE, "━━", "J·e2 = h·∂f/∂y"),
+)
+
+
+def legend_html() -> str:
+    """The output plane's legend as rich text, in two columns."""
+    cells = [
+        f"<td><span style='color:{color}; font-weight:bold'>{sample}</span> {label}</td>"
+        for color, sample, label in LEGEND
+    ]
+    rows = "".join(f"<tr>{''.join(cells[i : i + 2])}</tr>" for i in range(0, len(cells), 2))
+    return f"<table cellspacing='4'>{rows}</table>"
+
+
+class OutputPlane(Plane):
+    """The output plane: warped grid, curved square vs tangent parallelogram, σ-ellipse."""
+
+    def __init__(self) -> None:
+        super().__init__("Output plane: f(x, y)", "f₁", "f₂")
+        self.vertical_lines = self.add_curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
+        self.horizontal_lines = self.add_curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
+        self.parallelogram = self.add_polygon(
+            style.pen(style.VERMILLION, 1.5), style.brush(style.VERMILLION, 70), 2
+        )
+        self.square = self.add_curve(style.pen(style.BLACK, 2.0), 4)
+        self.circle = self.add_curve(style.pen(style.GREEN, 1.5), 3)
+        self.ellipse = self.add_curve(style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine), 3)
+        self.ellipse_axes = self.add_curve(style.pen(style.GREEN, 2.5), 3)
+        self.je1 = self.add_curve(style.pen(style.ORANGE, 3.5), 5)
+        self.je2 = self.add_curve(style.pen(style.BLUE, 3.5), 5)
+        self.center_marker = Marker("dot", 8, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
+        self.hover_marker = Marker("cross", 14, style.pen(style.GREY, 2))
+        for item in (self.center_marker, self.hover_marker):
+            item.setZValue(8)
+            item.setVisible(False)
+            self.addItem(item)
+        self._grid: WarpedGrid | None = None
+        self._linearization: Linearization | None = None
+        self._t = 1.0
+        self.setToolTip(
+            "Black: the true image of the small square. Red: its tangent parallelogram "
+            "f(p) + J·δ.\nGreen: image of the circle, and the singular-value ellipse (dashed) "
+            "with semi-axes h·σ1, h·σ2."
+        )
+
+    def show_grid(self, grid: WarpedGrid) -> None:
+        """Draw the image of the grid (at the current morph) and frame it."""
+        self._grid = grid
+        self._draw_grid()
+        self.frame(*robust_bounds(grid.morph(self._t)))
+
+    def show_linearization(self, lin: Linearization) -> None:
+        """Draw the local linear picture at the probe."""
+        self._linearization = lin
+        self._draw_linearization()
+
+    def set_morph(self, t: float) -> None:
+        """Show everything under (1 − t)·p + t·f(p); the frame covers the whole motion."""
+        if t == self._t:
+            return
+        self._t = t
+        if self._grid is not None:
+            self._draw_grid()
+            if t < 1.0:
+                both = np.concatenate([self._grid.lines, self._grid.images], axis=1)
+                self.frame(*robust_bounds(both))
+        self._draw_linearization()
+
+    def show_hover(self, point: np.ndarray | None) -> None:
+        """Mark the image of the hovered input point, or hide the mark."""
+        self.hover_marker.place(None if self._t < 1.0 else point)
+
+    def _draw_grid(self) -> None:
+        grid = self._grid
+        assert grid is not None
+        curves = grid.morph(self._t)
+        half = curves.shape[0] // 2
+        self.set_lines(self.vertical_lines, curves[:half])
+        self.set_lines(self.horizontal_lines, curves[half:])
+
+    def _draw_linearization(self) -> None:
+        if self._linearization is None:
+            return
+        # At a pole the figures hold inf and NaN, which the curves leave out: no warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._draw_figures(self._linearization.output_figures(self._t))
+
+    def _draw_figures(self, figures: OutputFigures) -> None:
+        center = figures.center
+        self.set_lines(self.square, figures.square_image[np.newaxis])
+        self.set_polygon(self.parallelogram, figures.parallelogram)
+        self.set_lines(self.circle, figures.circle_image[np.newaxis])
+        self.set_lines(self.ellipse, figures.ellipse[np.newaxis])
+        axes = np.concatenate([center - figures.ellipse_axes, center + figures.ellipse_axes])
+        self.set_lines(self.ellipse_axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
+        self.set_vectors(self.je1, center, figures.basis_images[:1])
+        self.set_vectors(self.je2, center, figures.basis_images[1:])
+        self.center_marker.place(center)
