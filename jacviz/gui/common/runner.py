@@ -4,37 +4,27 @@ While the user drags a slider, requests arrive faster than they finish. The runn
 most one job running and one waiting: a new request replaces the waiting one, and a result
 is delivered only if no newer request was made after it (a generation counter, as in ndv), so
 a superseded picture never flashes on screen.
+
+Each job is a superqt :class:`~superqt.utils.FunctionWorker` (the map view's heatmaps and
+loading, the shell's animation export and the lab's workers share these primitives), started
+on the runner's own one-thread pool rather than Qt's global one, so that :meth:`wait` waits
+for exactly this runner's work and a window's shutdown never waits for another's.
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
+from superqt.utils import FunctionWorker, create_worker
 
 
-class _Signals(QObject):
-    finished = pyqtSignal(int, object)
-    failed = pyqtSignal(int, str)
-
-
-class _Job(QRunnable):
-    def __init__(self, generation: int, function: Callable[[], Any], signals: _Signals):
-        super().__init__()
-        self._generation = generation
-        self._function = function
-        self._signals = signals
-
-    def run(self) -> None:
-        try:
-            result = self._function()
-        except Exception as error:  # reported to the GUI: a thread must never raise
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            self._signals.failed.emit(self._generation, detail)
-        else:
-            self._signals.finished.emit(self._generation, result)
+def error_message(error: BaseException) -> str:
+    """One line naming an exception a background job raised: ``"ZeroDivisionError: boom"``."""
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
 class LatestOnlyRunner(QObject):
@@ -55,17 +45,15 @@ class LatestOnlyRunner(QObject):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.finished.connect(self._on_job_finished)
-        self._signals.failed.connect(self._on_job_failed)
         self._generation = 0
-        self._running = False
+        self._running: FunctionWorker | None = None
+        """The job on the thread; kept referenced until it reports, so it is never collected."""
         self._waiting: tuple[int, Callable[[], Any]] | None = None
 
     @property
     def busy(self) -> bool:
         """True while a job runs or waits."""
-        return self._running or self._waiting is not None
+        return self._running is not None or self._waiting is not None
 
     def submit(self, function: Callable[[], Any]) -> None:
         """Run ``function()`` off the GUI thread; supersedes every earlier request."""
@@ -87,31 +75,45 @@ class LatestOnlyRunner(QObject):
         """Forget the waiting request and drop the running one's result."""
         self._generation += 1
         self._waiting = None
+        if self._running is not None:
+            self._running.quit()  # its result, if it comes, is not emitted by the worker
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the running job ends (for shutdown and tests); True if it has."""
         done = self._pool.waitForDone(msecs)
         if done:
-            # Its finished signal may still be queued; nothing runs any more either way.
-            self._running = False
+            # Its signals may still be queued; nothing runs any more either way.
+            self._running = None
         return done
 
     def _start_waiting(self) -> None:
-        if self._running or self._waiting is None:
+        if self._running is not None or self._waiting is None:
             return
         generation, function = self._waiting
         self._waiting = None
-        self._running = True
-        self._pool.start(_Job(generation, function, self._signals))
+        # Methods of this QObject: delivered on its (the GUI) thread, queued. Errors are
+        # reported through sigFailed, never re-raised: a thread must never raise.
+        worker = create_worker(
+            function,
+            _start_thread=False,
+            _connect={
+                "returned": partial(self._on_job_returned, generation),
+                "errored": partial(self._on_job_errored, generation),
+            },
+        )
+        worker.finished.connect(partial(self._on_job_finished, worker))
+        self._running = worker
+        self._pool.start(worker)
 
-    def _on_job_finished(self, generation: int, result: object) -> None:
-        self._running = False
+    def _on_job_returned(self, generation: int, result: object) -> None:
         if generation == self._generation:
             self.sigResult.emit(result)
-        self._start_waiting()
 
-    def _on_job_failed(self, generation: int, message: str) -> None:
-        self._running = False
+    def _on_job_errored(self, generation: int, error: BaseException) -> None:
         if generation == self._generation:
-            self.sigFailed.emit(message)
+            self.sigFailed.emit(error_message(error))
+
+    def _on_job_finished(self, worker: FunctionWorker) -> None:
+        if worker is self._running:
+            self._running = None
         self._start_waiting()
