@@ -24,6 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jacviz.nets.datasets import make_dataset
+from jacviz.nets.metadata import classifier_metadata
 from jacviz.nets.networks import make_mlp, save_mlp
 from jacviz.nets.training import TrainConfig, load_state
 from jacviz.nets.training import run as train_classifier
@@ -257,16 +258,15 @@ def build(folder: Path) -> list[Path]:
         last = train_classifier(data, spec.config)
         model = load_state(spec.config, last.state, 2, data.n_classes)
         path = folder / f"{spec.name}.safetensors"
-        metadata = {
-            "description": spec.description,
-            "class_names": list(data.class_names),
-            "dataset": spec.dataset,
-            "training": spec.config.to_dict(),
-            "train_accuracy": last.train_accuracy,
-            "test_accuracy": last.test_accuracy,
-            "mean_jacobian_frobenius": last.test_frobenius,
-            "domain": [data.domain.xmin, data.domain.xmax, data.domain.ymin, data.domain.ymax],
-        }
+        metadata = classifier_metadata(
+            spec.description,
+            data,
+            spec.config,
+            last.train_accuracy,
+            last.test_accuracy,
+            mean_jacobian_frobenius=last.test_frobenius,
+            recipe=spec.dataset,  # the recipe, not just the name: tests rebuild the data
+        )
         # Saved in float64 (exactly the float32 weights) so its Jacobians check to 1e-10.
         save_mlp(model.double(), path, metadata)
         written.append(path)

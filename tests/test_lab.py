@@ -22,8 +22,16 @@ from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.math.grid import sample_points
 from jacviz.nets.datasets import load_csv
 from jacviz.nets.fields import FROBENIUS
-from jacviz.nets.networks import load_network
-from jacviz.nets.training import TrainingError, jacobian_frobenius, load_state, run, train
+from jacviz.nets.metadata import read_classifier_metadata
+from jacviz.nets.networks import EXAMPLES_DIR, load_network
+from jacviz.nets.training import (
+    TrainConfig,
+    TrainingError,
+    jacobian_frobenius,
+    load_state,
+    run,
+    train,
+)
 from jacviz.nets.views import DecisionRegions
 
 LEFT = Qt.MouseButton.LeftButton
@@ -380,6 +388,22 @@ def test_a_saved_model_loads_back_with_the_same_logits(qtbot, lab, tmp_path, mon
     assert metadata["test_accuracy"] == shown.test_accuracy
     domain = lab.controller.dataset.domain
     assert metadata["domain"] == [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
+    read = read_classifier_metadata(metadata)
+    assert read.dataset_name == "moons" and read.recipe is None
+    assert read.training == config and read.step == SNAPSHOT_EVERY and read.domain == domain
+    assert read.class_names == ("0", "1") and read.test_accuracy == shown.test_accuracy
+
+
+@pytest.mark.parametrize("name", ["moons_plain", "spirals_jr"])
+def test_the_metadata_reader_takes_the_shipped_classifiers_recipes(name):
+    # The examples store a recipe for their data; the reader gives its name and the recipe.
+    network = load_network(EXAMPLES_DIR / f"{name}.safetensors", isolated=False)
+    read = read_classifier_metadata(network.metadata)
+    assert read.dataset_name == name.split("_")[0]
+    assert read.recipe == network.metadata["dataset"]
+    assert read.training == TrainConfig.from_dict(network.metadata["training"])
+    assert read.test_accuracy == network.metadata["test_accuracy"]
+    assert read.step is None and read.domain is not None
 
 
 def test_open_in_map_view_saves_once_and_hands_over_the_path(qtbot, tmp_path, monkeypatch):

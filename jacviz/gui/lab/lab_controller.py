@@ -28,6 +28,7 @@ from jacviz.gui.lab.worker import TrainingRun, TrainingWorker
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset, DatasetError, load_csv
 from jacviz.nets.fields import DISPLAYS, FieldImage
+from jacviz.nets.metadata import classifier_metadata
 from jacviz.nets.networks import NetworkError, save_mlp
 from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, load_state
 from jacviz.state.lab import MAX_SEED as MAX_SEED  # the panels' range, named here too
@@ -51,11 +52,6 @@ def format_accuracy(value: float) -> str:
 def _sentence(text: str) -> str:
     """``text`` starting with a capital, as a message of its own."""
     return text[:1].upper() + text[1:]
-
-
-def _json_number(value: float) -> float | None:
-    """``value``, or None where JSON has no number (NaN accuracy without test points)."""
-    return value if math.isfinite(value) else None
 
 
 class LabController(QObject):
@@ -379,23 +375,21 @@ class LabController(QObject):
         if run is None or latest is None:
             self._report("Model not saved: there is no model yet (check the settings).")
             return False
-        config, domain = run.config, run.dataset.domain
+        config = run.config
         model = load_state(config, latest.state, 2, run.dataset.n_classes)
-        metadata = {
-            "description": (
-                f"trained in the lab on {run.dataset.name}, step {latest.step} of {config.steps}, "
-                f"λ = {config.jr_lambda:g}, test accuracy {format_accuracy(latest.test_accuracy)}"
-            ),
-            "class_names": list(run.dataset.class_names),
-            "dataset": run.dataset.name,
-            "training": config.to_dict(),
-            "step": latest.step,
-            "train_accuracy": _json_number(latest.train_accuracy),
-            "test_accuracy": _json_number(latest.test_accuracy),
-            "mean_jacobian_frobenius": _json_number(latest.test_frobenius),
-            # Where the map view opens it: the data's rectangle, as `jacviz train` saves it.
-            "domain": [domain.xmin, domain.xmax, domain.ymin, domain.ymax],
-        }
+        description = (
+            f"trained in the lab on {run.dataset.name}, step {latest.step} of {config.steps}, "
+            f"λ = {config.jr_lambda:g}, test accuracy {format_accuracy(latest.test_accuracy)}"
+        )
+        metadata = classifier_metadata(
+            description,
+            run.dataset,  # whose rectangle the map view opens it on, as `jacviz train` saves it
+            config,
+            latest.train_accuracy,
+            latest.test_accuracy,
+            step=latest.step,
+            mean_jacobian_frobenius=latest.test_frobenius,
+        )
         try:
             save_mlp(model, path, metadata)
         except (NetworkError, OSError) as error:
