@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,26 +148,53 @@ _DATA_READERS: dict[str, Callable[[object, str], Any]] = {
 """How each data setting is read: its type and the panel's range; make_dataset checks the rest."""
 
 
+def format_hidden(widths: Sequence[int]) -> str:
+    """Hidden layer widths as the training panel shows them, e.g. ``"32,32"``.
+
+    :func:`parse_hidden` reads the text back.
+    """
+    return ",".join(str(width) for width in widths)
+
+
+def _setting(field: dataclasses.Field) -> tuple[str, Any, dataclasses.Field]:
+    """The model setting of one TrainConfig field: its name, type and default (hidden: text)."""
+    if field.name == "hidden":
+        return "hidden", str, dataclasses.field(default=format_hidden(field.default))
+    return field.name, field.type, dataclasses.field(default=field.default)
+
+
+_ModelFields = dataclasses.make_dataclass(
+    "ModelFields", [_setting(f) for f in dataclasses.fields(TrainConfig)], frozen=True
+)
+"""The fields of :class:`ModelSettings`, made from :class:`TrainConfig`'s: one list of
+settings and defaults, so a setting added to the trainer is a setting of the lab."""
+
+
 @dataclass(frozen=True)
-class ModelSettings:
+class ModelSettings(_ModelFields):
     """The model and training settings as the user entered them.
 
-    Kept as entered (hidden sizes as text, NaN for a number field that does not hold one) so
-    that a setting that does not make a valid :class:`TrainConfig` can be held, shown and
-    reported rather than silently replaced.
+    One field per :class:`~jacviz.nets.training.TrainConfig` field, with the same name and
+    default. Kept as entered (hidden sizes as text, NaN for a number field that does not hold
+    one) so that a setting that does not make a valid :class:`TrainConfig` can be held, shown
+    and reported rather than silently replaced.
     """
 
-    hidden: str = "32,32"
-    activation: str = "tanh"
-    optimizer: str = "adam"
-    learning_rate: float = 0.01
-    batch_size: int = 64
-    steps: int = 2000
-    seed: int = 0
-    jr_lambda: float = 0.0
-    estimator: str = "exact"
-    n_proj: int = 1
-    weight_decay: float = 0.0
+    @classmethod
+    def from_config(
+        cls, config: TrainConfig, where: str = "the lab's model settings"
+    ) -> ModelSettings:
+        """The settings that make ``config``, checked as :meth:`from_dict` checks them.
+
+        Raises
+        ------
+        ValueError
+            If ``config`` is outside what the lab's panel can hold (its seed is narrower).
+
+        """
+        fields = config.to_dict()
+        fields["hidden"] = format_hidden(config.hidden)
+        return cls.from_dict(fields, where)
 
     def config(self) -> TrainConfig:
         """The training configuration (raises TrainingError, saying which setting is wrong)."""

@@ -382,7 +382,9 @@ def _read_lab(value: object) -> LabSession:
     model = settings.get("model")
     state = LabState(
         data=DataSettings.from_dict(settings.get("data", {})),
-        model=_model_settings(config) if model is None else ModelSettings.from_dict(model),
+        model=ModelSettings.from_config(config)
+        if model is None
+        else ModelSettings.from_dict(model),
         display=read_choice(
             settings.get("display", LAB_DISPLAYS[0]), "the lab's display", LAB_DISPLAYS
         ),
@@ -398,13 +400,6 @@ def _read_lab(value: object) -> LabSession:
         raise ValueError("the lab's model settings do not match its training configuration")
     curves = _read_curves(settings.get("curves", []), step)
     return LabSession(dataset, config, weights, step, state, curves)
-
-
-def _model_settings(config: TrainConfig) -> ModelSettings:
-    """The model settings that make ``config`` (for sessions that saved none), if the lab's."""
-    fields = config.to_dict()
-    fields["hidden"] = ",".join(map(str, config.hidden))
-    return ModelSettings.from_dict(fields)  # the lab's ranges: its seed is narrower
 
 
 def _read_dataset(value: object) -> Dataset:
