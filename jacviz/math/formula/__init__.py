@@ -1,0 +1,70 @@
+"""Parse user formulas such as ``"x**2 + y, x*y"`` into sympy expressions and torch functions.
+
+The text a user types must never reach ``eval``, ``sympify`` or ``parse_expr``: all three
+execute code. Instead the text goes through Python's own parser (``ast.parse``, which only
+builds a tree), every node of the tree is checked against a small whitelist, and the sympy
+expression is assembled node by node from sympy objects we construct ourselves. Characters to
+which Python's tokenizer gives a meaning the reader cannot see (``#`` starts a comment,
+full-width letters fold to ASCII, ``1_000`` and ``0x1f`` are numbers) are refused first.
+
+Parsing must also never hang. Exact arithmetic makes innocent-looking text explosive
+(``9**9**9**9`` asks for a number with 370 million digits), so before any sympy object is
+built the parser bounds the size of the text and of its tree, folds constant subtrees in
+floating point to refuse overflow, and tracks how large the exact numbers sympy would create
+can get, also those that expanding an exponent would reveal (``3**(y - 10**8)`` is
+``3**y / 3**(10**8)``). sympy also does work of its own while it builds and differentiates:
+it asks whether a subexpression is positive or real and, to answer, splits arguments into
+real and imaginary parts, which expands them completely. Formulas are real maps, so the
+functions where that happened (sinh, cosh, tanh, and Heaviside and DiracDelta in derivatives)
+are real-argument subclasses that answer from their arguments' own assumptions. Where sympy
+fails outright on extreme input, a constant keeps its float value and anything else is
+refused; every refusal is one :class:`FormulaError` line.
+
+Evaluation goes through ``sympy.lambdify`` with our own printer and translation table, because
+lambdify's stock torch printing emits calls such as ``max(0, x)`` or ``torch.log(2)`` that fail
+on tensors or on plain Python numbers. Constant subexpressions are evaluated once, by sympy,
+to more digits than float64 holds, so accepted formulas evaluate to real floats (nan where not
+defined, inf where too large) at any point.
+
+The modules, in the order a formula passes through them:
+
+- :mod:`~jacviz.math.formula.limits`: the bounds and :class:`FormulaError`;
+- :mod:`~jacviz.math.formula.source`: the text Python's parser sees, and columns back;
+- :mod:`~jacviz.math.formula.guards`: the checks before and around Python's parser;
+- :mod:`~jacviz.math.formula.language`: the names, functions and refused Python;
+- :mod:`~jacviz.math.formula.compiler`: syntax tree to sympy, with the exact-number bounds;
+- :mod:`~jacviz.math.formula.symbolic`: the variables and the real-valued sympy functions;
+- :mod:`~jacviz.math.formula.codegen`: sympy to vectorised torch functions;
+- :mod:`~jacviz.math.formula.runtime`: :class:`Formula`, evaluated on many points;
+- :mod:`~jacviz.math.formula.parse`: :func:`parse_formula`, which runs them all.
+"""
+
+from jacviz.math.formula.codegen import TORCH_TRANSLATIONS
+from jacviz.math.formula.language import FUNCTION_NAMES, NAMES
+from jacviz.math.formula.limits import (
+    MAX_DEPTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_NODES,
+    MAX_OUTPUTS,
+    MAX_TEXT_LENGTH,
+    FormulaError,
+)
+from jacviz.math.formula.parse import parse_formula
+from jacviz.math.formula.runtime import Formula
+from jacviz.math.formula.symbolic import X, Y
+
+__all__ = [
+    "FUNCTION_NAMES",
+    "MAX_DEPTH",
+    "MAX_MESSAGE_LENGTH",
+    "MAX_NODES",
+    "MAX_OUTPUTS",
+    "MAX_TEXT_LENGTH",
+    "NAMES",
+    "TORCH_TRANSLATIONS",
+    "Formula",
+    "FormulaError",
+    "X",
+    "Y",
+    "parse_formula",
+]
