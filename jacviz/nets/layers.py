@@ -17,9 +17,10 @@ scale.) :func:`layer_path` sends a few more points (the probe and a small circle
 through the network and shows them exactly as an earlier :func:`layer_images` call showed the
 grid, cheaply enough to follow a dragged probe.
 
-All three walk exactly the chains :func:`jacviz.math.jacobian.sequential_jacobian` walks, with its
-per-layer rules and its activation derivatives (torch's own backward kernels, so the factors agree
-with autograd to rounding, kink conventions included); anything else raises :class:`LayerError`
+All three read the network with the MLP walker (:mod:`jacviz.math.jacobian.walker`), so they walk
+exactly the chains :func:`jacviz.math.jacobian.sequential_jacobian` walks, with its per-layer
+rules and its activation derivatives (torch's own backward kernels, so the factors agree with
+autograd to rounding, kink conventions included); anything else raises :class:`LayerError`
 naming the layer.
 """
 
@@ -39,14 +40,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from jacviz.math.jacobian import (
-    _activation_step,
-    _ActivationStep,
-    _has_hooks,
-    _LinearStep,
-    _plan,
-    _readonly,
-    _walk,
+from jacviz.math.jacobian.walker import (
+    ActivationStep,
+    LinearStep,
+    Step,
+    WalkRefused,
+    named_steps,
+    parameter_dtype,
 )
 
 __all__ = [
@@ -71,8 +71,6 @@ Besides these, a pair of unit indices ``(i, j)`` shows units ``i`` and ``j``.
 
 # Activation kinds whose name is not simply the lower-cased class name.
 _KIND_NAMES: dict[type[nn.Module], str] = {nn.LeakyReLU: "leaky_relu"}
-# Container and structural types _walk accepts besides the activations.
-_STRUCTURAL: tuple[type[nn.Module], ...] = (nn.Sequential, nn.Linear, nn.Identity, nn.Flatten)
 
 
 class LayerError(ValueError):
@@ -95,7 +93,7 @@ class _Layer:
 
     name: str  # dotted path in the model ("" for the model itself)
     module: nn.Module
-    step: _LinearStep | _ActivationStep
+    step: Step
     kind: str
     in_features: int
     out_features: int
@@ -113,76 +111,6 @@ def _kind(module: nn.Module) -> str:
     return _KIND_NAMES.get(type(module), type(module).__name__.lower())
 
 
-@functools.cache
-def _is_walked_activation(cls: type) -> bool:
-    """Whether ``_activation_step`` accepts default-constructed instances of ``cls``."""
-    try:
-        instance = cls()
-    except Exception:  # classes with required arguments (e.g. nn.Threshold) are not walked
-        return False
-    return isinstance(instance, nn.Module) and _activation_step(instance) is not None
-
-
-@functools.cache
-def _walked_activation_names() -> tuple[str, ...]:
-    """The torch activation classes jacobian.py can walk, found by asking it (for messages)."""
-    from torch.nn.modules import activation
-
-    classes = (getattr(activation, name, None) for name in activation.__all__)
-    return tuple(
-        cls.__name__ for cls in classes if isinstance(cls, type) and _is_walked_activation(cls)
-    )
-
-
-def _refusal(module: nn.Module, name: str) -> LayerError:
-    """A LayerError saying why ``_walk`` refused ``module``, by re-checking its rules."""
-    cls = type(module)
-    where = f"layer {name!r} ({cls.__name__})" if name else f"the model ({cls.__name__})"
-    base = next(
-        (
-            b
-            for b in cls.__mro__[1:]
-            if b in _STRUCTURAL
-            or (b.__module__ == "torch.nn.modules.activation" and _is_walked_activation(b))
-        ),
-        None,
-    )
-    if _has_hooks(module):
-        reason = "has forward hooks, which could change its output"
-    elif cls is nn.Flatten:
-        reason = (
-            f"is Flatten({module.start_dim}, {module.end_dim}), which changes the shape of "
-            "(N, n) batches; only Flatten over dim 1 (the identity there) is walked"
-        )
-    elif base is not None:
-        reason = (
-            f"is a subclass of nn.{base.__name__} and may override forward; only the exact "
-            "torch classes are walked"
-        )
-    else:
-        reason = (
-            "is neither nn.Linear, nn.Sequential, nn.Identity, nn.Flatten nor one of the "
-            f"elementwise activations {', '.join(_walked_activation_names())}"
-        )
-    return LayerError(f"cannot walk {where} layer by layer: it {reason}")
-
-
-def _collect(module: nn.Module, name: str, out: list[tuple[str, nn.Module, Any]]) -> None:
-    """Append ``(path, module, step)`` for every step of ``module``, in forward order.
-
-    Leaves are judged by jacobian.py's ``_walk`` itself, so exactly the layers it walks are
-    accepted; only the recursion into ``nn.Sequential`` is repeated here, to keep the names.
-    """
-    if type(module) is nn.Sequential and not _has_hooks(module):
-        for child_name, child in module.named_children():
-            _collect(child, f"{name}.{child_name}" if name else child_name, out)
-        return
-    steps: list[_LinearStep | _ActivationStep] = []
-    if not _walk(module, steps):
-        raise _refusal(module, name)
-    out.extend((name, module, step) for step in steps)  # Identity and Flatten add no step
-
-
 def _layers(model: nn.Module, n: int) -> list[_Layer]:
     """Walk ``model`` for ``n`` inputs into named layers with their widths.
 
@@ -194,18 +122,14 @@ def _layers(model: nn.Module, n: int) -> list[_Layer]:
         If the first Linear layer does not take ``n`` inputs.
 
     """
-    named: list[tuple[str, nn.Module, Any]] = []
-    _collect(model, "", named)
-    if _plan(model) is None:  # the per-layer rules passed, so this is _plan's global check
-        raise LayerError(
-            "cannot walk the model layer by layer: global forward hooks are registered "
-            "(torch.nn.modules.module.register_module_forward_hook), which could change any "
-            "layer's output"
-        )
+    try:
+        named = named_steps(model)
+    except WalkRefused as refused:
+        raise LayerError(str(refused)) from None
     layers: list[_Layer] = []
     width = n
     for name, module, step in named:
-        if isinstance(step, _LinearStep):
+        if isinstance(step, LinearStep):
             if step.in_features != width:
                 if not layers:
                     raise ValueError(
@@ -225,12 +149,8 @@ def _layers(model: nn.Module, n: int) -> list[_Layer]:
 
 
 def _model_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device]:
-    params = list(model.parameters())
-    if len({(p.dtype, p.device) for p in params}) > 1:
-        raise ValueError("model parameters mix dtypes or devices; cannot choose one to compute in")
-    if not params:  # activations only: numpy's float64 points are used as they are
-        return torch.float64, torch.device("cpu")
-    return params[0].dtype, params[0].device
+    # Activations only: numpy's float64 points are used as they are.
+    return parameter_dtype(model) or (torch.float64, torch.device("cpu"))
 
 
 def _call(layer: _Layer, x: torch.Tensor) -> torch.Tensor:
@@ -242,16 +162,10 @@ def _call(layer: _Layer, x: torch.Tensor) -> torch.Tensor:
     return layer.module(x.clone() if getattr(layer.module, "inplace", False) else x)
 
 
-def _derivative(step: _ActivationStep, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``σ'(z)`` by jacobian.py's kernels, from the pre-activation ``z`` or the output ``y``."""
-    ones = torch.ones_like(z)
-    out = torch.empty_like(z)
-    if step.from_result is not None:
-        step.from_result(ones, y, grad_input=out)
-    else:
-        assert step.derivative is not None
-        step.derivative(ones, z, out)
-    return out
+def _readonly(array: np.ndarray) -> np.ndarray:
+    """Mark ``array`` read-only (in place) and return it: results are shared between threads."""
+    array.flags.writeable = False
+    return array
 
 
 def _to_float64(tensor: torch.Tensor) -> np.ndarray:
@@ -410,12 +324,12 @@ def factorize(
 
     Notes
     -----
-    Activation derivatives come from the backward kernels jacobian.py uses, evaluated on the
-    activations the model itself computes, so for float64 networks the product of the factors
-    equals autograd's Jacobian to ~1e-15 relative. The singular values of each Linear weight are
-    computed once per weight (cached by content), so moving the point costs only the forward
-    pass, the running products ``(width, n)`` and their small SVDs: ~0.3 ms for a 2-64-64-64-2
-    MLP (~0.6 ms when its weights have just changed).
+    Activation derivatives come from the MLP walker's kernels (the ones the Jacobians use),
+    evaluated on the activations the model itself computes, so for float64 networks the product
+    of the factors equals autograd's Jacobian to ~1e-15 relative. The singular values of each
+    Linear weight are computed once per weight (cached by content), so moving the point costs
+    only the forward pass, the running products ``(width, n)`` and their small SVDs: ~0.3 ms
+    for a 2-64-64-64-2 MLP (~0.6 ms when its weights have just changed).
 
     """
     dtype, device = _model_dtype(model)
@@ -432,15 +346,15 @@ def factorize(
         for index, layer in enumerate(layers):
             y = _call(layer, x)
             if layer.kind == "linear":
-                assert isinstance(layer.step, _LinearStep)
+                assert isinstance(layer.step, LinearStep)
                 weight = _readonly(_to_float64(layer.step.weight_t.t()))
                 product = weight @ product
                 diagonal = None
                 values = _weight_singular_values(layer.module, weight)
             else:
-                assert isinstance(layer.step, _ActivationStep)
+                assert isinstance(layer.step, ActivationStep)
                 weight = None
-                diagonal = _readonly(_to_float64(_derivative(layer.step, x, y)[0]))
+                diagonal = _readonly(_to_float64(layer.step.derivative_at(x, y)[0]))
                 product = diagonal[:, None] * product
                 # A diagonal matrix's singular values are its entries' magnitudes.
                 values = _readonly(np.sort(np.abs(diagonal))[::-1])
