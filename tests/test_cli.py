@@ -197,25 +197,25 @@ def test_warnings_never_reach_stderr(capsys, monkeypatch):
     # A torch UserWarning or a numpy RuntimeWarning before an error made it several lines.
     import warnings
 
-    import jacviz.cli
+    import jacviz.cli.probe
 
     def noisy(args):
         warnings.warn("torch says something", UserWarning, stacklevel=1)
         np.log(np.zeros(1))  # numpy: divide by zero encountered in log
         raise jacviz.cli.UsageError("the one line")
 
-    monkeypatch.setattr(jacviz.cli, "_probe", noisy)
+    monkeypatch.setattr(jacviz.cli.probe, "run", noisy)
     status, _, err = run(capsys, "probe", "--map", "x, y", "--at", "1,2")
     assert status == 2 and err == "jacviz: error: the one line\n"
 
 
 def test_ctrl_c_is_one_line_with_status_130(capsys, monkeypatch):
-    import jacviz.cli
+    import jacviz.cli.train
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(jacviz.cli, "_train", interrupted)
+    monkeypatch.setattr(jacviz.cli.train, "run", interrupted)
     status, out, err = run(capsys, "train")
     assert (status, out, err) == (130, "", "jacviz: stopped: interrupted\n")
 

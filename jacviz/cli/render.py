@@ -1,0 +1,189 @@
+"""``jacviz render``: draw a view of the app to a PNG, SVG or PDF file, with no display.
+
+``jacviz render --map "x**2 + y, x*y" --view warp --out warp.svg`` builds the same window the
+app shows, headless, at the size asked, and saves one of its views after the heatmap is
+computed. Every option is checked before the map is read or a window built; the GUI is
+imported only then, so that importing the command loads no Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError, numbers_option
+from jacviz.cli.sources import check_showable
+from jacviz.support.text_input import NumberError, parse_integer, quote
+
+if TYPE_CHECKING:
+    from jacviz.gui.shell.headless import RenderRequest
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``render`` and its options to the command's subparsers."""
+    from jacviz.math.jacobian import HEATMAP_QUANTITIES
+
+    render = commands.add_parser(
+        "render",
+        help="draw a view of the app to a PNG, SVG or PDF file, with no display",
+        description="Draw what the app shows, headless: the same window, at the size asked, "
+        "after its heatmap is computed. The file's extension picks the format.",
+    )
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--map", metavar="FORMULA", help='e.g. "x**2 + y, x*y"')
+    source.add_argument(
+        "--network", metavar="FILE", type=FILE_NAME, help="a network file the app opens"
+    )
+    source.add_argument("--session", metavar="FILE", type=FILE_NAME, help="a saved .jacviz session")
+    render.add_argument(
+        "--view",
+        choices=("warp", "input", "regions", "layers", "composite"),
+        default="composite",
+        help="warp: the output plane (the warped grid) with its legend; input: the input "
+        "plane with the heatmap; regions: the input plane with a classifier's decision "
+        "regions; layers: the grid inside the network's layers; composite: the whole window "
+        "(default)",
+    )
+    render.add_argument(
+        "--heatmap",
+        choices=(*HEATMAP_QUANTITIES, "classes", "none"),
+        help="what colours the input plane (default: det, or decision regions for a "
+        "classifier, or the session's)",
+    )
+    render.add_argument("--probe", metavar="X,Y", help="the probe point (or --probe=-1,2)")
+    render.add_argument(
+        "--layer",
+        type=WHOLE,
+        metavar="N",
+        help="with --view layers: the layer to show, counted from 1 as the app lists them",
+    )
+    render.add_argument(
+        "--domain", metavar="XMIN,XMAX,YMIN,YMAX", help="the input plane's rectangle"
+    )
+    render.add_argument(
+        "--size",
+        metavar="WxH",
+        help="the picture's size in pixels (default: 1500x820 for composite, 720x720 for "
+        "one view, which then fills the window)",
+    )
+    render.add_argument(
+        "--scale", type=REAL, default=1.0, help="PNG pixels per pixel, e.g. 2 (default: 1)"
+    )
+    render.add_argument(
+        "--transparent", action="store_true", help="PNG without the plots' white background"
+    )
+    render.add_argument(
+        "--out", required=True, metavar="FILE", type=FILE_NAME, help="FILE.png, .svg or .pdf"
+    )
+    render.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the view ``args`` ask for to ``--out`` and say so; returns the exit status."""
+    import tempfile
+
+    from jacviz.gui.common.export import ExportError, check_target
+
+    request = _render_options(args)
+    try:
+        check_target(args.out)  # before the window is built, not after
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
+        request = _with_source(request, args, folder)
+        from jacviz.gui.shell.headless import RenderError, render_to_file
+
+        try:
+            path, width, height = render_to_file(request, args.out)
+        except (RenderError, ExportError) as error:
+            raise UsageError(str(error)) from None
+    scale = f" at scale {args.scale:g}" if path.suffix.lower() == ".png" and args.scale != 1 else ""
+    print(f"saved {path} ({width}×{height} px{scale})")
+    return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``--size "WxH"`` (whole numbers of pixels) into ``(W, H)``.
+
+    The range is checked by :class:`~jacviz.gui.shell.headless.RenderRequest`.
+    """
+    parts = text.lower().split("x")
+    try:
+        if len(parts) != 2:
+            raise NumberError(f"{quote(text)} is not two numbers joined by x")
+        width, height = (parse_integer(part) for part in parts)
+    except NumberError as error:
+        raise UsageError(f"--size expects WIDTHxHEIGHT in pixels like 800x600: {error}") from None
+    return width, height
+
+
+def _render_options(args: argparse.Namespace) -> RenderRequest:
+    """The request's options (view, heatmap, domain, probe, size, scale, layer), checked.
+
+    Its map is still the default one: :func:`_with_source` sets it. Checking everything that
+    does not need the map first means an absurd option is refused before a network is read
+    or a window built.
+    """
+    from jacviz.gui.shell.headless import KEEP, RenderError, RenderRequest
+    from jacviz.math.grid import Domain
+    from jacviz.state.view import ViewState
+
+    heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
+    if args.view == "regions" and heatmap not in (KEEP, "classes"):
+        raise UsageError(
+            f"--view regions shows decision regions; leave out --heatmap {args.heatmap} "
+            "or use --view input"
+        )
+    domain = probe = None
+    if args.domain is not None:
+        bounds = numbers_option(args.domain, "--domain", example="-2,2,-1,1")
+        if len(bounds) != 4:
+            raise UsageError(f"--domain expects XMIN,XMAX,YMIN,YMAX, got {quote(args.domain)}")
+        try:
+            domain = Domain(*bounds)
+        except ValueError as error:
+            raise UsageError(f"--domain: {error}") from None
+    if args.probe is not None:
+        point = numbers_option(args.probe, "--probe")
+        if len(point) != 2:
+            raise UsageError(f"--probe expects X,Y, got {quote(args.probe)}")
+        probe = (point[0], point[1])
+    try:
+        return RenderRequest(
+            state=ViewState(),
+            view=args.view,
+            heatmap=heatmap,
+            domain=domain,
+            probe=probe,
+            size=None if args.size is None else parse_size(args.size),
+            scale=args.scale,
+            transparent=args.transparent,
+            layer=args.layer,
+        )
+    except RenderError as error:
+        raise UsageError(str(error)) from None
+
+
+def _with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -> RenderRequest:
+    """``request`` with the map of ``--map``, ``--network`` or ``--session``.
+
+    A session's network is opened from its file when that still holds the saved bytes, else
+    from a copy of the embedded bytes written to ``folder``.
+    """
+    import dataclasses
+
+    from jacviz.state.session import SessionError, load_session, network_file
+    from jacviz.state.view import ViewState
+
+    if args.session is not None:
+        try:
+            session = load_session(args.session)
+            path, _ = network_file(session, folder)
+        except SessionError as error:
+            raise UsageError(str(error)) from None
+        return dataclasses.replace(request, state=dataclasses.replace(session.view, network=path))
+    check_showable(args)
+    if args.map is not None:
+        return dataclasses.replace(request, state=ViewState(formula=args.map))
+    return dataclasses.replace(request, network=str(Path(args.network).resolve()))

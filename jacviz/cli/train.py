@@ -1,0 +1,304 @@
+"""``jacviz train``: train a 2D classifier headless, measure it, and optionally save it.
+
+``jacviz train --dataset moons --jr-lambda 0.1 [--json] [--out FILE]`` trains an MLP (with
+or without Jacobian regularization) on a toy dataset or a CSV, and reports its accuracy,
+mean Jacobian Frobenius norm and accuracy under L2 PGD attacks. Every setting is checked
+before any work, so that a bad one is refused at once rather than after minutes of training.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError, numbers_option
+from jacviz.cli.output import print_json
+from jacviz.support.text_input import parse_integer, quote
+
+if TYPE_CHECKING:
+    from jacviz.nets.datasets import Dataset
+    from jacviz.nets.training import Snapshot, TrainConfig
+
+DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
+"""The PGD radii ``--epsilons`` defaults to."""
+MAX_EPSILONS = 16
+"""Most PGD radii ``--epsilons`` takes: each is an attack over every test point."""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``train`` and its options to the command's subparsers."""
+    from jacviz.nets.datasets import (
+        DATASETS,
+        MAX_CLASSES,
+        MAX_COORDINATE,
+        MAX_NOISE,
+        MAX_POINTS,
+        MAX_TEST_FRACTION,
+    )
+    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
+    from jacviz.nets.training import (
+        ESTIMATORS,
+        MAX_BATCH,
+        MAX_LEARNING_RATE,
+        MAX_PENALTY,
+        MAX_PROJECTIONS,
+        MAX_STEPS,
+        MAX_WIDTH,
+        OPTIMIZERS,
+        TRAINABLE_ACTIVATIONS,
+        TrainConfig,
+    )
+
+    defaults = TrainConfig()
+    train = commands.add_parser(
+        "train",
+        help="train a 2D classifier, with or without Jacobian regularization, and measure it",
+        description="Train an MLP classifier on a toy dataset (or a CSV of x,y,label) and "
+        "report its accuracy, mean Jacobian Frobenius norm and accuracy under L2 PGD attacks.",
+    )
+    data = train.add_mutually_exclusive_group()
+    data.add_argument("--dataset", choices=DATASETS, default="moons", help="(default: moons)")
+    data.add_argument(
+        "--csv", metavar="FILE", type=FILE_NAME, help="points from a CSV file: x,y,label[,split]"
+    )
+    train.add_argument(
+        "--points", type=WHOLE, default=200, help=f"dataset size, to {MAX_POINTS} (default: 200)"
+    )
+    train.add_argument(
+        "--noise", type=REAL, default=0.1, help=f"noise std, 0 to {MAX_NOISE:g} (default: 0.1)"
+    )
+    train.add_argument(
+        "--classes",
+        type=WHOLE,
+        default=3,
+        help=f"classes of 'blobs', 2 to {MAX_CLASSES} (default: 3)",
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=REAL,
+        default=0.3,
+        help=f"held-out share, 0 to {MAX_TEST_FRACTION:g} (default: 0.3)",
+    )
+    train.add_argument(
+        "--jr-lambda",
+        type=REAL,
+        default=0.0,
+        help=f"weight λ of mean ‖J‖²F, 0 to {MAX_PENALTY:g} (default: 0, off)",
+    )
+    train.add_argument("--estimator", choices=ESTIMATORS, default=defaults.estimator)
+    train.add_argument(
+        "--n-proj",
+        type=WHOLE,
+        default=defaults.n_proj,
+        help=f"random projections, 1 to {MAX_PROJECTIONS}",
+    )
+    train.add_argument(
+        "--hidden",
+        default=",".join(map(str, defaults.hidden)),
+        help=f"hidden widths, each 1 to {MAX_WIDTH} "
+        f"(default: {','.join(map(str, defaults.hidden))})",
+    )
+    train.add_argument("--activation", choices=TRAINABLE_ACTIVATIONS, default=defaults.activation)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+    train.add_argument(
+        "--learning-rate",
+        type=REAL,
+        default=defaults.learning_rate,
+        help=f"in (0, {MAX_LEARNING_RATE:g}]",
+    )
+    train.add_argument(
+        "--batch-size", type=WHOLE, default=defaults.batch_size, help=f"1 to {MAX_BATCH}"
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=REAL,
+        default=0.0,
+        help=f"L2 on the weights, 0 to {MAX_PENALTY:g}",
+    )
+    train.add_argument("--steps", type=WHOLE, default=defaults.steps, help=f"1 to {MAX_STEPS}")
+    train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
+    train.add_argument(
+        "--epsilons",
+        default=",".join(map(str, DEFAULT_EPSILONS)),
+        help=f"PGD radii (L2, data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} starts) "
+        f"for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to {MAX_COORDINATE:g}",
+    )
+    train.add_argument(
+        "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
+    )
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, measure and maybe save the classifier ``args`` describe; returns the exit status."""
+    import torch
+
+    from jacviz.nets.datasets import (
+        DatasetError,
+        check_dataset_settings,
+        load_csv,
+        make_dataset,
+    )
+    from jacviz.nets.networks import NetworkError, save_mlp
+    from jacviz.nets.robustness import robust_accuracy
+    from jacviz.nets.training import (
+        TrainConfig,
+        TrainingError,
+        jacobian_frobenius,
+        load_state,
+    )
+    from jacviz.nets.training import run as run_training
+
+    # Every setting is checked before any work: the config and the data settings check their
+    # own ranges (as for the lab and sessions), then the target, then the file is read.
+    epsilons = _epsilons(args.epsilons)
+    hidden = numbers_option(args.hidden, "--hidden", parse_integer, example="32,32")
+    try:
+        config = TrainConfig(
+            hidden=tuple(hidden),
+            activation=args.activation,
+            optimizer=args.optimizer,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            seed=args.seed,
+            jr_lambda=args.jr_lambda,
+            estimator=args.estimator,
+            n_proj=args.n_proj,
+            weight_decay=args.weight_decay,
+        )
+        if args.csv is None:  # with --csv, the generator's settings are unused
+            check_dataset_settings(
+                args.dataset, args.points, args.noise, args.seed, args.test_fraction, args.classes
+            )
+    except (TrainingError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    if args.out is not None:
+        _check_writable(Path(args.out))  # before training, not after minutes of it
+    try:
+        if args.csv is not None:
+            data = load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
+        else:
+            data = make_dataset(
+                args.dataset,
+                n_points=args.points,
+                noise=args.noise,
+                seed=args.seed,
+                test_fraction=args.test_fraction,
+                n_classes=args.classes,
+            )
+        last = run_training(data, config)
+    except (TrainingError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    model = load_state(config, last.state, data.train_points.shape[1], data.n_classes)
+    # Robustness and ‖J‖F are measured on held-out points when there are any.
+    held_out = data.test_points.shape[0] > 0
+    points = data.test_points if held_out else data.train_points
+    labels = data.test_labels if held_out else data.train_labels
+    pgd = robust_accuracy(model, points, labels, epsilons, attack="pgd", norm="2", seed=config.seed)
+    result = {
+        "dataset": data.name,
+        "classes": int(data.n_classes),
+        "train_points": int(data.train_points.shape[0]),
+        "test_points": int(data.test_points.shape[0]),
+        "config": config.to_dict(),
+        "steps_done": last.step,
+        "train_accuracy": last.train_accuracy,
+        "test_accuracy": last.test_accuracy if held_out else None,
+        "mean_jacobian_frobenius": float(jacobian_frobenius(model, points).mean()),
+        "measured_on": "test" if held_out else "train",
+        "pgd_accuracy": {repr(float(e)): a for e, a in sorted(pgd.items())},
+        "seconds": last.seconds,
+        "diverged": last.diverged,
+        "saved": None,
+        "warnings": [],
+    }
+    if args.out is not None:
+        metadata = classifier_metadata(data, config, last)
+        try:
+            save_mlp(model.to(torch.float32), args.out, metadata=metadata)
+        except (NetworkError, OSError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise UsageError(f"cannot save the model to {quote(args.out)}: {reason}") from None
+        result["saved"] = str(args.out)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_training(result))
+    return 0
+
+
+def classifier_metadata(data: Dataset, config: TrainConfig, last: Snapshot) -> dict[str, Any]:
+    """The metadata ``jacviz train --out`` saves with the model, for the app to open it by.
+
+    Its class names label the decision regions, and its domain (the data's rectangle) is
+    where the map view opens it. The test accuracy is None when no point was held out.
+    """
+    held_out = data.test_points.shape[0] > 0
+    return {
+        "class_names": list(data.class_names),
+        "description": f"trained by jacviz train on {data.name}",
+        "dataset": data.name,
+        "training": config.to_dict(),
+        "train_accuracy": last.train_accuracy,
+        "test_accuracy": last.test_accuracy if held_out else None,
+        "domain": [data.domain.xmin, data.domain.xmax, data.domain.ymin, data.domain.ymax],
+    }
+
+
+def _epsilons(text: str) -> list[float]:
+    """The PGD radii of ``--epsilons``: 1 to MAX_EPSILONS numbers, 0 to MAX_COORDINATE."""
+    from jacviz.nets.datasets import MAX_COORDINATE
+
+    epsilons = numbers_option(text, "--epsilons", example="0.05,0.1")
+    if len(epsilons) > MAX_EPSILONS:
+        raise UsageError(f"--epsilons takes at most {MAX_EPSILONS} radii, got {len(epsilons)}")
+    # No radius beyond the largest coordinate: such a ball holds all the data anyway.
+    if not all(0 <= e <= MAX_COORDINATE for e in epsilons):
+        raise UsageError(f"--epsilons must each be from 0 to {MAX_COORDINATE:g}, got {quote(text)}")
+    return epsilons
+
+
+def _check_writable(path: Path) -> None:
+    """A UsageError unless a file can be created at ``path`` (its folder exists, is writable)."""
+    from jacviz.support.files import target_problem
+
+    problem = target_problem(path)
+    if problem is not None:
+        raise UsageError(f"cannot save the model to {quote(str(path))}: {problem}")
+
+
+def format_training(result: dict) -> str:
+    """Human-readable text of the result :func:`run` prints (its ``--json`` document)."""
+    from jacviz.math.probe import format_number
+
+    config = result["config"]
+    widths = "-".join(str(w) for w in [2, *config["hidden"], result["classes"]])
+    regularizer = (
+        f"λ = {format_number(config['jr_lambda'])} ({config['estimator']}"
+        + (f", {config['n_proj']} projection(s))" if config["estimator"] == "random" else ")")
+        if config["jr_lambda"] > 0
+        else "no Jacobian regularization"
+    )
+    lines = [
+        f"trained a {widths} {config['activation']} MLP on {result['dataset']} "
+        f"({result['train_points']} train / {result['test_points']} test points), "
+        f"{result['steps_done']} steps in {result['seconds']:.2f} s, {regularizer}",
+        f"train accuracy        {result['train_accuracy']:.4f}",
+    ]
+    if result["test_accuracy"] is not None:
+        lines.append(f"test accuracy         {result['test_accuracy']:.4f}")
+    where = result["measured_on"]
+    label = f"mean ‖J‖F ({where})"
+    lines.append(f"{label:<22}{format_number(result['mean_jacobian_frobenius'])}")
+    curve = "  ".join(f"ε={e}: {a:.3f}" for e, a in result["pgd_accuracy"].items())
+    # An attack that finds no adversarial point proves nothing: these are upper bounds.
+    lines.append(f"L2 PGD accuracy (upper bound)  {curve}")
+    if result["diverged"]:
+        lines.append(f"warning: {result['diverged']}")
+    lines.extend(f"warning: {w}" for w in result.get("warnings", ()))
+    if result["saved"]:
+        lines.append(f"saved {result['saved']} (open it with: jacviz {result['saved']})")
+    return "\n".join(lines)
