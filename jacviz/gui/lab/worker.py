@@ -1,29 +1,32 @@
-"""Training off the GUI thread: a worker that pulls snapshots from the core's train() generator.
+"""Training off the GUI thread: jobs that pull snapshots from the core's train() generator.
 
-A :class:`TrainingRun` is one run's generator and what it has produced. Jobs advance it on a
-private one-thread pool, so two jobs never pull from the same generator at once and queued
-jobs run in order (a Step clicked while the first snapshot is still being made comes after it).
-Pausing is not pulling: a job checks its stop flag between snapshots, so it ends within one
-snapshot interval and the generator, untouched, resumes where it was when the next job pulls.
-A discarded run's generator is closed by the job that last ran it, on the worker thread.
+A :class:`TrainingRun` is one run's generator and what it has produced. A job is superqt's
+:class:`~superqt.utils.GeneratorWorker` running :func:`advance`, which pulls snapshots and
+yields them with pictures of the model; jobs run on a private one-thread pool, so two jobs
+never pull from the same generator at once and queued jobs run in order (a Step clicked while
+the first snapshot is still being made comes after it). Pausing is not pulling: the worker
+quits at the next yield (:meth:`~superqt.utils.GeneratorWorker.quit`), so a job ends within one
+snapshot interval and the run's generator, untouched, resumes where it was when the next job
+pulls. A discarded run's generator is closed once no job holds it.
 
 Pictures of the model (:func:`~jacviz.nets.fields.compute_field`) are computed by the job
 too, from the snapshot's copy of the weights, at most every :data:`FIELD_INTERVAL` seconds while
-training (curves get every snapshot), and once more when a job stops, so the plane always ends
-on the model the progress bar shows.
+training (curves get every snapshot), and once more when a job ends or is stopped (then by a
+picture-only job), so the plane always ends on the model the progress bar shows.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-import traceback
 from collections.abc import Iterator, Mapping
+from functools import partial
 
 import torch
-from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
+from superqt.utils import GeneratorWorker
 
+from jacviz.gui.lab.jobs import failure_message, start_generator_job
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.fields import FieldImage, compute_field
@@ -41,6 +44,7 @@ class TrainingRun:
     Only one job touches the generator at a time (the pool has one thread). The GUI thread
     reads :attr:`latest` (a frozen snapshot, swapped whole) and sets :attr:`display`,
     :attr:`domain` and :attr:`discarded`; plain attribute assignments, atomic in Python.
+    A run is its own generation: results about a run other than the current one are stale.
 
     Parameters
     ----------
@@ -130,69 +134,78 @@ class TrainingRun:
         return image
 
     def close(self) -> None:
-        """Close the generator (frees the model it trains). Not while a job is pulling."""
+        """Close the generator (frees the model it trains). Not while a job is pulling.
+
+        Safe on any thread: train() holds no lock or context across its yields.
+        """
         self._exhausted = True
         self._snapshots.close()
 
 
-class _Signals(QObject):
-    snapshot = pyqtSignal(object, object)
-    field = pyqtSignal(object, object)
-    failed = pyqtSignal(object, str)
-    finished = pyqtSignal(object)
+def advance(run: TrainingRun, snapshots: int | None) -> Iterator[Snapshot | FieldImage]:
+    """Pull up to ``snapshots`` snapshots (None: to the end; 0: none) from ``run``, yielding each.
+
+    Pictures of the newest snapshot are yielded too: while training, when one is due
+    (:meth:`TrainingRun.field_due`), and at the end if the plane does not show the newest
+    model yet. A job's generator; stopping it at a yield leaves ``run`` able to go on.
+    """
+    pulled = 0
+    while snapshots is None or pulled < snapshots:
+        if run.discarded:
+            return
+        # Pictures too on one torch thread, as training: the other core is the GUI's, to
+        # draw. With two, a 256² picture took seconds instead of 40-80 ms while the GUI (or
+        # another process) kept the second core busy.
+        with single_threaded():
+            snapshot = run.pull()
+        if snapshot is None:
+            break
+        pulled += 1
+        yield snapshot
+        if snapshot.done:
+            break
+        if run.field_due() and not run.discarded:
+            yield _picture(run)
+    if not run.discarded and run.field_stale():
+        yield _picture(run)
 
 
-class _Job(QRunnable):
-    """Pull up to ``snapshots`` snapshots (None: to the end; 0: only a picture) from ``run``."""
+def _picture(run: TrainingRun) -> FieldImage | None:
+    with single_threaded():
+        return run.field()
 
-    def __init__(self, run: TrainingRun, snapshots: int | None, signals: _Signals):
-        super().__init__()
-        self.setAutoDelete(False)  # the worker keeps it until finished: it holds the stop flag
+
+class _Job:
+    """One submitted job: the run it advances, how far, and its superqt worker."""
+
+    def __init__(self, run: TrainingRun, snapshots: int | None):
         self.target = run
         self.snapshots = snapshots
-        self.stop = threading.Event()
         self.started = False
-        self._signals = signals
+        """Set on the worker thread when the job begins: from then on it may have read the
+        run's display and domain, so a later change needs a picture of its own."""
+        self.worker: GeneratorWorker | None = None
 
-    def run(self) -> None:
+    def steps(self) -> Iterator[Snapshot | FieldImage]:
+        """The job's work (see :func:`advance`), noting that it has begun."""
         self.started = True
-        run, signals = self.target, self._signals
-        try:
-            try:
-                # Pictures too on one torch thread, as training: the other core is the GUI's,
-                # to draw. With two, a 256² picture took seconds instead of 40-80 ms while the
-                # GUI (or another process) kept the second core busy.
-                with single_threaded():
-                    self._advance(run, signals)
-            except TrainingError as error:  # data that cannot be trained on: say why, plainly
-                signals.failed.emit(run, str(error))
-            except Exception as error:  # reported to the GUI: a thread must never raise
-                detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-                signals.failed.emit(run, detail)
-            finally:
-                if run.discarded:
-                    run.close()
-                signals.finished.emit(self)
-        except RuntimeError:  # the signals' QObject went with its window: nobody to tell
-            pass
+        yield from advance(self.target, self.snapshots)
 
-    def _advance(self, run: TrainingRun, signals: _Signals) -> None:
-        pulled = 0
-        while self.snapshots is None or pulled < self.snapshots:
-            # A run's first snapshot is made even if stopped, so a paused run has a model.
-            if run.discarded or (self.stop.is_set() and run.latest is not None):
-                break
-            snapshot = run.pull()
-            if snapshot is None:
-                break
-            pulled += 1
-            signals.snapshot.emit(run, snapshot)
-            if snapshot.done:
-                break
-            if run.field_due() and not run.discarded:
-                signals.field.emit(run, run.field())
-        if not run.discarded and run.field_stale():
-            signals.field.emit(run, run.field())
+    @property
+    def stopped(self) -> bool:
+        """Whether the job was asked to quit (it then ends at its next yield)."""
+        return self.worker is not None and self.worker.abort_requested
+
+    def stop(self) -> None:
+        """Quit at the next yield; but a run without a model yet still gets its first snapshot.
+
+        So a paused run always has a model to show.
+        """
+        run = self.target
+        if self.worker is not None and (
+            self.snapshots is None or run.latest is not None or run.discarded
+        ):
+            self.worker.quit()
 
 
 class TrainingWorker(QObject):
@@ -221,11 +234,6 @@ class TrainingWorker(QObject):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.snapshot.connect(self.sigSnapshot)
-        self._signals.field.connect(self.sigField)
-        self._signals.failed.connect(self.sigFailed)
-        self._signals.finished.connect(self._on_job_finished)
         self._jobs: list[_Job] = []
         self._closed = False
 
@@ -249,14 +257,20 @@ class TrainingWorker(QObject):
             job.snapshots == 0 and job.target is run and not job.started for job in self._jobs
         ):
             return
-        job = _Job(run, snapshots, self._signals)
+        job = _Job(run, snapshots)
         self._jobs.append(job)
-        self._pool.start(job)
+        job.worker = start_generator_job(
+            self._pool,
+            job.steps,
+            yielded=partial(self._on_job_yielded, job),
+            errored=partial(self._on_job_errored, job),
+            finished=partial(self._on_job_finished, job),
+        )
 
     def stop(self) -> None:
         """Ask every queued and running job to stop after its current snapshot."""
         for job in self._jobs:
-            job.stop.set()
+            job.stop()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until no job runs (tests); True if none does."""
@@ -277,15 +291,34 @@ class TrainingWorker(QObject):
         self._closed = True
         self.stop()
         self._pool.waitForDone()
-        self._jobs.clear()  # their end is reported later, if ever; nothing waits for it
+        jobs, self._jobs = self._jobs, []  # their end is reported later; nothing waits for it
+        for job in jobs:
+            if job.target.discarded:
+                job.target.close()  # nothing pulls any more
 
     def reopen(self) -> None:
         """Take jobs again after :meth:`shutdown` (a closed window shown again)."""
         self._closed = False
 
+    def _on_job_yielded(self, job: _Job, item: Snapshot | FieldImage | None) -> None:
+        if isinstance(item, Snapshot):
+            self.sigSnapshot.emit(job.target, item)
+        elif item is not None:
+            self.sigField.emit(job.target, item)
+
+    def _on_job_errored(self, job: _Job, error: BaseException) -> None:
+        message = str(error) if isinstance(error, TrainingError) else failure_message(error)
+        self.sigFailed.emit(job.target, message)
+
     def _on_job_finished(self, job: _Job) -> None:
         if job not in self._jobs:
             return
         self._jobs.remove(job)
+        run = job.target
+        if not any(other.target is run for other in self._jobs):
+            if run.discarded:
+                run.close()  # no job holds it, none will
+            elif job.stopped and run.field_stale():
+                self.submit(run, 0)  # stopped between a snapshot and its picture
         if not self._jobs:
-            self.sigIdle.emit(job.target)
+            self.sigIdle.emit(run)
