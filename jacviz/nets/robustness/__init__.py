@@ -1,0 +1,59 @@
+"""How robust a small 2D classifier is: adversarial attacks, distances to the boundary, flips.
+
+Hoffman, Roberts & Yaida (2019) penalise the input–output Jacobian of classifiers and report
+larger decision cells and better robustness to projected-gradient attacks. This package measures
+both for the 2D classifiers jacviz shows, so a view can compare networks, and compare a network
+with what its Jacobian predicts:
+
+- :func:`fgsm` and :func:`pgd`: adversarial points within an L2 or L∞ ball of each input;
+- :func:`robust_accuracy`: accuracy under attack, per attack radius (an upper bound on the
+  accuracy under any attack: an attack can miss errors, never invent them);
+- :func:`boundary_distance`: the L2 distance from each point to the nearest input that the
+  model classifies differently (the size of the point's decision cell around it);
+- :func:`flip_fraction` and :func:`linearized_flip_fraction`: the fraction of a small disc whose
+  class differs from the centre's, for the model and for its first-order (Jacobian) model.
+
+Models are any ``torch.nn.Module`` mapping ``(B, 2)`` float tensors to ``(B, k)`` logits,
+``k >= 2``. They run in the dtype of their parameters and are never modified: no mode switch,
+no parameter gradients (input gradients come from :func:`torch.autograd.grad` with respect to the
+input alone, or for plain chains of layers from the forward tangents of
+:func:`~jacviz.math.jacobian.sequential_jacobian`), no global random state. Points cross the
+API as float64 numpy arrays. A row of logits with a NaN or infinite entry has class −1: it is
+never correct and differs from every class.
+
+Modules, one idea each: :mod:`.attacks` (FGSM and PGD), :mod:`.accuracy` (accuracy under
+attack), :mod:`.boundary` (the distance to the boundary) with its :mod:`.cover` of each disc
+and its searches along :mod:`.rays`, :mod:`.flips` (flip fractions); underneath them
+:mod:`.balls` (plane and ball geometry), :mod:`.running` (calling the model) and
+:mod:`.checks` (argument checks). Import the public names from this package.
+"""
+
+from __future__ import annotations
+
+from jacviz.nets.robustness.accuracy import robust_accuracy
+from jacviz.nets.robustness.attacks import ATTACKS, PGD_RESTARTS, PGD_STEPS, fgsm, pgd
+from jacviz.nets.robustness.balls import NORMS
+from jacviz.nets.robustness.boundary import RADIAL_SAMPLES, SECTORS, boundary_distance
+from jacviz.nets.robustness.flips import (
+    GOLDEN_ANGLE,
+    disc_samples,
+    flip_fraction,
+    linearized_flip_fraction,
+)
+
+__all__ = [
+    "ATTACKS",
+    "GOLDEN_ANGLE",
+    "NORMS",
+    "PGD_RESTARTS",
+    "PGD_STEPS",
+    "RADIAL_SAMPLES",
+    "SECTORS",
+    "boundary_distance",
+    "disc_samples",
+    "fgsm",
+    "flip_fraction",
+    "linearized_flip_fraction",
+    "pgd",
+    "robust_accuracy",
+]
