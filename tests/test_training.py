@@ -13,8 +13,6 @@ from jacviz.nets.training import (
     TRAINABLE_ACTIVATIONS,
     TrainConfig,
     TrainingError,
-    _Directions,
-    _FusedStep,
     directions_count,
     jacobian_frobenius,
     load_state,
@@ -22,6 +20,7 @@ from jacviz.nets.training import (
     run,
     train,
 )
+from jacviz.nets.training.penalty import Directions, FusedStep
 
 
 def _reference_loss(model, points, labels, directions, jr_lambda):
@@ -46,7 +45,7 @@ def test_fused_gradients_match_autograd(activation, k, weight_decay):
     points = torch.randn(batch, 2, dtype=torch.float64)
     labels = torch.randint(0, 4, (batch,))
     jr_lambda = 0.37
-    step = _FusedStep(model, activation, points, labels, batch, k, weight_decay)
+    step = FusedStep(model, activation, points, labels, batch, k, weight_decay)
     directions = None
     if k:
         directions = torch.randn(k * batch, 2, dtype=torch.float64)
@@ -80,8 +79,8 @@ def test_exact_directions_give_the_frobenius_norm():
     labels = torch.zeros(9, dtype=torch.long)
     config = TrainConfig(jr_lambda=1.0, estimator="exact")
     k = directions_count(config, 2)
-    step = _FusedStep(model, "tanh", points, labels, 9, k)
-    _Directions(config, step.tangent_inputs, 9, torch.Generator())
+    step = FusedStep(model, "tanh", points, labels, 9, k)
+    Directions(config, step.tangent_inputs, 9, torch.Generator())
     with torch.no_grad():
         _, term = step(torch.arange(9), 1.0)
     frobenius = jacobian_frobenius(model, points.numpy())

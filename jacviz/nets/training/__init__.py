@@ -1,0 +1,69 @@
+"""Train small 2D classifiers, with or without Jacobian regularization.
+
+The loss is cross-entropy plus ``λ · mean ‖J(x)‖²_F`` over the batch, where J is the Jacobian of
+the logits with respect to the input (Hoffman, Roberts & Yaida 2019, "Robust Learning with
+Jacobian Regularization"). One module per idea:
+
+- :mod:`~jacviz.nets.training.config`: :class:`TrainConfig`, everything that determines a run,
+  checked when it is made, its ranges and the untrained network (:func:`build_model`);
+- :mod:`~jacviz.nets.training.penalty`: the Jacobian regularizer, its exact and random-projection
+  estimators and the fused training step that computes the loss and its gradients by hand;
+- :mod:`~jacviz.nets.training.loop`: the run itself, a generator of :class:`Snapshot` objects
+  (:func:`train`, :func:`run`) and what it measures (:func:`accuracy`,
+  :func:`jacobian_frobenius`).
+
+Every public name is importable from here.
+"""
+
+from jacviz.nets.training.config import (
+    ESTIMATORS,
+    MAX_BATCH,
+    MAX_HIDDEN_LAYERS,
+    MAX_LEARNING_RATE,
+    MAX_PENALTY,
+    MAX_PROJECTIONS,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_WIDTH,
+    OPTIMIZERS,
+    TRAINABLE_ACTIVATIONS,
+    TrainConfig,
+    TrainingError,
+    build_model,
+)
+from jacviz.nets.training.loop import (
+    Snapshot,
+    TrainingData,
+    accuracy,
+    jacobian_frobenius,
+    load_state,
+    run,
+    train,
+)
+from jacviz.nets.training.penalty import directions_count, projection_estimates
+
+__all__ = [
+    "ESTIMATORS",
+    "MAX_BATCH",
+    "MAX_HIDDEN_LAYERS",
+    "MAX_LEARNING_RATE",
+    "MAX_PENALTY",
+    "MAX_PROJECTIONS",
+    "MAX_SEED",
+    "MAX_STEPS",
+    "MAX_WIDTH",
+    "OPTIMIZERS",
+    "TRAINABLE_ACTIVATIONS",
+    "Snapshot",
+    "TrainConfig",
+    "TrainingData",
+    "TrainingError",
+    "accuracy",
+    "build_model",
+    "directions_count",
+    "jacobian_frobenius",
+    "load_state",
+    "projection_estimates",
+    "run",
+    "train",
+]
