@@ -1,4 +1,5 @@
-"""Tests for jacviz.math.jacobian: Jacobians of networks and maps, closed forms, fields."""
+"""Tests for jacviz.math.jacobian: the MLP walker, Jacobians of networks and maps, closed forms,
+fields."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from jacviz.math.jacobian import (
     sequential_jacobian,
     singular_values,
 )
+from jacviz.math.jacobian.walker import WalkRefused, activation_step, named_steps, plan
 
 ACTIVATIONS = {
     "tanh": nn.Tanh,
@@ -249,6 +251,38 @@ def test_unwalkable_models_return_none(make) -> None:
         # ... and the fallback handles them (Flatten(0) mixes rows: no per-point Jacobian)
         values, jac = autograd_jacobian(model, points)
         assert values.shape[0] == jac.shape[0] == 7
+
+
+@pytest.mark.parametrize("act", sorted(set(ACTIVATIONS) - {"identity"}))
+def test_walker_activation_derivatives_match_autograd(act: str) -> None:
+    """The walker's public derivative is autograd's, kinks and both softplus branches included."""
+    module = ACTIVATIONS[act]()
+    step = activation_step(module)
+    assert step is not None
+    z = torch.linspace(-3.0, 3.0, 61, dtype=torch.float64).reshape(1, -1)  # hits 0 exactly
+    leaf = z.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(module(leaf).sum(), leaf)
+    y = module(z.clone())
+    before = z.clone(), y.clone()
+    np.testing.assert_allclose(step.derivative_at(z, y), expected, rtol=1e-15, atol=1e-15)
+    assert torch.equal(z, before[0]) and torch.equal(y, before[1])
+
+
+def test_walker_names_the_steps_and_refuses_with_reasons() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh(), nn.Identity()), nn.Linear(3, 1))
+    named = named_steps(model)
+    assert [(item.name, type(item.step).__name__) for item in named] == [
+        ("0", "LinearStep"),
+        ("1.0", "ActivationStep"),
+        ("2", "LinearStep"),
+    ]
+    steps = plan(model)
+    assert steps is not None and [type(s) for s in steps] == [type(i.step) for i in named]
+    assert steps[0].weight_t.data_ptr() == model[0].weight.data_ptr()  # a view, no copy
+    refused = nn.Sequential(nn.Linear(2, 3), nn.Hardtanh())
+    assert plan(refused) is None
+    with pytest.raises(WalkRefused, match=r"layer '1' \(Hardtanh\).*elementwise activations"):
+        named_steps(refused)
 
 
 def test_chunking_is_invisible() -> None:

@@ -658,6 +658,19 @@ def test_walkable_models_are_those_sequential_jacobian_walks(model):
     assert len(layer_images(model, LINES)) == len(factors)
 
 
+def test_a_layer_used_twice_is_a_factor_twice():
+    """The walk follows the forward pass: a module repeated in a Sequential runs twice."""
+    torch.manual_seed(0)
+    shared = nn.Linear(2, 2).double()
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    point = np.array([0.3, -0.2])
+    factors = factorize(model, point)
+    assert [factor.name for factor in factors] == ["0", "1", "2"]
+    np.testing.assert_allclose(factors[-1].product, autograd_jacobian_at(model, point), atol=1e-15)
+    assert len(layer_images(model, LINES)) == 3
+    assert sequential_jacobian(model, torch.zeros(3, 2, dtype=torch.float64)) is not None
+
+
 def test_mismatched_widths_name_the_layer():
     model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(3, 2))
     with pytest.raises(
