@@ -61,15 +61,15 @@ def shown(qapp, data, request):
     widget.resize(1400, 900)
     widget.show()
     finished = []
-    widget.sigFinished.connect(finished.append)
-    assert widget.compare(data, CONFIG)
+    widget.controller.sigFinished.connect(finished.append)
+    assert widget.controller.compare(data, CONFIG)
     # A guard against a hang, not a time limit: the comparison takes a few seconds.
-    QtBot(request).waitUntil(lambda: not widget.busy, timeout=300_000)
+    QtBot(request).waitUntil(lambda: not widget.controller.busy, timeout=300_000)
     qapp.processEvents()
     assert finished == [True]
     yield widget
     widget.close()
-    assert widget.wait(0), "the worker outlived the widget"
+    assert widget.controller.wait(0), "the worker outlived the widget"
     widget.deleteLater()
     qapp.processEvents()
 
@@ -80,8 +80,8 @@ def widget(qtbot):
     compare = CompareWidget()
     qtbot.addWidget(compare)
     yield compare
-    assert compare.shutdown(20000)
-    assert compare.wait(0)
+    assert compare.controller.shutdown(20000)
+    assert compare.controller.wait(0)
 
 
 def test_table_holds_the_core_results_of_both_runs(shown, direct):
@@ -95,7 +95,7 @@ def test_table_holds_the_core_results_of_both_runs(shown, direct):
 
 
 def test_table_distances_and_pgd_are_the_core_measures(shown, data, direct):
-    comparison = shown.comparison
+    comparison = shown.controller.comparison
     points, labels = np.array(data.test_points), np.array(data.test_labels)
     eps = comparison.table_epsilon
     assert eps == comparison.epsilons[len(comparison.epsilons) // 2]
@@ -127,7 +127,7 @@ def test_accuracies_under_attack_are_labelled_upper_bounds(shown):
 
 
 def test_robustness_curves_are_robust_accuracy(shown, data, direct):
-    comparison = shown.comparison
+    comparison = shown.controller.comparison
     points, labels = np.array(data.test_points), np.array(data.test_labels)
     assert comparison.epsilons == attack_radii(data_scale(data.points))
     assert comparison.epsilons[0] == 0.0
@@ -154,14 +154,16 @@ def test_a_real_click_places_the_ball_and_shows_the_core_fractions(qtbot, shown,
     target = np.array(data.test_points)[np.argmin(distances)]
     pos = _widget_pos(plane, *target)
     qtbot.mouseClick(plane.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    # The ball is drawn at once; its reading is computed off the GUI thread.
+    qtbot.waitUntil(lambda: shown.controller.state.ball is not None, timeout=20000)
 
     clicked = plane.getViewBox().mapSceneToView(plane.mapToScene(pos))
-    centre = shown.ball_centre
+    centre = shown.controller.state.centre
     np.testing.assert_array_equal(centre, [clicked.x(), clicked.y()])
     (x0, x1), _ = plane.getViewBox().viewRange()
     assert np.all(np.abs(centre - target) <= 2 * (x1 - x0) / plane.getViewBox().width())
 
-    reading = shown.ball_reading
+    reading = shown.controller.state.ball
     eps = shown.epsilon_spin.value()
     assert reading.eps == eps
     for model, network in enumerate(direct[1]):
@@ -178,15 +180,22 @@ def test_a_real_click_places_the_ball_and_shows_the_core_fractions(qtbot, shown,
         np.testing.assert_allclose(np.hypot(x - centre[0], y - centre[1]), eps, rtol=1e-9)
 
     shown.epsilon_spin.setValue(eps / 2)
-    assert shown.ball_reading.eps == eps / 2
-    assert shown.ball_reading.flips[0][0] == flip_fraction(direct[1][0], centre, eps / 2)
+    qtbot.waitUntil(lambda: getattr(shown.controller.state.ball, "eps", None) == eps / 2)
+    reading = shown.controller.state.ball
+    np.testing.assert_array_equal(reading.centre, centre)
+    assert reading.flips[0][0] == flip_fraction(direct[1][0], centre, eps / 2)
 
 
-def test_estimator_view_shows_projection_estimates(shown, data, direct):
+def test_estimator_view_shows_projection_estimates(qtbot, shown, data, direct):
     _, jacobians = TorchMap(direct[1][1], "net", 2, 2).evaluate_with_jacobian(data.test_points)
     for n_proj in (1, 4):
         shown.n_proj_spin.setValue(n_proj)
-        reading = shown.estimator_reading
+        # Computed off the GUI thread; the view shows it when it comes.
+        qtbot.waitUntil(
+            lambda n=n_proj: getattr(shown.controller.state.estimator, "n_proj", 0) == n,
+            timeout=20000,
+        )
+        reading = shown.controller.state.estimator
         exact, estimates = projection_estimates(jacobians, n_proj, 200, seed=0)
         errors = (estimates / exact - 1).ravel()
         assert reading.n_proj == n_proj
@@ -233,26 +242,30 @@ def test_log_ticks_label_plain_values():
 
 
 def test_stop_mid_run_leaves_no_thread(qtbot, widget, data):
+    controller = widget.controller
     statuses = []
-    widget.sigStatus.connect(statuses.append)
+    controller.sigStatus.connect(statuses.append)
     long_run = CONFIG.replace(steps=200_000)
-    with qtbot.waitSignal(widget._signals.progress, timeout=20000):
-        assert widget.compare(data, long_run)
-    assert widget.busy and widget.stop_button.isEnabled()
-    with qtbot.waitSignal(widget.sigFinished, timeout=20000) as finished:
+    # The worker's first progress report: training has begun on its thread.
+    with qtbot.waitSignal(
+        controller.sigStatus, timeout=20000, check_params_cb=lambda m: m.startswith("Training")
+    ):
+        assert controller.compare(data, long_run)
+    assert controller.busy and widget.stop_button.isEnabled()
+    with qtbot.waitSignal(controller.sigFinished, timeout=20000) as finished:
         qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)
     assert finished.args == [False]
-    assert widget.wait(5000) and not widget.busy
-    assert widget.comparison is None
+    assert controller.wait(5000) and not controller.busy
+    assert controller.comparison is None
     assert statuses[-1] == "Stopped."
     assert not widget.progress.isVisible()
 
 
 def test_a_diverging_run_is_compared_by_its_last_good_model(qtbot, widget, data):
-    with qtbot.waitSignal(widget.sigFinished, timeout=60000) as finished:
-        widget.compare(data, DIVERGING)
+    with qtbot.waitSignal(widget.controller.sigFinished, timeout=60000) as finished:
+        widget.controller.compare(data, DIVERGING)
     assert finished.args == [True]
-    regularized = widget.comparison.regularized
+    regularized = widget.controller.comparison.regularized
     assert regularized.diverged and "diverged" in regularized.diverged
     assert widget.divergence_label.isVisibleTo(widget)
     assert regularized.diverged in widget.divergence_label.text()
@@ -269,31 +282,31 @@ def test_a_diverging_run_is_compared_by_its_last_good_model(qtbot, widget, data)
 
 
 def test_lambda_zero_is_refused_with_a_message(qtbot, widget, data):
-    with qtbot.waitSignal(widget.sigFinished, timeout=1000) as finished:
-        assert not widget.compare(data, CONFIG.replace(jr_lambda=0.0))
+    with qtbot.waitSignal(widget.controller.sigFinished, timeout=1000) as finished:
+        assert not widget.controller.compare(data, CONFIG.replace(jr_lambda=0.0))
     assert finished.args == [False]
     assert "λ > 0" in widget.status_label.text()
-    assert not widget.busy
+    assert not widget.controller.busy
     with pytest.raises(ValueError, match="λ > 0"):
         next(comparison_steps(data, CONFIG.replace(jr_lambda=0.0)))
 
 
 def test_closing_waits_for_the_worker(qtbot, widget, data):
     widget.show()
-    widget.compare(data, CONFIG.replace(steps=200_000))
+    widget.controller.compare(data, CONFIG.replace(steps=200_000))
     widget.close()
-    assert widget.wait(0)
-    assert not widget.busy
+    assert widget.controller.wait(0)
+    assert not widget.controller.busy
 
 
 def test_a_new_comparison_supersedes_the_running_one(qtbot, widget, data):
     finished = []
-    widget.sigFinished.connect(finished.append)
-    widget.compare(data, CONFIG.replace(steps=200_000))
+    widget.controller.sigFinished.connect(finished.append)
+    widget.controller.compare(data, CONFIG.replace(steps=200_000))
     newer = CONFIG.replace(jr_lambda=0.2)
-    with qtbot.waitSignal(widget.sigFinished, timeout=60000):
-        widget.compare(data, newer)
+    with qtbot.waitSignal(widget.controller.sigFinished, timeout=60000):
+        widget.controller.compare(data, newer)
     qtbot.wait(50)  # anything the first run still delivered has been processed
     assert finished == [True]
-    assert widget.comparison.regularized.config == newer
+    assert widget.controller.comparison.regularized.config == newer
     assert widget.table.horizontalHeaderItem(1).text() == "λ = 0.2"

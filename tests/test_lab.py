@@ -466,13 +466,13 @@ def test_the_compare_tab_compares_the_train_tabs_settings_with_lambda_zero(qtbot
     assert "Set λ > 0" in lab.statusBar().currentMessage()
     assert lab.tabs.currentIndex() == 0
     lab.controller.set_model_settings(replace(SMALL.model, jr_lambda=0.1))
-    with qtbot.waitSignal(lab.compare.sigFinished, timeout=60000) as finished:
+    with qtbot.waitSignal(lab.compare_controller.sigFinished, timeout=60000) as finished:
         qtbot.mouseClick(lab.compare_button, LEFT)
     assert finished.args == [True]
     assert lab.tabs.currentWidget() is lab.compare_page
     config, data = lab.controller.config, lab.controller.dataset
     expected = run(data, config.replace(jr_lambda=0.0)), run(data, config)
-    comparison = lab.compare.comparison
+    comparison = lab.compare_controller.comparison
     for column, (result, alone) in enumerate(zip(comparison.models, expected, strict=True)):
         assert result.config == alone_config(config, column)
         # The same training as alone. Not asserted bit for bit: the lab's own training may
@@ -489,9 +489,9 @@ def test_closing_the_lab_while_comparing_stops_the_comparison(qtbot):
         qtbot, replace(SMALL, model=replace(SMALL.model, steps=200_000, jr_lambda=0.1))
     )
     assert window.start_compare()
-    qtbot.waitUntil(lambda: window.compare.busy, timeout=5000)
+    qtbot.waitUntil(lambda: window.compare_controller.busy, timeout=5000)
     assert_closed_cleanly(window)
-    assert not window.compare.busy and window.compare.wait(0)
+    assert not window.compare_controller.busy and window.compare_controller.wait(0)
 
 
 def test_a_training_animation_replays_the_run_from_step_zero(qtbot, lab, tmp_path, monkeypatch):

@@ -3,7 +3,9 @@
 Data and model settings on the left, the data over the model's decision regions (or its ‖J‖_F)
 in the middle, live training curves on the right. The window only wires widgets to the
 :class:`~jacviz.gui.lab.lab_controller.LabController` and opens file dialogs; the controller
-owns the state and the training thread, which closing the window stops and waits for.
+owns the state and the training thread, and the
+:class:`~jacviz.gui.lab.compare_controller.CompareController` the Compare tab's; closing the
+window stops and waits for both.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from jacviz.gui.common.animation import export_animation
 from jacviz.gui.common.export import ExportError, Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.lab.compare import CompareWidget
+from jacviz.gui.lab.compare_controller import CompareController
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
 from jacviz.gui.lab.lab_controller import LabController, LabState
@@ -82,6 +85,8 @@ class LabWindow(QMainWindow):
         The comparison of λ = 0 with the Train tab's λ; :meth:`start_compare` runs it.
     controller : LabController
         State, data, training run; tests and benchmarks read it (e.g. ``regions_refresh_hz``).
+    compare_controller : CompareController
+        The Compare tab's state and jobs (the comparison, the ε-ball, the estimator view).
 
     """
 
@@ -96,6 +101,7 @@ class LabWindow(QMainWindow):
         self._open_network = open_network
         self._shown_state: LabState | None = None
         self.controller = LabController(state, self)
+        self.compare_controller = CompareController(self)
         self.data_panel = DatasetPanel()
         self.training_panel = TrainingPanel()
         self.run_controls = RunControls()
@@ -116,7 +122,7 @@ class LabWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.setTabBarAutoHide(True)  # one section needs no tab bar
         self.tabs.addTab(self._build_train_page(), "Train")
-        self.compare = CompareWidget()
+        self.compare = CompareWidget(self.compare_controller)
         self.compare_page = self._build_compare_page()
         self.tabs.addTab(self.compare_page, "Compare λ = 0 and λ > 0")
         self.setCentralWidget(self.tabs)
@@ -234,7 +240,7 @@ class LabWindow(QMainWindow):
             )
             return False
         self.tabs.setCurrentWidget(self.compare_page)
-        return self.compare.compare(self.controller.dataset, config)
+        return self.compare_controller.compare(self.controller.dataset, config)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -290,7 +296,7 @@ class LabWindow(QMainWindow):
         controller.sigRunningChanged.connect(self._on_running_changed)
         controller.sigProblem.connect(self._on_problem)
         controller.sigStatus.connect(self.statusBar().showMessage)
-        self.compare.sigStatus.connect(self.statusBar().showMessage)
+        self.compare_controller.sigStatus.connect(self.statusBar().showMessage)
         data.sigSettingsEdited.connect(controller.set_data_settings)
         data.sigClassSelected.connect(controller.select_class)
         data.new_data.clicked.connect(controller.new_data)
@@ -435,5 +441,5 @@ class LabWindow(QMainWindow):
         A comparison in progress is stopped too (the tab gets no close event of its own).
         """
         self.controller.shutdown()
-        self.compare.shutdown()
+        self.compare_controller.shutdown()
         super().closeEvent(event)
