@@ -28,6 +28,7 @@ from jacviz.nets.networks import (
     load_network_bytes,
     make_mlp,
 )
+from jacviz.nets.networks.loading import load_in_process
 
 
 class Loops(nn.Module):
@@ -141,7 +142,8 @@ def test_a_call_over_the_time_limit_stops_the_network_for_good(tmp_path, monkeyp
                     x = x * 1.0
             return torch.tanh(x)
 
-    network = HostedNetwork(scripted(LoopsAtSeventeen(), tmp_path).read_bytes(), "net.pt")
+    data = scripted(LoopsAtSeventeen(), tmp_path).read_bytes()
+    network = HostedNetwork(data, "net.pt", load=load_in_process)
     network.call_time_limit = 2.0
     with pytest.raises(NetworkError, match="took longer than 2 s on 17 points"):
         network.evaluate(np.zeros((17, 2)))

@@ -17,15 +17,17 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from jacviz.nets import networks
 from jacviz.nets.networks import (
     MAX_WIDTH,
     LoadedNetwork,
     NetworkError,
     load_network,
+    loading,
     make_mlp,
     save_mlp,
 )
+from jacviz.nets.networks.sym_expr import is_safe_sym_expr
+from jacviz.nets.networks.torchscript import screen_torchscript_graphs
 
 # TorchScript is deprecated in torch 2.13 but still a format users have; its warnings are noise.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
@@ -465,7 +467,7 @@ def test_missing_paths_directories_and_large_files_are_refused(tmp_path, monkeyp
     refused(folder, "is a directory")
     path = tmp_path / "big.safetensors"
     save_mlp(make_mlp([2, 64, 2]), path)
-    monkeypatch.setattr(networks, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(loading, "MAX_FILE_BYTES", 1000)
     refused(path, "more than the 1000 bytes")
 
 
@@ -811,7 +813,7 @@ def test_torchscript_graph_screen_catches_file_access_after_loading(module, frag
     # Defence in depth: the source screen already refuses these modules' files; the graph
     # screen must refuse them on its own too, including code hidden in a fork's subgraph.
     with pytest.raises(NetworkError, match=fragment):
-        networks._screen_torchscript_graphs(torch.jit.script(module), "writer.pt")
+        screen_torchscript_graphs(torch.jit.script(module), "writer.pt")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1005,4 +1007,4 @@ def test_export_calling_non_core_functions_is_refused(tmp_path, export_files, ol
     ],
 )
 def test_only_plain_arithmetic_shape_expressions_pass(expression, safe):
-    assert networks._is_safe_sym_expr(expression) is safe
+    assert is_safe_sym_expr(expression) is safe

@@ -7,21 +7,29 @@ it: a :class:`~jacviz.math.maps.Map` whose values and Jacobians are computed ove
 chunk of points per call, each call with a time limit after which the child is killed.
 
 Loading checks the network where it will be used: the file's screening and small-batch checks
-(:mod:`jacviz.nets.networks`), then values *and* Jacobians on a batch as large as any the
-parent will send (:data:`~jacviz.math.jacobian.CHUNK_SIZE`), so a forward that only fails or
-loops for large batches is refused at once rather than in the middle of drawing.
+(by the ``load`` function the caller hands over; for network files,
+:func:`jacviz.nets.networks.loading.load_in_process`), then values *and* Jacobians on a batch
+as large as any the parent will send (:data:`~jacviz.math.jacobian.CHUNK_SIZE`), so a forward
+that only fails or loops for large batches is refused at once rather than in the middle of
+drawing.
+
+This module does not import :mod:`jacviz.nets.networks`: that package's loader creates
+hosted networks, so it depends on this module, and the loader reaches the child as an argument.
+Both raise :class:`~jacviz.nets.errors.NetworkError`, which sits below them.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
 from jacviz.math.jacobian import CHUNK_SIZE
-from jacviz.math.maps import as_points
+from jacviz.math.maps import Map, as_points
+from jacviz.nets.errors import NetworkError
 from jacviz.support.isolation import (
     DEFAULT_MEMORY_LIMIT,
     Cancelled,
@@ -38,6 +46,8 @@ __all__ = [
     "MEMORY_LIMIT",
     "HostedNetwork",
     "LoadCancelled",
+    "LocalNetwork",
+    "NetworkLoader",
 ]
 
 LOAD_TIME_LIMIT: float = 60.0
@@ -51,23 +61,55 @@ MEMORY_LIMIT: int = DEFAULT_MEMORY_LIMIT
 JACOBIAN_METHOD = "autograd, in a separate process"
 
 
-def _network_error(message: str) -> Exception:
-    from jacviz.nets.networks import NetworkError
-
-    return NetworkError(message)
-
-
 class LoadCancelled(Exception):
     """Loading was cancelled by the user (:meth:`HostedNetwork.cancel`); not an error."""
+
+
+class LocalNetwork(Protocol):
+    """A network loaded and checked in the child's own process (a ``LoadedNetwork``)."""
+
+    @property
+    def input_dim(self) -> int:
+        """Number of inputs n."""
+        ...
+
+    @property
+    def output_dim(self) -> int:
+        """Number of outputs m."""
+        ...
+
+    @property
+    def format(self) -> str:
+        """The file's format, e.g. ``"torchscript"``."""
+        ...
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        """The JSON metadata stored with the network."""
+        ...
+
+    def as_map(self) -> Map:
+        """The network as a map, evaluated in the child."""
+        ...
+
+
+NetworkLoader = Callable[[bytes, str], LocalNetwork]
+"""Turns a network file's bytes and name into a checked network, in the calling process.
+
+It runs in the child, which gets it by reference: it must be a module-level function (such
+as :func:`jacviz.nets.networks.loading.load_in_process`), and it raises
+:class:`~jacviz.nets.errors.NetworkError` for files it refuses.
+"""
 
 
 class HostedNetwork:
     """A network file's code running in a child process, seen as a map R^n -> R^m.
 
     Create it with :func:`jacviz.nets.networks.load_network` (which picks hosting for
-    TorchScript and ``torch.export`` files). It has the attributes of a
-    :class:`~jacviz.nets.networks.LoadedNetwork` (``name``, ``input_dim``, ``output_dim``,
-    ``format``, ``metadata``) except ``module``, and is its own map (:meth:`as_map`).
+    TorchScript and ``torch.export`` files, and passes its in-process loader as ``load``). It
+    has the attributes of a :class:`~jacviz.nets.networks.LoadedNetwork` (``name``,
+    ``input_dim``, ``output_dim``, ``format``, ``metadata``) except ``module``, and is its own
+    map (:meth:`as_map`).
 
     Every method that runs the network raises :class:`~jacviz.nets.networks.NetworkError` with
     one line if it fails, and, if the child had to be stopped (time limit, crash, memory cap,
@@ -81,6 +123,7 @@ class HostedNetwork:
         data: bytes,
         name: str,
         *,
+        load: NetworkLoader,
         load_time_limit: float | None = None,
         call_time_limit: float | None = None,
         memory_limit: int | None = None,
@@ -94,21 +137,21 @@ class HostedNetwork:
         try:
             self._child = Isolated(
                 _serve_network,
-                (bytes(data), name, CHUNK_SIZE),
+                (load, bytes(data), name, CHUNK_SIZE),
                 time_limit=load_time_limit,
                 memory_limit=memory_limit,
             )
         except Cancelled:
             raise LoadCancelled(f"opening {name} was cancelled") from None
         except TimeLimitExceeded:
-            raise _network_error(
+            raise NetworkError(
                 f"{name} was stopped: loading and checking it took longer than "
                 f"{load_time_limit:g} s (its forward pass may never end)"
             ) from None
         except ChildFailed as error:
-            raise _network_error(_failure_message(name, error)) from None
+            raise NetworkError(_failure_message(name, error)) from None
         except IsolationError as error:
-            raise _network_error(f"{name} could not be loaded: {error}") from None
+            raise NetworkError(f"{name} could not be loaded: {error}") from None
         header = self._child.ready.header
         self.input_dim: int = int(header["input_dim"])
         self.output_dim: int = int(header["output_dim"])
@@ -177,19 +220,19 @@ class HostedNetwork:
         try:
             reply = self._child.call(method, arrays=[points], time_limit=self.call_time_limit)
         except TimeLimitExceeded:
-            raise _network_error(
+            raise NetworkError(
                 f"{self.name} was stopped: it took longer than {self.call_time_limit:g} s on "
                 f"{_points(len(points))}"
             ) from None
         except ChildFailed as error:
-            raise _network_error(_failure_message(self.name, error, len(points))) from None
+            raise NetworkError(_failure_message(self.name, error, len(points))) from None
         except IsolationError as error:
-            raise _network_error(f"{self.name} is not running any more: {error}") from None
+            raise NetworkError(f"{self.name} is not running any more: {error}") from None
         m, n = self.output_dim, self.input_dim
         shapes = [(len(points), m)] + ([(len(points), m, n)] if method == "jacobian" else [])
         arrays = reply.arrays
         if [a.shape for a in arrays] != shapes or any(a.dtype != np.float64 for a in arrays):
-            raise _network_error(f"{self.name} answered with arrays of the wrong shape")
+            raise NetworkError(f"{self.name} answered with arrays of the wrong shape")
         return arrays
 
 
@@ -217,15 +260,13 @@ def _failure_message(name: str, error: ChildFailed, points: int | None = None) -
 class _NetworkServer:
     """The child's side: the loaded network, answering "values" and "jacobian" calls."""
 
-    def __init__(self, data: bytes, name: str, chunk: int) -> None:
+    def __init__(self, load: NetworkLoader, data: bytes, name: str, chunk: int) -> None:
         import torch
-
-        from jacviz.nets.networks import load_network_bytes
 
         # One thread: the child shares the machine with the app, and torch's two-thread ops
         # slow down many times over when the other core is busy.
         torch.set_num_threads(1)
-        network = load_network_bytes(data, name, isolated=False)
+        network = load(data, name)
         self._map = network.as_map()
         self._name = name
         self._m, self._n = network.output_dim, network.input_dim
@@ -237,7 +278,7 @@ class _NetworkServer:
         values, jacobian = self._check("jacobian", points)
         seconds = (time.perf_counter() - start) / chunk
         if not (np.isfinite(values).all() and np.isfinite(jacobian).all()):
-            raise _network_error(
+            raise NetworkError(
                 f"{name} gives NaN or infinite values or derivatives at ordinary points in [-1, 1]"
             )
         self.ready = Reply(
@@ -267,7 +308,7 @@ class _NetworkServer:
         expected = [(batch, self._m), (batch, self._m, self._n)][: len(arrays)]
         for array, shape in zip(arrays, expected, strict=True):
             if array.shape != shape:
-                raise _network_error(
+                raise NetworkError(
                     f"{self._name} maps a batch of {batch} points to shape {array.shape[:2]}, "
                     f"not ({batch}, {self._m}): its outputs depend on the batch size"
                 )
@@ -285,6 +326,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _serve_network(data: bytes, name: str, chunk: int) -> _NetworkServer:
+def _serve_network(load: NetworkLoader, data: bytes, name: str, chunk: int) -> _NetworkServer:
     """The child's factory (module level, so that children can import it by name)."""
-    return _NetworkServer(data, name, chunk)
+    return _NetworkServer(load, data, name, chunk)
