@@ -5,6 +5,7 @@ The child-side functions live at module level so that children import them by na
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from jacviz.support.isolation import (
+    PRELOAD,
     Cancelled,
     ChildDied,
     ChildFailed,
@@ -116,6 +118,13 @@ def test_objects_are_never_sent():
 
 
 # ---- one-shot work -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PRELOAD)
+def test_the_fork_server_preloads_modules_that_exist(name):
+    # multiprocessing skips a preload module it cannot import without a word, so a renamed
+    # module would only make every child slower to start; this notices it.
+    importlib.import_module(name)
 
 
 @pytest.mark.timeout(120)

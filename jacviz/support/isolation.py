@@ -68,7 +68,12 @@ __all__ = [
 DEFAULT_MEMORY_LIMIT: int = 3 * 1024**3
 """Bytes of memory a child may allocate beyond what it has when it starts."""
 
-PRELOAD = ("jacviz.support.isolation", "jacviz.math.maps", "jacviz.nets.hosted")
+PRELOAD = (
+    "jacviz.support.isolation",
+    "jacviz.math.maps",
+    "jacviz.nets.hosted",
+    "jacviz.nets.networks",
+)
 """Modules the fork server imports once, so that children start with them loaded."""
 
 _MAX_HEADER = 1 << 20  # a reply's JSON header; arrays carry the bulk
