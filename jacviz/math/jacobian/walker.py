@@ -201,12 +201,9 @@ def global_hooks_registered() -> bool:
 
     They could change any layer's output, so no model is walked while they are.
     """
-    return any(
-        (
-            getattr(torch.nn.modules.module, "_global_forward_hooks", None),
-            getattr(torch.nn.modules.module, "_global_forward_pre_hooks", None),
-        )
-    )
+    registry = torch.nn.modules.module
+    hooks = getattr(registry, "_global_forward_hooks", None)
+    return bool(hooks or getattr(registry, "_global_forward_pre_hooks", None))
 
 
 def _collect(module: nn.Module, name: str, out: list[NamedStep]) -> tuple[str, nn.Module] | None:

@@ -159,6 +159,13 @@ class FusedStep:
     All buffers are allocated once and the gradients land in the parameters' ``.grad``
     tensors, ready for a torch optimizer (which updates the weights in place, so the
     transposed views of them made here stay valid).
+
+    ``model`` is a network of :func:`~jacviz.nets.training.config.build_model`, whose Linear
+    layers are found by the MLP walker (a model it refuses raises its ``WalkRefused``), with
+    ``activation`` (a key of ``TRAINABLE_ACTIVATIONS``) between them; ``points`` and ``labels``
+    are the whole training set, of which each call takes the ``batch`` rows it is given;
+    ``directions`` is the number of tangent directions per point (0: a plain step), which the
+    caller fills in through :attr:`tangent_inputs`.
     """
 
     def __init__(
