@@ -1,6 +1,7 @@
 """The lab's Compare tab: what it shows equals what the core computes for the same runs."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -310,3 +311,26 @@ def test_a_new_comparison_supersedes_the_running_one(qtbot, widget, data):
     assert finished == [True]
     assert widget.controller.comparison.regularized.config == newer
     assert widget.table.horizontalHeaderItem(1).text() == "λ = 0.2"
+
+
+def test_the_ball_is_measured_off_the_gui_thread_and_only_the_newest(qtbot, shown, monkeypatch):
+    import jacviz.gui.lab.compare_controller as controller_module
+
+    threads, original = [], controller_module.read_ball
+
+    def recording(*args):
+        threads.append(threading.current_thread())
+        return original(*args)
+
+    monkeypatch.setattr(controller_module, "read_ball", recording)
+    controller = shown.controller
+    readings = []
+    controller.sigBallRead.connect(readings.append)
+    controller.pick(0.1, 0.2)
+    controller.pick(-0.3, 0.4)  # before the first reading can arrive: it is superseded
+    qtbot.waitUntil(lambda: controller.state.ball is not None, timeout=20000)
+    qtbot.wait(50)
+    assert threads and threading.main_thread() not in threads
+    assert [r.centre.tolist() for r in readings] == [[-0.3, 0.4]]
+    assert "(-0.3, 0.4)" in shown.ball_label.text()
+    controller.sigBallRead.disconnect(readings.append)

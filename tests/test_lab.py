@@ -588,3 +588,22 @@ def test_a_training_animation_of_a_view_beyond_drawing_is_refused_in_the_status_
     lab.regions_view.getViewBox().setRange(xRange=(0, 1e12), yRange=(0, 1e12), padding=0)
     assert lab.export_training_animation() is None  # no file dialog: said at once
     assert "Frame the data again first" in lab.statusBar().currentMessage()
+
+
+def test_the_metadata_reader_takes_files_without_or_with_odd_metadata():
+    empty = read_classifier_metadata({})
+    assert empty.description == "" and empty.dataset_name is None and empty.training is None
+    assert math.isnan(empty.test_accuracy) and empty.domain is None and empty.step is None
+    odd = read_classifier_metadata(
+        {
+            "class_names": ["a", 1],
+            "dataset": {"noise": 0.1},
+            "training": {"steps": -1},
+            "test_accuracy": None,
+            "domain": [1, 0, 0, 1],
+            "step": True,
+        }
+    )
+    assert odd.class_names is None and odd.dataset_name is None and odd.recipe is None
+    assert odd.training is None and odd.domain is None and odd.step is None
+    assert math.isnan(odd.test_accuracy)
