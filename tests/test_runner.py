@@ -53,3 +53,54 @@ def test_cancel_drops_the_running_result(qtbot):
     assert not runner.busy  # as a window's shutdown sees it, before any event is processed
     qtbot.wait(50)
     assert results == []
+
+
+def test_a_finished_job_and_what_it_held_are_released(qtbot):
+    import gc
+    import weakref
+
+    class Held:
+        pass
+
+    runner = LatestOnlyRunner()
+    held = Held()
+    alive = weakref.ref(held)
+    runner.submit(lambda held=held: 1)
+    del held
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    qtbot.wait(20)  # the worker's last signal releases it
+    gc.collect()
+    assert alive() is None
+
+
+def test_a_runner_deleted_with_its_results_on_their_way_is_safe(qtbot):
+    # As when a window closes during a heatmap job: shutdown cancels and waits, the window
+    # is deleted, and only then are the job's queued signals processed.
+    from PyQt6.QtCore import QObject
+
+    owner = QObject()
+    runner = LatestOnlyRunner(owner)
+    results = []
+    runner.sigResult.connect(results.append)
+    runner.submit(lambda: 1)
+    runner.cancel()
+    assert runner.wait(5000)
+    owner.deleteLater()
+    del owner, runner
+    qtbot.wait(50)  # no crash delivering them
+    assert results == []
+
+
+def test_a_jobs_warnings_still_reach_the_log(qtbot, recwarn):
+    import warnings
+
+    runner = LatestOnlyRunner()
+
+    def job():
+        warnings.warn("from the job", UserWarning, stacklevel=1)
+        return 1
+
+    runner.submit(job)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    qtbot.wait(20)
+    assert any("from the job" in str(w.message) for w in recwarn)

@@ -13,7 +13,9 @@ for exactly this runner's work and a window's shutdown never waits for another's
 
 from __future__ import annotations
 
+import itertools
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -25,6 +27,31 @@ from superqt.utils import FunctionWorker, create_worker
 def error_message(error: BaseException) -> str:
     """One line naming an exception a background job raised: ``"ZeroDivisionError: boom"``."""
     return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+_UNFINISHED: dict[int, FunctionWorker] = {}
+"""Every job whose ``finished`` signal has not been delivered yet, by job number.
+
+A worker's signals are a QObject of its own: it must outlive the signals it queued for the
+GUI thread, even when its runner (and the window owning it) is deleted first. Held here, a
+worker is released on the GUI thread by its last signal, never earlier (as superqt's own
+``start`` does for the global pool). Its connections name it by number, not by reference:
+a reference from its own signals' connections would keep it, and its job, alive forever.
+"""
+_job_numbers = itertools.count(1)
+
+
+def _release(number: int) -> None:
+    _UNFINISHED.pop(number, None)
+
+
+def _show_warning(details: tuple) -> None:
+    """Show a warning a job issued, as it would have been shown without superqt.
+
+    A superqt worker catches its job's warnings and sends them as a signal; shown here, on
+    the GUI thread, they still reach the log.
+    """
+    warnings.showwarning(*details)
 
 
 class LatestOnlyRunner(QObject):
@@ -46,8 +73,8 @@ class LatestOnlyRunner(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._generation = 0
-        self._running: FunctionWorker | None = None
-        """The job on the thread; kept referenced until it reports, so it is never collected."""
+        self._running: int | None = None
+        """The number of the job on the thread, until it reports."""
         self._waiting: tuple[int, Callable[[], Any]] | None = None
 
     @property
@@ -75,8 +102,9 @@ class LatestOnlyRunner(QObject):
         """Forget the waiting request and drop the running one's result."""
         self._generation += 1
         self._waiting = None
-        if self._running is not None:
-            self._running.quit()  # its result, if it comes, is not emitted by the worker
+        running = _UNFINISHED.get(self._running) if self._running is not None else None
+        if running is not None:
+            running.quit()  # its result, if it comes, is not emitted by the worker
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the running job ends (for shutdown and tests); True if it has."""
@@ -99,10 +127,16 @@ class LatestOnlyRunner(QObject):
             _connect={
                 "returned": partial(self._on_job_returned, generation),
                 "errored": partial(self._on_job_errored, generation),
+                "warned": _show_warning,
             },
         )
-        worker.finished.connect(partial(self._on_job_finished, worker))
-        self._running = worker
+        number = next(_job_numbers)
+        worker.finished.connect(partial(self._on_job_finished, number))
+        # Connected last, so delivered last; a plain function: it runs even after the runner
+        # is gone.
+        worker.finished.connect(partial(_release, number))
+        _UNFINISHED[number] = worker
+        self._running = number
         self._pool.start(worker)
 
     def _on_job_returned(self, generation: int, result: object) -> None:
@@ -113,7 +147,7 @@ class LatestOnlyRunner(QObject):
         if generation == self._generation:
             self.sigFailed.emit(error_message(error))
 
-    def _on_job_finished(self, worker: FunctionWorker) -> None:
-        if worker is self._running:
+    def _on_job_finished(self, number: int) -> None:
+        if number == self._running:
             self._running = None
         self._start_waiting()
