@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_app import curve_points, data_per_pixel, drag, saved_network, widget_pos
 
-from jacviz.gui.mapview.controller import PATH_CIRCLE_SAMPLES
+from jacviz.gui.mapview.pictures import PATH_CIRCLE_SAMPLES
 from jacviz.math.grid import grid_lines
 from jacviz.math.linearize import unit_circle
 from jacviz.nets.layers import layer_images

@@ -2,15 +2,17 @@
 
 The controller is the only place that calls the core: widgets emit intents (a new formula, a
 picked point, a heatmap choice), the controller computes, and the views draw what they are
-given. Heatmaps (a Jacobian field over a 256² grid) run off the GUI thread through a
-:class:`LatestOnlyRunner`; everything at the probe is cheap enough to compute at once.
+given. Heatmaps (a Jacobian field over a 256² grid) run off the GUI thread
+(:mod:`.heatmaps`); everything at the probe is cheap enough to compute at once
+(:mod:`.pictures` has what is computed).
 
-What the user hands the app is prepared off the GUI thread too, by a second runner: a typed
-formula is parsed in a child process with a time limit, a network file is loaded (its code,
-if any, in a child process of its own) and tried on the grid and the probe, a session's map
-likewise. Only then does it replace the map on screen; until then the previous map stays and
-the window stays responsive, and the user can cancel. If a network fails later (a call over
-its time limit, an error at some batch size), the app falls back to the last formula.
+What the user hands the app is prepared off the GUI thread too (:mod:`.loader`,
+:mod:`.openings`): a typed formula is parsed in a child process with a time limit, a network
+file is loaded (its code, if any, in a child process of its own) and tried on the grid and
+the probe, a session's map likewise. Only then does it replace the map on screen; until then
+the previous map stays and the window stays responsive, and the user can cancel. If a network
+fails later (a call over its time limit, an error at some batch size), the app falls back to
+the last formula.
 """
 
 from __future__ import annotations
@@ -18,180 +20,44 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from PyQt6.QtCore import QEventLoop, QObject, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
 from jacviz.gui.common.runner import LatestOnlyRunner
-from jacviz.math.budget import grid_samples_within_budget, points_within_budget, side_within_budget
-from jacviz.math.contour import zero_contour
+from jacviz.gui.mapview.heatmaps import (
+    FieldFailure,
+    FieldResult,
+    HeatmapJobs,
+    heatmap_image,
+)
+from jacviz.gui.mapview.loaded_network import LoadedNetwork
+from jacviz.gui.mapview.loader import Outcome, Refused, RequestLoader
+from jacviz.gui.mapview.openings import prepare_formula, prepare_network, prepare_state
+from jacviz.gui.mapview.pictures import (
+    derive,
+    heatmap_problem,
+    is_classifier,
+    layer_pictures,
+    missing_outputs,
+    probe_factors,
+    probe_path,
+    warp,
+)
 from jacviz.math.formula import FormulaError
-from jacviz.math.grid import Domain, WarpedGrid, grid_lines, sample_points, warp_grid
-from jacviz.math.jacobian import CHUNK_SIZE, HEATMAP_QUANTITIES, JacobianField
-from jacviz.math.linearize import Linearization, linearize, unit_circle
-from jacviz.math.maps import FormulaMap, Map, TorchMap, require_planar
+from jacviz.math.grid import Domain, WarpedGrid
+from jacviz.math.linearize import Linearization, linearize
+from jacviz.math.maps import FormulaMap, Map, require_planar
 from jacviz.math.presets import Preset
 from jacviz.math.probe import probe
-from jacviz.nets.hosted import HostedNetwork, LoadCancelled
-from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
-from jacviz.nets.networks import Network, NetworkError, load_network_bytes, read_network_file
-from jacviz.nets.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
+from jacviz.nets.layers import Factor, LayerImage
+from jacviz.nets.networks import NetworkError
+from jacviz.nets.views import SliceMap
 from jacviz.state.view import CLASSES, DEFAULT_FORMULA, ViewState
-from jacviz.support.isolation import Cancelled, CancelScope
-
-HEATMAP_RESOLUTION = 256
-PATH_CIRCLE_SAMPLES = 64
-"""Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
-GRID_SAMPLES = 2049
-"""Most samples per grid line (the grid refines until it draws smooth, up to this)."""
-FIELD_BLOCK = 4 * CHUNK_SIZE
-"""Points per step of a heatmap's computation: between steps a superseded job stops."""
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a request to show something (a formula, network or session's map) ended."""
-
-    problem: str | None = None
-    """None when it is on screen; else why not, in one line."""
-    cancelled: bool = False
-    """True when the user cancelled it, or a newer request replaced it."""
-
-
-@dataclass(frozen=True)
-class _Refused:
-    """A request that cannot be shown: why, and where in a typed formula (column, or 0)."""
-
-    message: str
-    title: str = ""
-    """The dialog's title, for problems worth a dialog ('' for none)."""
-    column: int = 0
-    formula: bool = False
-    """True for a typed formula: the editor shows the message under the text."""
-
-
-@dataclass
-class _Request:
-    """A request being prepared off the GUI thread."""
-
-    number: int
-    description: str
-    scope: CancelScope
-    done: Callable[[Outcome], None] | None
-
-
-@dataclass(frozen=True)
-class HeatmapImage:
-    """The input plane's field overlay, ready to draw: row 0 is the bottom row (y = ymin)."""
-
-    key: str | None
-    """Which quantity colours the plane, or None for no colouring (fold lines only)."""
-    label: str
-    image: np.ndarray | None
-    """(rows, cols) values to colour: the quantity, or log10 of it for the condition number."""
-    folds: np.ndarray | None
-    """(K, 2, 2) segments of the fold lines det J = 0; None when the map is not 2→2."""
-    domain: Domain
-    regions: DecisionRegions | None = None
-    """(rows, cols) argmax class and confidence, when ``key`` is "classes"."""
-
-
-@dataclass(frozen=True)
-class _FieldResult:
-    map_: Map
-    domain: Domain
-    field: JacobianField
-    folds: np.ndarray | None
-    regions: DecisionRegions | None
-    rows: int
-    cols: int
-
-
-@dataclass(frozen=True)
-class _Network:
-    """A loaded network, kept so that changing the plane it is shown on needs no reloading."""
-
-    inner: Map
-    """The network as a map: a TorchMap, or a HostedNetwork whose code runs in a child."""
-    description: str
-    class_names: tuple[str, ...] | None = None
-    """Set when the file says its outputs are class logits (even just 2 of them)."""
-    domain: Domain | None = None
-    """The input rectangle the file suggests (e.g. its training data's), if valid."""
-    data: bytes = b""
-    """The file's content as loaded: what a session embeds, even if the file changes later."""
-
-    @classmethod
-    def load(cls, path: str) -> _Network:
-        """Read and load the file at ``path`` (blocking: call it off the GUI thread)."""
-        data = read_network_file(path)
-        network: Network = load_network_bytes(data, Path(path).name or str(path))
-        metadata = network.metadata
-        names = metadata.get("class_names")
-        if not (
-            isinstance(names, list)
-            and len(names) == network.output_dim
-            and all(isinstance(n, str) for n in names)
-        ):
-            names = None
-        domain = None
-        bounds = metadata.get("domain")
-        if isinstance(bounds, list) and len(bounds) == 4:
-            try:
-                domain = Domain(*(float(b) for b in bounds))
-            except (TypeError, ValueError):
-                domain = None
-        return cls(
-            network.as_map(),
-            str(metadata.get("description", "")),
-            None if names is None else tuple(names),
-            domain,
-            data,
-        )
-
-    def planar(self, plane: tuple | None = None) -> Map:
-        """The network on the input plane: itself, or its slice by ``plane = (b, u, v)``.
-
-        Raises ValueError if even a slice cannot be shown (1 output, a bad plane).
-        """
-        inner = self.inner
-        map_: Map = inner if inner.input_dim == 2 else SliceMap(inner, *(plane or ()))
-        require_planar(map_)
-        return map_
-
-    def note(self, shown: Map) -> str:
-        """What the status bar says about the network ``shown``."""
-        text = f"{self.inner.name}: {self.description + '; ' if self.description else ''}"
-        if shown is not self.inner:
-            text += f"shown on the {shown.name}; "
-        text += f"Jacobians by {self.inner.jacobian_method}."
-        if isinstance(self.inner, HostedNetwork):
-            text += "".join(f" Note: {note}." for note in self.inner.notes()[:2])
-        return text
-
-    def close(self) -> None:
-        """Stop the network's process, if it has one (a hosted network)."""
-        if isinstance(self.inner, HostedNetwork):
-            self.inner.close()
-
-
-@dataclass(frozen=True)
-class LayerPath:
-    """The probe p and the circle of radius h around it, seen in every layer's space.
-
-    Projected exactly as the layer images of the grid they are drawn over, so that p's marker
-    sits where p's grid cell went.
-    """
-
-    points: np.ndarray
-    """(L, 2): where p lands after each of the L layers."""
-    circles: np.ndarray
-    """(L, C, 2): the image of the closed circle |δ| = h around p after each layer."""
 
 
 def _falls_back(method: _Method) -> _Method:
@@ -212,23 +78,6 @@ def _falls_back(method: _Method) -> _Method:
             return None
 
     return guarded  # type: ignore[return-value]
-
-
-def heatmap_values(field: JacobianField, key: str) -> np.ndarray:
-    """The values to colour for ``key``: log10 for the condition number, as labelled."""
-    values = field.quantity(key)
-    if key == "cond":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(values)
-    return values
-
-
-def heatmap_label(key: str) -> str:
-    """Colour-bar label for ``key``."""
-    if key == CLASSES:
-        return "decision regions (shade = confidence)"
-    label = HEATMAP_QUANTITIES[key]
-    return f"log10 {label}" if key == "cond" else label
 
 
 class Controller(QObject):
@@ -285,26 +134,25 @@ class Controller(QObject):
         except (FormulaError, ValueError):  # e.g. a 1-output formula in hand-edited settings
             self._state = dataclasses.replace(self._state, formula=DEFAULT_FORMULA)
             self._source = FormulaMap.from_text(DEFAULT_FORMULA, isolated=False)
-        self._network: _Network | None = None  # the network shown, if any
+        self._network: LoadedNetwork | None = None  # the network shown, if any
         restore = self._state
         if restore.network is not None:  # opened off the GUI thread, once the window is up
             self._state = dataclasses.replace(self._state, network=None, slice=None)
         self._analysed, self._map = self._derive(self._source)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
-        self._field: _FieldResult | None = None
         self._layers: list[LayerImage] | None = None  # the grid in each layer, as shown
         # Whether a view of the layers is on screen: the probe's path is followed only then,
         # to keep probe updates quick when nobody looks inside the network.
         self._path_shown = False
-        self._runner = LatestOnlyRunner(self)
-        self._runner.sigResult.connect(self._on_field_ready)
-        self._runner.sigFailed.connect(self._on_field_failed)
-        self._loader = LatestOnlyRunner(self)
-        self._loader.sigResult.connect(self._on_prepared)
-        self._loader.sigFailed.connect(self._on_prepare_crashed)
-        self._request: _Request | None = None
-        self._requests = 0
+        self._heatmaps = HeatmapJobs(lambda: (self._analysed, self._state.domain), self)
+        self._heatmaps.sigComputed.connect(self._on_field_ready)
+        self._heatmaps.sigStatus.connect(self.sigStatus)
+        self._loader = RequestLoader(self._fall_back, self)
+        self._loader.sigLoading.connect(self.sigLoading)
+        self._loader.sigStatus.connect(self.sigStatus)
+        self._loader.sigRequestEnded.connect(self.sigRequestEnded)
+        self._loader.sigRefused.connect(self._on_refused)
         self._restore = restore if restore.network is not None else None
 
     # ---- read-only views of what is shown ---------------------------------------------------
@@ -335,7 +183,7 @@ class Controller(QObject):
         That is: more than 2 outputs, or a network whose file names its classes (a 2-class
         classifier is also a 2→2 map, so det still applies to it).
         """
-        return _is_classifier(self._source, self._network)
+        return is_classifier(self._source, self._network)
 
     @property
     def grid(self) -> WarpedGrid | None:
@@ -350,12 +198,12 @@ class Controller(QObject):
     @property
     def heatmap_runner(self) -> LatestOnlyRunner:
         """The background runner of heatmap jobs (tests wait on it)."""
-        return self._runner
+        return self._heatmaps.runner
 
     @property
     def loading(self) -> str:
         """What is being prepared off the GUI thread ('' when nothing is)."""
-        return "" if self._request is None else self._request.description
+        return self._loader.loading
 
     @property
     def network_data(self) -> bytes | None:
@@ -386,23 +234,12 @@ class Controller(QObject):
 
         On error the current map stays and ``sigFormulaError`` says why (and where).
         """
-        description = "Checking the formula…"
-
-        def prepare() -> Callable[[], None] | _Refused:
-            try:
-                map_ = FormulaMap.from_text(text)  # in a child process, with a time limit
-                require_planar(map_)
-            except FormulaError as error:
-                return _Refused(str(error), column=error.column or 0, formula=True)
-            except ValueError as error:
-                return _Refused(str(error), formula=True)
-            return lambda: self._show_formula(text, map_)
-
-        self._submit(description, prepare, done)
+        prepare = prepare_formula(text, self._show_formula)
+        self._loader.submit("Checking the formula…", prepare, done)
 
     def set_formula(self, text: str) -> bool:
         """:meth:`request_formula`, waiting for the outcome; True if the map was switched."""
-        return self._wait(self.request_formula, text).problem is None
+        return self._loader.wait_for(self.request_formula, text).problem is None
 
     def set_map(self, map_: Map) -> None:
         """Show any map of 2 inputs and 2 outputs (a network held in memory, for instance).
@@ -423,28 +260,16 @@ class Controller(QObject):
         is ready the current map stays; if it cannot be shown, ``sigProblem`` says why.
         A classifier opens on its decision regions and a file's suggested domain is used.
         """
-        state = self._state
         name = Path(path).name or str(path)
-
-        def prepare() -> Callable[[], None] | _Refused:
-            network = _Network.load(path)
-            try:
-                changes = _suggestions(network, state)
-                source = network.planar()
-                _try_out(source, network, dataclasses.replace(state, **changes))
-            except BaseException:
-                network.close()
-                raise
-            return lambda: self._show_network(path, network, source, changes)
-
-        self._submit(f"Opening {name}…", prepare, done, title="Network not opened")
+        prepare = prepare_network(path, self._state, self._show_network)
+        self._loader.submit(f"Opening {name}…", prepare, done, title="Network not opened")
 
     def open_network(self, path: str) -> str | None:
         """:meth:`request_network`, waiting; returns None, or why it cannot be shown.
 
         On failure nothing changes: the current map stays on screen.
         """
-        return self._wait(self.request_network, path).problem
+        return self._loader.wait_for(self.request_network, path).problem
 
     def request_state(
         self, state: ViewState, done: Callable[[Outcome], None] | None = None
@@ -462,50 +287,20 @@ class Controller(QObject):
             if state.network is None
             else f"Opening {Path(state.network).name or state.network}…"
         )
-
-        def prepare() -> Callable[[], None] | _Refused:
-            try:
-                formula = FormulaMap.from_text(state.formula)
-                require_planar(formula)
-            except (FormulaError, ValueError) as error:
-                return _Refused(f"its formula cannot be used: {error}")
-            network = None if state.network is None else _Network.load(state.network)
-            try:
-                source = formula if network is None else network.planar(state.slice)
-                _try_out(source, network, state)
-            except BaseException:
-                if network is not None:
-                    network.close()
-                raise
-            return lambda: self._show_state(state, source, network)
-
-        self._submit(description, prepare, done)  # the caller reports a refusal (sessions)
+        prepare = prepare_state(state, self._show_state)
+        self._loader.submit(description, prepare, done)  # the caller reports a refusal (sessions)
 
     def show_state(self, state: ViewState) -> str | None:
         """:meth:`request_state`, waiting; returns None, or why it cannot be shown."""
-        return self._wait(self.request_state, state).problem
+        return self._loader.wait_for(self.request_state, state).problem
 
     def finish_loading(self) -> None:
         """Run the event loop until no request is pending (for renders and scripts)."""
-        while self._request is not None:
-            loop = QEventLoop()
-            self.sigRequestEnded.connect(loop.quit)
-            try:
-                if self._request is not None:
-                    loop.exec()
-            finally:
-                self.sigRequestEnded.disconnect(loop.quit)
+        self._loader.finish()
 
     def cancel_loading(self) -> None:
         """Stop preparing the pending request (its child process is killed); the map stays."""
-        request, self._request = self._request, None
-        if request is None:
-            return
-        request.scope.cancel()
         self._loader.cancel()
-        self.sigLoading.emit("")
-        self.sigStatus.emit(f"Cancelled: {request.description.rstrip('…')}")
-        self._end(request, Outcome("cancelled", cancelled=True))
 
     @_falls_back
     def set_slice(self, base: tuple, u: tuple, v: tuple) -> str | None:
@@ -584,8 +379,9 @@ class Controller(QObject):
             self.sigStateChanged.emit(self._state)  # put the widgets back
             return
         self._set(heatmap=key)
-        if self._field is not None and self._field_is_current(self._field):
-            self._emit_heatmap(self._field)
+        field = self._heatmaps.current_field()
+        if field is not None:
+            self.sigHeatmapChanged.emit(heatmap_image(field, key))
         else:
             self._request_field()
 
@@ -649,94 +445,21 @@ class Controller(QObject):
         window never waits for a slow network.
         """
         self.cancel_loading()
-        self._runner.cancel()
+        self._heatmaps.cancel()
         if self._network is not None:
             self._network.close()
-        self._runner.wait()
+        self._heatmaps.wait()
         self._loader.wait()
 
     # ---- requests prepared off the GUI thread ---------------------------------------------
-    def _submit(
-        self,
-        description: str,
-        prepare: Callable[[], Callable[[], None] | _Refused],
-        done: Callable[[Outcome], None] | None,
-        title: str = "",
-    ) -> None:
-        """Prepare a request on the loader thread; a newer request replaces this one."""
-        previous = self._request
-        if previous is not None:  # superseded: stop its work, tell whoever waits on it
-            self._request = None
-            previous.scope.cancel()
-            self._end(previous, Outcome("replaced by a newer request", cancelled=True))
-        self._requests += 1
-        scope = CancelScope()
-        request = _Request(self._requests, description, scope, done)
-        self._request = request
-
-        def run() -> Callable[[], None] | _Refused:
-            with scope:
-                try:
-                    return prepare()
-                except (LoadCancelled, Cancelled):
-                    return _Refused("cancelled")
-                except (NetworkError, ValueError) as error:
-                    return _Refused(str(error), title)
-                except MemoryError:
-                    return _Refused("it needs more memory than this machine has", title)
-
-        self.sigLoading.emit(description)
-        self._loader.submit(run)
-
-    def _on_prepared(self, prepared: Callable[[], None] | _Refused) -> None:
-        request, self._request = self._request, None
-        if request is None:
-            return  # cancelled after its result was on its way
-        self.sigLoading.emit("")
-        if isinstance(prepared, _Refused):
-            if prepared.formula:
-                self.sigFormulaError.emit(prepared.message, prepared.column)
-            else:
-                self.sigStatus.emit(f"{prepared.title or 'Not shown'}: {prepared.message}")
-                if prepared.title:
-                    self.sigProblem.emit(prepared.title, prepared.message)
-            self._end(request, Outcome(prepared.message))
+    def _on_refused(self, refused: Refused) -> None:
+        """Say why a request cannot be shown: under the formula, or in a dialog."""
+        if refused.formula:
+            self.sigFormulaError.emit(refused.message, refused.column)
             return
-        try:
-            prepared()
-        except (NetworkError, MemoryError) as error:  # failed while being put on screen
-            self._fall_back(str(error) or "it ran out of memory")
-            self._end(request, Outcome(str(error)))
-            return
-        self._end(request, Outcome())
-
-    def _on_prepare_crashed(self, message: str) -> None:
-        """An unexpected error while preparing (a bug): say so, keep the map."""
-        request, self._request = self._request, None
-        if request is None:
-            return
-        self.sigLoading.emit("")
-        self.sigStatus.emit(f"Could not prepare the map: {message}")
-        self._end(request, Outcome(message))
-
-    def _end(self, request: _Request, outcome: Outcome) -> None:
-        if request.done is not None:
-            request.done(outcome)
-        self.sigRequestEnded.emit(request.number)
-
-    def _wait(self, start: Callable[..., None], argument: object) -> Outcome:
-        """Start a request and run the event loop until it ends (it may be cancelled)."""
-        loop = QEventLoop()
-        ended: list[Outcome] = []
-
-        def finish(outcome: Outcome) -> None:
-            ended.append(outcome)
-            loop.quit()
-
-        start(argument, finish)
-        if not ended:
-            loop.exec()
-        return ended[0]
+        self.sigStatus.emit(f"{refused.title or 'Not shown'}: {refused.message}")
+        if refused.title:
+            self.sigProblem.emit(refused.title, refused.message)
 
     def _show_formula(self, text: str, map_: Map) -> None:
         self.sigFormulaError.emit("", 0)
@@ -746,7 +469,7 @@ class Controller(QObject):
         self._update_map()
 
     def _show_network(
-        self, path: str, network: _Network, source: Map, changes: dict[str, object]
+        self, path: str, network: LoadedNetwork, source: Map, changes: dict[str, object]
     ) -> None:
         self.sigFormulaError.emit("", 0)
         self._replace_network(network)
@@ -755,7 +478,7 @@ class Controller(QObject):
         self._update_map()
         self.sigStatus.emit(network.note(self._source))
 
-    def _show_state(self, state: ViewState, source: Map, network: _Network | None) -> None:
+    def _show_state(self, state: ViewState, source: Map, network: LoadedNetwork | None) -> None:
         self._replace_network(network)
         self._source = source
         self.sigFormulaError.emit("", 0)
@@ -765,7 +488,7 @@ class Controller(QObject):
         if network is not None:
             self.sigStatus.emit(network.note(source))
 
-    def _replace_network(self, network: _Network | None) -> None:
+    def _replace_network(self, network: LoadedNetwork | None) -> None:
         """Make ``network`` the one shown, stopping the process of the one it replaces."""
         old, self._network = self._network, network
         if old is not None and old is not network:
@@ -773,7 +496,7 @@ class Controller(QObject):
 
     def _fall_back(self, message: str) -> None:
         """The network shown failed: show the last formula instead, and say why."""
-        self._runner.cancel()
+        self._heatmaps.cancel()
         self._replace_network(None)
         formula = self._state.formula
         self._source = FormulaMap.from_text(formula, isolated=False)  # it was accepted before
@@ -790,20 +513,11 @@ class Controller(QObject):
 
     def _derive(self, source: Map) -> tuple[Map, Map]:
         """The analysed and shown maps of ``source`` under the current state."""
-        return _derive(source, self._state, self.is_classifier)
+        return derive(source, self._state, self.is_classifier)
 
     def _heatmap_problem(self, key: str | None) -> str:
         """Why ``key`` cannot colour the current map ('' if it can)."""
-        if key in ("det", "logdet") and self._source.output_dim > 2:
-            return f"{HEATMAP_QUANTITIES[key]} needs a map with 2 outputs; this one has " + str(
-                self._source.output_dim
-            )
-        if key == CLASSES and not self.is_classifier:
-            return (
-                "decision regions need class logits: a map with more than 2 outputs, or a "
-                "network whose file names its classes"
-            )
-        return ""
+        return heatmap_problem(key, self._source, self.is_classifier)
 
     def _update_map(self) -> None:
         if self._output_view_problem():
@@ -817,15 +531,11 @@ class Controller(QObject):
 
     def _output_view_problem(self) -> bool:
         """True when the chosen pair of outputs does not exist in the current map."""
-        view = self._state.output_view
-        if view == "pca":
-            return False
-        first, second = (int(i) for i in view[len("outputs(") : -1].split(","))
-        return max(first, second) >= self._source.output_dim or first == second
+        return missing_outputs(self._state.output_view, self._source.output_dim)
 
     def _update_grid(self) -> None:
         state = self._state
-        self._grid = _warp(self._map, state)
+        self._grid = warp(self._map, state)
         self.sigGridChanged.emit(self._grid)
         try:
             images = self._layer_images(self._state.layer_units)
@@ -834,30 +544,12 @@ class Controller(QObject):
             images = self._layer_images(None)
         self._show_layers(images)
 
-    def _walkable_network(self) -> tuple[TorchMap | None, SliceMap | None]:
-        """The torch network behind the source, and the slice it is seen through, if any."""
-        return _walkable(self._source)
-
     def _layer_images(self, units: tuple[int, int] | None) -> list[LayerImage] | None:
-        """The input grid in every layer's space, for networks that can be walked.
+        """The input grid in every layer's space, as :func:`layer_pictures` draws it.
 
-        Wide layers are seen through ``units``, or their principal directions for None.
-        Raises ValueError when those units are not in every layer wider than 2. None also
-        when drawing them would cost more than one picture's budget (a huge network).
+        Raises ValueError if ``units`` are not in every layer wider than 2.
         """
-        network, plane = self._walkable_network()
-        if network is None:
-            return None
-        # The unrefined grid: the layer views show shapes, and this keeps map changes quick.
-        lines = grid_lines(self._state.domain, self._state.grid_lines)
-        if lines.shape[0] * lines.shape[1] > points_within_budget(network, jacobian=False):
-            return None
-        if plane is not None:
-            lines = plane.lift(lines.reshape(-1, 2)).reshape(*lines.shape[:2], -1)
-        try:
-            return layer_images(network.module, lines, "pca" if units is None else units)
-        except LayerError:
-            return None
+        return layer_pictures(self._source, self._state, units)
 
     def _show_layers(self, images: list[LayerImage] | None) -> None:
         self._layers = images
@@ -868,17 +560,7 @@ class Controller(QObject):
         """Follow the probe and its circle through the layers shown (a few points: cheap)."""
         if not self._path_shown:
             return  # sent when a view appears (set_layer_path_shown)
-        network, plane = self._walkable_network()
-        if network is None or self._layers is None:
-            self.sigLayerPathChanged.emit(None)
-            return
-        state = self._state
-        point = np.asarray(state.probe, dtype=np.float64)
-        points = np.concatenate([point[None], point + state.h * unit_circle(PATH_CIRCLE_SAMPLES)])
-        if plane is not None:
-            points = plane.lift(points)
-        path = layer_path(network.module, points, self._layers)
-        self.sigLayerPathChanged.emit(LayerPath(points=path[:, 0], circles=path[:, 1:]))
+        self.sigLayerPathChanged.emit(probe_path(self._source, self._state, self._layers))
 
     def _update_probe(self) -> None:
         lin = linearize(self._map, self._state.probe, self._state.h)
@@ -892,181 +574,23 @@ class Controller(QObject):
         self._update_layer_path()
 
     def _factors(self) -> list[Factor] | str | None:
-        """The network's chain-rule factors at the probe, why there are none, or None.
-
-        On a slice the first factor is the slice's own ``[u v]``, so that the products end
-        with the Jacobian of the map shown.
-        """
-        source = self._source
-        inner = source.inner if isinstance(source, SliceMap) else source
-        if isinstance(inner, HostedNetwork):
-            return (
-                "Not available for this network:\nits code runs in a separate process "
-                f"({inner.format}), so its layers cannot be read"
-            )
-        return _factorize(source, self._state.probe)
+        """The network's chain-rule factors at the probe, why there are none, or None."""
+        return probe_factors(self._source, self._state.probe)
 
     def _request_field(self) -> None:
-        """Compute the Jacobian field and its fold lines off the GUI thread.
+        """Compute the heatmap's field off the GUI thread (:class:`HeatmapJobs`)."""
+        self._heatmaps.request(self._analysed, self._source, self._state.domain, self.is_classifier)
 
-        The resolution is the usual 256² unless one picture of this map would cost more than
-        the work and memory budget (a huge network): then it is coarser, and the status bar
-        says so. The job stops between blocks of points when a newer one supersedes it.
-        """
-        map_, source, domain = self._analysed, self._source, self._state.domain
-        classifier = self.is_classifier
-        rows = cols = side_within_budget(map_, HEATMAP_RESOLUTION)
-        if rows < HEATMAP_RESOLUTION:
-            self.sigStatus.emit(
-                f"{source.name} is a heavy map: the heatmap is drawn at {rows}×{cols} to stay quick"
-            )
-
-        def compute(superseded: Callable[[], bool]) -> _FieldResult | _FieldFailure | None:
-            points = sample_points(domain, cols, rows)
-            values, jacobians = [], []
-            try:
-                for start in range(0, len(points), FIELD_BLOCK):
-                    if superseded():
-                        return None
-                    block = map_.evaluate_with_jacobian(points[start : start + FIELD_BLOCK])
-                    values.append(block[0])
-                    jacobians.append(block[1])
-                field = JacobianField.from_arrays(np.concatenate(values), np.concatenate(jacobians))
-                det = field.det
-                folds = None if det is None else zero_contour(det.reshape(rows, cols), domain)
-                regions = None
-                if classifier:
-                    logits = source.evaluate(points).reshape(rows, cols, -1)
-                    regions = DecisionRegions.from_logits(logits)
-            except (NetworkError, MemoryError) as error:
-                return _FieldFailure(map_, str(error) or "it ran out of memory")
-            return _FieldResult(map_, domain, field, folds, regions, rows, cols)
-
-        self._runner.submit_checked(compute)
-
-    def _field_is_current(self, result: _FieldResult | _FieldFailure) -> bool:
-        if isinstance(result, _FieldFailure):
-            return result.map_ is self._analysed
-        return result.map_ is self._analysed and result.domain == self._state.domain
-
-    def _on_field_ready(self, result: _FieldResult | _FieldFailure | None) -> None:
-        if result is None or not self._field_is_current(result):
-            return
-        if isinstance(result, _FieldFailure):
+    def _on_field_ready(self, result: FieldResult | FieldFailure) -> None:
+        if isinstance(result, FieldFailure):
             if self._network is not None:
                 self._fall_back(result.message)
             else:
                 self.sigStatus.emit(f"Could not compute the heatmap: {result.message}")
             return
-        self._field = result
-        self._emit_heatmap(result)
+        self.sigHeatmapChanged.emit(heatmap_image(result, self._state.heatmap))
         undefined = float(np.mean(result.field.nonfinite))
         if undefined > 0:
             self.sigStatus.emit(
                 f"The map is not finite on {100 * undefined:.3g}% of the plane (shown blank)."
             )
-
-    def _on_field_failed(self, message: str) -> None:
-        self.sigStatus.emit(f"Could not compute the heatmap: {message}")
-
-    def _emit_heatmap(self, result: _FieldResult) -> None:
-        key = self._state.heatmap
-        shape = (result.rows, result.cols)
-        quantity = key is not None and key != CLASSES
-        self.sigHeatmapChanged.emit(
-            HeatmapImage(
-                key=key,
-                label="" if key is None else heatmap_label(key),
-                image=heatmap_values(result.field, key).reshape(shape) if quantity else None,
-                # Over decision regions, det = 0 curves of the logits would read as boundaries.
-                folds=None if key == CLASSES else result.folds,
-                domain=result.domain,
-                regions=result.regions if key == CLASSES else None,
-            )
-        )
-
-
-# ---- what requests prepare off the GUI thread, and what the views compute -------------------
-
-
-def _is_classifier(source: Map, network: _Network | None) -> bool:
-    return source.output_dim > 2 or (network is not None and network.class_names is not None)
-
-
-def _derive(source: Map, state: ViewState, classifier: bool) -> tuple[Map, Map]:
-    """The analysed and shown maps of ``source`` under ``state``."""
-    probabilities = classifier and state.jacobian_of == "probabilities"
-    analysed = ProbabilityMap(source) if probabilities else source
-    if source.output_dim <= 2:
-        return analysed, analysed
-    if state.output_view == "pca":
-        # Principal directions of the outputs over the domain, fitted once per map.
-        points = sample_points(state.domain, 32)
-        return analysed, OutputView(analysed, "pca", points=points)
-    return analysed, OutputView(analysed, state.output_view)
-
-
-def _warp(map_: Map, state: ViewState) -> WarpedGrid:
-    """The grid's image, with as many samples per line as one picture's budget allows."""
-    curves = 2 * state.grid_lines
-    samples = grid_samples_within_budget(map_, curves, GRID_SAMPLES)
-    return warp_grid(map_, state.domain, lines=state.grid_lines, max_samples=samples)
-
-
-def _walkable(source: Map) -> tuple[TorchMap | None, SliceMap | None]:
-    """The torch network behind ``source`` and the slice it is seen through, if any."""
-    if isinstance(source, TorchMap):
-        return source, None
-    if isinstance(source, SliceMap) and isinstance(source.inner, TorchMap):
-        return source.inner, source
-    return None, None
-
-
-def _factorize(source: Map, probe_point: tuple[float, float]) -> list[Factor] | str | None:
-    network, plane = _walkable(source)
-    if network is None:
-        return None
-    point = np.asarray(probe_point, dtype=np.float64)
-    try:
-        if plane is None:
-            return factorize(network.module, point)
-        return factorize(network.module, plane.lift(point)[0], plane.directions)
-    except LayerError as error:
-        return f"Not available for this network:\n{error}"
-
-
-def _suggestions(network: _Network, state: ViewState) -> dict[str, object]:
-    """What a newly opened network file suggests: its data's domain, decision regions."""
-    changes: dict[str, object] = {}
-    if network.domain is not None:
-        domain = network.domain
-        changes["domain"] = domain
-        changes["probe"] = (domain.xmin + 0.6 * domain.width, domain.ymin + 0.6 * domain.height)
-    if network.class_names is not None:
-        changes["heatmap"] = CLASSES  # what a classifier's user opens it for
-    return changes
-
-
-def _try_out(source: Map, network: _Network | None, state: ViewState) -> None:
-    """Compute, off the GUI thread, what showing ``source`` in ``state`` will ask of it.
-
-    The grid, the picture at the probe and the network's chain-rule factors (whose weight
-    SVDs are cached), so that a network failing or crawling at those sizes is refused
-    before it replaces the map, and so that the GUI thread then finds the slow parts done.
-    Raises what the map raises (NetworkError for a hosted network that fails).
-    """
-    require_planar(source)
-    analysed, shown = _derive(source, state, _is_classifier(source, network))
-    _warp(shown, state)
-    linearize(shown, state.probe, state.h)
-    if analysed is not shown:
-        probe(analysed, state.probe)
-    _factorize(source, state.probe)
-
-
-@dataclass(frozen=True)
-class _FieldFailure:
-    """A heatmap job whose map failed (a hosted network stopping): what it said."""
-
-    map_: Map
-    message: str

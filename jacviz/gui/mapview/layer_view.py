@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayou
 
 from jacviz.gui.common import style
 from jacviz.gui.common.plots import Marker, polyline_data, robust_bounds
-from jacviz.gui.mapview.controller import LayerPath
+from jacviz.gui.mapview.pictures import LayerPath
 from jacviz.nets.layers import LayerImage
 
 PROJECTION_CHOICES = ("top-2 principal directions (PCA)", "two units i, j")

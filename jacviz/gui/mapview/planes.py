@@ -18,7 +18,7 @@ from jacviz.gui.common.plots import (
     paint_regions,
     robust_bounds,
 )
-from jacviz.gui.mapview.controller import HeatmapImage
+from jacviz.gui.mapview.heatmaps import HeatmapImage
 from jacviz.math.grid import Domain, WarpedGrid
 from jacviz.math.linearize import Linearization, OutputFigures
 

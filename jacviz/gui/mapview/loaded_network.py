@@ -1,0 +1,99 @@
+"""A network file as the map view holds it: loaded once, shown on any plane of its inputs.
+
+:class:`LoadedNetwork` keeps what a network file brought (the network as a map, its
+description, class names and suggested domain, its bytes for sessions), so that changing the
+plane it is shown on needs no reloading; :func:`suggestions` turns what the file suggests
+into changes of the view state when it is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jacviz.math.grid import Domain
+from jacviz.math.maps import Map, require_planar
+from jacviz.nets.hosted import HostedNetwork
+from jacviz.nets.networks import Network, load_network_bytes, read_network_file
+from jacviz.nets.views import SliceMap
+from jacviz.state.view import CLASSES, ViewState
+
+
+@dataclass(frozen=True)
+class LoadedNetwork:
+    """A loaded network, kept so that changing the plane it is shown on needs no reloading."""
+
+    inner: Map
+    """The network as a map: a TorchMap, or a HostedNetwork whose code runs in a child."""
+    description: str
+    class_names: tuple[str, ...] | None = None
+    """Set when the file says its outputs are class logits (even just 2 of them)."""
+    domain: Domain | None = None
+    """The input rectangle the file suggests (e.g. its training data's), if valid."""
+    data: bytes = b""
+    """The file's content as loaded: what a session embeds, even if the file changes later."""
+
+    @classmethod
+    def load(cls, path: str) -> LoadedNetwork:
+        """Read and load the file at ``path`` (blocking: call it off the GUI thread)."""
+        data = read_network_file(path)
+        network: Network = load_network_bytes(data, Path(path).name or str(path))
+        metadata = network.metadata
+        names = metadata.get("class_names")
+        if not (
+            isinstance(names, list)
+            and len(names) == network.output_dim
+            and all(isinstance(n, str) for n in names)
+        ):
+            names = None
+        domain = None
+        bounds = metadata.get("domain")
+        if isinstance(bounds, list) and len(bounds) == 4:
+            try:
+                domain = Domain(*(float(b) for b in bounds))
+            except (TypeError, ValueError):
+                domain = None
+        return cls(
+            network.as_map(),
+            str(metadata.get("description", "")),
+            None if names is None else tuple(names),
+            domain,
+            data,
+        )
+
+    def planar(self, plane: tuple | None = None) -> Map:
+        """The network on the input plane: itself, or its slice by ``plane = (b, u, v)``.
+
+        Raises ValueError if even a slice cannot be shown (1 output, a bad plane).
+        """
+        inner = self.inner
+        map_: Map = inner if inner.input_dim == 2 else SliceMap(inner, *(plane or ()))
+        require_planar(map_)
+        return map_
+
+    def note(self, shown: Map) -> str:
+        """What the status bar says about the network ``shown``."""
+        text = f"{self.inner.name}: {self.description + '; ' if self.description else ''}"
+        if shown is not self.inner:
+            text += f"shown on the {shown.name}; "
+        text += f"Jacobians by {self.inner.jacobian_method}."
+        if isinstance(self.inner, HostedNetwork):
+            text += "".join(f" Note: {note}." for note in self.inner.notes()[:2])
+        return text
+
+    def close(self) -> None:
+        """Stop the network's process, if it has one (a hosted network)."""
+        if isinstance(self.inner, HostedNetwork):
+            self.inner.close()
+
+
+def suggestions(network: LoadedNetwork, state: ViewState) -> dict[str, object]:
+    """What a newly opened network file suggests: its data's domain, decision regions."""
+    changes: dict[str, object] = {}
+    if network.domain is not None:
+        domain = network.domain
+        changes["domain"] = domain
+        changes["probe"] = (domain.xmin + 0.6 * domain.width, domain.ymin + 0.6 * domain.height)
+    if network.class_names is not None:
+        changes["heatmap"] = CLASSES  # what a classifier's user opens it for
+    return changes

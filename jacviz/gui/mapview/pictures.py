@@ -1,0 +1,200 @@
+"""What the map view draws of a map, computed from the map the user chose and the view state.
+
+Plain functions, with no Qt, so that the controller calls them on the GUI thread and the
+request loader calls the same ones off it (:func:`try_out`): the *analysed* and *shown* maps
+of a source (:func:`derive`), the warped grid (:func:`warp`), a network's chain-rule factors
+at the probe (:func:`probe_factors`), which heatmaps and pairs of outputs a map can show,
+and, for networks that can be walked layer by layer, the grid in each layer's space
+(:func:`layer_pictures`) and the probe's way through them (:class:`LayerPath`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jacviz.gui.mapview.loaded_network import LoadedNetwork
+from jacviz.math.budget import grid_samples_within_budget, points_within_budget
+from jacviz.math.grid import WarpedGrid, grid_lines, sample_points, warp_grid
+from jacviz.math.jacobian import HEATMAP_QUANTITIES
+from jacviz.math.linearize import linearize, unit_circle
+from jacviz.math.maps import Map, TorchMap, require_planar
+from jacviz.math.probe import probe
+from jacviz.nets.hosted import HostedNetwork
+from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
+from jacviz.nets.views import OutputView, ProbabilityMap, SliceMap
+from jacviz.state.view import CLASSES, ViewState
+
+PATH_CIRCLE_SAMPLES = 64
+"""Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
+GRID_SAMPLES = 2049
+"""Most samples per grid line (the grid refines until it draws smooth, up to this)."""
+
+
+@dataclass(frozen=True)
+class LayerPath:
+    """The probe p and the circle of radius h around it, seen in every layer's space.
+
+    Projected exactly as the layer images of the grid they are drawn over, so that p's marker
+    sits where p's grid cell went.
+    """
+
+    points: np.ndarray
+    """(L, 2): where p lands after each of the L layers."""
+    circles: np.ndarray
+    """(L, C, 2): the image of the closed circle |δ| = h around p after each layer."""
+
+
+def is_classifier(source: Map, network: LoadedNetwork | None) -> bool:
+    """Whether ``source``'s outputs are class logits.
+
+    That is: more than 2 outputs, or a network whose file names its classes (a 2-class
+    classifier is also a 2→2 map, so det still applies to it).
+    """
+    return source.output_dim > 2 or (network is not None and network.class_names is not None)
+
+
+def derive(source: Map, state: ViewState, classifier: bool) -> tuple[Map, Map]:
+    """The analysed and shown maps of ``source`` under ``state``.
+
+    The analysed map is the one whose Jacobian the inspector and heatmaps show (the source,
+    or its softmax probabilities); the shown map is the 2→2 map the planes draw (the analysed
+    map itself with 2 outputs, else a 2D view of its outputs).
+    """
+    probabilities = classifier and state.jacobian_of == "probabilities"
+    analysed = ProbabilityMap(source) if probabilities else source
+    if source.output_dim <= 2:
+        return analysed, analysed
+    if state.output_view == "pca":
+        # Principal directions of the outputs over the domain, fitted once per map.
+        points = sample_points(state.domain, 32)
+        return analysed, OutputView(analysed, "pca", points=points)
+    return analysed, OutputView(analysed, state.output_view)
+
+
+def warp(map_: Map, state: ViewState) -> WarpedGrid:
+    """The grid's image, with as many samples per line as one picture's budget allows."""
+    curves = 2 * state.grid_lines
+    samples = grid_samples_within_budget(map_, curves, GRID_SAMPLES)
+    return warp_grid(map_, state.domain, lines=state.grid_lines, max_samples=samples)
+
+
+def walkable(source: Map) -> tuple[TorchMap | None, SliceMap | None]:
+    """The torch network behind ``source`` and the slice it is seen through, if any."""
+    if isinstance(source, TorchMap):
+        return source, None
+    if isinstance(source, SliceMap) and isinstance(source.inner, TorchMap):
+        return source.inner, source
+    return None, None
+
+
+def factorize_at(source: Map, probe_point: tuple[float, float]) -> list[Factor] | str | None:
+    """A walkable network's chain-rule factors at the probe, why there are none, or None.
+
+    On a slice the first factor is the slice's own ``[u v]``, so that the products end with
+    the Jacobian of the map shown.
+    """
+    network, plane = walkable(source)
+    if network is None:
+        return None
+    point = np.asarray(probe_point, dtype=np.float64)
+    try:
+        if plane is None:
+            return factorize(network.module, point)
+        return factorize(network.module, plane.lift(point)[0], plane.directions)
+    except LayerError as error:
+        return f"Not available for this network:\n{error}"
+
+
+def probe_factors(source: Map, probe_point: tuple[float, float]) -> list[Factor] | str | None:
+    """The network's chain-rule factors at the probe, why there are none, or None (formulas).
+
+    A network whose code runs in a child process cannot be walked layer by layer.
+    """
+    inner = source.inner if isinstance(source, SliceMap) else source
+    if isinstance(inner, HostedNetwork):
+        return (
+            "Not available for this network:\nits code runs in a separate process "
+            f"({inner.format}), so its layers cannot be read"
+        )
+    return factorize_at(source, probe_point)
+
+
+def heatmap_problem(key: str | None, source: Map, classifier: bool) -> str:
+    """Why ``key`` cannot colour the map ``source`` ('' if it can)."""
+    if key in ("det", "logdet") and source.output_dim > 2:
+        return f"{HEATMAP_QUANTITIES[key]} needs a map with 2 outputs; this one has " + str(
+            source.output_dim
+        )
+    if key == CLASSES and not classifier:
+        return (
+            "decision regions need class logits: a map with more than 2 outputs, or a "
+            "network whose file names its classes"
+        )
+    return ""
+
+
+def missing_outputs(output_view: str, output_dim: int) -> bool:
+    """True when the pair of outputs ``output_view`` names does not exist in the map."""
+    if output_view == "pca":
+        return False
+    first, second = (int(i) for i in output_view[len("outputs(") : -1].split(","))
+    return max(first, second) >= output_dim or first == second
+
+
+def layer_pictures(
+    source: Map, state: ViewState, units: tuple[int, int] | None
+) -> list[LayerImage] | None:
+    """The input grid in every layer's space, for networks that can be walked.
+
+    Wide layers are seen through ``units``, or their principal directions for None.
+    Raises ValueError when those units are not in every layer wider than 2. None also
+    when drawing them would cost more than one picture's budget (a huge network).
+    """
+    network, plane = walkable(source)
+    if network is None:
+        return None
+    # The unrefined grid: the layer views show shapes, and this keeps map changes quick.
+    lines = grid_lines(state.domain, state.grid_lines)
+    if lines.shape[0] * lines.shape[1] > points_within_budget(network, jacobian=False):
+        return None
+    if plane is not None:
+        lines = plane.lift(lines.reshape(-1, 2)).reshape(*lines.shape[:2], -1)
+    try:
+        return layer_images(network.module, lines, "pca" if units is None else units)
+    except LayerError:
+        return None
+
+
+def probe_path(source: Map, state: ViewState, layers: list[LayerImage] | None) -> LayerPath | None:
+    """The probe and its circle of radius h through the ``layers`` shown (a few points: cheap).
+
+    None when ``source`` cannot be walked or no layers are shown.
+    """
+    network, plane = walkable(source)
+    if network is None or layers is None:
+        return None
+    point = np.asarray(state.probe, dtype=np.float64)
+    points = np.concatenate([point[None], point + state.h * unit_circle(PATH_CIRCLE_SAMPLES)])
+    if plane is not None:
+        points = plane.lift(points)
+    path = layer_path(network.module, points, layers)
+    return LayerPath(points=path[:, 0], circles=path[:, 1:])
+
+
+def try_out(source: Map, network: LoadedNetwork | None, state: ViewState) -> None:
+    """Compute, off the GUI thread, what showing ``source`` in ``state`` will ask of it.
+
+    The grid, the picture at the probe and the network's chain-rule factors (whose weight
+    SVDs are cached), so that a network failing or crawling at those sizes is refused
+    before it replaces the map, and so that the GUI thread then finds the slow parts done.
+    Raises what the map raises (NetworkError for a hosted network that fails).
+    """
+    require_planar(source)
+    analysed, shown = derive(source, state, is_classifier(source, network))
+    warp(shown, state)
+    linearize(shown, state.probe, state.h)
+    if analysed is not shown:
+        probe(analysed, state.probe)
+    factorize_at(source, state.probe)
