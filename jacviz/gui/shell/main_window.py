@@ -1,26 +1,22 @@
-"""The jacviz window: editor and inspector on the left, input and output planes side by side."""
+"""The jacviz window: editor and inspector on the left, input and output planes side by side.
+
+The window builds and wires its parts: the map view's widgets and
+:class:`~jacviz.gui.mapview.controller.Controller`, the menus (:mod:`.menus`), the figures
+(:mod:`.figures`), the session file (:mod:`.sessions`) and the lab window. It owns the
+:class:`~jacviz.state.document.Document` (what a session and the settings save), which the
+session machinery works with, and shows the sessions it opens.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QSettings, Qt
-from PyQt6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QImage,
-    QKeySequence,
-    QShortcut,
-)
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -34,85 +30,49 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from jacviz.gui.common.animation import export_animation
-from jacviz.gui.common.export import ExportError, Figure, figure_image
+from jacviz.gui.common.export import Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.mapview.controller import Controller
 from jacviz.gui.mapview.editor import MapEditor
 from jacviz.gui.mapview.inspector import Inspector
-from jacviz.gui.mapview.layer_view import LEGEND as LAYER_LEGEND
 from jacviz.gui.mapview.layer_view import LayerView
 from jacviz.gui.mapview.layers_panel import LayersPanel
 from jacviz.gui.mapview.planes import InputPlane, OutputPlane, legend_html
+from jacviz.gui.shell.figures import (
+    FIGURE_VIEWS,
+    LAYERS_TAB,
+    MORPH_FRAMES,
+    MORPH_HOLD,
+    WindowFigures,
+)
+from jacviz.gui.shell.menus import SHORTCUTS, build_menus
 from jacviz.gui.shell.sessions import SessionKeeper
-from jacviz.math.jacobian import HEATMAP_QUANTITIES
-from jacviz.math.presets import PRESETS
-from jacviz.nets.networks import example_files
+from jacviz.gui.shell.window_settings import (
+    GEOMETRY_KEY,
+    SETTINGS_KEY,
+    save_state_to_settings,
+    state_from_settings,
+)
 from jacviz.nets.views import SliceMap
-from jacviz.state.session import SESSION_SUFFIX
-from jacviz.state.view import CLASSES, ViewState
+from jacviz.state.document import Document
+from jacviz.state.session import SESSION_SUFFIX, LabSession
+from jacviz.state.view import ViewState
+
+__all__ = [
+    "FIGURE_VIEWS",
+    "MORPH_FRAMES",
+    "MORPH_HOLD",
+    "SETTINGS_KEY",
+    "SHORTCUTS",
+    "MainWindow",
+    "save_state_to_settings",
+    "state_from_settings",
+]
 
 MORPH_STEPS = 100
-MORPH_FRAMES = 48
-"""Frames of the morph animation from t = 0 to t = 1 (2 s at 24 frames per second)..."""
-MORPH_HOLD = 12
-"""...then this many at t = 1, so the map stays on screen before the animation loops."""
 NUDGE_FRACTION = 0.01
 """Arrow keys move the probe by this fraction of the domain's width and height."""
-H_FACTOR = 1.25
-"""[ and ] shrink and grow the square by this factor."""
-FIGURE_VIEWS = {
-    "input": "Input plane",
-    "output": "Output plane",
-    "layers": "Inside the network",
-    "window": "Whole window",
-}
-"""The views File → Export figure… offers (:meth:`MainWindow.figure`): key → name."""
-
-SHORTCUTS = (
-    ("Ctrl+O", "open a network file"),
-    ("Ctrl+S / Ctrl+Shift+S", "save the session (map and lab) / save it as a new file"),
-    ("Ctrl+Shift+O", "open a saved session"),
-    ("Ctrl+L", "edit the formula"),
-    ("Arrow keys", "move the probe (with the input plane focused)"),
-    ("[ and ]", "shrink / grow the square h"),
-    (
-        "Ctrl+0 … Ctrl+7",
-        "heatmap: none, det, log|det|, σmax, σmin, condition, ‖J‖F, decision regions",
-    ),
-    ("Home", "frame both planes again"),
-    ("Ctrl+E", "export a figure (PNG, SVG, PDF)"),
-    ("Ctrl+Shift+C", "copy the figure last exported to the clipboard"),
-    ("Ctrl+T", "open the Jacobian regularization lab (train classifiers)"),
-    ("Ctrl+Q", "quit"),
-)
-
-
-SETTINGS_KEY = "state/view"
-"""Where the last view state is kept in the settings: one line of JSON (``ViewState.to_json``)."""
-
-
-def state_from_settings(settings: QSettings) -> ViewState:
-    """The last session's view state, or the default one if anything stored is unusable.
-
-    Read by the rules a session's view is read by (:meth:`ViewState.from_json`: types,
-    ranges, plain decimal numbers only). The formula is the app's own (it was accepted before
-    it was saved); the controller parses it, and falls back to the default formula if it does
-    not parse. A network is opened off the GUI thread, as any network file is.
-    """
-    text = settings.value(SETTINGS_KEY)
-    if not isinstance(text, str):
-        return ViewState()
-    try:
-        return ViewState.from_json(text)
-    except ValueError:
-        return ViewState()
-
-
-def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
-    """Remember ``state`` for the next start."""
-    settings.setValue(SETTINGS_KEY, state.to_json())
 
 
 class _InputPlaneWithKeys(InputPlane):
@@ -150,7 +110,9 @@ class MainWindow(QMainWindow):
             state = state_from_settings(self.settings)
         self.controller = Controller(state, self)
         self.lab_window: LabWindow | None = None
-        self.sessions = SessionKeeper(self, self.settings)
+        self.document = Document(self.controller)
+        self.sessions = SessionKeeper(self.document, self, self.settings, self.show_session)
+        self.controller.sigStateChanged.connect(self.sessions.update_title)
         self.editor = MapEditor()
         self.inspector = Inspector()
         self.layers = LayersPanel()
@@ -164,9 +126,23 @@ class MainWindow(QMainWindow):
             "deform into the map."
         )
         self._build_layout()
-        self._build_menus()
+        self.figure_views = WindowFigures(
+            self,
+            self.controller,
+            self.input_plane,
+            self.output_plane,
+            self.layer_view,
+            self.right_tabs,
+            self.reframe,
+        )
+        self.figures = FigureExporter(
+            self, FIGURE_VIEWS, self.figure, self.settings, self.figure_available
+        )
+        menus = build_menus(self, self)
+        self.heatmap_actions = menus.heatmap_actions
+        self.examples_menu = menus.examples_menu
         self._connect()
-        geometry = self.settings.value("window/geometry")
+        geometry = self.settings.value(GEOMETRY_KEY)
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
@@ -206,9 +182,9 @@ class MainWindow(QMainWindow):
         self.right_tabs.addTab(output, "Output plane")
         self.right_tabs.addTab(self.layer_view, "Inside the network")
         self.right_tabs.setTabToolTip(
-            1, "The input grid in the space of each layer of an MLP (Linear + activations)"
+            LAYERS_TAB, "The input grid in the space of each layer of an MLP (Linear + activations)"
         )
-        self.right_tabs.setTabEnabled(1, False)
+        self.right_tabs.setTabEnabled(LAYERS_TAB, False)
 
         splitter = QSplitter()
         splitter.addWidget(scroll)
@@ -228,89 +204,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cancel_button)
         cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         cancel.activated.connect(self.controller.cancel_loading)
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.setToolTipsVisible(True)
-        self.sessions.add_actions(file_menu)
-        file_menu.addSeparator()
-        open_network = file_menu.addAction("Open &network…")
-        open_network.setShortcut(QKeySequence.StandardKey.Open)
-        open_network.setToolTip("Load a network saved as jacviz MLP, TorchScript or torch.export")
-        open_network.triggered.connect(self._choose_network)
-        file_menu.addSeparator()
-        self.figures = FigureExporter(
-            self, FIGURE_VIEWS, self.figure, self.settings, self.figure_available
-        )
-        self.figures.sigProblem.connect(self._show_problem)
-        self.figures.sigStatus.connect(self.statusBar().showMessage)
-        self.figures.add_actions(file_menu, menu.addMenu("&Edit"))
-        movie = file_menu.addAction("Export &morph animation…")
-        movie.setToolTip(
-            "The output plane as t goes from 0 (identity) to 1 (the map), as GIF or MP4"
-        )
-        movie.triggered.connect(self.export_morph_animation)
-        file_menu.addSeparator()
-        quit_action = file_menu.addAction("&Quit")
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-
-        presets_menu = menu.addMenu("&Presets")
-        for entry in PRESETS:
-            action = presets_menu.addAction(entry.name)
-            action.setToolTip(entry.note)
-            action.triggered.connect(lambda _=False, e=entry: self.controller.load_preset(e))
-        presets_menu.setToolTipsVisible(True)
-
-        self.examples_menu = menu.addMenu("&Examples")
-        self.examples_menu.setToolTipsVisible(True)
-        for path in example_files():
-            action = self.examples_menu.addAction(path.stem.replace("_", " "))
-            action.setToolTip(f"Open the example network {path.name}")
-            action.triggered.connect(lambda _=False, p=path: self.request_network(str(p)))
-        if self.examples_menu.isEmpty():
-            none = self.examples_menu.addAction("No example networks (they ship with the source)")
-            none.setEnabled(False)
-
-        view_menu = menu.addMenu("&View")
-        focus = view_menu.addAction("Edit formula")
-        focus.setShortcut("Ctrl+L")
-        focus.triggered.connect(self._focus_formula)
-        heatmaps = QActionGroup(self)
-        self.heatmap_actions: dict[str | None, QAction] = {}
-        choices = [(None, "no heatmap"), *HEATMAP_QUANTITIES.items(), (CLASSES, "decision regions")]
-        for index, (key, label) in enumerate(choices):
-            action = view_menu.addAction(f"Heatmap: {label}")
-            action.setCheckable(True)
-            action.setShortcut(f"Ctrl+{index}")
-            action.triggered.connect(lambda _=False, k=key: self.controller.set_heatmap(k))
-            heatmaps.addAction(action)
-            self.heatmap_actions[key] = action
-        view_menu.addSeparator()
-        smaller = view_menu.addAction("Smaller square h")
-        smaller.setShortcut("[")
-        smaller.triggered.connect(lambda: self.controller.set_h(self.controller.state.h / H_FACTOR))
-        larger = view_menu.addAction("Larger square h")
-        larger.setShortcut("]")
-        larger.triggered.connect(lambda: self.controller.set_h(self.controller.state.h * H_FACTOR))
-        reframe = view_menu.addAction("Frame both planes")
-        reframe.setShortcut("Home")
-        reframe.triggered.connect(self._reframe)
-
-        lab_menu = menu.addMenu("&Lab")
-        lab_menu.setToolTipsVisible(True)
-        lab = lab_menu.addAction("Jacobian regularization &lab…")
-        lab.setShortcut("Ctrl+T")
-        lab.setToolTip(
-            "Train small classifiers on toy data, with and without Jacobian regularization, "
-            "and compare their decision regions and robustness"
-        )
-        lab.triggered.connect(self.open_lab)
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction("Keyboard shortcuts").triggered.connect(self._show_shortcuts)
-        help_menu.addAction("What am I looking at?").triggered.connect(self._show_explanation)
 
     def _connect(self) -> None:
         controller, editor = self.controller, self.editor
@@ -350,8 +243,9 @@ class MainWindow(QMainWindow):
         controller.sigStatus.connect(self.statusBar().showMessage)
         controller.sigProblem.connect(self._show_problem)
         controller.sigLoading.connect(self._on_loading)
-        self.sessions.sigProblem.connect(self._show_problem)
-        self.sessions.sigStatus.connect(self.statusBar().showMessage)
+        for keeper in (self.sessions, self.figures):
+            keeper.sigProblem.connect(self._show_problem)
+            keeper.sigStatus.connect(self.statusBar().showMessage)
 
     # ---- networks ------------------------------------------------------------------------------
     def request_network(self, path: str) -> None:
@@ -381,7 +275,8 @@ class MainWindow(QMainWindow):
         self.problem.setWindowModality(Qt.WindowModality.WindowModal)
         self.problem.open()
 
-    def _choose_network(self) -> None:
+    def choose_network(self) -> None:
+        """Ask for a network file and open it in the background."""
         path, _ = QFileDialog.getOpenFileName(
             self,
             "Open network",
@@ -423,7 +318,7 @@ class MainWindow(QMainWindow):
 
     def _on_layer_images(self, images: object) -> None:
         self.layer_view.show_images(images)
-        self.right_tabs.setTabEnabled(1, images is not None)
+        self.right_tabs.setTabEnabled(LAYERS_TAB, images is not None)
         if images is None:
             self.right_tabs.setCurrentIndex(0)
 
@@ -446,11 +341,13 @@ class MainWindow(QMainWindow):
         y = state.probe[1] + dy * NUDGE_FRACTION * state.domain.height
         self.controller.set_probe(x, y)
 
-    def _focus_formula(self) -> None:
+    def focus_formula(self) -> None:
+        """Put the keyboard focus in the formula, all of it selected (Ctrl+L)."""
         self.editor.formula.setFocus()
         self.editor.formula.selectAll()
 
-    def _reframe(self) -> None:
+    def reframe(self) -> None:
+        """Frame both planes again (Home): the domain, and the grid's image."""
         domain = self.controller.state.domain
         self.input_plane.frame(
             np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax])
@@ -458,88 +355,33 @@ class MainWindow(QMainWindow):
         if self.controller.grid is not None:
             self.output_plane.show_grid(self.controller.grid)
 
-    def _show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
-        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
-
-    def _show_explanation(self) -> None:
-        QMessageBox.information(
-            self,
-            "What am I looking at?",
-            "<p>Left: the input plane with a grid and the probe point p. Right: where f sends "
-            "that grid.</p><p>Near p, f(p + δ) ≈ f(p) + J·δ. The black curve is the true image "
-            "of the small square p + [0, h]²; the red parallelogram is its image under the "
-            "Jacobian J alone. Shrink h with [ and they become indistinguishable: that is what "
-            "'J is the best local linear map' means.</p><p>det J is the factor by which areas "
-            "scale (negative: orientation reversed); the circle of radius h maps to an ellipse "
-            "with semi-axes h·σ1 and h·σ2, the singular values. σ1 is the local Lipschitz "
-            "constant.</p><p>Heatmaps colour the plane by det, log|det|, σmax, σmin, "
-            "condition number (log10) or ‖J‖F; black lines mark det = 0, where f folds.</p>"
-            f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
-        )
-
     # ---- figures -------------------------------------------------------------------------------
     def figure_available(self, view: str) -> bool:
         """Whether the view ``view`` (a key of :data:`FIGURE_VIEWS`) can be exported now."""
-        return view != "layers" or self.right_tabs.isTabEnabled(1)
+        return self.figure_views.available(view)
 
     def figure(self, view: str) -> Figure:
-        """The figure of ``view``, a key of :data:`FIGURE_VIEWS`, for export.
-
-        A view on a hidden tab is brought on screen first, so the figure shows what the
-        window shows. Raises ExportError when the view has nothing to show.
-        """
-        if view not in FIGURE_VIEWS:
-            raise ExportError(f"no view {view!r}; choose from {', '.join(FIGURE_VIEWS)}")
-        if not self.figure_available(view):
-            raise ExportError(
-                "'Inside the network' needs a network of Linear layers and activations (MLP)"
-            )
-        title = f"{self.windowTitle()}: {FIGURE_VIEWS[view].lower()}"
-        if view in ("output", "layers"):
-            tab = self.layer_view if view == "layers" else self.output_plane.parentWidget()
-            if self.right_tabs.currentWidget() is not tab:
-                self.right_tabs.setCurrentWidget(tab)
-                # The tab was hidden: let it and its plot lay themselves out before drawing.
-                QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-        if view == "input":
-            return Figure(self.input_plane, title=title)
-        if view == "output":
-            return Figure(self.output_plane, below=legend_html(), title=title)
-        if view == "layers":
-            above = html.escape(self.layer_view.title.text())
-            return Figure(self.layer_view.plot, above=above, below=LAYER_LEGEND, title=title)
-        return Figure(self.centralWidget(), title=title)
+        """The figure of ``view``, a key of :data:`FIGURE_VIEWS` (see :class:`WindowFigures`)."""
+        return self.figure_views.figure(view)
 
     def morph_frames(self, count: int = MORPH_FRAMES, hold: int = MORPH_HOLD) -> Iterator[QImage]:
-        """Frames of the output plane as the morph t goes from 0 to 1, then ``hold`` more at 1.
-
-        Each frame is the exported output-plane figure with t as its caption; the frame of the
-        plot covers the whole motion. The slider's t is restored afterwards.
-        """
-        previous = self.controller.state.morph
-        try:
-            for index in range(count + hold):
-                t = min(index / (count - 1), 1.0)
-                self.controller.set_morph(t)
-                figure = self.figure("output")
-                caption = f"<b>t = {t:.2f}</b>: (1 − t)·p + t·f(p), {html.escape(figure.title)}"
-                yield figure_image(dataclasses.replace(figure, above=caption))
-        finally:
-            self.controller.set_morph(previous)
-            self._reframe()
+        """Frames of the output plane as the morph t goes from 0 to 1, then ``hold`` more at 1."""
+        return self.figure_views.morph_frames(count, hold)
 
     def export_morph_animation(self) -> Path | None:
         """Ask for a file and save the morph from the identity to the map as an animation."""
-        name = "morph.gif"
-        return export_animation(self, self.morph_frames(), MORPH_FRAMES + MORPH_HOLD, name, 24)
+        return self.figure_views.export_morph_animation()
 
+    # ---- the lab and sessions ------------------------------------------------------------------
     def open_lab(self) -> LabWindow:
         """Show the regularization lab (one per main window); its models open here."""
         if self.lab_window is None:
             self.lab_window = LabWindow(open_network=self.open_network)
             self.lab_window.resize(1400, 850)
-            self.sessions.watch_lab(self.lab_window)
+            labs = self.lab_window.controller
+            self.document.lab = labs
+            for signal in (labs.sigStateChanged, labs.sigDatasetChanged, labs.sigSnapshotChanged):
+                signal.connect(self.sessions.update_title)  # the title's *
         self.lab_window.show()
         self.lab_window.raise_()
         self.lab_window.activateWindow()
@@ -550,7 +392,22 @@ class MainWindow(QMainWindow):
         if self.lab_window is not None:
             self.lab_window.close()  # stops and waits for its training
             self.lab_window = None
+            self.document.lab = None
             self.sessions.update_title()
+
+    def show_session(self, view: ViewState, lab: LabSession | None) -> str | None:
+        """Show an opened session: its view state and its lab (None: the lab window closes).
+
+        Returns None, or why the view cannot be shown; then nothing changed.
+        """
+        problem = self.controller.show_state(view)
+        if problem is not None:
+            return problem
+        if lab is None:
+            self.close_lab()
+        else:
+            self.open_lab().controller.restore(lab)
+        return None
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Close, unless the user cancels at the unsaved-changes prompt.
@@ -562,7 +419,7 @@ class MainWindow(QMainWindow):
             return
         self.close_lab()
         self.controller.shutdown()
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        save_state_to_settings(self.settings, self.controller.state)
+        self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        save_state_to_settings(self.settings, self.document.view)
         self.settings.sync()
         super().closeEvent(event)

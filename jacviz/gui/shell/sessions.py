@@ -1,10 +1,12 @@
 """Sessions in the main window: File → Open / Save session, Open recent, unsaved changes.
 
-A :class:`SessionKeeper` ties a :class:`~jacviz.gui.shell.main_window.MainWindow` to the session
-file (``.jacviz``, see :mod:`jacviz.state.session`) it last saved or opened. It adds the
-session actions to the File menu, writes and reads the files, keeps the recent ones in
-QSettings, shows the file name in the window title with a ``*`` once the window differs from
-it, and asks before such changes would be lost.
+A :class:`SessionKeeper` is the user interface of a window's
+:class:`~jacviz.state.document.Document` and the session file (``.jacviz``, see
+:mod:`jacviz.state.session`) it was last saved to or opened from. It adds the session actions
+to the File menu, writes and reads the files, keeps the recent ones in QSettings, shows the
+file name in the window title with a ``*`` once the document differs from it, and asks before
+such changes would be lost. It knows the document and a widget to put its dialogs and title
+on; the window that owns both hands it a function that shows an opened session.
 
 What a session holds: the map view's :class:`~jacviz.state.view.ViewState` (formula or
 network, plane, domain, probe, overlays, heatmap), the bytes of the network shown (so that it
@@ -24,18 +26,16 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, QSettings, QStandardPaths, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
-from jacviz.gui.lab.worker import TrainingRun
-from jacviz.nets.datasets import Dataset
-from jacviz.state.lab import LabState
+from jacviz.state.document import Document, Revision
 from jacviz.state.session import (
     SESSION_SUFFIX,
+    LabSession,
     Session,
     SessionError,
     load_session,
@@ -44,10 +44,6 @@ from jacviz.state.session import (
 )
 from jacviz.state.view import MAX_PATH, ViewState
 from jacviz.support.json_input import parse_json, text_problem
-
-if TYPE_CHECKING:
-    from jacviz.gui.lab.lab_window import LabWindow
-    from jacviz.gui.shell.main_window import MainWindow
 
 RECENT_KEY = "sessions/recent"
 """QSettings key of the recent session files: a JSON list of paths, newest first."""
@@ -87,41 +83,20 @@ def _store_recent(settings: QSettings, paths: list[str]) -> None:
     settings.sync()  # another window, or the next start, reads it
 
 
-@dataclass(frozen=True, eq=False)
-class _Mark:
-    """What the window showed when its session was last saved or opened.
-
-    Compared with :meth:`SessionKeeper._mark` of the window now to tell whether it changed:
-    states by value; the network's bytes, the lab's dataset and run by identity (each change
-    makes new ones), so a comparison costs nothing even while the lab trains.
-    """
-
-    view: ViewState
-    network: bytes | None
-    lab: tuple[LabState, Dataset, TrainingRun | None, int] | None
-    """(settings, dataset, run, step of its newest snapshot, or the step it starts from)."""
-
-    def matches(self, now: _Mark) -> bool:
-        """Whether ``now`` shows what this mark saw."""
-        if self.view != now.view or self.network is not now.network:
-            return False
-        if self.lab is None or now.lab is None:
-            return self.lab is now.lab
-        state, dataset, run, step = self.lab
-        now_state, now_dataset, now_run, now_step = now.lab
-        return state == now_state and dataset is now_dataset and run is now_run and step == now_step
-
-
 class SessionKeeper(QObject):
     """A main window's session file: saving, opening, recent files, unsaved changes.
 
     Parameters
     ----------
-    window : MainWindow
-        The window whose map view (``window.controller``) and lab (``window.lab_window``)
-        are saved and restored.
+    document : Document
+        What is saved, and the session file it belongs to.
+    window : QWidget
+        The window whose title shows the document, and that the dialogs belong to.
     settings : QSettings
         Where the recent session files are kept.
+    show_session : callable
+        ``show_session(view, lab)`` shows an opened session's view state and lab (None: no
+        lab) and returns None, or why the view cannot be shown (then nothing changed).
 
     Signals
     -------
@@ -132,8 +107,6 @@ class SessionKeeper(QObject):
 
     Attributes
     ----------
-    path : Path or None
-        The session file associated with the window: the last one saved or opened.
     recent_menu : QMenu
         File → Open recent: the last :data:`MAX_RECENT` sessions, newest first; files that
         are gone are listed disabled.
@@ -143,17 +116,27 @@ class SessionKeeper(QObject):
     sigProblem = pyqtSignal(str, str)
     sigStatus = pyqtSignal(str)
 
-    def __init__(self, window: MainWindow, settings: QSettings):
+    def __init__(
+        self,
+        document: Document,
+        window: QWidget,
+        settings: QSettings,
+        show_session: Callable[[ViewState, LabSession | None], str | None],
+    ):
         super().__init__(window)
+        self.document = document
         self._window = window
         self._settings = settings
-        self.path: Path | None = None
-        self._saved: _Mark | None = None
+        self._show_session = show_session
         self.recent_menu = QMenu("Open &recent", window)
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        window.controller.sigStateChanged.connect(self.update_title)
+
+    @property
+    def path(self) -> Path | None:
+        """The session file associated with the document: the last one saved or opened."""
+        return self.document.path
 
     # ---- menu ----------------------------------------------------------------------------------
     def add_actions(self, menu: QMenu) -> None:
@@ -206,47 +189,20 @@ class SessionKeeper(QObject):
     # ---- what is saved -------------------------------------------------------------------------
     def current_session(self) -> Session:
         """The session of what the window shows now (the lab too, once it was opened)."""
-        controller, lab = self._window.controller, self._window.lab_window
-        return Session(
-            view=controller.state,
-            network_data=controller.network_data,
-            lab=None if lab is None else lab.controller.lab_session(),
-        )
-
-    def _mark(self) -> _Mark:
-        controller, lab = self._window.controller, self._window.lab_window
-        lab_mark = None
-        if lab is not None:
-            labs = lab.controller
-            run, latest = labs.run, labs.snapshot
-            # Before its first snapshot (a restored run's comes a moment after it was opened),
-            # a run is at the step it starts from.
-            step = latest.step if latest is not None else run.first_step if run else 0
-            lab_mark = (labs.state, labs.dataset, run, step)
-        return _Mark(controller.state, controller.network_data, lab_mark)
+        return self.document.session()
 
     def is_modified(self) -> bool:
-        """Whether a session file is associated and the window differs from it."""
-        return self._saved is not None and not self._saved.matches(self._mark())
+        """Whether a session file is associated and the document differs from it."""
+        return self.document.is_modified()
 
     def update_title(self) -> None:
         """Title: the session file's name (``*`` when modified), then the map shown."""
-        state = self._window.controller.state
-        shown = state.formula if state.network is None else Path(state.network).name
-        title = f"jacviz — {shown}"
-        if self.path is not None:
-            title = f"{self.path.name}{'*' if self.is_modified() else ''} — {title}"
+        title = self.document.title()
         if title != self._window.windowTitle():
             self._window.setWindowTitle(title)
 
-    def watch_lab(self, lab: LabWindow) -> None:
-        """Follow a new lab window's changes in the title's ``*``."""
-        labs = lab.controller
-        for signal in (labs.sigStateChanged, labs.sigDatasetChanged, labs.sigSnapshotChanged):
-            signal.connect(self.update_title)
-
-    def _associate(self, path: Path, mark: _Mark) -> None:
-        self.path, self._saved = path.resolve(), mark
+    def _associate(self, path: Path, revision: Revision) -> None:
+        self.document.associate(path, revision)
         self._remember(path)
         self.update_title()
 
@@ -281,13 +237,13 @@ class SessionKeeper(QObject):
         stays associated with its previous session file.
         """
         target = Path(path)
-        mark, session = self._mark(), self.current_session()
+        revision, session = self.document.revision(), self.document.session()
         try:
             save_session(session, target)
         except SessionError as error:
             self._refuse("Session not saved", str(error))
             return False
-        self._associate(target, mark)
+        self._associate(target, revision)
         lab = "" if session.lab is None else f" (with the lab at step {session.lab.step})"
         self.sigStatus.emit(f"Saved the session to {target}{lab}.")
         return True
@@ -323,15 +279,11 @@ class SessionKeeper(QObject):
             self._refuse("Session not opened", str(error))
             return False
         view = dataclasses.replace(session.view, network=network)
-        problem = self._window.controller.show_state(view)
+        problem = self._show_session(view, session.lab)
         if problem is not None:
             self._refuse("Session not opened", f"{target.name}: {problem}")
             return False
-        if session.lab is None:
-            self._window.close_lab()
-        else:
-            self._window.open_lab().controller.restore(session.lab)
-        self._associate(target, self._mark())
+        self._associate(target, self.document.revision())
         message = f"Opened the session {target.name}"
         if embedded:
             original = session.view.network or "its network file"
@@ -346,10 +298,10 @@ class SessionKeeper(QObject):
     def confirm_discard(self, doing: str = "closing") -> bool:
         """Whether to go on with ``doing`` something that drops the window's changes.
 
-        Asks Save / Discard / Cancel when the window differs from its session file (see the
+        Asks Save / Discard / Cancel when the document differs from its session file (see the
         module docstring for when); True to go on (saved, or discarded), False to stop.
         """
-        if not self.is_modified():
+        if not self.document.is_modified():
             return True
         assert self.path is not None
         answer = QMessageBox.question(

@@ -1,0 +1,34 @@
+"""What the main window keeps in QSettings between starts: the last view state.
+
+The view is stored as one line of JSON (:meth:`~jacviz.state.view.ViewState.to_json`) and read
+back by the rules a session's view is read by (:func:`jacviz.state.document.stored_view`),
+since the settings file can be edited like any other.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QSettings
+
+from jacviz.state.document import stored_view
+from jacviz.state.view import ViewState
+
+SETTINGS_KEY = "state/view"
+"""Where the last view state is kept in the settings: one line of JSON (``ViewState.to_json``)."""
+GEOMETRY_KEY = "window/geometry"
+"""Where the main window's size and place are kept."""
+
+
+def state_from_settings(settings: QSettings) -> ViewState:
+    """The last session's view state, or the default one if anything stored is unusable.
+
+    Read by the rules a session's view is read by (:meth:`ViewState.from_json`: types,
+    ranges, plain decimal numbers only). The formula is the app's own (it was accepted before
+    it was saved); the controller parses it, and falls back to the default formula if it does
+    not parse. A network is opened off the GUI thread, as any network file is.
+    """
+    return stored_view(settings.value(SETTINGS_KEY))
+
+
+def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
+    """Remember ``state`` for the next start."""
+    settings.setValue(SETTINGS_KEY, state.to_json())
