@@ -40,7 +40,6 @@ from jacviz.cli.render import parse_size
 from jacviz.cli.train import (
     DEFAULT_EPSILONS,
     MAX_EPSILONS,
-    classifier_metadata,
     format_training,
 )
 
@@ -57,7 +56,6 @@ __all__ = [
     "WHOLE",
     "UsageError",
     "build_parser",
-    "classifier_metadata",
     "finite_json",
     "format_report",
     "format_training",

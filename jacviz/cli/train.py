@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError, numbers_option
 from jacviz.cli.output import print_json
 from jacviz.support.text_input import parse_integer, quote
-
-if TYPE_CHECKING:
-    from jacviz.nets.datasets import Dataset
-    from jacviz.nets.training import Snapshot, TrainConfig
 
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
 """The PGD radii ``--epsilons`` defaults to."""
@@ -216,7 +211,15 @@ def run(args: argparse.Namespace) -> int:
         "warnings": [],
     }
     if args.out is not None:
-        metadata = classifier_metadata(data, config, last)
+        from jacviz.nets.metadata import classifier_metadata
+
+        metadata = classifier_metadata(
+            f"trained by jacviz train on {data.name}",
+            data,
+            config,
+            last.train_accuracy,
+            result["test_accuracy"],  # None without held-out points: written as null
+        )
         try:
             save_mlp(model.to(torch.float32), args.out, metadata=metadata)
         except (NetworkError, OSError) as error:
@@ -228,24 +231,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_training(result))
     return 0
-
-
-def classifier_metadata(data: Dataset, config: TrainConfig, last: Snapshot) -> dict[str, Any]:
-    """The metadata ``jacviz train --out`` saves with the model, for the app to open it by.
-
-    Its class names label the decision regions, and its domain (the data's rectangle) is
-    where the map view opens it. The test accuracy is None when no point was held out.
-    """
-    held_out = data.test_points.shape[0] > 0
-    return {
-        "class_names": list(data.class_names),
-        "description": f"trained by jacviz train on {data.name}",
-        "dataset": data.name,
-        "training": config.to_dict(),
-        "train_accuracy": last.train_accuracy,
-        "test_accuracy": last.test_accuracy if held_out else None,
-        "domain": [data.domain.xmin, data.domain.xmax, data.domain.ymin, data.domain.ymax],
-    }
 
 
 def _epsilons(text: str) -> list[float]:
