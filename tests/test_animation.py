@@ -87,3 +87,85 @@ def test_mp4_without_ffmpeg_says_how_to_get_it(qapp, tmp_path, monkeypatch):
     monkeypatch.setattr(animation, "ffmpeg_executable", lambda: None)
     with pytest.raises(AnimationError, match=r"jacviz\[video\]"):
         save_animation(frames(), tmp_path / "v.mp4")
+
+
+def answer_save_dialog(monkeypatch, path):
+    from PyQt6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+
+
+def watched_frames(log, count=6, fail_at=None):
+    """Frames as a generator that notes when it is closed, like the app's frame makers."""
+    try:
+        for index, image in enumerate(frames(count)):
+            if index == fail_at:
+                raise RuntimeError("the view went away")
+            log.append(index)
+            yield image
+    finally:
+        log.append("closed")
+
+
+def test_export_renders_here_and_encodes_off_the_gui_thread(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QWidget
+
+    from jacviz.gui.common.animation import export_animation
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answer_save_dialog(monkeypatch, tmp_path / "e.gif")
+    log = []
+    assert export_animation(parent, watched_frames(log), 6, "e.gif", 10) == tmp_path / "e.gif"
+    assert log == [0, 1, 2, 3, 4, 5, "closed"]
+    with Image.open(tmp_path / "e.gif") as gif:
+        assert gif.n_frames == 6
+
+
+def test_a_cancelled_export_writes_nothing_and_ends_its_frames(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QProgressDialog, QWidget
+
+    from jacviz.gui.common.animation import export_animation
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answer_save_dialog(monkeypatch, tmp_path / "c.gif")
+    looks = []  # cancelled after the first frames were handed to the encoder
+    monkeypatch.setattr(
+        QProgressDialog, "wasCanceled", lambda self: looks.append(1) or len(looks) > 2
+    )
+    log = []
+    assert export_animation(parent, watched_frames(log, count=40), 40, "c.gif") is None
+    assert list(tmp_path.iterdir()) == []
+    assert 0 in log and 39 not in log
+    assert log[-1] == "closed"  # its clean-up ran now, not whenever it is collected
+
+
+def test_a_frame_that_fails_stops_the_export_and_is_raised(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QWidget
+
+    from jacviz.gui.common.animation import export_animation
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answer_save_dialog(monkeypatch, tmp_path / "f.gif")
+    log = []
+    with pytest.raises(RuntimeError, match="the view went away"):
+        export_animation(parent, watched_frames(log, fail_at=3), 6, "f.gif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_encoding_error_is_shown_and_nothing_is_written(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QMessageBox, QWidget
+
+    from jacviz.gui.common.animation import MAX_FRAMES, export_animation
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answer_save_dialog(monkeypatch, tmp_path / "long.gif")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: shown.append(args[2]))
+    too_many = frames(MAX_FRAMES + 1, size=(8, 8))
+    assert export_animation(parent, too_many, MAX_FRAMES + 1, "long.gif") is None
+    assert shown and "at most" in shown[0]
+    assert list(tmp_path.iterdir()) == []

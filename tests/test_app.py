@@ -248,6 +248,30 @@ def test_morph_slider_blends_identity_and_map(qtbot, window):
     assert window.controller.state.morph == 0.5
 
 
+def test_the_morph_animation_is_saved_whole_and_the_slider_put_back(
+    qtbot, window, tmp_path, monkeypatch
+):
+    from PIL import Image
+    from PyQt6.QtWidgets import QFileDialog
+
+    from jacviz.gui.shell.figures import MORPH_FRAMES, MORPH_HOLD
+
+    target = tmp_path / "morph.gif"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    window.morph.setValue(30)
+    assert window.export_morph_animation() == target
+    with Image.open(target) as gif:
+        # The held frames at t = 1 are identical: the GIF keeps one, shown for all of them.
+        assert gif.n_frames == MORPH_FRAMES
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+    assert durations[-1] >= (MORPH_HOLD + 1) * durations[0]  # the map is held on screen
+    assert abs(sum(durations) - (MORPH_FRAMES + MORPH_HOLD) * 1000 / 24) <= 10 * len(durations)
+    assert window.controller.state.morph == 0.3 and window.morph.value() == 30
+
+
 def test_arrow_keys_nudge_the_probe_and_brackets_resize_the_square(qtbot, window):
     x, y = window.controller.state.probe
     window.input_plane.setFocus()

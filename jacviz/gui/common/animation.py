@@ -6,26 +6,38 @@ written with Pillow (a dependency); MP4 with an ``ffmpeg`` executable, taken fro
 ``imageio-ffmpeg`` package when it is installed (``pip install "jacviz[video]"``) or from the
 PATH. As for figures, the file appears in one step when complete: a failure or a cancel leaves
 no partial file, and an existing file stays intact until then.
+
+When the user exports (:func:`export_animation`), the frames are rendered on the GUI thread
+between events and encoded at the same time off it, by the same newest-only runner as every
+other background job, so the window stays responsive and Cancel works throughout.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import queue
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEventLoop, Qt, QTimer
 from PyQt6.QtGui import QImage
-from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
+from PyQt6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
+from jacviz.gui.common.runner import LatestOnlyRunner
 from jacviz.support.files import move_into_place, target_problem, temporary_beside, write_atomically
 
 ANIMATION_FORMATS = {".gif": "GIF animation", ".mp4": "MP4 video"}
 MAX_FRAMES = 1000
 MAX_FPS = 60.0
+FEED_AHEAD = 4
+"""Frames rendered ahead of the encoder at most, while exporting: memory stays flat."""
+FEED_POLL = 0.05
+"""Seconds the encoder waits for a frame before checking whether it was cancelled."""
+FEED_WAIT = 10
+"""Milliseconds between looks at the encoder while it is behind, or finishing."""
 
 
 class AnimationError(Exception):
@@ -215,6 +227,142 @@ def _start_ffmpeg(
     )
 
 
+class _Stopped(Exception):
+    """The export was cancelled while frames were being encoded: write nothing."""
+
+
+_DONE = object()
+"""Put in the feed after the last frame."""
+
+
+def _fed_frames(feed: queue.Queue, superseded: Callable[[], bool]) -> Iterator[QImage]:
+    """The frames the GUI thread puts in ``feed``, until :data:`_DONE`; stops when cancelled."""
+    while True:
+        try:
+            image = feed.get(timeout=FEED_POLL)
+        except queue.Empty:
+            image = None
+        if superseded():
+            raise _Stopped
+        if image is _DONE:
+            return
+        if image is not None:
+            yield image
+
+
+def _encode_job(
+    feed: queue.Queue, path: str, fps: float, outcome: list[Path | str | None]
+) -> Callable[[Callable[[], bool]], None]:
+    """The encoding job: leaves in ``outcome`` the file written, None if cancelled, or why not.
+
+    The outcome is left there rather than returned, so that it is known even when the job
+    was cancelled too late to stop the file being written.
+    """
+
+    def encode(superseded: Callable[[], bool]) -> None:
+        def progress(_done: int) -> bool:
+            return not superseded()
+
+        try:
+            outcome.append(save_animation(_fed_frames(feed, superseded), path, fps, progress))
+        except _Stopped:
+            outcome.append(None)
+        except AnimationError as error:
+            outcome.append(str(error))
+
+    return encode
+
+
+def _render_and_encode(
+    frames: Iterator[QImage], path: str, fps: float, dialog: QProgressDialog
+) -> Path | None:
+    """Render ``frames`` on the GUI thread while a worker encodes them; the dialog can cancel.
+
+    The frames are widgets drawn into images, so they are made here, one per turn of the
+    event loop (the window stays responsive); the encoding (GIF palettes and compression,
+    or ffmpeg) runs off the GUI thread on a :class:`~jacviz.gui.common.runner.LatestOnlyRunner`,
+    at most :data:`FEED_AHEAD` frames behind. Returns the file, or None when cancelled
+    (nothing written); raises AnimationError, or what rendering a frame raised. No thread is
+    left running when it returns.
+    """
+    feed: queue.Queue = queue.Queue()
+    runner = LatestOnlyRunner()
+    loop = QEventLoop()
+    outcome: list[Path | str | None] = []
+    failure: list[BaseException] = []
+    rendered = 0
+    all_rendered = False
+    rendering = False  # a modal dialog's setValue runs the event loop: no re-entering
+    timer = QTimer()
+
+    def stop() -> None:
+        runner.cancel()
+        feed.put(_DONE)
+        loop.quit()
+
+    def render_next() -> None:
+        nonlocal rendering
+        if rendering:
+            return
+        rendering = True
+        try:
+            render_one()
+        finally:
+            rendering = False
+
+    def render_one() -> None:
+        nonlocal rendered, all_rendered
+        if dialog.wasCanceled():
+            stop()
+            return
+        if all_rendered:
+            return  # all rendered: only a cancel is watched for while the encoder finishes
+        timer.setInterval(FEED_WAIT if feed.qsize() >= FEED_AHEAD else 0)
+        if feed.qsize() >= FEED_AHEAD:
+            return  # the encoder is behind: let it catch up
+        try:
+            image = next(frames)
+        except StopIteration:
+            feed.put(_DONE)
+            all_rendered = True
+            timer.setInterval(FEED_WAIT)
+            dialog.setLabelText("Encoding…")
+            return
+        except BaseException as error:  # raised once the worker has stopped
+            failure.append(error)
+            stop()
+            return
+        feed.put(image)
+        rendered += 1
+        dialog.setValue(min(rendered, dialog.maximum()))
+
+    def crashed(message: str) -> None:  # a bug in the encoder, not an AnimationError
+        outcome.append(message)
+        loop.quit()
+
+    runner.sigResult.connect(lambda _none: loop.quit())
+    runner.sigFailed.connect(crashed)
+    timer.timeout.connect(render_next)
+    runner.submit_checked(_encode_job(feed, path, fps, outcome))
+    timer.start(0)
+    try:
+        loop.exec()
+    finally:
+        timer.stop()
+        runner.cancel()  # a no-op once the job has ended
+        feed.put(_DONE)
+        runner.wait()
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()  # a generator's own clean-up (the morph put back) happens now
+    if failure:
+        raise failure[0]
+    result = outcome[0] if outcome else None
+    if isinstance(result, str):
+        raise AnimationError(result)
+    return result
+
+
 def export_animation(
     parent: QWidget,
     frames: Iterable[QImage],
@@ -224,7 +372,9 @@ def export_animation(
 ) -> Path | None:
     """Ask where to save, then encode ``frames`` with a progress dialog the user can cancel.
 
-    Errors are shown in a message box; returns the file written, or None (cancelled, refused).
+    The frames are rendered on the GUI thread and encoded off it (see
+    :func:`_render_and_encode`), so the window stays responsive throughout. Errors are shown
+    in a message box; returns the file written, or None (cancelled, refused).
     """
     formats = ";;".join(f"{name} (*{suffix})" for suffix, name in ANIMATION_FORMATS.items())
     path, _ = QFileDialog.getSaveFileName(parent, "Export animation", suggested, formats)
@@ -234,17 +384,10 @@ def export_animation(
     dialog.setWindowTitle("Export animation")
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
-
-    def progress(done: int) -> bool:
-        dialog.setValue(min(done, count))
-        QApplication.processEvents()
-        return not dialog.wasCanceled()
-
     try:
-        written = save_animation(frames, path, fps=fps, progress=progress)
+        return _render_and_encode(iter(frames), path, fps, dialog)
     except AnimationError as error:
         QMessageBox.warning(parent, "Animation not saved", str(error))
         return None
     finally:
         dialog.close()
-    return written
