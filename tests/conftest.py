@@ -45,6 +45,7 @@ def window(qtbot, settings):
     runner = main.controller.heatmap_runner
     assert not runner.busy, "a heatmap job outlived its window"
     assert runner.wait(0), "a heatmap thread is still running"
+    assert main.controller.wait(0), "a background thread of the map view is still running"
     leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     assert not leaked, f"windows left open: {leaked}"
 

@@ -448,8 +448,16 @@ class Controller(QObject):
         self._heatmaps.cancel()
         if self._network is not None:
             self._network.close()
-        self._heatmaps.wait()
-        self._loader.wait()
+        self.wait()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until no background thread of the map view runs; True if none does.
+
+        Waits at most ``msecs`` milliseconds for each of them (-1: no limit); ``wait(0)``
+        only checks (tests use it after the window closed).
+        """
+        heatmaps_done = self._heatmaps.wait(msecs)
+        return self._loader.wait(msecs) and heatmaps_done
 
     # ---- requests prepared off the GUI thread ---------------------------------------------
     def _on_refused(self, refused: Refused) -> None:

@@ -185,9 +185,12 @@ class HeatmapJobs(QObject):
         """Drop the waiting job and the running one's result."""
         self.runner.cancel()
 
-    def wait(self) -> None:
-        """Block until the running job ends (at shutdown)."""
-        self.runner.wait()
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the running job ends (at shutdown); True if none runs.
+
+        Waits at most ``msecs`` milliseconds (-1: no limit).
+        """
+        return self.runner.wait(msecs)
 
     def _is_current(self, result: FieldResult | FieldFailure) -> bool:
         map_, domain = self._current()

@@ -171,9 +171,12 @@ class RequestLoader(QObject):
             loop.exec()
         return ended[0]
 
-    def wait(self) -> None:
-        """Block until the loader thread is idle (at shutdown, after :meth:`cancel`)."""
-        self._runner.wait()
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the loader thread is idle (at shutdown, after :meth:`cancel`).
+
+        Waits at most ``msecs`` milliseconds (-1: no limit); True if the thread is idle.
+        """
+        return self._runner.wait(msecs)
 
     def _on_prepared(self, prepared: Callable[[], None] | Refused) -> None:
         request, self._request = self._request, None
