@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from PyQt6.QtGui import (
 from PyQt6.QtSvg import QSvgGenerator
 from PyQt6.QtWidgets import QAbstractGraphicsShapeItem, QGraphicsItem, QGraphicsView, QWidget
 
+from jacviz.gui.common.svg_tree import bake_cosmetic_strokes, nest_svg
 from jacviz.support.files import target_problem, write_atomically
 
 FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
@@ -70,12 +70,6 @@ MAX_PIXELS = 100_000_000
 """Largest PNG, in pixels (400 MB in memory): beyond it the scale is refused, not attempted."""
 CAPTION_MARGIN = 4
 """Pixels of space around a caption."""
-SVG_NAMESPACE = "http://www.w3.org/2000/svg"
-XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
-
-# Written SVG keeps the plain prefixes Qt uses (the registry is ElementTree's, process-wide).
-ElementTree.register_namespace("", SVG_NAMESPACE)
-ElementTree.register_namespace("xlink", XLINK_NAMESPACE)
 
 
 class ExportError(Exception):
@@ -355,94 +349,6 @@ def _svg_document(
     return bytes(buffer.data())
 
 
-def _nest_svg(outer: bytes, inner: list[tuple[bytes, QPoint]]) -> ElementTree.Element:
-    """``outer`` with each ``inner`` drawing placed in it, its top-left corner at the point.
-
-    Each inner drawing becomes a group moved to its place; its ``id`` attributes (of clip
-    paths and gradients) are prefixed so that those of different drawings stay apart.
-    """
-    document = ElementTree.fromstring(outer)
-    # Clip paths are SVG 1.1, not SVG Tiny 1.2 (which the outer drawing was written as).
-    document.set("version", "1.1")
-    document.attrib.pop("baseProfile", None)
-    skipped = {_svg("title"), _svg("desc")}
-    for index, (data, corner) in enumerate(inner):
-        drawing = ElementTree.fromstring(data)
-        prefix = f"plot{index + 1}-"
-        for element in drawing.iter():
-            for key, value in element.attrib.items():
-                if key == "id":
-                    element.set(key, prefix + value)
-                elif "url(#" in value:
-                    element.set(key, value.replace("url(#", f"url(#{prefix}"))
-        group = ElementTree.SubElement(
-            document, _svg("g"), transform=f"translate({corner.x()},{corner.y()})"
-        )
-        group.extend(child for child in drawing if child.tag not in skipped)
-    return document
-
-
-def _svg(tag: str) -> str:
-    return f"{{{SVG_NAMESPACE}}}{tag}"
-
-
-_MATRIX = re.compile(r"matrix\(([^)]*)\)")
-_NUMBER = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-_PAIR = re.compile(_NUMBER + "," + _NUMBER)
-
-
-def _mapped_pairs(text: str, matrix: tuple[float, ...]) -> str:
-    """``text`` with every ``x,y`` pair mapped by the SVG matrix ``(a, b, c, d, e, f)``.
-
-    Qt writes paths with absolute commands only (M, L, C, Z), so mapping each pair maps the
-    shape (affine maps keep lines straight and Bézier control points in place).
-    """
-    a, b, c, d, e, f = matrix
-
-    def mapped(match: re.Match) -> str:
-        x, y = float(match[1]), float(match[2])
-        return f"{a * x + c * y + e:.7g},{b * x + d * y + f:.7g}"
-
-    return _PAIR.sub(mapped, text)
-
-
-def _bake_cosmetic_strokes(document: ElementTree.Element) -> None:
-    """Draw shapes with screen-width strokes in screen coordinates, not in a plot's own.
-
-    QSvgGenerator writes a curve of a plot in the plot's data coordinates, inside a group
-    whose transform maps them to the page, and keeps its stroke 1 px wide with
-    ``vector-effect="non-scaling-stroke"``. Many renderers ignore that attribute (librsvg,
-    ImageMagick, some editors) and draw such a line one data unit wide. Here the transform
-    is applied to the shapes' coordinates instead, so that the stroke width needs no effect.
-    Groups holding anything else (text, images) keep their transform.
-    """
-    for group in document.iter(_svg("g")):
-        match = _MATRIX.fullmatch(group.get("transform", "").strip())
-        if match is None:
-            continue
-        matrix = tuple(float(v) for v in match.group(1).split(","))
-        if matrix[:4] == (1, 0, 0, 1):
-            continue  # a translation: strokes keep their width anyway
-        shapes = list(group)
-        if not any(s.get("vector-effect") == "non-scaling-stroke" for s in shapes):
-            continue
-
-        baked = []
-        for shape in shapes:
-            tag = shape.tag
-            if tag == _svg("path"):
-                baked.append((shape, "d", _mapped_pairs(shape.get("d", ""), matrix)))
-            elif tag in (_svg("polyline"), _svg("polygon")):
-                baked.append((shape, "points", _mapped_pairs(shape.get("points", ""), matrix)))
-            else:
-                break  # a rectangle, text or image: leave this group as it is
-        else:
-            for shape, key, value in baked:
-                shape.set(key, value)
-                shape.attrib.pop("vector-effect", None)
-            del group.attrib["transform"]
-
-
 def svg_bytes(view: QWidget | Figure) -> bytes:
     """The figure as an SVG drawing: curves as paths, text as text, heatmaps as images.
 
@@ -467,7 +373,7 @@ def svg_bytes(view: QWidget | Figure) -> bytes:
                 lambda painter, plot=plot: QWidget.render(plot, painter, QPoint(), QRegion()),
             )
             corner = plot.mapTo(figure.body, QPoint(0, 0)) + QPoint(0, layout.body_top)
-            plots.append((drawing, corner))
+            plots.append((drawing, (corner.x(), corner.y())))
     with _unpainted(views):
         whole = _svg_document(
             layout.width,
@@ -476,8 +382,8 @@ def svg_bytes(view: QWidget | Figure) -> bytes:
             QSvgGenerator.SvgVersion.SvgTiny12,
             layout.paint,
         )
-    document = _nest_svg(whole, plots)
-    _bake_cosmetic_strokes(document)
+    document = nest_svg(whole, plots)
+    bake_cosmetic_strokes(document)
     return ElementTree.tostring(document, encoding="utf-8", xml_declaration=True)
 
 
