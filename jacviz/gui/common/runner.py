@@ -5,8 +5,8 @@ most one job running and one waiting: a new request replaces the waiting one, an
 is delivered only if no newer request was made after it (a generation counter, as in ndv), so
 a superseded picture never flashes on screen.
 
-Each job is a superqt :class:`~superqt.utils.FunctionWorker` (the map view's heatmaps and
-loading, the shell's animation export and the lab's workers share these primitives), started
+Each job is a superqt :class:`~superqt.utils.FunctionWorker` (every background job of the
+map view and the shell goes through a runner: heatmaps, loading, animation export), started
 on the runner's own one-thread pool rather than Qt's global one, so that :meth:`wait` waits
 for exactly this runner's work and a window's shutdown never waits for another's.
 """
