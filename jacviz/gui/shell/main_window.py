@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
-from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShortcut
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QScrollArea,
     QSlider,
     QSplitter,
@@ -48,6 +47,7 @@ from jacviz.gui.shell.figures import (
 )
 from jacviz.gui.shell.menus import SHORTCUTS, build_menus
 from jacviz.gui.shell.sessions import SessionKeeper
+from jacviz.gui.shell.status import WindowStatus
 from jacviz.gui.shell.window_settings import (
     GEOMETRY_KEY,
     SETTINGS_KEY,
@@ -103,7 +103,6 @@ class MainWindow(QMainWindow):
     def __init__(self, state: ViewState | None = None, settings: QSettings | None = None):
         super().__init__()
         self.setAcceptDrops(True)
-        self.problem: QMessageBox | None = None
         self._shown_state: ViewState | None = None
         self.settings = settings if settings is not None else QSettings("jacviz", "jacviz")
         if state is None:
@@ -196,14 +195,8 @@ class MainWindow(QMainWindow):
         splitter.setSizes([390, 560, 560])
         self.setCentralWidget(splitter)
 
-        # Shown while a network, formula or session's map is prepared in the background.
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop opening it (Esc); the map on screen stays")
-        self.cancel_button.clicked.connect(self.controller.cancel_loading)
-        self.cancel_button.setVisible(False)
-        self.statusBar().addPermanentWidget(self.cancel_button)
-        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        cancel.activated.connect(self.controller.cancel_loading)
+        self.status = WindowStatus(self, self.controller.cancel_loading)
+        self.cancel_button = self.status.cancel_button
 
     def _connect(self) -> None:
         controller, editor = self.controller, self.editor
@@ -213,7 +206,7 @@ class MainWindow(QMainWindow):
         editor.sigGridLinesEdited.connect(controller.set_grid_lines)
         editor.sigHEdited.connect(controller.set_h)
         editor.sigHeatmapChosen.connect(controller.set_heatmap)
-        editor.sigProblem.connect(self.statusBar().showMessage)
+        editor.sigProblem.connect(self.status.show_message)
         editor.sigSliceEdited.connect(controller.set_slice)
         editor.sigJacobianOfChosen.connect(controller.set_jacobian_of)
         editor.sigOutputViewChosen.connect(controller.set_output_view)
@@ -240,12 +233,12 @@ class MainWindow(QMainWindow):
         controller.sigHoverChanged.connect(self.output_plane.show_hover)
         controller.sigFormulaError.connect(editor.show_formula_error)
         controller.sigFormulaError.connect(self._on_formula_error)
-        controller.sigStatus.connect(self.statusBar().showMessage)
-        controller.sigProblem.connect(self._show_problem)
-        controller.sigLoading.connect(self._on_loading)
+        controller.sigStatus.connect(self.status.show_message)
+        controller.sigProblem.connect(self.status.show_problem)
+        controller.sigLoading.connect(self.status.show_loading)
         for keeper in (self.sessions, self.figures):
-            keeper.sigProblem.connect(self._show_problem)
-            keeper.sigStatus.connect(self.statusBar().showMessage)
+            keeper.sigProblem.connect(self.status.show_problem)
+            keeper.sigStatus.connect(self.status.show_message)
 
     # ---- networks ------------------------------------------------------------------------------
     def request_network(self, path: str) -> None:
@@ -263,17 +256,10 @@ class MainWindow(QMainWindow):
         """
         return self.controller.open_network(path) is None
 
-    def _on_loading(self, description: str) -> None:
-        """Show what is being opened, with a way to cancel it, or hide that when done."""
-        self.cancel_button.setVisible(bool(description))
-        if description:
-            self.statusBar().showMessage(f"{description} (Esc cancels)")
-
-    def _show_problem(self, title: str, message: str) -> None:
-        """Say what went wrong in a window-modal dialog that does not block the app."""
-        self.problem = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        self.problem.setWindowModality(Qt.WindowModality.WindowModal)
-        self.problem.open()
+    @property
+    def problem(self) -> QMessageBox | None:
+        """The last problem dialog shown, if any."""
+        return self.status.problem
 
     def choose_network(self) -> None:
         """Ask for a network file and open it in the background."""
@@ -330,9 +316,7 @@ class MainWindow(QMainWindow):
 
     def _on_formula_error(self, message: str, _column: int) -> None:
         if message:
-            self.statusBar().showMessage(
-                f"Formula not applied: {message}. Showing the last good map."
-            )
+            self.status.show_message(f"Formula not applied: {message}. Showing the last good map.")
 
     def nudge_probe(self, dx: int, dy: int) -> None:
         """Move the probe by ``dx``, ``dy`` steps of 1 % of the domain."""
