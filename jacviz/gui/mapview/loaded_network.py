@@ -14,6 +14,7 @@ from pathlib import Path
 from jacviz.math.grid import Domain
 from jacviz.math.maps import Map, require_planar
 from jacviz.nets.hosted import HostedNetwork
+from jacviz.nets.metadata import read_classifier_metadata
 from jacviz.nets.networks import Network, load_network_bytes, read_network_file
 from jacviz.nets.views import SliceMap
 from jacviz.state.view import CLASSES, ViewState
@@ -38,28 +39,11 @@ class LoadedNetwork:
         """Read and load the file at ``path`` (blocking: call it off the GUI thread)."""
         data = read_network_file(path)
         network: Network = load_network_bytes(data, Path(path).name or str(path))
-        metadata = network.metadata
-        names = metadata.get("class_names")
-        if not (
-            isinstance(names, list)
-            and len(names) == network.output_dim
-            and all(isinstance(n, str) for n in names)
-        ):
-            names = None
-        domain = None
-        bounds = metadata.get("domain")
-        if isinstance(bounds, list) and len(bounds) == 4:
-            try:
-                domain = Domain(*(float(b) for b in bounds))
-            except (TypeError, ValueError):
-                domain = None
-        return cls(
-            network.as_map(),
-            str(metadata.get("description", "")),
-            None if names is None else tuple(names),
-            domain,
-            data,
-        )
+        read = read_classifier_metadata(network.metadata)
+        names = read.class_names
+        if names is not None and len(names) != network.output_dim:
+            names = None  # names that do not match the outputs label nothing
+        return cls(network.as_map(), read.description, names, read.domain, data)
 
     def planar(self, plane: tuple | None = None) -> Map:
         """The network on the input plane: itself, or its slice by ``plane = (b, u, v)``.
