@@ -23,7 +23,6 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMainWindow,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -34,6 +33,7 @@ from jacviz.gui.common import style
 from jacviz.gui.common.animation import export_animation
 from jacviz.gui.common.export import ExportError, Figure
 from jacviz.gui.common.export_dialog import FigureExporter
+from jacviz.gui.common.panels import side_panel
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.compare_controller import CompareController
 from jacviz.gui.lab.curves import CurvesView
@@ -133,16 +133,7 @@ class LabWindow(QMainWindow):
 
     # ---- construction --------------------------------------------------------------------------
     def _build_train_page(self) -> QWidget:
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.addWidget(self.data_panel)
-        side_layout.addWidget(self.training_panel)
-        side_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = side_panel([self.data_panel, self.training_panel], 330)
 
         middle = QWidget()
         middle_layout = QVBoxLayout(middle)

@@ -21,7 +21,6 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QSlider,
     QSplitter,
     QTabWidget,
@@ -31,6 +30,7 @@ from PyQt6.QtWidgets import (
 
 from jacviz.gui.common.export import Figure
 from jacviz.gui.common.export_dialog import FigureExporter
+from jacviz.gui.common.panels import side_panel
 from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.mapview.controller import Controller
 from jacviz.gui.mapview.editor import MapEditor
@@ -153,18 +153,8 @@ class MainWindow(QMainWindow):
 
     # ---- construction --------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.addWidget(self.editor)
-        side_layout.addWidget(QLabel("<b>At the probe point p</b>"))
-        side_layout.addWidget(self.inspector)
-        side_layout.addWidget(self.layers)
-        side_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(390)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        heading = QLabel("<b>At the probe point p</b>")
+        scroll = side_panel([self.editor, heading, self.inspector, self.layers], 390)
 
         output = QWidget()
         output_layout = QVBoxLayout(output)
