@@ -195,6 +195,9 @@ class Plane(pg.PlotWidget):
         self.setTitle(title)
         self.setLabel("bottom", x_label)
         self.setLabel("left", y_label)
+        # Plain coordinates when zoomed in: "f₂ (x0.001)" with ticks 430–580 hides the values.
+        for side in ("bottom", "left"):
+            self.getAxis(side).enableAutoSIPrefix(False)
         self.setMinimumSize(320, 320)
 
     def add_curve(self, pen: pg.QtGui.QPen, z: float) -> pg.PlotCurveItem:
