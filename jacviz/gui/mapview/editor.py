@@ -52,7 +52,9 @@ class MapEditor(QWidget):
     -------
     sigFormulaEdited(str), sigPresetChosen(Preset), sigDomainEdited(Domain),
     sigGridLinesEdited(int), sigHEdited(float), sigHeatmapChosen(str or None),
-    sigProblem(str) for input that cannot be applied (an empty domain), for the status bar.
+    sigProblem(str) for input that cannot be applied (a plane that is not numbers), for the
+    status bar; sigDomainProblem(str) says why the domain typed cannot be used, and '' once it
+    can again (the status bar then drops the error).
     """
 
     sigFormulaEdited = pyqtSignal(str)
@@ -62,6 +64,7 @@ class MapEditor(QWidget):
     sigHEdited = pyqtSignal(float)
     sigHeatmapChosen = pyqtSignal(object)
     sigProblem = pyqtSignal(str)
+    sigDomainProblem = pyqtSignal(str)
     sigSliceEdited = pyqtSignal(object, object, object)
     sigJacobianOfChosen = pyqtSignal(str)
     sigOutputViewChosen = pyqtSignal(str)
@@ -75,6 +78,7 @@ class MapEditor(QWidget):
         layout.addWidget(self._build_classes_group())
         layout.addWidget(self._build_view_group())
         self._syncing = False
+        self._domain_problem = ""  # why the domain fields cannot be used ('' when they can)
 
     # ---- construction --------------------------------------------------------------------------
     def _build_map_group(self) -> QGroupBox:
@@ -265,6 +269,7 @@ class MapEditor(QWidget):
             bounds = (domain.xmin, domain.xmax, domain.ymin, domain.ymax)
             for box, value in zip(self.domain, bounds, strict=True):
                 box.setValue(value)
+            self._check_domain()  # the state's domain is valid: a problem shown is gone
             self.grid_lines.setValue(state.grid_lines)
             self.h.setValue(state.h)
             self.heatmap.setCurrentIndex(max(0, self.heatmap.findData(state.heatmap)))
@@ -334,12 +339,21 @@ class MapEditor(QWidget):
     def _on_domain_changed(self) -> None:
         if self._syncing:
             return
+        domain = self._check_domain()
+        if domain is not None:
+            self.sigDomainEdited.emit(domain)
+
+    def _check_domain(self) -> Domain | None:
+        """The domain the fields show, or None; says when that changes (sigDomainProblem)."""
         try:
-            domain = Domain(*(box.value() for box in self.domain))
+            domain: Domain | None = Domain(*(box.value() for box in self.domain))
+            problem = ""
         except ValueError as error:
-            self.sigProblem.emit(str(error))
-            return
-        self.sigDomainEdited.emit(domain)
+            domain, problem = None, str(error)
+        if problem != self._domain_problem:
+            self._domain_problem = problem
+            self.sigDomainProblem.emit(problem)
+        return domain
 
     def _on_grid_lines_changed(self, value: int) -> None:
         if not self._syncing:

@@ -146,9 +146,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 860)
-        self.statusBar().showMessage(
-            "Click or drag in the input plane to move the probe; hover to see where a point goes."
-        )
+        self.status.show_hint()
         self.controller.refresh()
 
     # ---- construction --------------------------------------------------------------------------
@@ -197,6 +195,7 @@ class MainWindow(QMainWindow):
         editor.sigHEdited.connect(controller.set_h)
         editor.sigHeatmapChosen.connect(controller.set_heatmap)
         editor.sigProblem.connect(self.status.show_message)
+        editor.sigDomainProblem.connect(lambda text: self.status.show_error("domain", text))
         editor.sigSliceEdited.connect(controller.set_slice)
         editor.sigJacobianOfChosen.connect(controller.set_jacobian_of)
         editor.sigOutputViewChosen.connect(controller.set_output_view)
@@ -305,8 +304,9 @@ class MainWindow(QMainWindow):
         self.editor.show_classes(source.output_dim if self.controller.is_classifier else None)
 
     def _on_formula_error(self, message: str, _column: int) -> None:
-        if message:
-            self.status.show_message(f"Formula not applied: {message}. Showing the last good map.")
+        """Say that the formula typed is not shown, until a map replaces it ('')."""
+        text = f"Formula not applied: {message}. Showing the last good map." if message else ""
+        self.status.show_error("formula", text)
 
     def nudge_probe(self, dx: int, dy: int) -> None:
         """Move the probe by ``dx``, ``dy`` steps of 1 % of the domain."""

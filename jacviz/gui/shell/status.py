@@ -3,6 +3,11 @@
 :class:`WindowStatus` shows messages in the status bar, what is being opened in the
 background with a Cancel button (and Esc) to stop it, and problems in a window-modal dialog
 that does not block the app.
+
+Errors belong to the state that produced them: an error about the typed formula or the
+domain is shown with :meth:`WindowStatus.show_error` under a *source* name, and leaves the
+status bar (for :data:`HINT`, or an error still standing) once that source is fixed, unless
+something newer was said meanwhile.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from collections.abc import Callable
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QKeySequence, QShortcut
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QPushButton
+
+HINT = "Click or drag in the input plane to move the probe; hover to see where a point goes."
+"""What the status bar says when there is nothing else to say."""
 
 
 class WindowStatus:
@@ -35,6 +43,8 @@ class WindowStatus:
 
     def __init__(self, window: QMainWindow, cancel: Callable[[], None]):
         self._window = window
+        self._errors: dict[str, str] = {}  # the errors standing, by source, oldest first
+        self._loading = ""  # the message saying what is being opened, while it is
         self.problem: QMessageBox | None = None
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop opening it (Esc); the map on screen stays")
@@ -48,11 +58,41 @@ class WindowStatus:
         """Show ``text`` in the status bar."""
         self._window.statusBar().showMessage(text)
 
+    def show_hint(self) -> None:
+        """Show :data:`HINT`: how to use the planes."""
+        self.show_message(HINT)
+
+    def show_error(self, source: str, text: str) -> None:
+        """Show the error ``text`` about ``source`` (e.g. "formula"); '' says it is fixed.
+
+        A fixed error leaves the status bar if it is still the message shown: the newest
+        error still standing takes its place, or :data:`HINT`. A newer message stays.
+        """
+        shown = self._errors.pop(source, None)
+        if text:
+            self._errors[source] = text
+            self.show_message(text)
+        elif shown is not None:
+            self._replace(shown)
+
+    def _replace(self, stale: str) -> None:
+        """If ``stale`` is the message shown, show the newest error standing, or the hint."""
+        if self._window.statusBar().currentMessage() == stale:
+            standing = list(self._errors.values())
+            self.show_message(standing[-1] if standing else HINT)
+
     def show_loading(self, description: str) -> None:
-        """Show what is being opened, with a way to cancel it, or hide that when done ('')."""
+        """Show what is being opened, with a way to cancel it, or hide that when done ('').
+
+        When done, the message goes too, unless the outcome said something meanwhile.
+        """
         self.cancel_button.setVisible(bool(description))
         if description:
-            self.show_message(f"{description} (Esc cancels)")
+            self._loading = f"{description} (Esc cancels)"
+            self.show_message(self._loading)
+        elif self._loading:
+            self._replace(self._loading)  # unless the outcome said something meanwhile
+            self._loading = ""
 
     def show_problem(self, title: str, message: str) -> None:
         """Say what went wrong in a window-modal dialog that does not block the app."""
