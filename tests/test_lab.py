@@ -607,3 +607,27 @@ def test_the_metadata_reader_takes_files_without_or_with_odd_metadata():
     assert odd.class_names is None and odd.dataset_name is None and odd.recipe is None
     assert odd.training is None and odd.domain is None and odd.step is None
     assert math.isnan(odd.test_accuracy)
+
+
+def test_the_lab_never_resizes_itself_and_its_plots_reflow_at_740_px(qtbot, lab):
+    lab.resize(1300, 740)
+    lab.tabs.setCurrentWidget(lab.compare_page)
+    qtbot.waitUntil(lambda: lab.size().height() == 740)
+    size = lab.size()
+    lab.controller.set_model_settings(replace(SMALL.model, jr_lambda=0.1))
+    with qtbot.waitSignal(lab.compare_controller.sigFinished, timeout=60000):
+        assert lab.start_compare()
+    lab.compare_controller.pick(0.5, 0.25)  # the first ε-ball
+    qtbot.waitUntil(lambda: lab.compare_controller.state.ball is not None, timeout=20000)
+    QApplication.processEvents()
+    qtbot.wait(50)
+    assert lab.size() == size
+    # Every plot keeps its axes and its legend inside its own widget.
+    robustness = lab.compare.robustness
+    widget = robustness.plot.getViewWidget()
+    bounds = widget.sceneRect()
+    for item in (robustness.plot.getAxis("bottom"), robustness.legend):
+        rect = item.sceneBoundingRect()
+        assert rect.height() > 0 and bounds.contains(rect), (item, rect, bounds)
+    assert robustness.plot.getViewBox().height() >= 100
+    assert widget.height() >= widget.minimumHeight()

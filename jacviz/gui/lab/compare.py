@@ -22,10 +22,12 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QVBoxLayout,
@@ -135,9 +137,18 @@ class CompareWidget(QWidget):
         side_layout.addWidget(self.ball_panel)
         side_layout.addWidget(self.robustness, 3)
         side_layout.addWidget(self.estimator, 2)
+        # The column scrolls instead of growing: a comparison's numbers and an ε-ball's
+        # reading make it taller, and a taller minimum would make the window resize itself.
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scrollbar = self.side_scroll.verticalScrollBar().sizeHint().width()
+        self.side_scroll.setMinimumWidth(side.minimumSizeHint().width() + scrollbar)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.plane_grid)
-        splitter.addWidget(side)
+        splitter.addWidget(self.side_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
 

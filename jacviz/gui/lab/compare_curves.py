@@ -41,7 +41,7 @@ def _marked_curve(colour: str, line: Qt.PenStyle, symbol: str) -> pg.PlotDataIte
 
 
 class RobustnessCurves(QGroupBox):
-    """Accuracy under attack against ε, per model and (attack, norm), with a legend beside.
+    """Accuracy under attack against ε, per model and (attack, norm), with a legend below.
 
     Attributes
     ----------
@@ -55,9 +55,10 @@ class RobustnessCurves(QGroupBox):
         self.setToolTip(
             " ".join(attack_description(a, n) for a, n in ATTACK_STYLES) + " " + UPPER_BOUND
         )
-        # The legend beside the plot, so it never hides a curve.
+        # The legend below the plot in three columns, so it never hides a curve and needs
+        # little height; the minimum leaves the plot room for both axes above it.
         widget = pg.GraphicsLayoutWidget()
-        widget.setMinimumHeight(220)
+        widget.setMinimumHeight(260)
         self.plot = widget.addPlot(row=0, col=0)
         self.plot.setLabel("bottom", "ε (attack radius)")
         self.plot.setLabel("left", "accuracy (upper bound)")
@@ -72,8 +73,8 @@ class RobustnessCurves(QGroupBox):
                 item = _marked_curve(colour, line, symbol)
                 self.plot.addItem(item)
                 self.curves[model, attack, norm] = item
-        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
-        widget.addItem(self.legend, row=0, col=1)
+        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6, colCount=3)
+        widget.addItem(self.legend, row=1, col=0)
         self._legend_models = [
             pg.PlotDataItem(pen=style.pen(colour, 3.0)) for colour in MODEL_COLOURS
         ]

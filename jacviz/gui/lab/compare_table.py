@@ -155,8 +155,10 @@ class BallPanel(QGroupBox):
         self.epsilon_spin.setSingleStep(0.05)
         self.epsilon_spin.setValue(DEFAULT_EPSILON)
         self.epsilon_spin.setToolTip("Radius of the L2 ball around the clicked point.")
+        # Not word-wrapped: a wrapped label would make the Compare tab's scrolling column as
+        # tall as its preferred height. Its lines are short; the tooltip repeats them.
         self.ball_label = QLabel("Click a plane to place an ε-ball.")
-        self.ball_label.setWordWrap(True)
+        self.ball_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QGridLayout(self)
         layout.addWidget(QLabel("ε"), 0, 0)
         layout.addWidget(self.epsilon_spin, 0, 1)
@@ -184,8 +186,10 @@ class BallPanel(QGroupBox):
                 zip(comparison.models, reading.flips, strict=True)
             )
         )
-        self.ball_label.setText(
+        text = (
             f"Ball of radius {format_number(reading.eps, 3)} around ({where}):"
             "<table cellspacing='6'><tr><td></td><td>flips</td>"
             f"<td>Jacobian predicts</td></tr>{rows}</table>"
         )
+        self.ball_label.setText(text)
+        self.ball_label.setToolTip(text)
