@@ -41,7 +41,7 @@ class CurvesView(pg.GraphicsLayoutWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setMinimumSize(340, 420)
+        self.setMinimumSize(260, 420)
         self.ci.setContentsMargins(2, 2, 14, 2)  # room for the last step label on the right
         # Each curve is named in its plot's title, in its colour: a legend would sit on the
         # curves somewhere, whichever corner it takes.

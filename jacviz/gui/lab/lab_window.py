@@ -34,6 +34,7 @@ from jacviz.gui.common.animation import export_animation
 from jacviz.gui.common.export import ExportError, Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.common.panels import side_panel
+from jacviz.gui.common.screen import fit_to_screen
 from jacviz.gui.lab.compare import CompareWidget
 from jacviz.gui.lab.compare_controller import CompareController
 from jacviz.gui.lab.curves import CurvesView
@@ -53,6 +54,9 @@ LAB_VIEWS = {
     "window": "Whole window",
 }
 """The views File → Export figure… offers in the lab: key → name."""
+
+PREFERRED_SIZE = (1400, 856)
+"""The lab's size where the screen has room; smaller screens get their available area."""
 
 MOVIE_FRAMES = 60
 """Frames of an exported training animation (3 s at 20 frames per second)."""
@@ -128,7 +132,7 @@ class LabWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._build_menus()
         self._connect()
-        self.resize(1480, 900)
+        fit_to_screen(self, PREFERRED_SIZE)
         self.controller.refresh()
 
     # ---- construction --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 from jacviz.gui.common.export import Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.common.panels import side_panel
+from jacviz.gui.common.screen import fit_to_screen
 from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.mapview.controller import Controller
 from jacviz.gui.mapview.editor import MapEditor
@@ -141,11 +142,7 @@ class MainWindow(QMainWindow):
         self.heatmap_actions = menus.heatmap_actions
         self.examples_menu = menus.examples_menu
         self._connect()
-        geometry = self.settings.value(GEOMETRY_KEY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1500, 860)
+        fit_to_screen(self, (1500, 860), self.settings.value(GEOMETRY_KEY))
         self.status.show_hint()
         self.controller.refresh()
 
@@ -351,7 +348,6 @@ class MainWindow(QMainWindow):
         """Show the regularization lab (one per main window); its models open here."""
         if self.lab_window is None:
             self.lab_window = LabWindow(open_network=self.open_network)
-            self.lab_window.resize(1400, 850)
             labs = self.lab_window.controller
             self.document.lab = labs
             for signal in (labs.sigStateChanged, labs.sigDatasetChanged, labs.sigSnapshotChanged):

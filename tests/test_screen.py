@@ -1,0 +1,97 @@
+"""Windows open inside the screen's available area, whatever its size and scaling."""
+
+import pytest
+from PyQt6.QtCore import QRect, QSize
+from PyQt6.QtGui import QScreen
+from PyQt6.QtWidgets import QMainWindow
+
+from jacviz.gui.common.screen import FRAME_ALLOWANCE, fit_to_screen, fitted_rect, saved_frame
+
+LAPTOP = QRect(0, 0, 1366, 768 - 32)  # a 1366×768 screen less a task bar
+SCALED = QRect(0, 0, 1280, 720 - 32)  # 1920×1080 at QT_SCALE_FACTOR=1.5, in logical pixels
+LARGE = QRect(0, 0, 1920, 1080 - 32)
+
+
+def frame_inside(rect: QRect, area: QRect, frame: QSize = FRAME_ALLOWANCE) -> bool:
+    outer = QRect(rect.x(), rect.y(), rect.width() + frame.width(), rect.height() + frame.height())
+    outer.translate(-frame.width() // 2, -(frame.height() - frame.width() // 2))
+    return area.contains(outer)
+
+
+@pytest.fixture
+def screen_of(monkeypatch):
+    """Make every screen report ``area`` as its available geometry."""
+
+    def use(area: QRect) -> None:
+        monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(area))
+
+    return use
+
+
+@pytest.mark.parametrize("area", [LAPTOP, SCALED, QRect(100, 50, 1366, 736)])
+def test_the_preferred_size_is_capped_to_the_area_and_placed_on_it(area):
+    rect = fitted_rect(QSize(1500, 860), area)
+    assert rect.width() <= area.width() - FRAME_ALLOWANCE.width()
+    assert rect.height() <= area.height() - FRAME_ALLOWANCE.height()
+    assert frame_inside(rect, area)
+
+
+def test_a_large_screen_gets_the_preferred_size():
+    rect = fitted_rect(QSize(1500, 860), LARGE)
+    assert rect.size() == QSize(1500, 860)
+    assert frame_inside(rect, LARGE)
+
+
+def test_a_saved_geometry_is_restored_only_if_it_still_fits(qtbot):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    large = QMainWindow()
+    qtbot.addWidget(large)
+    large.setGeometry(QRect(200, 100, 1700, 1000))  # saved on a large monitor
+    assert saved_frame(large.saveGeometry()) == QRect(200, 100, 1700, 1000)
+    fit_to_screen(window, (1500, 860), large.saveGeometry(), available=LAPTOP)
+    assert window.geometry() == fitted_rect(QSize(1500, 860), LAPTOP)
+    small = QMainWindow()
+    qtbot.addWidget(small)
+    small.setGeometry(QRect(40, 60, 700, 500))
+    fit_to_screen(window, (1500, 860), small.saveGeometry(), available=LAPTOP)
+    assert window.geometry() == QRect(40, 60, 700, 500)
+    fit_to_screen(window, (1500, 860), b"not a geometry", available=LAPTOP)
+    assert window.geometry() == fitted_rect(QSize(1500, 860), LAPTOP)
+
+
+@pytest.mark.parametrize(
+    "area", [LAPTOP, SCALED, LARGE], ids=["1366x768", "1920x1080@1.5", "1920x1080"]
+)
+def test_the_main_window_opens_inside_the_screen(qtbot, settings, screen_of, area):
+    from jacviz.gui.shell.main_window import MainWindow
+    from jacviz.state.view import ViewState
+
+    screen_of(area)
+    window = MainWindow(ViewState(), settings)
+    qtbot.addWidget(window)
+    assert frame_inside(window.geometry(), area), window.geometry()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= area.width() - FRAME_ALLOWANCE.width(), hint
+    assert hint.height() <= area.height() - FRAME_ALLOWANCE.height(), hint
+    if area == LARGE:
+        assert window.size() == QSize(1500, 860)
+    window.close()
+
+
+@pytest.mark.parametrize(
+    "area", [LAPTOP, SCALED, LARGE], ids=["1366x768", "1920x1080@1.5", "1920x1080"]
+)
+def test_the_lab_opens_inside_the_screen_on_either_tab(qtbot, screen_of, area):
+    from jacviz.gui.lab.lab_window import LabWindow
+
+    screen_of(area)
+    window = LabWindow()
+    qtbot.addWidget(window)
+    assert frame_inside(window.geometry(), area), window.geometry()
+    for tab in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(tab)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= area.width() - FRAME_ALLOWANCE.width(), (tab, hint)
+        assert hint.height() <= area.height() - FRAME_ALLOWANCE.height(), (tab, hint)
+    window.close()
