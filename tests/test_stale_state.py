@@ -5,9 +5,12 @@ state (an error, the linear map's matrix, an invalid domain, the previous exampl
 goes away with it.
 """
 
+import numpy as np
 from PyQt6.QtCore import Qt
 
 from jacviz.gui.shell.status import HINT
+from jacviz.math.presets import PRESETS
+from jacviz.nets.networks import EXAMPLES_DIR
 
 
 def type_formula(qtbot, window, settle, text):
@@ -48,3 +51,33 @@ def test_a_fixed_error_leaves_a_newer_message_alone(qtbot, window, settle):
     window.status.show_message("Saved the output plane")  # something newer was said since
     xmin.setValue(-2.0)
     assert window.statusBar().currentMessage() == "Saved the output plane"
+
+
+def preset(name):
+    return next(entry for entry in PRESETS if entry.name == name)
+
+
+def test_the_matrix_editor_shows_only_while_the_linear_map_is_shown(qtbot, window, settle):
+    matrix = window.editor.matrix_group
+    assert not matrix.isVisibleTo(window)
+    window.controller.load_preset(preset("Linear map"))  # as Presets → Linear map does
+    settle()
+    assert matrix.isVisibleTo(window)
+    assert [box.value() for box in window.editor.matrix] == [1.5, 0.5, 0.25, 1.0]
+    window.editor.matrix[1].setValue(-2.0)
+    settle()
+    assert matrix.isVisibleTo(window)  # its own edits keep it
+    np.testing.assert_array_equal(window.controller.linearization.jacobian, [[1.5, -2], [0.25, 1]])
+    window.controller.load_preset(preset("Shear"))
+    settle()
+    assert not matrix.isVisibleTo(window)
+    combo = window.editor.presets
+    combo.activated.emit(combo.findText("Linear map"))
+    settle()
+    assert matrix.isVisibleTo(window)
+    window.open_network(str(EXAMPLES_DIR / "tanh_warp.safetensors"))
+    settle()
+    assert not matrix.isVisibleTo(window)
+    window.controller.set_formula("x + y, x - y")
+    settle()
+    assert not matrix.isVisibleTo(window)

@@ -31,8 +31,34 @@ from jacviz.state.view import CLASSES, ViewState
 FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""
 
-LINEAR_PRESET = "Linear map"
+MATRIX_BOUND = 10.0
+"""The matrix editor's entries are in [-MATRIX_BOUND, MATRIX_BOUND], with two decimals."""
 FORMULA_PLACEHOLDER = "f1, f2 in x and y, e.g. x**2 + y, x*y"
+
+
+def _linear_entries(formula: str) -> tuple[float, float, float, float] | None:
+    """The matrix [[a, b], [c, d]] of a linear map's ``formula``, or None.
+
+    Only formulas as :func:`linear_formula` writes them, with entries the matrix editor
+    shows exactly, count: the editor then shows the map shown, not an approximation.
+    """
+    parts = formula.replace(", ", " + ").split(" + ")
+    if len(parts) != 4:
+        return None
+    entries = []
+    for part, variable in zip(parts, ("x", "y", "x", "y"), strict=True):
+        number, _, name = part.rpartition("*")
+        try:
+            value = float(number)
+        except ValueError:
+            return None
+        if name != variable or not -MATRIX_BOUND <= value <= MATRIX_BOUND:
+            return None
+        entries.append(value)
+    a, b, c, d = entries
+    if linear_formula(a, b, c, d) != formula or any(round(v, 2) != v for v in entries):
+        return None  # not one the two-decimal boxes show exactly
+    return a, b, c, d
 
 
 def _spin(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
@@ -79,6 +105,7 @@ class MapEditor(QWidget):
         layout.addWidget(self._build_view_group())
         self._syncing = False
         self._domain_problem = ""  # why the domain fields cannot be used ('' when they can)
+        self._matrix_sent: str | None = None  # the matrix's last formula, until it is shown
 
     # ---- construction --------------------------------------------------------------------------
     def _build_map_group(self) -> QGroupBox:
@@ -123,10 +150,8 @@ class MapEditor(QWidget):
         matrix = QGridLayout(self.matrix_group)
         matrix.setContentsMargins(0, 0, 0, 0)
         matrix.addWidget(QLabel("matrix [[a, b], [c, d]]:"), 0, 0, 1, 2)
-        self.matrix = [
-            _spin(-10, 10, 0.1, 2, "An entry of the linear map's matrix = its Jacobian everywhere")
-            for _ in range(4)
-        ]
+        tip = "An entry of the linear map's matrix = its Jacobian everywhere"
+        self.matrix = [_spin(-MATRIX_BOUND, MATRIX_BOUND, 0.1, 2, tip) for _ in range(4)]
         for index, box in enumerate(self.matrix):
             matrix.addWidget(box, 1 + index // 2, index % 2)
             box.valueChanged.connect(self._on_matrix_changed)
@@ -174,8 +199,12 @@ class MapEditor(QWidget):
         self.output_view = QComboBox()
         self.output_view.setToolTip(
             "The output plane shows the top-2 principal directions of the outputs (an\n"
-            "orthonormal projection: it never magnifies) or two chosen outputs."
+            "orthonormal projection: it never magnifies) or two chosen outputs. A 2-class\n"
+            "classifier's two logits are nearly opposite (a line): it is shown by its margin\n"
+            "z1 − z0 (≈ signed distance to the boundary) against the position along it."
         )
+        self._output_view_outputs: int | None = None  # the map the combo's entries are for
+        self._output_view_shown = "pca"  # the state's choice, selected again after a rebuild
         self.output_view.currentIndexChanged.connect(
             lambda i: self._syncing or self.sigOutputViewChosen.emit(self.output_view.itemData(i))
         )
@@ -185,23 +214,41 @@ class MapEditor(QWidget):
         return self.classes_group
 
     def show_classes(self, outputs: int | None) -> None:
-        """Offer the classifier controls for a map of ``outputs`` outputs (None hides them)."""
+        """Offer the classifier controls for a map of ``outputs`` outputs (None hides them).
+
+        Every classifier can choose its output plane: with 2 classes, the margin view or the
+        two logits as they are; with more, the top-2 principal directions or two outputs.
+        """
         self.classes_group.setVisible(outputs is not None)
-        # With 2 outputs the output plane is the logits' own plane: nothing to choose.
-        wide = outputs is not None and outputs > 2
-        self.output_view.setVisible(wide)
-        self._output_view_label.setVisible(wide)
-        if not wide or self.output_view.count() == 1 + outputs * (outputs - 1) // 2:
+        self.output_view.setVisible(outputs is not None)
+        self._output_view_label.setVisible(outputs is not None)
+        if outputs is None or outputs == self._output_view_outputs:
             return
+        self._output_view_outputs = outputs
         self._syncing = True
-        self.output_view.clear()
-        self.output_view.addItem("top-2 principal directions", "pca")
-        for first in range(outputs):
-            for second in range(first + 1, outputs):
-                self.output_view.addItem(
-                    f"outputs {first + 1} and {second + 1}", f"outputs({first},{second})"
-                )
-        self._syncing = False
+        try:
+            self.output_view.clear()
+            if outputs == 2:
+                self.output_view.addItem("margin z1 − z0 against the boundary", "margin")
+                self.output_view.addItem("the two logits as they are", "outputs(0,1)")
+            else:
+                self.output_view.addItem("top-2 principal directions", "pca")
+            for first in range(outputs if outputs > 2 else 0):
+                for second in range(first + 1, outputs):
+                    self.output_view.addItem(
+                        f"outputs {first + 1} and {second + 1}", f"outputs({first},{second})"
+                    )
+            self._select_output_view(self._output_view_shown)
+        finally:
+            self._syncing = False
+
+    def _select_output_view(self, view: str) -> None:
+        """Select ``view`` in the combo (a 2-output map shows its logits under "pca" too)."""
+        self._output_view_shown = view
+        index = self.output_view.findData(view)
+        if index < 0 and view == "pca":
+            index = self.output_view.findData("outputs(0,1)")
+        self.output_view.setCurrentIndex(max(0, index))
 
     def _build_view_group(self) -> QGroupBox:
         group = QGroupBox("View")
@@ -270,11 +317,12 @@ class MapEditor(QWidget):
             for box, value in zip(self.domain, bounds, strict=True):
                 box.setValue(value)
             self._check_domain()  # the state's domain is valid: a problem shown is gone
+            self._show_matrix(state)
             self.grid_lines.setValue(state.grid_lines)
             self.h.setValue(state.h)
             self.heatmap.setCurrentIndex(max(0, self.heatmap.findData(state.heatmap)))
             self.jacobian_of.setCurrentIndex(max(0, self.jacobian_of.findData(state.jacobian_of)))
-            self.output_view.setCurrentIndex(max(0, self.output_view.findData(state.output_view)))
+            self._select_output_view(state.output_view)
         finally:
             self._syncing = False
 
@@ -312,9 +360,25 @@ class MapEditor(QWidget):
             return
         self.sigSliceEdited.emit(*vectors)
 
+    def _show_matrix(self, state: ViewState) -> None:
+        """Show the matrix editor only while the map shown is a linear map's formula.
+
+        Otherwise editing it would silently replace another map. While an edit of the matrix
+        is on its way (checked off the GUI thread), its entries are left as the user set them.
+        """
+        entries = None if state.network is not None else _linear_entries(state.formula)
+        self.matrix_group.setVisible(entries is not None)
+        if entries is None:
+            self._matrix_sent = None
+            return
+        if self._matrix_sent is not None and self._matrix_sent != state.formula:
+            return
+        self._matrix_sent = None
+        for box, value in zip(self.matrix, entries, strict=True):
+            box.setValue(value)
+
     def _emit_formula(self) -> None:
         self._formula_timer.stop()
-        self.matrix_group.setVisible(False)  # a typed formula is no longer the matrix's
         self.sigFormulaEdited.emit(self.formula.text())
 
     def _on_preset_activated(self, index: int) -> None:
@@ -322,18 +386,13 @@ class MapEditor(QWidget):
         self.presets.setCurrentIndex(0)
         if entry is None:
             return
-        self.matrix_group.setVisible(entry.name == LINEAR_PRESET)
-        if entry.name == LINEAR_PRESET:
-            self._syncing = True
-            for box, value in zip(self.matrix, (1.5, 0.5, 0.25, 1.0), strict=True):
-                box.setValue(value)
-            self._syncing = False
-        self.sigPresetChosen.emit(entry)
+        self.sigPresetChosen.emit(entry)  # the matrix editor shows with the linear map
 
     def _on_matrix_changed(self) -> None:
         if not self._syncing:
             text = linear_formula(*(box.value() for box in self.matrix))
             self.formula.setText(text)
+            self._matrix_sent = text
             self.sigFormulaEdited.emit(text)
 
     def _on_domain_changed(self) -> None:
