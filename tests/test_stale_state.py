@@ -81,3 +81,24 @@ def test_the_matrix_editor_shows_only_while_the_linear_map_is_shown(qtbot, windo
     window.controller.set_formula("x + y, x - y")
     settle()
     assert not matrix.isVisibleTo(window)
+
+
+def test_invalid_domain_fields_are_marked_until_fixed(qtbot, window, settle):
+    boxes = window.editor.domain
+    tip = boxes[0].toolTip()
+    boxes[0].setValue(3.0)  # x from 3 to 2
+    for box in boxes[:2]:
+        assert "#B00020" in box.styleSheet()
+        assert "xmin < xmax" in box.toolTip()
+    for box in boxes[2:]:
+        assert box.styleSheet() == "" and box.toolTip() == tip  # y is fine
+    boxes[0].setValue(-2.0)
+    settle()
+    for box in boxes:
+        assert box.styleSheet() == "" and box.toolTip() == tip
+    boxes[3].setValue(-3.0)  # y to −3, below y from −2
+    assert ["#B00020" in box.styleSheet() for box in boxes] == [False, False, True, True]
+    window.controller.load_preset(PRESETS[0])  # another state's domain replaces the fields
+    settle()
+    assert all(box.styleSheet() == "" for box in boxes)
+    assert window.statusBar().currentMessage().startswith(PRESETS[0].name)

@@ -31,6 +31,9 @@ from jacviz.state.view import CLASSES, ViewState
 FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""
 
+DOMAIN_TIP = "The input plane shows x in [xmin, xmax] and y in [ymin, ymax]."
+INVALID_STYLE = "QAbstractSpinBox { border: 2px solid #B00020; }"
+"""How a field whose value cannot be used is marked (the formula's error red)."""
 MATRIX_BOUND = 10.0
 """The matrix editor's entries are in [-MATRIX_BOUND, MATRIX_BOUND], with two decimals."""
 FORMULA_PLACEHOLDER = "f1, f2 in x and y, e.g. x**2 + y, x*y"
@@ -256,8 +259,7 @@ class MapEditor(QWidget):
         domain_row = QWidget()
         domain_layout = QGridLayout(domain_row)
         domain_layout.setContentsMargins(0, 0, 0, 0)
-        tip = "The input plane shows x in [xmin, xmax] and y in [ymin, ymax]."
-        self.domain = [_spin(-1e6, 1e6, 0.5, 3, tip) for _ in range(4)]
+        self.domain = [_spin(-1e6, 1e6, 0.5, 3, DOMAIN_TIP) for _ in range(4)]
         for box in self.domain:
             box.setMaximumWidth(100)
         for index, (name, box) in enumerate(
@@ -411,8 +413,24 @@ class MapEditor(QWidget):
             domain, problem = None, str(error)
         if problem != self._domain_problem:
             self._domain_problem = problem
+            self._mark_domain(problem)
             self.sigDomainProblem.emit(problem)
         return domain
+
+    def _mark_domain(self, problem: str) -> None:
+        """Mark the domain fields that cause ``problem`` in red, saying why ('' unmarks all).
+
+        An empty x or y range marks its two fields; any other problem (a bound too large,
+        a rectangle too narrow or too long) marks all four.
+        """
+        xmin, xmax, ymin, ymax = (box.value() for box in self.domain)
+        bad_x, bad_y = xmin >= xmax, ymin >= ymax
+        if not (bad_x or bad_y):
+            bad_x = bad_y = bool(problem)
+        for index, box in enumerate(self.domain):
+            bad = bad_x if index < 2 else bad_y
+            box.setStyleSheet(INVALID_STYLE if bad else "")
+            box.setToolTip(f"Not applied: {problem}" if bad else DOMAIN_TIP)
 
     def _on_grid_lines_changed(self, value: int) -> None:
         if not self._syncing:
