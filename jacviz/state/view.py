@@ -43,6 +43,11 @@ MAX_INPUTS = 100_000
 MAX_PATH = 4096
 """Longest network path a view holds (the usual PATH_MAX)."""
 _OUTPUTS = re.compile(r"outputs\(([0-9]{1,6}),([0-9]{1,6})\)")  # ASCII digits only, as written
+PCA_VIEW = "pca"
+"""The output view of a classifier's top-2 principal directions (the default)."""
+MARGIN_VIEW = "margin"
+"""The output view of a 2-class classifier: its logit margin z1 − z0 against the position
+along the decision boundary (see :class:`jacviz.nets.margin.MarginView`)."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ class ViewState:
     jacobian_of: str = "logits"
     """For maps with more than 2 outputs: inspect the Jacobian of the "logits" themselves or
     of the softmax "probabilities"."""
-    output_view: str = "pca"
-    """For maps with more than 2 outputs: the output plane shows the top-2 principal
-    directions ("pca") or two outputs ("outputs(i,j)", counted from 0)."""
+    output_view: str = PCA_VIEW
+    """For classifiers: the output plane shows the top-2 principal directions ("pca"), two
+    outputs ("outputs(i,j)", counted from 0) or, for 2 classes, the logit margin against the
+    position along the decision boundary ("margin"). A map of 2 outputs shows them as they
+    are under "pca" and "outputs(0,1)" (its two logits nearly opposite: a line)."""
     morph: float = 1.0
     """t in [0, 1]: the output plane shows (1 − t)·p + t·f(p)."""
     layer_units: tuple[int, int] | None = None
@@ -88,8 +95,8 @@ class ViewState:
             )
         if not _is_output_view(self.output_view):
             raise ValueError(
-                f"output_view must be 'pca' or 'outputs(i,j)' of two different outputs, not "
-                f"{shown(self.output_view)}"
+                f"output_view must be 'pca' or 'outputs(i,j)' of two different outputs, or "
+                f"'margin', not {shown(self.output_view)}"
             )
         if not 2 <= self.grid_lines <= 201:
             raise ValueError(f"grid lines must be between 2 and 201, got {shown(self.grid_lines)}")
@@ -196,16 +203,18 @@ def _plane(value: object, where: str) -> tuple[tuple[float, ...], ...]:
 
 
 def _is_output_view(text: str) -> bool:
-    """Whether ``text`` is "pca" or "outputs(i,j)" of two different outputs (ASCII digits)."""
+    """Whether ``text`` is "pca", "margin" or "outputs(i,j)" of two different outputs."""
     match = _OUTPUTS.fullmatch(text)
-    return text == "pca" or (match is not None and int(match[1]) != int(match[2]))
+    pair = match is not None and int(match[1]) != int(match[2])
+    return text in (PCA_VIEW, MARGIN_VIEW) or pair
 
 
 def _output_view(value: object, where: str) -> str:
     text = read_text(value, where, len("outputs(,)") + 12)
     if not _is_output_view(text):
         raise ValueError(
-            f"{where} must be 'pca' or 'outputs(i,j)' of two different outputs, got {shown(text)}"
+            f"{where} must be 'pca' or 'outputs(i,j)' of two different outputs, or 'margin', "
+            f"got {shown(text)}"
         )
     return text
 

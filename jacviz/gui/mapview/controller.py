@@ -37,11 +37,12 @@ from jacviz.gui.mapview.loaded_network import LoadedNetwork
 from jacviz.gui.mapview.loader import Outcome, Refused, RequestLoader
 from jacviz.gui.mapview.openings import prepare_formula, prepare_network, prepare_state
 from jacviz.gui.mapview.pictures import (
+    default_output_view,
     derive,
     heatmap_problem,
     is_classifier,
     layer_pictures,
-    missing_outputs,
+    output_view_problem,
     probe_factors,
     probe_path,
     warp,
@@ -394,7 +395,10 @@ class Controller(QObject):
 
     @_falls_back
     def set_output_view(self, kind: str) -> None:
-        """Draw a classifier's outputs by their top-2 directions ("pca") or "outputs(i,j)"."""
+        """Draw a classifier by its outputs' top-2 directions ("pca"), "outputs(i,j)" or "margin".
+
+        "margin" (2 classes only) draws the logit margin against the boundary direction.
+        """
         if kind != self._state.output_view:
             self._set(output_view=kind)
             self._update_map()
@@ -482,6 +486,9 @@ class Controller(QObject):
         self.sigFormulaError.emit("", 0)
         self._replace_network(network)
         self._source = source
+        view = default_output_view(source, self.is_classifier)
+        if view is not None:  # e.g. a 2-class classifier: its margin, not a line of logits
+            changes = {**changes, "output_view": view}
         self._set(network=str(path), slice=None, **changes)
         self._update_map()
         self.sigStatus.emit(network.note(self._source))
@@ -538,8 +545,8 @@ class Controller(QObject):
         self._update_probe()
 
     def _output_view_problem(self) -> bool:
-        """True when the chosen pair of outputs does not exist in the current map."""
-        return missing_outputs(self._state.output_view, self._source.output_dim)
+        """True when the current map cannot be drawn through the chosen output view."""
+        return output_view_problem(self._state.output_view, self._source, self.is_classifier)
 
     def _update_grid(self) -> None:
         state = self._state

@@ -23,8 +23,9 @@ from jacviz.math.maps import Map, TorchMap, require_planar
 from jacviz.math.probe import probe
 from jacviz.nets.hosted import HostedNetwork
 from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
+from jacviz.nets.margin import MarginView
 from jacviz.nets.views import OutputView, ProbabilityMap, SliceMap
-from jacviz.state.view import CLASSES, ViewState
+from jacviz.state.view import CLASSES, MARGIN_VIEW, PCA_VIEW, ViewState
 
 PATH_CIRCLE_SAMPLES = 64
 """Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
@@ -60,13 +61,17 @@ def derive(source: Map, state: ViewState, classifier: bool) -> tuple[Map, Map]:
 
     The analysed map is the one whose Jacobian the inspector and heatmaps show (the source,
     or its softmax probabilities); the shown map is the 2→2 map the planes draw (the analysed
-    map itself with 2 outputs, else a 2D view of its outputs).
+    map itself with 2 outputs, else a 2D view of its outputs). A 2-class classifier under the
+    "margin" view is drawn by its logits' margin against the boundary direction
+    (:class:`MarginView`), whichever Jacobian is analysed: the margin is a logit quantity.
     """
     probabilities = classifier and state.jacobian_of == "probabilities"
     analysed = ProbabilityMap(source) if probabilities else source
+    if state.output_view == MARGIN_VIEW and offers_margin(source, classifier):
+        return analysed, MarginView(source, points=sample_points(state.domain, 32))
     if source.output_dim <= 2:
         return analysed, analysed
-    if state.output_view == "pca":
+    if state.output_view == PCA_VIEW:
         # Principal directions of the outputs over the domain, fitted once per map.
         points = sample_points(state.domain, 32)
         return analysed, OutputView(analysed, "pca", points=points)
@@ -135,9 +140,30 @@ def heatmap_problem(key: str | None, source: Map, classifier: bool) -> str:
     return ""
 
 
+def offers_margin(source: Map, classifier: bool) -> bool:
+    """Whether ``source`` can be shown by its logit margin: a classifier of 2 classes."""
+    return classifier and source.output_dim == 2 and source.input_dim == 2
+
+
+def default_output_view(source: Map, classifier: bool) -> str | None:
+    """The output view a newly opened ``source`` is best seen through, or None to keep it.
+
+    A 2-class classifier's logits are nearly opposite, so their own plane shows a line: it
+    opens on its margin view.
+    """
+    return MARGIN_VIEW if offers_margin(source, classifier) else None
+
+
+def output_view_problem(output_view: str, source: Map, classifier: bool) -> bool:
+    """True when ``source`` cannot be shown through ``output_view`` (PCA is then used)."""
+    if output_view == MARGIN_VIEW:
+        return not offers_margin(source, classifier)
+    return missing_outputs(output_view, source.output_dim)
+
+
 def missing_outputs(output_view: str, output_dim: int) -> bool:
     """True when the pair of outputs ``output_view`` names does not exist in the map."""
-    if output_view == "pca":
+    if output_view in (PCA_VIEW, MARGIN_VIEW):
         return False
     first, second = (int(i) for i in output_view[len("outputs(") : -1].split(","))
     return max(first, second) >= output_dim or first == second

@@ -1,0 +1,178 @@
+"""Classifiers in the main window: a 2-class network's output plane shows something.
+
+Its two logits are nearly opposite, so their own plane squashes the grid onto a line; the
+margin view (logit margin against the position along the boundary) spreads it in 2D, is the
+default when such a network is opened, and can be switched.
+"""
+
+import numpy as np
+import pytest
+
+from jacviz.math.grid import Domain, sample_points
+from jacviz.math.maps import FormulaMap
+from jacviz.nets.margin import MarginView
+from jacviz.nets.networks import EXAMPLES_DIR, load_network
+from jacviz.state.view import ViewState
+
+MOONS = EXAMPLES_DIR / "moons_jr.safetensors"
+TWO_CLASS_EXAMPLES = ("moons_jr", "moons_plain", "spirals_jr", "spirals_plain")
+
+
+def spread(points):
+    """Smaller over larger singular value of the centred points: 0 for points on a line."""
+    finite = points[np.all(np.isfinite(points), axis=1)]
+    sigma = np.linalg.svd(finite - finite.mean(axis=0), compute_uv=False)
+    return sigma[1] / sigma[0]
+
+
+def example(name):
+    network = load_network(EXAMPLES_DIR / f"{name}.safetensors")
+    domain = Domain(*network.metadata["domain"])
+    return network.as_map(), domain
+
+
+# ---- the margin view as a map --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TWO_CLASS_EXAMPLES)
+def test_the_margin_view_spreads_what_the_logits_squash_onto_a_line(name):
+    logits, domain = example(name)
+    points = sample_points(domain, 41)
+    assert spread(logits.evaluate(points)) < 0.06  # nearly opposite logits: a line
+    view = MarginView(logits, points=sample_points(domain, 32))
+    assert spread(view.evaluate(points)) >= 0.05
+
+
+def test_the_margin_view_of_moons_is_far_from_a_line():
+    logits, domain = example("moons_jr")
+    points = sample_points(domain, 41)
+    assert spread(logits.evaluate(points)) < 0.01
+    assert spread(MarginView(logits, sample_points(domain, 32)).evaluate(points)) >= 0.15
+
+
+def test_the_margin_view_jacobian_is_the_chain_rule_of_the_logits():
+    logits, domain = example("moons_jr")
+    view = MarginView(logits, sample_points(domain, 32))
+    points = sample_points(domain, 7)
+    values, jacobian = view.evaluate_with_jacobian(points)
+    z, dz = logits.evaluate_with_jacobian(points)
+    np.testing.assert_allclose(values[:, 0], (z[:, 1] - z[:, 0]) / view.scale, rtol=1e-12)
+    np.testing.assert_allclose(values[:, 1], (points - view.center) @ view.along, atol=1e-12)
+    np.testing.assert_allclose(jacobian[:, 0], (dz[:, 1] - dz[:, 0]) / view.scale, rtol=1e-12)
+    np.testing.assert_array_equal(jacobian[:, 1], np.broadcast_to(view.along, (len(points), 2)))
+    np.testing.assert_array_equal(view.evaluate(points), values)
+
+
+def test_a_linear_classifier_is_seen_as_distance_to_its_boundary():
+    # z1 − z0 = 3x + 4y − 5: its gradient has norm 5, so the first coordinate is the signed
+    # distance to the line 3x + 4y = 5, and the view is a rotation (orientation kept).
+    logits = FormulaMap.from_text("0, 3*x + 4*y - 5", isolated=False)
+    view = MarginView(logits, sample_points(Domain(-1, 1, -1, 1), 8))
+    assert view.scale == pytest.approx(5.0)
+    np.testing.assert_allclose(view.along, [-0.8, 0.6])
+    points = np.array([[1.0, 1.0], [0.0, 0.0]])
+    values, jacobian = view.evaluate_with_jacobian(points)
+    np.testing.assert_allclose(values[:, 0], [0.4, -1.0])
+    np.testing.assert_allclose(np.linalg.det(jacobian), [1.0, 1.0])
+
+
+def test_the_margin_view_refuses_maps_that_are_not_two_logits_of_the_plane():
+    with pytest.raises(ValueError, match="2 inputs and 2 logits"):
+        MarginView(FormulaMap.from_text("x, y, 0", isolated=False), np.zeros((3, 2)))
+
+
+# ---- the view state ------------------------------------------------------------------------
+
+
+def test_margin_is_an_output_view_and_old_values_read_unchanged():
+    assert ViewState(output_view="margin").output_view == "margin"
+    for old in ("pca", "outputs(0,1)", "outputs(2,0)"):
+        data = ViewState(output_view=old).to_dict()
+        assert ViewState.from_dict(data).output_view == old
+    data = ViewState().to_dict()
+    del data["output_view"]  # a file from before output views: PCA, as then
+    assert ViewState.from_dict(data).output_view == "pca"
+    for bad in ("margin ", "Margin", "margins", "margin(0,1)"):
+        with pytest.raises(ValueError, match="output_view"):
+            ViewState(output_view=bad)
+        with pytest.raises(ValueError, match="output_view"):
+            ViewState.from_dict({"output_view": bad})
+
+
+# ---- in the main window --------------------------------------------------------------------
+
+
+def shown_points(window):
+    """Every point of the output plane's grid curves, as drawn."""
+    curves = []
+    for item in (window.output_plane.vertical_lines, window.output_plane.horizontal_lines):
+        x, y = item.getData()
+        curves.append(np.column_stack([x, y]))
+    return np.concatenate(curves)
+
+
+def test_a_two_class_network_opens_on_its_margin_and_can_switch(qtbot, window, settle):
+    controller = window.controller
+    assert window.open_network(str(MOONS))
+    settle()
+    assert controller.state.output_view == "margin"
+    assert isinstance(controller.map, MarginView)
+    editor = window.editor
+    assert editor.output_view.isVisibleTo(window)  # a classifier: the user can switch
+    assert [editor.output_view.itemData(i) for i in range(editor.output_view.count())] == [
+        "margin",
+        "outputs(0,1)",
+    ]
+    assert editor.output_view.currentData() == "margin"
+    margin_picture = shown_points(window)
+    assert spread(margin_picture) >= 0.05
+    # The probe's parallelogram and ellipse live in the view: its Jacobian at p.
+    _, expected = controller.map.evaluate_with_jacobian(np.array([controller.state.probe]))
+    np.testing.assert_allclose(controller.linearization.jacobian, expected[0], rtol=1e-12)
+    # The two logits as they are: nearly a line.
+    editor.output_view.setCurrentIndex(editor.output_view.findData("outputs(0,1)"))
+    settle()
+    assert controller.state.output_view == "outputs(0,1)"
+    logits_picture = shown_points(window)
+    assert spread(logits_picture) < 0.01
+    assert logits_picture.shape != margin_picture.shape or not np.allclose(
+        logits_picture, margin_picture
+    )
+    # And back.
+    editor.output_view.setCurrentIndex(editor.output_view.findData("margin"))
+    settle()
+    assert controller.state.output_view == "margin"
+    assert spread(shown_points(window)) >= 0.05
+
+
+def test_a_state_saved_before_the_margin_view_opens_unchanged(qtbot, window, settle):
+    controller = window.controller
+    network = load_network(MOONS)
+    old = ViewState.from_dict(
+        {"network": str(MOONS), "domain": network.metadata["domain"], "heatmap": "classes"}
+    )
+    assert old.output_view == "pca"
+    assert controller.show_state(old) is None
+    settle()
+    assert controller.state == old  # nothing rewritten
+    points = controller.grid.lines.reshape(-1, 2)
+    np.testing.assert_allclose(  # the raw logits (torch batches round a little differently)
+        controller.grid.images.reshape(-1, 2), network.as_map().evaluate(points), atol=1e-12
+    )
+    assert window.editor.output_view.currentData() == "outputs(0,1)"  # the logits, as then
+
+
+def test_formulas_and_many_classes_never_keep_the_margin_view(qtbot, window, settle):
+    controller = window.controller
+    assert window.open_network(str(MOONS))
+    settle()
+    assert controller.state.output_view == "margin"
+    assert controller.set_formula("x, y, 0")
+    settle()
+    assert controller.state.output_view == "pca"
+    assert [
+        window.editor.output_view.itemData(i) for i in range(window.editor.output_view.count())
+    ] == ["pca", "outputs(0,1)", "outputs(0,2)", "outputs(1,2)"]
+    assert controller.set_formula("x**2 + y, x*y")
+    settle()
+    assert not window.editor.classes_group.isVisibleTo(window)
