@@ -2,7 +2,8 @@
 
 Its two logits are nearly opposite, so their own plane squashes the grid onto a line; the
 margin view (logit margin against the position along the boundary) spreads it in 2D, is the
-default when such a network is opened, and can be switched.
+default when such a network is opened, and can be switched. The inspector shows only what
+applies to a classifier's k×2 Jacobian and says why the rest is hidden.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ from jacviz.math.grid import Domain, sample_points
 from jacviz.math.maps import FormulaMap
 from jacviz.nets.margin import MarginView
 from jacviz.nets.networks import EXAMPLES_DIR, load_network
+from jacviz.nets.views import softmax
 from jacviz.state.view import ViewState
 
 MOONS = EXAMPLES_DIR / "moons_jr.safetensors"
@@ -176,3 +178,49 @@ def test_formulas_and_many_classes_never_keep_the_margin_view(qtbot, window, set
     assert controller.set_formula("x**2 + y, x*y")
     settle()
     assert not window.editor.classes_group.isVisibleTo(window)
+
+
+# ---- the inspector -------------------------------------------------------------------------
+
+
+def test_the_inspector_shows_only_what_applies_to_softmax_probabilities(qtbot, window, settle):
+    controller = window.controller
+    inspector = window.inspector
+    assert window.open_network(str(MOONS))
+    settle()
+    controller.set_jacobian_of("probabilities")
+    settle()
+    for key in ("det", "sigma2", "condition", "error"):
+        assert not inspector.is_row_shown(key), key
+        assert not inspector.names[key].isVisibleTo(window), key
+    for key in ("jacobian", "sigma1", "frobenius", "margin"):
+        assert inspector.is_row_shown(key), key
+    note = inspector.hidden_note.text()
+    assert "softmax outputs sum to 1" in note and "rank ≤ k−1 = 1" in note
+    assert inspector.hidden_note.isVisibleTo(window)
+    # The margin gradient, of the probabilities: rows top − runner-up of J.
+    p = np.array([controller.state.probe])
+    z, dz = controller.source.evaluate_with_jacobian(p)
+    probabilities = softmax(z)[0]
+    jacobian = (np.diag(probabilities) - np.outer(probabilities, probabilities)) @ dz[0]
+    np.testing.assert_allclose(controller.inspected.report.jacobian, jacobian, rtol=1e-9)
+    top = int(np.argmax(probabilities))
+    gradient = jacobian[top] - jacobian[1 - top]
+    text = inspector.values["margin"].text()
+    assert text.startswith(f"∇(p{top} − p{1 - top}) = (")
+    shown = [float(v) for v in text.split("(", 2)[2].split(")")[0].split(",")]
+    np.testing.assert_allclose(shown, gradient, rtol=1e-5)
+    # Logits: the rank is full, so σ2, σ1/σ2 and the error at h come back; det stays out.
+    controller.set_jacobian_of("logits")
+    settle()
+    for key in ("sigma2", "condition", "error", "margin"):
+        assert inspector.is_row_shown(key), key
+    assert not inspector.is_row_shown("det")
+    assert "shift added to every logit" in inspector.hidden_note.text()
+    # A map of the plane: every row of a square J, and no note.
+    assert controller.set_formula("x**2 + y, x*y")
+    settle()
+    for key in ("det", "sigma2", "condition", "error"):
+        assert inspector.is_row_shown(key), key
+    assert not inspector.is_row_shown("margin")
+    assert not inspector.hidden_note.isVisibleTo(window)

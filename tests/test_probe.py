@@ -136,3 +136,45 @@ def test_a_determinant_too_small_for_float64_is_not_called_singular() -> None:
     assert singular.warnings == (
         "the condition number is infinite: J is singular here (smallest singular value 0)",
     )
+
+
+def test_a_two_class_softmax_jacobian_hides_what_its_rank_makes_meaningless() -> None:
+    from jacviz.nets.views import ProbabilityMap
+
+    logits = FormulaMap.from_text("0.3*x, 2*x + y", isolated=False)
+    report = probe(ProbabilityMap(logits), (1.0, 0.5)).as_classifier(probabilities=True)
+    reading = report.classifier
+    assert reading is not None
+    assert set(reading.hidden) == {"det", "sigma2", "condition", "error"}
+    assert "softmax outputs sum to 1" in reading.reason and "rank ≤ k−1 = 1" in reading.reason
+    # Class 1 wins (logits 0.3 and 2.5): the gradient of p1 − p0 is row 1 minus row 0.
+    assert (reading.top, reading.runner_up) == (1, 0)
+    assert reading.symbol == "∇(p1 − p0)"
+    np.testing.assert_array_equal(reading.margin_gradient, report.jacobian[1] - report.jacobian[0])
+    assert reading.margin == pytest.approx(report.value[1] - report.value[0])
+    # The rows sum to zero: the gradient is twice the winner's row.
+    np.testing.assert_allclose(reading.margin_gradient, 2 * report.jacobian[1], rtol=1e-12)
+
+
+def test_logits_of_a_classifier_hide_only_det() -> None:
+    two = formula_probe("x, -x + 0.1*y", (1.0, 2.0)).as_classifier(probabilities=False)
+    assert two.classifier is not None and two.classifier.hidden == ("det",)
+    assert "shift added to every logit" in two.classifier.reason
+    assert (two.classifier.top, two.classifier.runner_up) == (0, 1)
+    np.testing.assert_allclose(two.classifier.margin_gradient, [2.0, -0.1])
+    three = formula_probe("x, y, 0", (1.0, 2.0)).as_classifier(probabilities=False)
+    assert three.classifier is not None and three.classifier.hidden == ("det",)
+    assert "3×2" in three.classifier.reason
+    assert (three.classifier.top, three.classifier.runner_up) == (1, 0)
+    np.testing.assert_allclose(three.classifier.margin_gradient, [-1.0, 1.0])
+
+
+def test_a_classifier_reading_where_the_outputs_are_not_finite_is_undefined() -> None:
+    reading = formula_probe("1/x, y", (0.0, 1.0)).as_classifier(probabilities=False).classifier
+    assert reading is not None and (reading.top, reading.runner_up) == (-1, -1)
+    assert math.isnan(reading.margin) and np.all(np.isnan(reading.margin_gradient))
+
+
+def test_reading_as_a_classifier_keeps_the_json_keys() -> None:
+    report = formula_probe("x, -x + 0.1*y", (1.0, 2.0))
+    assert report.as_classifier(probabilities=False).to_json() == report.to_json()

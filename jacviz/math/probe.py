@@ -6,6 +6,7 @@ the same thing about the same point.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -70,6 +71,83 @@ def _nonfinite_phrase(value: float, arithmetic: str | None) -> str:
     return f"is {sign} in {arithmetic}" if arithmetic else f"is {sign}"
 
 
+@dataclass(frozen=True, eq=False)  # an array field: == would be elementwise
+class ClassifierReading:
+    """What applies to the k×n Jacobian of a classifier's logits or probabilities at a point.
+
+    A classifier's J is read through its margin: which class wins, by how much, and how fast
+    that changes (``margin_gradient``). Some numbers of a square map say nothing here;
+    ``hidden`` names them (among ``"det"``, ``"sigma2"``, ``"condition"``, ``"error"``, the
+    last being the linearization error at h) and ``reason`` says why in one line.
+    """
+
+    probabilities: bool
+    """True for the Jacobian of the softmax probabilities, False for the logits'."""
+    top: int
+    """The winning class (largest output; -1 where an output is not finite)."""
+    runner_up: int
+    """The class in second place (-1 where an output is not finite)."""
+    margin: float
+    """Top output minus the runner-up's (NaN where an output is not finite)."""
+    margin_gradient: np.ndarray
+    """``J[top] − J[runner_up]``, shape (n,): how fast the margin grows along each input."""
+    hidden: tuple[str, ...]
+    """Quantities left out for this Jacobian."""
+    reason: str
+    """One line saying why they are left out."""
+
+    @property
+    def symbol(self) -> str:
+        """``"∇(z1 − z0)"`` or ``"∇(p1 − p0)"``: what :attr:`margin_gradient` is the gradient of."""
+        letter = "p" if self.probabilities else "z"
+        return f"∇({letter}{self.top} − {letter}{self.runner_up})"
+
+
+def classifier_reading(report: ProbeReport, probabilities: bool) -> ClassifierReading:
+    """Read ``report`` as the Jacobian of a classifier's ``probabilities`` or logits.
+
+    Softmax probabilities sum to 1, so their Jacobian's rows sum to 0 and its rank is at most
+    k − 1: with 2 classes det J and σ2 are 0 up to rounding, σ1/σ2 is rounding over rounding
+    and the tangent parallelogram is flat, so the error at h relative to it says nothing.
+    Logits matter only up to a shift added to all of them (softmax ignores it), and det J
+    changes with that shift; with k > 2 outputs det is not defined at all. The margin's
+    gradient is free of both and says how fast the decision changes.
+    """
+    values = np.asarray(report.value, dtype=np.float64)
+    jacobian = np.asarray(report.jacobian, dtype=np.float64)
+    k, n = jacobian.shape
+    if np.all(np.isfinite(values)) and k >= 2:
+        order = np.argsort(-values, kind="stable")
+        top, runner_up = int(order[0]), int(order[1])
+        margin = float(values[top] - values[runner_up])
+        gradient = jacobian[top] - jacobian[runner_up]
+    else:
+        top = runner_up = -1
+        margin = math.nan
+        gradient = np.full(n, np.nan)
+    if probabilities and k - 1 < n:
+        hidden: tuple[str, ...] = ("det", "sigma2", "condition", "error")
+        reason = (
+            f"softmax outputs sum to 1: J has rank ≤ k−1 = {k - 1}, so det, σ2, σ1/σ2 and "
+            "the error at h say nothing here; the margin gradient does"
+        )
+    elif probabilities:
+        hidden = ("det",)
+        reason = f"softmax outputs sum to 1: J has rank ≤ k−1 = {k - 1}; det needs a square J"
+    elif k == n:
+        hidden = ("det",)
+        reason = (
+            "softmax ignores a shift added to every logit, and det J changes with it, so det "
+            "says nothing about the classifier; the margin gradient does"
+        )
+    else:
+        hidden = ("det",)
+        reason = f"det needs a square J ({k}×{n} here); the margin gradient says how fast the "
+        reason += "decision changes"
+    gradient.flags.writeable = False
+    return ClassifierReading(probabilities, top, runner_up, margin, gradient, hidden, reason)
+
+
 @dataclass(frozen=True)
 class ProbeReport:
     """The value, Jacobian and its derived quantities of a map at one point.
@@ -90,6 +168,12 @@ class ProbeReport:
     field: JacobianField
     symbolic_jacobian: list[list[str]] | None
     warnings: tuple[str, ...]
+    classifier: ClassifierReading | None = None
+    """Set (by :meth:`as_classifier`) when the map is a classifier: what applies to its J."""
+
+    def as_classifier(self, probabilities: bool) -> ProbeReport:
+        """The same report, read as the Jacobian of a classifier (:func:`classifier_reading`)."""
+        return dataclasses.replace(self, classifier=classifier_reading(self, probabilities))
 
     @property
     def det(self) -> float | None:

@@ -142,6 +142,7 @@ class Controller(QObject):
         self._analysed, self._map = self._derive(self._source)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
+        self._inspected: Linearization | None = None
         self._layers: list[LayerImage] | None = None  # the grid in each layer, as shown
         # Whether a view of the layers is on screen: the probe's path is followed only then,
         # to keep probe updates quick when nobody looks inside the network.
@@ -195,6 +196,15 @@ class Controller(QObject):
     def linearization(self) -> Linearization | None:
         """The local linear picture at the probe."""
         return self._linearization
+
+    @property
+    def inspected(self) -> Linearization | None:
+        """What the inspector shows at the probe (the analysed map's report).
+
+        That is :attr:`linearization` with the report of the analysed map: a classifier's
+        logits or probabilities, read as a classifier's.
+        """
+        return self._inspected
 
     @property
     def heatmap_runner(self) -> LatestOnlyRunner:
@@ -584,6 +594,10 @@ class Controller(QObject):
         if self._analysed is not self._map:
             # The planes draw a 2D view; the inspector reads the classifier's own Jacobian.
             lin = dataclasses.replace(lin, report=probe(self._analysed, self._state.probe))
+        if self.is_classifier:  # and only what applies to a classifier's J
+            probabilities = self._state.jacobian_of == "probabilities"
+            lin = dataclasses.replace(lin, report=lin.report.as_classifier(probabilities))
+        self._inspected = lin
         self.sigInspected.emit(lin)
         self.sigFactorsChanged.emit(self._factors())
         self._update_layer_path()

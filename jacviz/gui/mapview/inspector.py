@@ -1,16 +1,22 @@
-"""The inspector: the numbers at the probe, each with a one-line meaning on hover."""
+"""The inspector: the numbers at the probe, each with a one-line meaning on hover.
+
+For a classifier it shows only what applies to the k×2 Jacobian of its logits or
+probabilities (its margin gradient among them) and says in one line why det, σ2, the
+condition number or the error at h are left out (:class:`~jacviz.math.probe.ClassifierReading`).
+"""
 
 from __future__ import annotations
 
 import html
 import math
 
+import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from jacviz.math.linearize import Linearization
-from jacviz.math.probe import align_columns, format_number, orientation_word
+from jacviz.math.probe import ClassifierReading, align_columns, format_number, orientation_word
 
 # Row key -> (label, meaning shown on hover).
 ROWS: dict[str, tuple[str, str]] = {
@@ -32,7 +38,15 @@ ROWS: dict[str, tuple[str, str]] = {
         "Largest gap between the true image of the square and its tangent parallelogram,\n"
         "and that gap relative to the parallelogram's size. It shrinks like h².",
     ),
+    "margin": (
+        "∇ margin",
+        "A classifier's margin: the top class's output minus the runner-up's (0 on the\n"
+        "decision boundary), and its gradient: how fast the decision changes near p.\n"
+        "Margin / |gradient| is roughly the distance to the boundary.",
+    ),
 }
+CLASSIFIER_ONLY = ("margin",)
+"""Rows shown only for classifiers."""
 
 
 def _vector(values: object) -> str:
@@ -48,6 +62,8 @@ def _matrix_text(cells: list[list[str]]) -> str:
 class Inspector(QWidget):
     """Shows J, det, σ1, σ2, condition number, ‖J‖F and the linearization error at the probe.
 
+    For a classifier, also the margin gradient, without what its J makes meaningless.
+
     ``values[key]`` is the QLabel of row ``key`` (see :data:`ROWS`), so tests and exports can
     read exactly what the user sees.
     """
@@ -58,16 +74,27 @@ class Inspector(QWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.values: dict[str, QLabel] = {}
+        self.names: dict[str, QLabel] = {}
         for key, (label, meaning) in ROWS.items():
             name = QLabel(f"<b>{html.escape(label)}</b>")
             value = QLabel("–")
             value.setTextFormat(Qt.TextFormat.PlainText)
             value.setFont(mono)
-            value.setWordWrap(key == "symbolic")
+            value.setWordWrap(key in ("symbolic", "margin"))
             for widget in (name, value):
                 widget.setToolTip(meaning)
             layout.addRow(name, value)
+            if key in CLASSIFIER_ONLY:
+                name.setVisible(False)
+                value.setVisible(False)
             self.values[key] = value
+            self.names[key] = name
+        self.hidden_note = QLabel()
+        """Why some rows are hidden (for a classifier), or empty."""
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet("color: #555555;")
+        self.hidden_note.setVisible(False)
+        layout.addRow(self.hidden_note)
         self.warnings = QLabel()
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #B00020;")
@@ -100,6 +127,33 @@ class Inspector(QWidget):
         for key, text in texts.items():
             if self.values[key].text() != text:
                 self.values[key].setText(text)
+        self._show_classifier(report.classifier)
         warnings = "\n".join(report.warnings)
         if self.warnings.text() != warnings:
             self.warnings.setText(warnings)
+
+    def is_row_shown(self, key: str) -> bool:
+        """Whether row ``key`` is on show (classifiers hide what does not apply to them)."""
+        return not self.values[key].isHidden()
+
+    def _show_classifier(self, reading: ClassifierReading | None) -> None:
+        """Show the margin row and hide what says nothing for a classifier (None: a plain map)."""
+        hidden = set() if reading is None else set(reading.hidden)
+        for key in ROWS:
+            shown = key not in hidden and (reading is not None or key not in CLASSIFIER_ONLY)
+            if self.values[key].isHidden() == shown:
+                self.values[key].setVisible(shown)
+                self.names[key].setVisible(shown)
+        note = "" if reading is None else f"Not shown: {reading.reason}."
+        if self.hidden_note.text() != note:
+            self.hidden_note.setText(note)
+            self.hidden_note.setVisible(bool(note))
+        if reading is not None:
+            gradient = reading.margin_gradient
+            text = (
+                f"{reading.symbol} = {_vector(gradient)}\n"
+                f"margin {format_number(reading.margin)}, |∇| "
+                f"{format_number(float(np.linalg.norm(gradient)))}"
+            )
+            if self.values["margin"].text() != text:
+                self.values["margin"].setText(text)
