@@ -5,10 +5,15 @@ state (an error, the linear map's matrix, an invalid domain, the previous exampl
 goes away with it.
 """
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QMenu
 
 from jacviz.gui.shell.status import HINT
+from jacviz.math.grid import Domain
 from jacviz.math.presets import PRESETS
 from jacviz.nets.networks import EXAMPLES_DIR
 
@@ -102,3 +107,50 @@ def test_invalid_domain_fields_are_marked_until_fixed(qtbot, window, settle):
     settle()
     assert all(box.styleSheet() == "" for box in boxes)
     assert window.statusBar().currentMessage().startswith(PRESETS[0].name)
+
+
+def test_a_network_without_a_domain_does_not_keep_the_previous_ones(qtbot, window, settle):
+    controller = window.controller
+    assert window.open_network(str(EXAMPLES_DIR / "moons_jr.safetensors"))
+    moons = controller.state.domain
+    assert moons != Domain()  # the moons' rectangle, from the file
+    for name in ("relu_fold", "tanh_warp", "turn_3d"):
+        assert window.open_network(str(EXAMPLES_DIR / f"{name}.safetensors"))
+        settle()
+        assert controller.state.domain == Domain(), name
+        x, y = controller.state.probe
+        assert -2 < x < 2 and -2 < y < 2
+    # A preset's own domain goes with it too...
+    controller.load_preset(next(p for p in PRESETS if p.domain.xmin == 0.0))
+    assert window.open_network(str(EXAMPLES_DIR / "relu_fold.safetensors"))
+    assert controller.state.domain == Domain()
+    # ...but a domain the user chose for a formula stays: it is where they look.
+    controller.set_formula("x, y")
+    controller.set_domain(Domain(-1.0, 1.0, -0.5, 0.5))
+    assert window.open_network(str(EXAMPLES_DIR / "relu_fold.safetensors"))
+    assert controller.state.domain == Domain(-1.0, 1.0, -0.5, 0.5)
+
+
+def test_the_examples_menu_shows_titles_and_descriptions_without_loading(
+    qtbot, window, monkeypatch
+):
+    import torch
+
+    from jacviz.gui.shell.examples_menu import add_examples
+    from jacviz.nets.networks import load_network
+
+    actions = window.examples_menu.actions()
+    titles = {Path(a.data()).stem: a.text() for a in actions}
+    assert titles["moons_jr"] == "Moons classifier, Jacobian-regularized (λ = 0.05)"
+    assert titles["moons_plain"] == "Moons classifier, not regularized"
+    assert titles["relu_fold"] == "ReLU fold" and titles["turn_3d"] == "Turn 3D"
+    for action in actions:
+        assert "_" not in action.text() and action.text()[0].isupper()
+        description = load_network(action.data()).metadata["description"]
+        assert description in action.toolTip()  # before anything was opened
+    # Filling the menu reads headers only: it works with loading made impossible.
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr("safetensors.torch.load", lambda *a, **k: pytest.fail("loaded"))
+    menu = QMenu()
+    add_examples(menu, lambda path: None)
+    assert [a.toolTip() for a in menu.actions()] == [a.toolTip() for a in actions]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jacviz.math.grid import Domain
 from jacviz.math.maps import Map, require_planar
+from jacviz.math.presets import PRESETS
 from jacviz.nets.hosted import HostedNetwork
 from jacviz.nets.metadata import read_classifier_metadata
 from jacviz.nets.networks import Network, load_network_bytes, read_network_file
@@ -72,12 +73,30 @@ class LoadedNetwork:
 
 
 def suggestions(network: LoadedNetwork, state: ViewState) -> dict[str, object]:
-    """What a newly opened network file suggests: its data's domain, decision regions."""
+    """What a newly opened network file suggests: its data's domain, decision regions.
+
+    A file without a domain opens on the default domain when the one on screen came with the
+    map it replaces (the previous network's, or a preset's own): only a domain the user chose
+    for a formula stays.
+    """
     changes: dict[str, object] = {}
-    if network.domain is not None:
-        domain = network.domain
+    domain = network.domain
+    if domain is None and not _users_domain(state) and state.domain != Domain():
+        domain = Domain()
+    if domain is not None:
         changes["domain"] = domain
         changes["probe"] = (domain.xmin + 0.6 * domain.width, domain.ymin + 0.6 * domain.height)
     if network.class_names is not None:
         changes["heatmap"] = CLASSES  # what a classifier's user opens it for
     return changes
+
+
+def _users_domain(state: ViewState) -> bool:
+    """Whether ``state``'s domain is the user's choice, not one that came with its map.
+
+    A network's domain (its file's, or one set while it was shown) belongs to that network;
+    a preset's own domain to that preset.
+    """
+    if state.network is not None:
+        return False
+    return not any(p.formula == state.formula and p.domain == state.domain for p in PRESETS)

@@ -17,10 +17,10 @@ from PyQt6.QtWidgets import QMainWindow, QMenu, QMessageBox, QWidget
 
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.mapview.controller import Controller
+from jacviz.gui.shell.examples_menu import add_examples
 from jacviz.gui.shell.sessions import SessionKeeper
 from jacviz.math.jacobian import HEATMAP_QUANTITIES
 from jacviz.math.presets import PRESETS
-from jacviz.nets.networks import example_files
 from jacviz.state.view import CLASSES
 
 H_FACTOR = 1.25
@@ -115,14 +115,7 @@ def build_menus(window: QMainWindow, targets: MenuTargets) -> Menus:
     presets_menu.setToolTipsVisible(True)
 
     examples_menu = menu.addMenu("&Examples")
-    examples_menu.setToolTipsVisible(True)
-    for path in example_files():
-        action = examples_menu.addAction(path.stem.replace("_", " "))
-        action.setToolTip(f"Open the example network {path.name}")
-        action.triggered.connect(lambda _=False, p=path: targets.request_network(str(p)))
-    if examples_menu.isEmpty():
-        none = examples_menu.addAction("No example networks (they ship with the source)")
-        none.setEnabled(False)
+    add_examples(examples_menu, targets.request_network)
 
     view_menu = menu.addMenu("&View")
     _action(view_menu, "Edit formula", targets.focus_formula, "Ctrl+L")
