@@ -95,3 +95,24 @@ def test_the_lab_opens_inside_the_screen_on_either_tab(qtbot, screen_of, area):
         assert hint.width() <= area.width() - FRAME_ALLOWANCE.width(), (tab, hint)
         assert hint.height() <= area.height() - FRAME_ALLOWANCE.height(), (tab, hint)
     window.close()
+
+
+def test_the_side_panel_never_clips_sideways_for_a_torchscript_network(qtbot, window, settle):
+    from PyQt6.QtWidgets import QLabel, QScrollArea
+
+    from jacviz.nets.networks import EXAMPLES_DIR
+
+    assert window.open_network(str(EXAMPLES_DIR / "coupling_flow.pt"))
+    settle()
+    window.resize(1366 - FRAME_ALLOWANCE.width(), 768 - FRAME_ALLOWANCE.height())
+    qtbot.wait(50)
+    panel = window.layers
+    assert panel.isVisible() and "layers" in panel.table.text()  # why there are none
+    scroll = next(w for w in window.findChildren(QScrollArea) if w.isAncestorOf(panel))
+    column = scroll.widget()
+    assert column.minimumSizeHint().width() <= scroll.viewport().width()
+    assert column.width() <= scroll.viewport().width()
+    for label in column.findChildren(QLabel):  # every label is wholly inside the panel
+        if label.isVisible():
+            right = label.mapTo(column, label.rect().topRight()).x()
+            assert right <= scroll.viewport().width(), label.text()[:60]

@@ -2,25 +2,65 @@
 
 The map view's formula editor and inspector and the lab's data and training settings are
 taller than a laptop screen; in a scroll area they stay reachable at any window height. The
-column only scrolls vertically: its width is the splitter's to decide.
+column only scrolls vertically, so it must never be narrower than what it holds: the panel's
+minimum width follows the column's minimum (with room for the vertical scroll bar) whenever
+its content changes, e.g. a network's layer table or a long message. Content should wrap
+long text so that this minimum stays small; the splitter decides the width beyond it.
 """
 
 from __future__ import annotations
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
+__all__ = ["SidePanel", "side_panel"]
 
-def side_panel(widgets: list[QWidget], minimum_width: int) -> QScrollArea:
+
+class SidePanel(QScrollArea):
+    """A vertically scrolling column that is always at least as wide as its content's minimum.
+
+    Parameters
+    ----------
+    column : QWidget
+        The content; its minimum width is watched.
+    minimum_width : int
+        The panel's own minimum width, whatever the content.
+
+    """
+
+    def __init__(self, column: QWidget, minimum_width: int) -> None:
+        super().__init__()
+        self._minimum_width = minimum_width
+        self.setWidget(column)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        column.installEventFilter(self)
+        self.fit_content()
+
+    def fit_content(self) -> None:
+        """Make the panel wide enough for the column's minimum and the vertical scroll bar."""
+        column = self.widget()
+        needed = (
+            column.minimumSizeHint().width()
+            + self.verticalScrollBar().sizeHint().width()
+            + 2 * self.frameWidth()
+        )
+        width = max(self._minimum_width, needed)
+        if width != self.minimumWidth():
+            self.setMinimumWidth(width)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Refit when the column's layout changes (a widget shown, hidden or re-texted)."""
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.fit_content()
+        return super().eventFilter(watched, event)
+
+
+def side_panel(widgets: list[QWidget], minimum_width: int) -> SidePanel:
     """A vertically scrolling column of ``widgets``, top-aligned, at least ``minimum_width``."""
     column = QWidget()
     layout = QVBoxLayout(column)
     for widget in widgets:
         layout.addWidget(widget)
     layout.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidget(column)
-    scroll.setWidgetResizable(True)
-    scroll.setMinimumWidth(minimum_width)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    return scroll
+    return SidePanel(column, minimum_width)

@@ -1,10 +1,15 @@
-"""The layer-by-layer panel: J = J_L ⋯ J_1 at the probe, one row per factor."""
+"""The layer-by-layer panel: J = J_L ⋯ J_1 at the probe, one row per factor.
+
+The panel sits in the side column, which scrolls vertically only: it must never be wider than
+the column. A factor table wider than the column scrolls sideways on its own, and a message
+(why a network cannot be walked) wraps.
+"""
 
 from __future__ import annotations
 
-from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QFont
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtCore import QSize, Qt
+from PyQt6.QtGui import QFont, QResizeEvent
+from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from jacviz.math.probe import align_columns, format_number
 from jacviz.nets.layers import Factor
@@ -38,6 +43,45 @@ def factor_rows(factors: list[Factor]) -> list[str]:
     return align_columns(cells)
 
 
+class SidewaysText(QScrollArea):
+    """A label that scrolls sideways when its lines are wider than the space it gets.
+
+    As tall as its text (plus the scroll bar when one shows): the column around it does the
+    vertical scrolling. A word-wrapped text wraps at the width it gets instead.
+    """
+
+    def __init__(self, label: QLabel) -> None:
+        super().__init__()
+        self.label = label
+        self.setWidget(label)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+    def _text_height(self) -> int:
+        width = self.viewport().width()
+        if self.label.wordWrap():
+            return self.label.heightForWidth(width)
+        height = self.label.sizeHint().height()
+        if self.label.sizeHint().width() > width:
+            height += self.horizontalScrollBar().sizeHint().height()
+        return height
+
+    def sizeHint(self) -> QSize:
+        """The text's own width, and its height at the width the panel has now."""
+        return QSize(self.label.sizeHint().width(), self._text_height())
+
+    def minimumSizeHint(self) -> QSize:
+        """Narrow: a wide table scrolls rather than widen the side column."""
+        return QSize(80, self._text_height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A new width can change the height (wrapping, the scroll bar): ask for a relayout."""
+        super().resizeEvent(event)
+        self.updateGeometry()
+
+
 class LayersPanel(QWidget):
     """Shows the chain-rule factors of a network's Jacobian at the probe, or why it cannot."""
 
@@ -51,7 +95,10 @@ class LayersPanel(QWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.table.setFont(mono)
-        layout.addWidget(self.table)
+        self.table.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._mono = mono
+        self.table_area = SidewaysText(self.table)
+        layout.addWidget(self.table_area)
         self.setToolTip(EXPLANATION)
         self.setVisible(False)
 
@@ -60,7 +107,12 @@ class LayersPanel(QWidget):
         if factors is None:
             self.setVisible(False)
             return
-        text = factors if isinstance(factors, str) else "\n".join(factor_rows(factors))
+        message = isinstance(factors, str)
+        text = factors if message else "\n".join(factor_rows(factors))
         if self.table.text() != text:
+            # A message reads as prose and wraps; a table keeps its columns and scrolls.
+            self.table.setWordWrap(message)
+            self.table.setFont(self.font() if message else self._mono)
             self.table.setText(text)
+            self.table_area.updateGeometry()
         self.setVisible(True)
