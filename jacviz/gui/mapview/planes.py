@@ -19,8 +19,14 @@ from jacviz.gui.common.plots import (
     robust_bounds,
 )
 from jacviz.gui.mapview.heatmaps import HeatmapImage
+from jacviz.gui.mapview.magnifier import Magnifier
 from jacviz.math.grid import Domain, WarpedGrid
 from jacviz.math.linearize import Linearization, OutputFigures
+
+
+def _segments(origin: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Each row of ``vectors`` as a segment ``(2, 2)`` from ``origin``: curves for set_lines."""
+    return np.stack([np.broadcast_to(origin, vectors.shape), origin + vectors], axis=1)
 
 
 class InputPlane(Plane):
@@ -64,6 +70,14 @@ class InputPlane(Plane):
         )
         self.target.setZValue(10)
         self.addItem(self.target)
+        self.magnifier = Magnifier(self, "p")
+        for item in (self.vertical_lines, self.horizontal_lines):
+            self.magnifier.twin_curve(item, alpha=110)
+        for item in (self.square, self.circle, self.e1, self.e2):
+            self.magnifier.twin_curve(item)
+        self.point_marker = self.magnifier.add_marker(
+            Marker("dot", 7, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
+        )
         self._placing = False
         self._domain: Domain | None = None
         self.target.sigPositionChanged.connect(self._on_target_moved)
@@ -75,30 +89,36 @@ class InputPlane(Plane):
         )
         self.setToolTip(
             "Click anywhere or drag the target to move the probe point p.\n"
-            "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2."
+            "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2.\n"
+            "The inset magnifies the neighbourhood of p (View → Magnifier)."
         )
 
     # ---- drawing -------------------------------------------------------------------------------
     def show_grid(self, grid: WarpedGrid, domain: Domain) -> None:
         """Draw the grid lines; frame the domain when it changed."""
         half = grid.lines.shape[0] // 2
-        self.set_lines(self.vertical_lines, grid.lines[:half])
-        self.set_lines(self.horizontal_lines, grid.lines[half:])
+        self.magnifier.set_lines(self.vertical_lines, grid.lines[:half])
+        self.magnifier.set_lines(self.horizontal_lines, grid.lines[half:])
         if domain != self._domain:
             self._domain = domain
             self.frame(np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax]))
+        self.magnifier.set_clutter(grid.lines)
 
     def show_linearization(self, lin: Linearization) -> None:
         """Draw the square, the circle and the two edge vectors at the probe."""
-        self.set_lines(self.square, lin.square[np.newaxis])
-        self.set_lines(self.circle, lin.circle[np.newaxis])
-        self.set_vectors(self.e1, lin.point, lin.h * np.array([[1.0, 0.0]]))
-        self.set_vectors(self.e2, lin.point, lin.h * np.array([[0.0, 1.0]]))
+        magnifier = self.magnifier
+        magnifier.set_lines(self.square, lin.square[np.newaxis])
+        magnifier.set_lines(self.circle, lin.circle[np.newaxis])
+        edges = lin.h * np.eye(2)
+        magnifier.set_lines(self.e1, _segments(lin.point, edges[:1]))
+        magnifier.set_lines(self.e2, _segments(lin.point, edges[1:]))
         self._placing = True
         try:
             self.target.setPos(float(lin.point[0]), float(lin.point[1]))
         finally:
             self._placing = False
+        self.point_marker.place(lin.point)  # in the inset; the target marks p on the plane
+        magnifier.focus(np.concatenate([lin.square, lin.circle]))
 
     def show_heatmap(self, heatmap: HeatmapImage) -> None:
         """Colour the plane by the heatmap (if any) and draw the fold lines det = 0."""
@@ -151,7 +171,7 @@ class InputPlane(Plane):
 # and moving overlays do not have to repaint it.
 LEGEND = (
     (style.BLACK, "━━", "image of the square f(p + [0,h]²)"),
-    (style.VERMILLION, "▰▰", "tangent parallelogram f(p) + J·δ"),
+    (style.VERMILLION, "▰╍", "tangent parallelogram f(p) + J·δ (dashed)"),
     (style.GREEN, "━━", "image of the circle |δ| = h"),
     (style.GREEN, "╍╍", "σ-ellipse f(p) + J·δ, semi-axes h·σ1, h·σ2"),
     (style.ORANGE, "━━", "J·e1 = h·∂f/∂x"),
@@ -176,13 +196,17 @@ class OutputPlane(Plane):
         super().__init__("Output plane: f(x, y)", "f₁", "f₂")
         self.vertical_lines = self.add_curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
         self.horizontal_lines = self.add_curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
+        # The true curves (solid) lie beneath their linear approximations (dashed outlines, a
+        # translucent fill), so that neither approximation hides under the curve it
+        # approximates: where they agree, the dashes run along the solid line.
+        dash = Qt.PenStyle.DashLine
+        self.square = self.add_curve(style.pen(style.BLACK, 2.0), 2)
+        self.circle = self.add_curve(style.pen(style.GREEN, 1.5), 2)
         self.parallelogram = self.add_polygon(
-            style.pen(style.VERMILLION, 1.5), style.brush(style.VERMILLION, 70), 2
+            style.pen(style.VERMILLION, 2.0, style=dash), style.brush(style.VERMILLION, 60), 4
         )
-        self.square = self.add_curve(style.pen(style.BLACK, 2.0), 4)
-        self.circle = self.add_curve(style.pen(style.GREEN, 1.5), 3)
-        self.ellipse = self.add_curve(style.pen(style.GREEN, 2.0, style=Qt.PenStyle.DashLine), 3)
-        self.ellipse_axes = self.add_curve(style.pen(style.GREEN, 2.5), 3)
+        self.ellipse = self.add_curve(style.pen(style.GREEN, 2.0, style=dash), 4)
+        self.ellipse_axes = self.add_curve(style.pen(style.GREEN, 2.5), 4)
         self.je1 = self.add_curve(style.pen(style.ORANGE, 3.5), 5)
         self.je2 = self.add_curve(style.pen(style.BLUE, 3.5), 5)
         self.center_marker = Marker("dot", 8, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
@@ -191,13 +215,23 @@ class OutputPlane(Plane):
             item.setZValue(8)
             item.setVisible(False)
             self.addItem(item)
+        self.magnifier = Magnifier(self, "f(p)")
+        for item in (self.vertical_lines, self.horizontal_lines):
+            self.magnifier.twin_curve(item, alpha=110)
+        for item in (self.square, self.circle):
+            self.magnifier.twin_curve(item)
+        self.magnifier.twin_polygon(self.parallelogram)
+        for item in (self.ellipse, self.ellipse_axes, self.je1, self.je2):
+            self.magnifier.twin_curve(item)
+        self.magnifier.twin_marker(self.center_marker)
         self._grid: WarpedGrid | None = None
         self._linearization: Linearization | None = None
         self._t = 1.0
         self.setToolTip(
-            "Black: the true image of the small square. Red: its tangent parallelogram "
+            "Black: the true image of the small square. Red, dashed: its tangent parallelogram "
             "f(p) + J·δ.\nGreen: image of the circle, and the singular-value ellipse (dashed) "
-            "with semi-axes h·σ1, h·σ2."
+            "with semi-axes h·σ1, h·σ2.\nThe inset magnifies them around f(p) "
+            "(View → Magnifier)."
         )
 
     def show_grid(self, grid: WarpedGrid) -> None:
@@ -232,8 +266,9 @@ class OutputPlane(Plane):
         assert grid is not None
         curves = grid.morph(self._t)
         half = curves.shape[0] // 2
-        self.set_lines(self.vertical_lines, curves[:half])
-        self.set_lines(self.horizontal_lines, curves[half:])
+        self.magnifier.set_lines(self.vertical_lines, curves[:half])
+        self.magnifier.set_lines(self.horizontal_lines, curves[half:])
+        self.magnifier.set_clutter(curves)
 
     def _draw_linearization(self) -> None:
         if self._linearization is None:
@@ -244,12 +279,18 @@ class OutputPlane(Plane):
 
     def _draw_figures(self, figures: OutputFigures) -> None:
         center = figures.center
-        self.set_lines(self.square, figures.square_image[np.newaxis])
-        self.set_polygon(self.parallelogram, figures.parallelogram)
-        self.set_lines(self.circle, figures.circle_image[np.newaxis])
-        self.set_lines(self.ellipse, figures.ellipse[np.newaxis])
+        magnifier = self.magnifier
+        magnifier.set_lines(self.square, figures.square_image[np.newaxis])
+        magnifier.set_polygon(self.parallelogram, figures.parallelogram)
+        magnifier.set_lines(self.circle, figures.circle_image[np.newaxis])
+        magnifier.set_lines(self.ellipse, figures.ellipse[np.newaxis])
         axes = np.concatenate([center - figures.ellipse_axes, center + figures.ellipse_axes])
-        self.set_lines(self.ellipse_axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
-        self.set_vectors(self.je1, center, figures.basis_images[:1])
-        self.set_vectors(self.je2, center, figures.basis_images[1:])
-        self.center_marker.place(center)
+        magnifier.set_lines(self.ellipse_axes, axes[[0, 2, 1, 3]].reshape(2, 2, 2))
+        magnifier.set_lines(self.je1, _segments(center, figures.basis_images[:1]))
+        magnifier.set_lines(self.je2, _segments(center, figures.basis_images[1:]))
+        magnifier.place(self.center_marker, center)
+        magnifier.focus(
+            np.concatenate(
+                [figures.square_image, figures.parallelogram, figures.circle_image, figures.ellipse]
+            )
+        )

@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import QMainWindow, QMenu, QMessageBox, QWidget
 
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.mapview.controller import Controller
+from jacviz.gui.mapview.magnifier import magnifier_action
 from jacviz.gui.shell.examples_menu import add_examples
 from jacviz.gui.shell.sessions import SessionKeeper
 from jacviz.math.jacobian import HEATMAP_QUANTITIES
@@ -137,6 +138,7 @@ def build_menus(window: QMainWindow, targets: MenuTargets) -> Menus:
         view_menu, "Larger square h", lambda: controller.set_h(controller.state.h * H_FACTOR), "]"
     )
     _action(view_menu, "Frame both planes", targets.reframe, "Home")
+    view_menu.addAction(magnifier_action(window, getattr(targets, "settings", None)))
 
     lab_menu = menu.addMenu("&Lab")
     lab_menu.setToolTipsVisible(True)
