@@ -154,3 +154,94 @@ def test_the_examples_menu_shows_titles_and_descriptions_without_loading(
     menu = QMenu()
     add_examples(menu, lambda path: None)
     assert [a.toolTip() for a in menu.actions()] == [a.toolTip() for a in actions]
+
+
+def menu_actions(menu):
+    """Every enabled command of ``menu`` and its submenus (not separators, not submenus)."""
+    for action in menu.actions():
+        if action.menu() is not None:
+            yield from menu_actions(action.menu())
+        elif not action.isSeparator() and action.isEnabled():
+            yield action
+
+
+def test_every_menu_command_gets_its_arguments_not_qts_checked_flag(
+    qtbot, settings, tmp_path, monkeypatch
+):
+    """Qt's triggered(checked) must never land in a slot's parameter (2-frame movies)."""
+    import inspect
+    import json
+
+    from jacviz.gui.common.export_dialog import FigureExporter
+    from jacviz.gui.mapview.controller import Controller
+    from jacviz.gui.shell import menus
+    from jacviz.gui.shell.main_window import MainWindow
+    from jacviz.gui.shell.sessions import RECENT_KEY, SessionKeeper
+    from jacviz.state.view import ViewState
+
+    calls = []
+
+    def recorder(name, original=None):
+        """A stand-in for ``original`` that records its arguments.
+
+        PyQt hands a slot as many of the signal's arguments as its signature takes, so the
+        stand-in takes positional arguments only where the real slot does: then a slot that
+        would receive ``checked`` in a parameter receives it here too.
+        """
+        try:
+            takes = original is None or len(inspect.signature(original).parameters) > 1
+        except ValueError:  # a Qt method (close): it takes no arguments
+            takes = False
+
+        def slot_taking(*args, **kwargs):
+            calls.append((name, args[1:] if original is not None else args, kwargs))
+
+        def slot_alone(_self):
+            calls.append((name, (), {}))
+
+        return slot_taking if takes else slot_alone
+
+    patched = {
+        MainWindow: [
+            "choose_network",
+            "request_network",
+            "export_morph_animation",
+            "focus_formula",
+            "reframe",
+            "open_lab",
+            "close",
+        ],
+        SessionKeeper: ["choose_session", "save", "save_as", "open_session", "_clear_recent"],
+        Controller: ["load_preset", "set_heatmap", "set_h"],
+        FigureExporter: ["open_dialog", "copy"],
+    }
+    for owner, names in patched.items():
+        for name in names:
+            monkeypatch.setattr(owner, name, recorder(name, getattr(owner, name)))
+    monkeypatch.setattr(menus, "show_shortcuts", recorder("help"))
+    monkeypatch.setattr(menus, "show_explanation", recorder("help"))
+    session = tmp_path / "old.jacviz"
+    session.write_text("{}")
+    settings.setValue(RECENT_KEY, json.dumps([str(session)]))
+
+    window = MainWindow(ViewState(), settings)
+    qtbot.addWidget(window)
+    try:
+        triggered = 0
+        for action in menu_actions(window.menuBar()):
+            action.trigger()
+            triggered += 1
+        assert triggered >= 30
+        stray = [(name, args) for name, args, _ in calls if any(type(a) is bool for a in args)]
+        assert not stray, f"Qt's checked flag reached these slots: {stray}"
+        called = {name for name, _, _ in calls}
+        expected = {name for names in patched.values() for name in names} | {"help"}
+        assert called == expected
+        presets = [args[0] for name, args, _ in calls if name == "load_preset"]
+        assert [p.name for p in presets] == [p.name for p in PRESETS]
+        assert all(isinstance(args[0], str) for name, args, _ in calls if name == "request_network")
+        assert [args for name, args, _ in calls if name == "open_session"] == [(str(session),)]
+    finally:
+        monkeypatch.undo()
+        window.close()
+        window.controller.shutdown()

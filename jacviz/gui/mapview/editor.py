@@ -178,7 +178,7 @@ class MapEditor(QWidget):
             field_.returnPressed.connect(self._on_slice_entered)
             form.addRow(name, field_)
         apply = QPushButton("Show this plane")
-        apply.clicked.connect(self._on_slice_entered)
+        apply.clicked.connect(lambda _checked=False: self._on_slice_entered())
         form.addRow(apply)
         self.slice_group.setVisible(False)
         return self.slice_group

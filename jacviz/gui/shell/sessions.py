@@ -149,7 +149,8 @@ class SessionKeeper(QObject):
             action = menu.addAction(text)
             action.setShortcut(shortcut)
             action.setToolTip(tip)
-            action.triggered.connect(slot)
+            # Qt passes `checked` to a slot that takes an argument: never let it reach one.
+            action.triggered.connect(lambda _checked=False, run=slot: run())
         menu.insertMenu(menu.actions()[1], self.recent_menu)  # after Open session…
 
     def _fill_recent_menu(self) -> None:
@@ -168,7 +169,9 @@ class SessionKeeper(QObject):
             menu.addAction("No recent sessions").setEnabled(False)
             return
         menu.addSeparator()
-        menu.addAction("Clear recent sessions").triggered.connect(self._clear_recent)
+        menu.addAction("Clear recent sessions").triggered.connect(
+            lambda _checked=False: self._clear_recent()
+        )
 
     def _remember(self, path: Path) -> None:
         text = str(path.resolve())
