@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
+from PyQt6.QtGui import QMouseEvent
 
 from jacviz.gui.common import style
 from jacviz.gui.common.plots import (
@@ -36,6 +37,9 @@ class InputPlane(Plane):
     -------
     sigPointPicked(float, float)
         The user clicked at, or dragged the probe to, this point.
+
+    A left press or drag on the plot moves the probe (the drag follows the pointer). Panning
+    is the middle button or Shift/Ctrl + left-drag; the wheel zooms, as on every plane.
     sigHovered(float, float)
         The pointer is over this point (rate-limited).
     sigHoverLeft()
@@ -65,8 +69,9 @@ class InputPlane(Plane):
         self.circle = self.add_curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
         self.e1 = self.add_curve(style.pen(style.ORANGE, 3.5), 6)
         self.e2 = self.add_curve(style.pen(style.BLUE, 3.5), 6)
+        # The target only shows p: presses anywhere on the plot move the probe (see below).
         self.target = pg.TargetItem(
-            pos=(0, 0), size=16, movable=True, pen=style.pen(style.BLACK, 2), brush=None
+            pos=(0, 0), size=16, movable=False, pen=style.pen(style.BLACK, 2), brush=None
         )
         self.target.setZValue(10)
         self.addItem(self.target)
@@ -78,17 +83,16 @@ class InputPlane(Plane):
         self.point_marker = self.magnifier.add_marker(
             Marker("dot", 7, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
         )
-        self._placing = False
+        self._dragging = False
         self._domain: Domain | None = None
-        self.target.sigPositionChanged.connect(self._on_target_moved)
-        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         # threadSafe=False: the pointer's events arrive on the GUI thread anyway, and the
         # thread-safe variant's timer outlived deleted planes in the test suite (a segfault).
         self._hover_proxy = pg.SignalProxy(
             self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse_moved, threadSafe=False
         )
         self.setToolTip(
-            "Click anywhere or drag the target to move the probe point p.\n"
+            "Click or drag to move the probe point p; pan with the middle button or\n"
+            "Shift/Ctrl + drag; the wheel zooms.\n"
             "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2.\n"
             "The inset magnifies the neighbourhood of p (View → Magnifier)."
         )
@@ -112,11 +116,7 @@ class InputPlane(Plane):
         edges = lin.h * np.eye(2)
         magnifier.set_lines(self.e1, _segments(lin.point, edges[:1]))
         magnifier.set_lines(self.e2, _segments(lin.point, edges[1:]))
-        self._placing = True
-        try:
-            self.target.setPos(float(lin.point[0]), float(lin.point[1]))
-        finally:
-            self._placing = False
+        self.target.setPos(float(lin.point[0]), float(lin.point[1]))
         self.point_marker.place(lin.point)  # in the inset; the target marks p on the plane
         magnifier.focus(np.concatenate([lin.square, lin.circle]))
 
@@ -139,18 +139,46 @@ class InputPlane(Plane):
         )
 
     # ---- user input ----------------------------------------------------------------------------
-    def _on_target_moved(self, target: pg.TargetItem) -> None:
-        if not self._placing:
-            position = target.pos()
-            self.sigPointPicked.emit(position.x(), position.y())
-
-    def _on_scene_clicked(self, event: object) -> None:
-        if event.button() != Qt.MouseButton.LeftButton or event.isAccepted():
+    # A plain left press on the plot starts moving the probe, and the plot never sees it: it
+    # would pan. Other buttons, Shift/Ctrl + left and presses on the axes go to pyqtgraph.
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Start moving the probe on a plain left press over the plot; else pan or zoom."""
+        if self._moves_probe(event):
+            self._dragging = True
+            self._pick(event.position())
+            event.accept()
             return
-        view_box = self.getViewBox()
-        if view_box.sceneBoundingRect().contains(event.scenePos()):
-            point = view_box.mapSceneToView(event.scenePos())
-            self.sigPointPicked.emit(point.x(), point.y())
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        """While the left button is held after a plain press, the probe follows the pointer."""
+        if self._dragging:
+            self._pick(event.position())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        """End a probe drag where the pointer is."""
+        if self._dragging:
+            if event.button() == Qt.MouseButton.LeftButton:
+                self._dragging = False
+                self._pick(event.position())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def _moves_probe(self, event: QMouseEvent) -> bool:
+        pan_keys = Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier
+        if event.button() != Qt.MouseButton.LeftButton or event.modifiers() & pan_keys:
+            return False
+        scene_pos = self.mapToScene(event.position().toPoint())
+        return self.getViewBox().sceneBoundingRect().contains(scene_pos)
+
+    def _pick(self, position: QPointF) -> None:
+        point = self.getViewBox().mapSceneToView(self.mapToScene(position.toPoint()))
+        self.sigPointPicked.emit(point.x(), point.y())
+        self.sigHovered.emit(point.x(), point.y())
 
     def _on_mouse_moved(self, args: tuple) -> None:
         view_box = self.getViewBox()
