@@ -64,8 +64,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     render.add_argument(
         "--size",
         metavar="WxH",
-        help="the picture's size in pixels (default: 1500x820 for composite, 720x720 for "
-        "one view, which then fills the window)",
+        help="the picture's size in pixels, 320x240 to 10000x10000; the layout reflows to "
+        "fit (default: 1500x820 for composite, 720x720 for one view)",
     )
     render.add_argument(
         "--scale", type=REAL, default=1.0, help="PNG pixels per pixel, e.g. 2 (default: 1)"

@@ -35,6 +35,7 @@ from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.common.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
 from jacviz.gui.shell.main_window import MainWindow
+from jacviz.gui.shell.render_layout import isolate, reflow_window
 from jacviz.math.grid import MAX_BOUND, Domain
 from jacviz.state.view import CLASSES, ViewState
 from jacviz.support.text_input import one_line, quote
@@ -50,8 +51,10 @@ RENDER_VIEWS = {
 DEFAULT_SIZES = {"composite": (1500, 820)}
 """Figure sizes in pixels when none is asked for; the other views get :data:`DEFAULT_SIZE`."""
 DEFAULT_SIZE = (720, 720)
-MIN_SIZE, MAX_SIZE = 100, 10_000
-"""Smallest and largest width or height of a figure, in pixels."""
+MIN_SIZE = (320, 240)
+"""Smallest figure, width and height in pixels: every view reflows down to it."""
+MAX_SIZE = 10_000
+"""Largest width or height of a figure, in pixels."""
 HEATMAP_TIMEOUT = 120.0
 """Seconds to wait for the background heatmap before giving up."""
 KEEP = "keep"
@@ -64,6 +67,13 @@ class RenderError(Exception):
 
 def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _size_text(size: object) -> str:
+    """``size`` as ``W×H`` when it is two whole numbers, else quoted as given."""
+    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(n, int) for n in size):
+        return f"{size[0]}×{size[1]}"
+    return quote(size)
 
 
 @dataclass(frozen=True)
@@ -123,11 +133,11 @@ class RenderRequest:
                 isinstance(self.size, tuple)
                 and len(self.size) == 2
                 and all(isinstance(n, int) and not isinstance(n, bool) for n in self.size)
-                and all(MIN_SIZE <= n <= MAX_SIZE for n in self.size)
+                and all(low <= n <= MAX_SIZE for low, n in zip(MIN_SIZE, self.size, strict=True))
             ):
                 raise RenderError(
-                    f"--size: width and height must be whole numbers {MIN_SIZE} to {MAX_SIZE}, "
-                    f"got {quote(self.size)}"
+                    f"--size: width must be a whole number {MIN_SIZE[0]} to {MAX_SIZE} and height "
+                    f"{MIN_SIZE[1]} to {MAX_SIZE}, got {_size_text(self.size)}"
                 )
         if not (_is_number(self.scale) and MIN_SCALE <= self.scale <= MAX_SCALE):
             raise RenderError(
@@ -318,18 +328,22 @@ def _settle(app: QApplication) -> None:
 def _fit(app: QApplication, window: MainWindow, key: str, size: tuple[int, int], view: str) -> None:
     """Size the window so that the figure of ``key`` is ``size`` pixels.
 
-    A single view gets the window to itself (the panels beside it are hidden), so that the
-    picture is that view at the size asked, not a strip of a window of that size.
+    A single view gets the window to itself (the panels beside it are hidden, and what
+    surrounds it in its tab too), so that the picture is that view at the size asked, not a
+    strip of a window of that size; the whole window is reflowed for the size
+    (:mod:`.render_layout`).
     """
     splitter = window.centralWidget()
-    if key != "window":
+    if key == "window":
+        side = splitter.widget(0)
+        reflow_window(splitter, side, (window.input_plane, window.right_tabs), size)
+    else:
         keep = window.input_plane if key == "input" else window.right_tabs
         for index in range(splitter.count()):
             splitter.widget(index).setVisible(splitter.widget(index) is keep)
-        # A plot in a window of its own may be smaller than beside the panels.
-        window.figure(key).body.setMinimumSize(0, 0)
+        isolate(window.figure(key).body, keep)
     window.resize(*size)
-    for _ in range(4):
+    for _ in range(6):
         _settle(app)
         width, height = figure_size(window.figure(key))
         if (width, height) == size:
@@ -337,7 +351,7 @@ def _fit(app: QApplication, window: MainWindow, key: str, size: tuple[int, int],
         window.resize(window.width() + size[0] - width, window.height() + size[1] - height)
     raise RenderError(
         f"the {view} view cannot be drawn at {size[0]}×{size[1]} pixels (it came out "
-        f"{width}×{height}): choose a larger --size"
+        f"{width}×{height})"
     )
 
 
