@@ -245,3 +245,31 @@ def test_every_menu_command_gets_its_arguments_not_qts_checked_flag(
         monkeypatch.undo()
         window.close()
         window.controller.shutdown()
+
+
+def test_morph_frames_are_captioned_by_the_map_and_t_not_the_window_title(
+    qtbot, window, tmp_path, monkeypatch
+):
+    from PyQt6.QtWidgets import QFileDialog
+
+    from jacviz.gui.shell import figures
+
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "s.jacviz"), "")
+    )
+    assert window.sessions.save_as()  # the title now names the session, with * when changed
+    captions = []
+    monkeypatch.setattr(figures, "figure_image", lambda figure: captions.append(figure))
+    frames = list(window.morph_frames(count=5, hold=2))
+    assert len(frames) == 7
+    ts = ["0.00", "0.25", "0.50", "0.75", "1.00", "1.00", "1.00"]
+    for figure, t in zip(captions, ts, strict=True):
+        assert f"t = {t}" in figure.above
+        assert "x**2 + y, x*y" in figure.above  # the map shown
+        assert "jacviz" not in figure.above and "jacviz" not in figure.title  # nor its *
+    assert captions[-1].above == captions[-3].above  # the held frames are the same picture
+    window.open_network(str(EXAMPLES_DIR / "relu_fold.safetensors"))
+    captions.clear()
+    list(window.morph_frames(count=2, hold=0))
+    assert all("relu_fold.safetensors" in figure.above for figure in captions)
+    assert window.sessions.save()  # nothing left unsaved when the window closes

@@ -23,6 +23,7 @@ from jacviz.gui.mapview.controller import Controller
 from jacviz.gui.mapview.layer_view import LEGEND as LAYER_LEGEND
 from jacviz.gui.mapview.layer_view import LayerView
 from jacviz.gui.mapview.planes import InputPlane, OutputPlane, legend_html
+from jacviz.nets.views import SliceMap
 
 MORPH_FRAMES = 48
 """Frames of the morph animation from t = 0 to t = 1 (2 s at 24 frames per second)..."""
@@ -111,21 +112,34 @@ class WindowFigures:
     def morph_frames(self, count: int = MORPH_FRAMES, hold: int = MORPH_HOLD) -> Iterator[QImage]:
         """Frames of the output plane as the morph t goes from 0 to 1, then ``hold`` more at 1.
 
-        Each frame is the exported output-plane figure with t as its caption; the frame of the
-        plot covers the whole motion. The slider's t is restored afterwards.
+        Each frame is the exported output-plane figure captioned with what it shows: t and
+        the map (not the window's title, whose unsaved-changes ``*`` comes and goes as t
+        moves); the frame of the plot covers the whole motion. The slider's t is restored
+        afterwards.
         """
         controller = self._controller
         previous = controller.state.morph
+        shown = self.map_caption()
         try:
             for index in range(count + hold):
                 t = min(index / (count - 1), 1.0)
                 controller.set_morph(t)
-                figure = self.figure("output")
-                caption = f"<b>t = {t:.2f}</b>: (1 − t)·p + t·f(p), {html.escape(figure.title)}"
-                yield figure_image(dataclasses.replace(figure, above=caption))
+                text = f"t = {t:.2f}: (1 − t)·p + t·f(p), {shown}"
+                caption = f"<b>t = {t:.2f}</b>: (1 − t)·p + t·f(p), {html.escape(shown)}"
+                figure = dataclasses.replace(self.figure("output"), above=caption, title=text)
+                yield figure_image(figure)
         finally:
             controller.set_morph(previous)
             self._reframe()
+
+    def map_caption(self) -> str:
+        """What the output plane shows, in words: "f(x, y) = (…)" or the network's file."""
+        state = self._controller.state
+        if state.network is None:
+            return f"f(x, y) = ({state.formula})"
+        source = self._controller.source
+        plane = f", on the {source.name}" if isinstance(source, SliceMap) else ""
+        return f"f = the network {Path(state.network).name}{plane}"
 
     def export_morph_animation(self) -> Path | None:
         """Ask for a file and save the morph from the identity to the map as an animation."""
