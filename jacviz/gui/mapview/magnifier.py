@@ -18,12 +18,13 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF, QSettings
-from PyQt6.QtGui import QAction, QColor, QFont
+from PyQt6.QtCore import QRectF, QSettings, Qt
+from PyQt6.QtGui import QAction, QColor, QFont, QPen
 from PyQt6.QtWidgets import (
     QGraphicsItem,
     QGraphicsLineItem,
     QGraphicsPolygonItem,
+    QGraphicsRectItem,
     QGraphicsSimpleTextItem,
     QWidget,
 )
@@ -38,7 +39,7 @@ SIZE_FRACTION = 0.42
 MIN_SIZE, MAX_SIZE = 110.0, 320.0
 MARGIN = 8.0
 """Pixels between the inset and the plane's edges."""
-PADDING = 0.08
+PADDING = 0.06
 """Room around the framed picture, as a fraction of its size."""
 MIN_ZOOM = 1.5
 """Below this magnification the inset would show what the plane shows: it hides."""
@@ -93,6 +94,10 @@ class Magnifier:
         self.view.setBackgroundColor(QColor(255, 255, 255, 235))
         self.view.setParentItem(self.host)
         self.view.setZValue(1000)
+        # The label sits on a white patch, so grid lines under it do not cross its text.
+        self.label_patch = QGraphicsRectItem(self.view)
+        self.label_patch.setPen(QPen(Qt.PenStyle.NoPen))
+        self.label_patch.setBrush(QColor(255, 255, 255, 220))
         self.label = QGraphicsSimpleTextItem(self.view)
         font = QFont()
         font.setPointSizeF(8.5)
@@ -102,7 +107,7 @@ class Magnifier:
         self.bar.setPen(style.pen(style.BLACK, 2.0))
         self.bar_label = QGraphicsSimpleTextItem(self.view)
         self.bar_label.setFont(QFont(font.family(), 8))
-        for item in (self.label, self.bar, self.bar_label):
+        for item in (self.label_patch, self.label, self.bar, self.bar_label):
             item.setZValue(1000)
         self._twins: dict[QGraphicsItem, QGraphicsItem] = {}
         self._enabled = True
@@ -273,6 +278,9 @@ class Magnifier:
         zoom = self.zoom()
         self.label.setText(f"{zoom_text(zoom)} around {self.what}")
         self.label.setPos(5, 3)
+        self.label_patch.setRect(
+            self.label.mapRectToParent(self.label.boundingRect()).adjusted(-3, -1, 3, 1)
+        )
         (u0, u1), _ = self.view.viewRange()
         side = self.view.width()
         length = nice_length(0.3 * (u1 - u0))
