@@ -11,6 +11,7 @@ import pytest
 
 from jacviz.math.grid import Domain, sample_points
 from jacviz.math.maps import FormulaMap
+from jacviz.nets.hidden_view import hidden_layer, hidden_layer_view
 from jacviz.nets.margin import MarginView
 from jacviz.nets.networks import EXAMPLES_DIR, load_network
 from jacviz.nets.views import softmax
@@ -83,11 +84,60 @@ def test_the_margin_view_refuses_maps_that_are_not_two_logits_of_the_plane():
         MarginView(FormulaMap.from_text("x, y, 0", isolated=False), np.zeros((3, 2)))
 
 
+@pytest.mark.parametrize("name", TWO_CLASS_EXAMPLES)
+def test_the_last_hidden_layer_view_spreads_the_grid_too(name):
+    logits, domain = example(name)
+    view = hidden_layer_view(logits, sample_points(domain, 32))
+    assert view is not None and view.output_dim == 2
+    assert spread(view.evaluate(sample_points(domain, 41))) >= 0.05
+
+
+def test_the_last_hidden_layer_is_the_network_without_its_last_linear_layer():
+    logits, domain = example("moons_jr")
+    hidden = hidden_layer(logits)
+    last = logits.module[-1]
+    points = sample_points(domain, 5)
+    activations, jacobian = hidden.evaluate_with_jacobian(points)
+    z, dz = logits.evaluate_with_jacobian(points)
+    weight = last.weight.detach().double().numpy()
+    bias = last.bias.detach().double().numpy()
+    np.testing.assert_allclose(activations @ weight.T + bias, z, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.einsum("ok,nki->noi", weight, jacobian), dz, atol=1e-5)
+    # Its 2D view: the PCA projection, whose Jacobian is the projection of the layer's.
+    view = hidden_layer_view(logits, sample_points(domain, 32))
+    _, projected = view.evaluate_with_jacobian(points)
+    np.testing.assert_allclose(projected, np.einsum("ak,nki->nai", view.basis, jacobian))
+
+
+def test_maps_without_a_walkable_last_layer_have_no_hidden_view():
+    import torch
+
+    from jacviz.math.maps import TorchMap
+    from jacviz.nets.views import SliceMap
+
+    assert hidden_layer(FormulaMap.from_text("x, y", isolated=False)) is None
+    single = TorchMap(torch.nn.Sequential(torch.nn.Linear(2, 2)), "one layer", 2, 2)
+    assert hidden_layer(single) is None  # no hidden layer at all
+    ending = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh())
+    assert hidden_layer(TorchMap(ending, "no last Linear", 2, 4)) is None
+    narrow = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Tanh(), torch.nn.Linear(1, 2))
+    assert hidden_layer_view(TorchMap(narrow, "width 1", 2, 2), np.zeros((4, 2))) is None
+    # On a plane through more inputs, the hidden layer is on the same plane.
+    wide = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    plane = SliceMap(TorchMap(wide.double(), "three inputs", 3, 2), [0, 0, 1], [1, 0, 0], [0, 1, 0])
+    hidden = hidden_layer(plane)
+    assert isinstance(hidden, SliceMap) and hidden.output_dim == 5
+    np.testing.assert_array_equal(hidden.base, plane.base)
+    expected = torch.tanh(wide[0](torch.tensor([[0.5, -0.25, 1.0]], dtype=torch.float64)))
+    np.testing.assert_allclose(hidden.evaluate(np.array([[0.5, -0.25]])), expected.detach())
+
+
 # ---- the view state ------------------------------------------------------------------------
 
 
 def test_margin_is_an_output_view_and_old_values_read_unchanged():
     assert ViewState(output_view="margin").output_view == "margin"
+    assert ViewState(output_view="hidden").output_view == "hidden"
     for old in ("pca", "outputs(0,1)", "outputs(2,0)"):
         data = ViewState(output_view=old).to_dict()
         assert ViewState.from_dict(data).output_view == old
@@ -123,6 +173,7 @@ def test_a_two_class_network_opens_on_its_margin_and_can_switch(qtbot, window, s
     assert editor.output_view.isVisibleTo(window)  # a classifier: the user can switch
     assert [editor.output_view.itemData(i) for i in range(editor.output_view.count())] == [
         "margin",
+        "hidden",
         "outputs(0,1)",
     ]
     assert editor.output_view.currentData() == "margin"
@@ -140,6 +191,17 @@ def test_a_two_class_network_opens_on_its_margin_and_can_switch(qtbot, window, s
     assert logits_picture.shape != margin_picture.shape or not np.allclose(
         logits_picture, margin_picture
     )
+    # The last hidden layer, by its top-2 principal directions: a third picture.
+    editor.output_view.setCurrentIndex(editor.output_view.findData("hidden"))
+    settle()
+    assert controller.state.output_view == "hidden"
+    hidden_picture = shown_points(window)
+    assert spread(hidden_picture) >= 0.05
+    assert hidden_picture.shape != margin_picture.shape or not np.allclose(
+        hidden_picture, margin_picture
+    )
+    _, expected = controller.map.evaluate_with_jacobian(np.array([controller.state.probe]))
+    np.testing.assert_allclose(controller.linearization.jacobian, expected[0], rtol=1e-12)
     # And back.
     editor.output_view.setCurrentIndex(editor.output_view.findData("margin"))
     settle()
@@ -172,6 +234,9 @@ def test_formulas_and_many_classes_never_keep_the_margin_view(qtbot, window, set
     assert controller.set_formula("x, y, 0")
     settle()
     assert controller.state.output_view == "pca"
+    controller.set_output_view("hidden")  # a formula has no hidden layer: refused, said why
+    assert controller.state.output_view == "pca"
+    assert "last hidden layer is shown only for 2-class" in window.statusBar().currentMessage()
     assert [
         window.editor.output_view.itemData(i) for i in range(window.editor.output_view.count())
     ] == ["pca", "outputs(0,1)", "outputs(0,2)", "outputs(1,2)"]

@@ -48,6 +48,9 @@ PCA_VIEW = "pca"
 MARGIN_VIEW = "margin"
 """The output view of a 2-class classifier: its logit margin z1 − z0 against the position
 along the decision boundary (see :class:`jacviz.nets.margin.MarginView`)."""
+HIDDEN_VIEW = "hidden"
+"""The output view of an MLP classifier's last hidden layer, by its top-2 principal directions
+(see :func:`jacviz.nets.hidden_view.hidden_layer_view`)."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,10 @@ class ViewState:
     of the softmax "probabilities"."""
     output_view: str = PCA_VIEW
     """For classifiers: the output plane shows the top-2 principal directions ("pca"), two
-    outputs ("outputs(i,j)", counted from 0) or, for 2 classes, the logit margin against the
-    position along the decision boundary ("margin"). A map of 2 outputs shows them as they
-    are under "pca" and "outputs(0,1)" (its two logits nearly opposite: a line)."""
+    outputs ("outputs(i,j)", counted from 0), for 2 classes the logit margin against the
+    position along the decision boundary ("margin"), or for an MLP its last hidden layer
+    ("hidden"). A map of 2 outputs shows them as they are under "pca" and "outputs(0,1)"
+    (a 2-class classifier's two logits are nearly opposite: a line)."""
     morph: float = 1.0
     """t in [0, 1]: the output plane shows (1 − t)·p + t·f(p)."""
     layer_units: tuple[int, int] | None = None
@@ -96,7 +100,7 @@ class ViewState:
         if not _is_output_view(self.output_view):
             raise ValueError(
                 f"output_view must be 'pca' or 'outputs(i,j)' of two different outputs, or "
-                f"'margin', not {shown(self.output_view)}"
+                f"'margin' or 'hidden', not {shown(self.output_view)}"
             )
         if not 2 <= self.grid_lines <= 201:
             raise ValueError(f"grid lines must be between 2 and 201, got {shown(self.grid_lines)}")
@@ -203,18 +207,18 @@ def _plane(value: object, where: str) -> tuple[tuple[float, ...], ...]:
 
 
 def _is_output_view(text: str) -> bool:
-    """Whether ``text`` is "pca", "margin" or "outputs(i,j)" of two different outputs."""
+    """Whether ``text`` is "pca", "margin", "hidden" or "outputs(i,j)" of two different outputs."""
     match = _OUTPUTS.fullmatch(text)
     pair = match is not None and int(match[1]) != int(match[2])
-    return text in (PCA_VIEW, MARGIN_VIEW) or pair
+    return text in (PCA_VIEW, MARGIN_VIEW, HIDDEN_VIEW) or pair
 
 
 def _output_view(value: object, where: str) -> str:
     text = read_text(value, where, len("outputs(,)") + 12)
     if not _is_output_view(text):
         raise ValueError(
-            f"{where} must be 'pca' or 'outputs(i,j)' of two different outputs, or 'margin', "
-            f"got {shown(text)}"
+            f"{where} must be 'pca' or 'outputs(i,j)' of two different outputs, or 'margin' or "
+            f"'hidden', got {shown(text)}"
         )
     return text
 

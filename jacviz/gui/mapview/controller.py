@@ -39,6 +39,7 @@ from jacviz.gui.mapview.openings import prepare_formula, prepare_network, prepar
 from jacviz.gui.mapview.pictures import (
     default_output_view,
     derive,
+    fallback_output_view,
     heatmap_problem,
     is_classifier,
     layer_pictures,
@@ -56,7 +57,7 @@ from jacviz.math.probe import probe
 from jacviz.nets.layers import Factor, LayerImage
 from jacviz.nets.networks import NetworkError
 from jacviz.nets.views import SliceMap
-from jacviz.state.view import CLASSES, DEFAULT_FORMULA, ViewState
+from jacviz.state.view import CLASSES, DEFAULT_FORMULA, HIDDEN_VIEW, ViewState
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -405,13 +406,26 @@ class Controller(QObject):
 
     @_falls_back
     def set_output_view(self, kind: str) -> None:
-        """Draw a classifier by its outputs' top-2 directions ("pca"), "outputs(i,j)" or "margin".
+        """Draw a classifier through the output view ``kind`` (see ``ViewState.output_view``).
 
-        "margin" (2 classes only) draws the logit margin against the boundary direction.
+        "pca" shows the outputs' top-2 principal directions, "outputs(i,j)" two outputs,
+        "margin" (2 classes only) draws the logit margin against the boundary direction;
+        "hidden" (2-class MLPs only) the last hidden layer's top-2 principal directions. A view the
+        map does not have is refused with a message, and the widgets are put back.
         """
-        if kind != self._state.output_view:
-            self._set(output_view=kind)
-            self._update_map()
+        if kind == self._state.output_view:
+            return
+        if output_view_problem(kind, self._source, self.is_classifier):
+            self.sigStatus.emit(
+                "Output plane not changed: the last hidden layer is shown only for 2-class "
+                "MLPs of torch layers (a Sequential ending with a Linear layer)"
+                if kind == HIDDEN_VIEW
+                else f"Output plane not changed: this map has no view {kind!r}"
+            )
+            self.sigStateChanged.emit(self._state)
+            return
+        self._set(output_view=kind)
+        self._update_map()
 
     def set_layer_units(self, units: tuple[int, int] | None) -> None:
         """Show layers wider than 2 through units ``(i, j)``, or None: top-2 principal directions.
@@ -546,7 +560,7 @@ class Controller(QObject):
 
     def _update_map(self) -> None:
         if self._output_view_problem():
-            self._set(output_view="pca")
+            self._set(output_view=fallback_output_view(self._source, self.is_classifier))
         if self._heatmap_problem(self._state.heatmap):
             self._set(heatmap=CLASSES if self.is_classifier else "det")
         self._analysed, self._map = self._derive(self._source)

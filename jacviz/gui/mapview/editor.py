@@ -204,7 +204,8 @@ class MapEditor(QWidget):
             "The output plane shows the top-2 principal directions of the outputs (an\n"
             "orthonormal projection: it never magnifies) or two chosen outputs. A 2-class\n"
             "classifier's two logits are nearly opposite (a line): it is shown by its margin\n"
-            "z1 − z0 (≈ signed distance to the boundary) against the position along it."
+            "z1 − z0 (≈ signed distance to the boundary) against the position along it, or\n"
+            "(an MLP) by its last hidden layer, where the last Linear layer separates the classes."
         )
         self._output_view_outputs: int | None = None  # the map the combo's entries are for
         self._output_view_shown = "pca"  # the state's choice, selected again after a rebuild
@@ -233,6 +234,7 @@ class MapEditor(QWidget):
             self.output_view.clear()
             if outputs == 2:
                 self.output_view.addItem("margin z1 − z0 against the boundary", "margin")
+                self.output_view.addItem("last hidden layer (top-2 directions)", "hidden")
                 self.output_view.addItem("the two logits as they are", "outputs(0,1)")
             else:
                 self.output_view.addItem("top-2 principal directions", "pca")

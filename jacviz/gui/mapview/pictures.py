@@ -21,11 +21,12 @@ from jacviz.math.jacobian import HEATMAP_QUANTITIES
 from jacviz.math.linearize import linearize, unit_circle
 from jacviz.math.maps import Map, TorchMap, require_planar
 from jacviz.math.probe import probe
+from jacviz.nets.hidden_view import hidden_layer, hidden_layer_view
 from jacviz.nets.hosted import HostedNetwork
 from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
 from jacviz.nets.margin import MarginView
 from jacviz.nets.views import OutputView, ProbabilityMap, SliceMap
-from jacviz.state.view import CLASSES, MARGIN_VIEW, PCA_VIEW, ViewState
+from jacviz.state.view import CLASSES, HIDDEN_VIEW, MARGIN_VIEW, PCA_VIEW, ViewState
 
 PATH_CIRCLE_SAMPLES = 64
 """Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
@@ -64,11 +65,16 @@ def derive(source: Map, state: ViewState, classifier: bool) -> tuple[Map, Map]:
     map itself with 2 outputs, else a 2D view of its outputs). A 2-class classifier under the
     "margin" view is drawn by its logits' margin against the boundary direction
     (:class:`MarginView`), whichever Jacobian is analysed: the margin is a logit quantity.
+    Under "hidden" a 2-class MLP is drawn in its last hidden layer, also whichever.
     """
     probabilities = classifier and state.jacobian_of == "probabilities"
     analysed = ProbabilityMap(source) if probabilities else source
     if state.output_view == MARGIN_VIEW and offers_margin(source, classifier):
         return analysed, MarginView(source, points=sample_points(state.domain, 32))
+    if state.output_view == HIDDEN_VIEW and offers_margin(source, classifier):
+        hidden = hidden_layer_view(source, sample_points(state.domain, 32))
+        if hidden is not None:
+            return analysed, hidden
     if source.output_dim <= 2:
         return analysed, analysed
     if state.output_view == PCA_VIEW:
@@ -145,6 +151,24 @@ def offers_margin(source: Map, classifier: bool) -> bool:
     return classifier and source.output_dim == 2 and source.input_dim == 2
 
 
+def offers_hidden(source: Map, classifier: bool) -> bool:
+    """Whether ``source`` can be shown in its last hidden layer: an MLP of 2 classes.
+
+    That is a torch ``Sequential`` ending with a Linear layer whose input (the last hidden
+    layer) has at least 2 units. (More classes have an informative plane of their own: the
+    top-2 principal directions of their logits.)
+    """
+    if not offers_margin(source, classifier):
+        return False
+    hidden = hidden_layer(source)
+    return hidden is not None and hidden.output_dim >= 2
+
+
+def fallback_output_view(source: Map, classifier: bool) -> str:
+    """The output view used when the chosen one does not apply to ``source``."""
+    return default_output_view(source, classifier) or PCA_VIEW
+
+
 def default_output_view(source: Map, classifier: bool) -> str | None:
     """The output view a newly opened ``source`` is best seen through, or None to keep it.
 
@@ -158,12 +182,14 @@ def output_view_problem(output_view: str, source: Map, classifier: bool) -> bool
     """True when ``source`` cannot be shown through ``output_view`` (PCA is then used)."""
     if output_view == MARGIN_VIEW:
         return not offers_margin(source, classifier)
+    if output_view == HIDDEN_VIEW:
+        return not offers_hidden(source, classifier)
     return missing_outputs(output_view, source.output_dim)
 
 
 def missing_outputs(output_view: str, output_dim: int) -> bool:
     """True when the pair of outputs ``output_view`` names does not exist in the map."""
-    if output_view in (PCA_VIEW, MARGIN_VIEW):
+    if output_view in (PCA_VIEW, MARGIN_VIEW, HIDDEN_VIEW):
         return False
     first, second = (int(i) for i in output_view[len("outputs(") : -1].split(","))
     return max(first, second) >= output_dim or first == second
