@@ -266,7 +266,11 @@ class OutputPlane(Plane):
         """Draw the image of the grid (at the current morph) and frame it."""
         self._grid = grid
         self._draw_grid()
-        self.frame(*robust_bounds(grid.morph(self._t)))
+        curves = grid.morph(self._t)
+        self.frame(*robust_bounds(curves))
+        # The inset's corner is chosen for a new grid, not at each step of a morph: it would
+        # jump around while the slider moves.
+        self.magnifier.set_clutter(curves)
 
     def show_linearization(self, lin: Linearization) -> None:
         """Draw the local linear picture at the probe."""
@@ -296,7 +300,6 @@ class OutputPlane(Plane):
         half = curves.shape[0] // 2
         self.magnifier.set_lines(self.vertical_lines, curves[:half])
         self.magnifier.set_lines(self.horizontal_lines, curves[half:])
-        self.magnifier.set_clutter(curves)
 
     def _draw_linearization(self) -> None:
         if self._linearization is None:
