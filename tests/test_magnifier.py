@@ -8,7 +8,7 @@ part of exported and rendered figures.
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QPointF
+from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.common.export import export_png
@@ -160,3 +160,48 @@ def test_render_shows_it(monkeypatch, tmp_path):
 )
 def test_scale_bar_lengths_are_round(span, length):
     assert nice_length(span) == pytest.approx(length)
+
+
+def test_the_pointer_over_the_inset_works_the_plane_under_it(qtbot, window):
+    from PyQt6.QtCore import QEvent, QPoint
+    from PyQt6.QtGui import QMouseEvent, QWheelEvent
+
+    plane = window.output_plane
+    inset = plane.magnifier.view
+    inset_range = inset.viewRange()
+    pos = plane.mapFromScene(inset.sceneBoundingRect().center())
+    (x0, x1), _ = plane.getViewBox().viewRange()
+    wheel = QWheelEvent(
+        QPointF(pos),
+        QPointF(plane.viewport().mapToGlobal(pos)),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(plane.viewport(), wheel)
+    (u0, u1), _ = plane.getViewBox().viewRange()
+    assert u1 - u0 < x1 - x0  # the plane zoomed
+    left = Qt.MouseButton.LeftButton
+    before = plane.getViewBox().viewRange()
+    viewport = plane.viewport()
+    for kind, point, button, buttons in (
+        (QEvent.Type.MouseButtonPress, pos, left, left),
+        (QEvent.Type.MouseMove, pos + QPoint(20, 0), Qt.MouseButton.NoButton, left),
+        (QEvent.Type.MouseMove, pos + QPoint(40, 0), Qt.MouseButton.NoButton, left),
+        (QEvent.Type.MouseButtonRelease, pos + QPoint(40, 0), left, Qt.MouseButton.NoButton),
+    ):
+        event = QMouseEvent(
+            kind,
+            QPointF(point),
+            QPointF(viewport.mapToGlobal(point)),
+            button,
+            buttons,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(viewport, event)
+        qtbot.wait(5)
+    assert plane.getViewBox().viewRange()[0][0] < before[0][0]  # the plane panned
+    assert np.allclose(inset.viewRange(), inset_range)  # the inset only follows f(p)
