@@ -1,9 +1,10 @@
 """Classifiers in the main window: a 2-class network's output plane shows something.
 
-Its two logits are nearly opposite, so their own plane squashes the grid onto a line; the
-margin view (logit margin against the position along the boundary) spreads it in 2D, is the
-default when such a network is opened, and can be switched. The inspector shows only what
-applies to a classifier's k×2 Jacobian and says why the rest is hidden.
+Its two logits are nearly opposite, so their own plane squashes the grid onto a line. An MLP
+opens in its last hidden layer (top-2 principal directions), any other 2-class classifier on
+its margin view (logit margin against the position along the boundary); both spread the grid
+in 2D, and the user can switch between them and the raw logits. The inspector shows only
+what applies to a classifier's k×2 Jacobian and says why the rest is hidden.
 """
 
 import numpy as np
@@ -163,12 +164,12 @@ def shown_points(window):
     return np.concatenate(curves)
 
 
-def test_a_two_class_network_opens_on_its_margin_and_can_switch(qtbot, window, settle):
+def test_a_two_class_network_opens_on_a_2d_view_and_can_switch(qtbot, window, settle):
     controller = window.controller
     assert window.open_network(str(MOONS))
     settle()
-    assert controller.state.output_view == "margin"
-    assert isinstance(controller.map, MarginView)
+    # An MLP: its last hidden layer, by its top-2 principal directions.
+    assert controller.state.output_view == "hidden"
     editor = window.editor
     assert editor.output_view.isVisibleTo(window)  # a classifier: the user can switch
     assert [editor.output_view.itemData(i) for i in range(editor.output_view.count())] == [
@@ -176,37 +177,35 @@ def test_a_two_class_network_opens_on_its_margin_and_can_switch(qtbot, window, s
         "hidden",
         "outputs(0,1)",
     ]
-    assert editor.output_view.currentData() == "margin"
+    assert editor.output_view.currentData() == "hidden"
+    hidden_picture = shown_points(window)
+    assert spread(hidden_picture) >= 0.05
+    # The probe's parallelogram and ellipse live in the view: its Jacobian at p.
+    p = np.array([controller.state.probe])
+    _, expected = controller.map.evaluate_with_jacobian(p)
+    np.testing.assert_allclose(controller.linearization.jacobian, expected[0], rtol=1e-12)
+    # The margin against the boundary direction: another 2D picture.
+    editor.output_view.setCurrentIndex(editor.output_view.findData("margin"))
+    settle()
+    assert controller.state.output_view == "margin"
+    assert isinstance(controller.map, MarginView)
     margin_picture = shown_points(window)
     assert spread(margin_picture) >= 0.05
-    # The probe's parallelogram and ellipse live in the view: its Jacobian at p.
-    _, expected = controller.map.evaluate_with_jacobian(np.array([controller.state.probe]))
+    assert margin_picture.shape != hidden_picture.shape or not np.allclose(
+        margin_picture, hidden_picture
+    )
+    _, expected = controller.map.evaluate_with_jacobian(p)
     np.testing.assert_allclose(controller.linearization.jacobian, expected[0], rtol=1e-12)
     # The two logits as they are: nearly a line.
     editor.output_view.setCurrentIndex(editor.output_view.findData("outputs(0,1)"))
     settle()
     assert controller.state.output_view == "outputs(0,1)"
-    logits_picture = shown_points(window)
-    assert spread(logits_picture) < 0.01
-    assert logits_picture.shape != margin_picture.shape or not np.allclose(
-        logits_picture, margin_picture
-    )
-    # The last hidden layer, by its top-2 principal directions: a third picture.
+    assert spread(shown_points(window)) < 0.01
+    # And back.
     editor.output_view.setCurrentIndex(editor.output_view.findData("hidden"))
     settle()
     assert controller.state.output_view == "hidden"
-    hidden_picture = shown_points(window)
-    assert spread(hidden_picture) >= 0.05
-    assert hidden_picture.shape != margin_picture.shape or not np.allclose(
-        hidden_picture, margin_picture
-    )
-    _, expected = controller.map.evaluate_with_jacobian(np.array([controller.state.probe]))
-    np.testing.assert_allclose(controller.linearization.jacobian, expected[0], rtol=1e-12)
-    # And back.
-    editor.output_view.setCurrentIndex(editor.output_view.findData("margin"))
-    settle()
-    assert controller.state.output_view == "margin"
-    assert spread(shown_points(window)) >= 0.05
+    np.testing.assert_allclose(shown_points(window), hidden_picture)
 
 
 def test_a_state_saved_before_the_margin_view_opens_unchanged(qtbot, window, settle):
@@ -230,6 +229,7 @@ def test_formulas_and_many_classes_never_keep_the_margin_view(qtbot, window, set
     controller = window.controller
     assert window.open_network(str(MOONS))
     settle()
+    controller.set_output_view("margin")
     assert controller.state.output_view == "margin"
     assert controller.set_formula("x, y, 0")
     settle()

@@ -172,9 +172,12 @@ def fallback_output_view(source: Map, classifier: bool) -> str:
 def default_output_view(source: Map, classifier: bool) -> str | None:
     """The output view a newly opened ``source`` is best seen through, or None to keep it.
 
-    A 2-class classifier's logits are nearly opposite, so their own plane shows a line: it
-    opens on its margin view.
+    A 2-class classifier's logits are nearly opposite, so their own plane shows a line: an
+    MLP opens in its last hidden layer (the grid spread in 2D, the classes pulled apart),
+    any other 2-class classifier on its margin view.
     """
+    if offers_hidden(source, classifier):
+        return HIDDEN_VIEW
     return MARGIN_VIEW if offers_margin(source, classifier) else None
 
 
