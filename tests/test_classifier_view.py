@@ -289,3 +289,18 @@ def test_the_inspector_shows_only_what_applies_to_softmax_probabilities(qtbot, w
         assert inspector.is_row_shown(key), key
     assert not inspector.is_row_shown("margin")
     assert not inspector.hidden_note.isVisibleTo(window)
+
+
+@pytest.mark.parametrize("dataset", ["moons", "spirals"])
+def test_a_model_trained_by_jacviz_opens_spread_in_2d(qtbot, window, settle, tmp_path, dataset):
+    # What the lab's "Open in map view" opens: an MLP saved with its classes and data domain.
+    from jacviz.cli import main
+
+    path = tmp_path / f"{dataset}.safetensors"
+    steps = ["--steps", "300", "--hidden", "16,16", "--points", "200"]
+    assert main(["train", "--dataset", dataset, *steps, "--out", str(path)]) == 0
+    assert window.open_network(str(path))
+    settle()
+    controller = window.controller
+    assert controller.is_classifier and controller.state.output_view == "hidden"
+    assert spread(shown_points(window)) >= 0.05
