@@ -178,3 +178,16 @@ def test_a_classifier_reading_where_the_outputs_are_not_finite_is_undefined() ->
 def test_reading_as_a_classifier_keeps_the_json_keys() -> None:
     report = formula_probe("x, -x + 0.1*y", (1.0, 2.0))
     assert report.as_classifier(probabilities=False).to_json() == report.to_json()
+
+
+def test_a_classifier_reading_drops_warnings_about_what_it_hides() -> None:
+    # Exactly opposite logits: the softmax Jacobian's rows are exact negatives, J is singular.
+    from jacviz.nets.views import ProbabilityMap
+
+    report = probe(ProbabilityMap(FormulaMap.from_text("x, -x", isolated=False)), (0.5, 1.0))
+    assert any(w.startswith("the condition number is infinite") for w in report.warnings)
+    classified = report.as_classifier(probabilities=True)
+    assert not any("condition number" in w or w.startswith("det J") for w in classified.warnings)
+    # Warnings about what is shown stay.
+    nan = probe(FormulaMap.from_text("log(x), y", isolated=False), (-1.0, 1.0))
+    assert nan.as_classifier(probabilities=False).warnings[0] == nan.warnings[0]

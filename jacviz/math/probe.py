@@ -172,8 +172,16 @@ class ProbeReport:
     """Set (by :meth:`as_classifier`) when the map is a classifier: what applies to its J."""
 
     def as_classifier(self, probabilities: bool) -> ProbeReport:
-        """The same report, read as the Jacobian of a classifier (:func:`classifier_reading`)."""
-        return dataclasses.replace(self, classifier=classifier_reading(self, probabilities))
+        """The same report, read as the Jacobian of a classifier (:func:`classifier_reading`).
+
+        Warnings about a quantity the reading hides (det J underflowing, an infinite
+        condition number) go with it: the reading says why it says nothing here.
+        """
+        reading = classifier_reading(self, probabilities)
+        hidden_words = {"det": "det J ", "condition": "the condition number "}
+        prefixes = tuple(hidden_words[key] for key in reading.hidden if key in hidden_words)
+        warnings = tuple(w for w in self.warnings if not (prefixes and w.startswith(prefixes)))
+        return dataclasses.replace(self, classifier=reading, warnings=warnings)
 
     @property
     def det(self) -> float | None:
