@@ -205,3 +205,11 @@ def test_the_pointer_over_the_inset_works_the_plane_under_it(qtbot, window):
         qtbot.wait(5)
     assert plane.getViewBox().viewRange()[0][0] < before[0][0]  # the plane panned
     assert np.allclose(inset.viewRange(), inset_range)  # the inset only follows f(p)
+
+
+def test_the_inset_stays_in_its_corner_while_the_morph_slider_moves(window):
+    magnifier = window.output_plane.magnifier
+    corner = magnifier.view.pos()
+    for step in range(100, -1, -10):
+        window.morph.setValue(step)
+        assert magnifier.view.pos() == corner
