@@ -107,7 +107,7 @@ def class_colours(
 def add_colorbar(image: pg.ImageItem, plot: pg.PlotItem) -> pg.ColorBarItem:
     """A read-only colour bar for ``image``, placed at the right of ``plot``."""
     colorbar = pg.ColorBarItem(
-        values=(0, 1), colorMap=style.DIVERGING_COLORMAP, interactive=False, width=14
+        values=(0, 1), colorMap=style.colormap("det"), interactive=False, width=14
     )
     colorbar.setImageItem(image, insert_in=plot)
     # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would read
@@ -126,16 +126,15 @@ def paint_heatmap(
 ) -> None:
     """Colour ``image`` by ``values`` (row 0 at ``ymin``) over ``domain``, with its colour bar.
 
-    Levels come from :func:`heatmap_levels`; ``key`` also picks the colour map (diverging for
-    det and log|det|, sequential otherwise).
+    Levels come from :func:`heatmap_levels`; ``key`` also picks the colour map
+    (:func:`jacviz.gui.common.style.colormap`).
     """
     low, high = heatmap_levels(values, key)
     # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends of the
     # colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
     image.setImage(np.clip(values, low, high), autoLevels=False)
     image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
-    colormap = style.DIVERGING_COLORMAP if key in ("det", "logdet") else style.SEQUENTIAL_COLORMAP
-    colorbar.setColorMap(pg.colormap.get(colormap))
+    colorbar.setColorMap(style.colormap(key))
     colorbar.setLevels((low, high))
     colorbar.getAxis("right").setLabel(label)
     image.setVisible(True)

@@ -1,28 +1,62 @@
 """Colours and pens shared by every view: one place, so the planes and legends agree.
 
-Okabe–Ito colours, which stay distinguishable with the common colour-vision deficiencies.
-The horizontal grid lines run along e1 (the x direction), so J·e1 is drawn in their colour;
-the vertical ones run along e2, so J·e2 is drawn in theirs.
+Each colour has one meaning, so that nothing vanishes over something else of the same colour:
+
+- grid lines are two neutral dark tones, near-black for x = const and dark grey for y = const;
+  the horizontal lines (y = const) run along e1, so h·e1 and J·e1 are drawn in their tone,
+  the vertical ones along e2, so h·e2 and J·e2 are drawn in theirs;
+- classes (decision regions, data points) take Paul Tol's "light" qualitative set, which stays
+  distinguishable with the common colour-vision deficiencies and is used for nothing else;
+- det J and log|det J| are coloured on ColorCET's CBD1 (blue–white–yellow, made for protan and
+  deutan viewers), σ, the condition number and ‖J‖F on the lighter part of viridis.
+
+Both heatmap colour maps keep a CIE lightness of 60 or more, and the class colours are light
+too, so the dark grid lines and the probe's edges drawn over them stay readable (checked by
+``tests/test_colours.py``). The overlays of the linear picture (the vermillion parallelogram,
+the green circle and ellipse, the black curves) keep the Okabe–Ito colours.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
+from cmap import Colormap
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor, QPen
 
-BLUE = "#0072B2"  # vertical grid lines (x constant) and J·e2
-ORANGE = "#E69F00"  # horizontal grid lines (y constant) and J·e1
+GRID_X_CONST = "#111111"  # vertical grid lines (x constant), h·e2 and J·e2: near-black
+GRID_Y_CONST = "#444444"  # horizontal grid lines (y constant), h·e1 and J·e1: dark grey
 VERMILLION = "#D55E00"  # tangent parallelogram f(p) + J·δ
 GREEN = "#009E73"  # circle image and singular-value ellipse
 BLACK = "#000000"  # curved image of the square, fold lines
 GREY = "#555555"
 
-CLASS_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", VERMILLION, "#F0E442", GREY)
-"""Decision-region colours, one per class (Okabe–Ito)."""
+# Older names of the two grid tones, for views not yet moved to GRID_X_CONST / GRID_Y_CONST.
+BLUE = GRID_X_CONST
+ORANGE = GRID_Y_CONST
 
-DIVERGING_COLORMAP = "CET-D1A"  # blue–white–red: det and log|det|, centred on 0
-SEQUENTIAL_COLORMAP = "viridis"  # σ, condition number, Frobenius norm
+CLASS_COLOURS = ("#EE8866", "#99DDFF", "#FFAABB", "#EEDD88", "#7799DD", "#BBCC33", "#DDDDDD")
+"""Decision-region and data-point colours, one per class (Paul Tol's "light" set, without the
+mint and olive that sit too close to the green overlay and the det map's yellow end)."""
+
+POINT_EDGE = "#333333"
+"""Rim of a data point: dark, so a light class colour stands out on a pale region or map."""
+
+DIVERGING_MAP = Colormap("colorcet:CET_CBD1")
+"""det J and log|det J|, centred on 0: blue below, yellow above, white at 0."""
+
+SEQUENTIAL_MAP = Colormap(
+    [Colormap("viridis")(float(t)) for t in np.linspace(0.6, 1.0, 64)], name="viridis (light)"
+)
+"""σ, the condition number and ‖J‖F: viridis from teal to yellow (its lightness 60–92)."""
+
+SEQUENTIAL_COLORMAP = "viridis"  # the lab's Compare tab, whose white lines need its dark end
+
+
+def colormap(key: str) -> pg.ColorMap:
+    """The colour map of heatmap ``key``: diverging for det and log|det|, else sequential."""
+    chosen = DIVERGING_MAP if key in ("det", "logdet") else SEQUENTIAL_MAP
+    return chosen.to_pyqtgraph()
 
 
 def pen(color: str, width: float = 1.0, alpha: int = 255, style: Qt.PenStyle | None = None) -> QPen:

@@ -33,12 +33,12 @@ class DataPoints:
     """Labelled points on a plot: training points as filled dots, test points as rings.
 
     Both in their class's full colour (:data:`jacviz.gui.common.style.CLASS_COLOURS`, the colours of
-    the decision regions), with a white rim, so the split is visible at a glance.
+    the decision regions), with a dark rim, so the split is visible at a glance.
     """
 
     def __init__(self, plot: pg.PlotItem, size: float = 8.0, z: float = 1.0):
         palette = style.CLASS_COLOURS
-        rim = pg.mkPen("#FFFFFF", width=1.0)
+        rim = pg.mkPen(style.POINT_EDGE, width=1.0)
         self._brushes = np.array([pg.mkBrush(c) for c in palette], dtype=object)
         self.train = pg.ScatterPlotItem(size=size, pxMode=True, pen=rim)
         self.test = pg.ScatterPlotItem(size=size + 3, pxMode=True, pen=rim, symbol=_ring())
