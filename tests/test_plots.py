@@ -1,5 +1,9 @@
 """The plot pieces both views share."""
 
+import numpy as np
+import pyqtgraph as pg
+import pytest
+
 from jacviz.gui.common.plots import Plane
 
 
@@ -15,3 +19,49 @@ def test_zoomed_planes_show_plain_coordinates(qtbot):
         assert axis.autoSIPrefixScale == 1.0
         assert axis.labelString().count("x0.001") == 0
         assert label in axis.labelString()
+
+
+def painted_colours(key: str, formula: str = "1/x, y"):
+    """Paint the heatmap ``key`` of ``formula`` on [−2, 2]²: which of the colour bar's 256
+    colours each finite pixel gets, and the colour bar's label."""
+    from jacviz.gui.common.plots import add_colorbar, paint_heatmap
+    from jacviz.math.grid import Domain, sample_points
+    from jacviz.math.jacobian import HEATMAP_QUANTITIES
+    from jacviz.math.maps import FormulaMap, jacobian_field
+
+    domain = Domain(-2.0, 2.0, -2.0, 2.0)
+    field = jacobian_field(FormulaMap.from_text(formula), sample_points(domain, 256, 256))
+    values = field.quantity(key).reshape(256, 256)
+    plane = Plane("Input plane", "x", "y")
+    image = pg.ImageItem()
+    plane.addItem(image)
+    colorbar = add_colorbar(image, plane.getPlotItem())
+    paint_heatmap(image, colorbar, values, key, HEATMAP_QUANTITIES[key], domain)
+    low, high = colorbar.levels()
+    shown = image.image[np.isfinite(image.image)]
+    position = np.clip((shown - low) / (high - low), 0.0, 1.0 - 1e-9)
+    axis = colorbar.getAxis("right")
+    ticks = [label for _, label in axis._tickLevels[0]]
+    return np.floor(position * 256).astype(int), axis.labelText, ticks
+
+
+@pytest.mark.parametrize("key", ["det", "smax", "frob"])
+def test_a_singularity_does_not_swamp_the_colour_scale(qtbot, key):
+    """1/x: a few huge values by the pole must not paint the rest of the plane one colour."""
+    colour, label, ticks = painted_colours(key)
+    # Most of the plane (its pixels between the 5th and 95th percentile) spans more than a few
+    # colours: with the extremes as limits it took 2 of the bar's 256.
+    low, high = np.percentile(colour, [5, 95])
+    most = colour[(colour >= low) & (colour <= high)]
+    assert len(np.unique(most)) >= 32
+    # The bar says how: its ends are clipped (≤, ≥), and its scale is logarithmic.
+    assert ticks[0].startswith("≤") and ticks[-1].startswith("≥")
+    assert "log scale" in label
+
+
+def test_a_smooth_map_keeps_a_linear_colour_bar_with_clipped_ends(qtbot):
+    _, label, ticks = painted_colours("det", "x**2 + y, x*y")
+    assert label == "det J"  # no log scale where the values do not span orders of magnitude
+    assert ticks[0].startswith("≤") and ticks[-1].startswith("≥") and len(ticks) >= 5
+    middle = [float(t) for t in ticks[1:-1]]
+    assert len(set(np.round(np.diff(middle), 9))) == 1  # a round step between the ends

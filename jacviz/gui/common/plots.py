@@ -7,6 +7,8 @@ what is not finite or too far out is left out rather than drawn wrong.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF
@@ -68,15 +70,131 @@ def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarra
 
 
 def heatmap_levels(image: np.ndarray, key: str) -> tuple[float, float]:
-    """Colour limits: symmetric about 0 for det and log|det|, else the 1st–99th percentile."""
+    """Colour limits: symmetric about 0 for det and log|det|, else the 1st–99th percentile.
+
+    Percentiles, not the extremes: by a pole (``1/x``) a few pixels are thousands of times the
+    rest, and would otherwise paint the whole plane one colour.
+    """
     finite = image[np.isfinite(image)]
     if not finite.size:
         return -1.0, 1.0
-    if key in ("det", "logdet"):
+    if key in DIVERGING_KEYS:
         limit = float(np.percentile(np.abs(finite), 99)) or 1.0
         return -limit, limit
     low, high = (float(v) for v in np.percentile(finite, [1, 99]))
     return (low, high) if high > low else (low - 0.5, low + 0.5)
+
+
+DIVERGING_KEYS = ("det", "logdet")
+"""Heatmaps whose sign means something: coloured on a diverging map centred on 0."""
+
+HEAVY_TAIL = 100.0
+"""A heatmap whose clipped range is more than this many times its lower-quartile distance
+from the scale's base (0 for det, else its low end) is coloured on a log scale: otherwise the
+part of the plane away from a steep rise would all be one colour."""
+
+
+def short(value: float) -> str:
+    """A tick label of at most 3 significant digits, exponents without padding: "9.71e5"."""
+    text = f"{value:.3g}"
+    mantissa, _, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else text
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """How a heatmap's values become positions on its colour bar.
+
+    Values are clipped to ``[low, high]`` (:func:`heatmap_levels`); with a ``unit``, a value
+    ``v`` is then drawn at ``sign(v − base) · log10(1 + |v − base| / unit)``, which is linear
+    within a unit of the base and logarithmic beyond it (so the sign of det stays readable).
+    """
+
+    low: float
+    high: float
+    base: float
+    unit: float | None
+
+    def position(self, values: np.ndarray) -> np.ndarray:
+        """Where ``values`` sit on the colour bar (NaN stays NaN)."""
+        clipped = np.clip(values, self.low, self.high)
+        if self.unit is None:
+            return clipped
+        offset = clipped - self.base
+        return np.sign(offset) * np.log10(1.0 + np.abs(offset) / self.unit)
+
+    def levels(self) -> tuple[float, float]:
+        """The colour bar's ends, in positions."""
+        low, high = self.position(np.array([self.low, self.high]))
+        return float(low), float(high)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        """Colour-bar ticks (position, label); the ends read "≤ low" and "≥ high".
+
+        The ends say that values beyond them are clipped to their colour. Between them: on a
+        linear scale, multiples of a round step; on a log scale, round values first (the base,
+        then 1, 2, 5 × 10^k, then other one- and two-digit values), each kept only if it is at
+        least 1/12 of the bar from every tick kept so far.
+        """
+        low, high = self.levels()
+        spacing = (high - low) / 12
+        inset = (high - low) * 1e-3  # a hair inside: an end tick exactly at the end is dropped
+        kept = {low + inset: f"≤{short(self.low)}", high - inset: f"≥{short(self.high)}"}
+        for value in self._round_values():
+            where = float(self.position(np.array(value)))
+            if self.low < value < self.high and all(abs(where - k) >= spacing for k in kept):
+                kept[where] = short(value)
+        return sorted(kept.items())
+
+    def _round_values(self) -> np.ndarray:
+        """Candidate tick values, roundest first."""
+        if self.unit is None:
+            raw = (self.high - self.low) / 6  # about 6 steps along the bar
+            decade = 10.0 ** np.floor(np.log10(raw))
+            step = next(m * decade for m in (1, 2, 5, 10) if m * decade >= raw)
+            first = np.ceil(self.low / step)
+            return (first + np.arange(int(np.floor(self.high / step) - first) + 1)) * step
+        first = int(np.floor(np.log10(self.unit))) - 1
+        last = int(np.floor(np.log10(max(abs(self.low), abs(self.high), self.unit)))) + 1
+        powers = 10.0 ** np.arange(first, last + 1)
+        tiers = [np.outer(m, powers).ravel() for m in ([1, 2, 5], [3, 4, 6, 7, 8, 9])]
+        # Two-digit values only where the scale is nearly linear (within ten units of the base).
+        tiers.append(np.outer(np.arange(11, 100), powers[powers <= 10 * self.unit] / 10).ravel())
+        return np.concatenate([[self.base]] + [np.concatenate([t, -t]) for t in tiers])
+
+    def describe(self) -> str:
+        """What the colour bar's label adds to the quantity's name."""
+        return " (log scale)" if self.unit is not None else ""
+
+    def explain(self, key: str) -> str:
+        """The colour bar's tooltip: where its ends are, and why."""
+        ends = (
+            "−/+ the 99th percentile of |value|"
+            if key in DIVERGING_KEYS
+            else "the 1st and 99th percentiles"
+        )
+        text = (
+            f"The bar ends at {ends} over the plane: values beyond (≤, ≥) take the end "
+            "colours, so a few huge values by a pole do not paint the rest one colour."
+        )
+        if self.unit is not None:
+            text += " Log scale: the values span orders of magnitude."
+        return text
+
+
+def colour_scale(values: np.ndarray, key: str) -> ColourScale:
+    """The robust colour scale of heatmap ``key``: percentile limits, log scale for heavy tails."""
+    low, high = heatmap_levels(values, key)
+    base = 0.0 if key in DIVERGING_KEYS else low
+    with np.errstate(invalid="ignore"):
+        offsets = np.abs(np.clip(values[np.isfinite(values)], low, high) - base)
+    top = max(abs(low - base), abs(high - base))
+    typical = float(np.percentile(offsets, 25)) if offsets.size else top
+    if not typical > 0:
+        positive = offsets[offsets > 0]
+        typical = float(np.percentile(positive, 25)) if positive.size else top
+    heavy = top > HEAVY_TAIL * typical
+    return ColourScale(low, high, base, typical if heavy else None)
 
 
 def class_colours(
@@ -113,6 +231,10 @@ def add_colorbar(image: pg.ImageItem, plot: pg.PlotItem) -> pg.ColorBarItem:
     # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would read
     # as −300): show plain numbers.
     colorbar.getAxis("right").enableAutoSIPrefix(False)
+    # The end ticks ("≤ low", "≥ high") sit at the bar's very ends and are wider than the
+    # rest: let their text reach half a line beyond the bar, and the axis widen to fit them.
+    colorbar.getAxis("right").setStyle(hideOverlappingLabels=False)
+    colorbar.getAxis("right").setWidth(None)
     return colorbar
 
 
@@ -126,17 +248,20 @@ def paint_heatmap(
 ) -> None:
     """Colour ``image`` by ``values`` (row 0 at ``ymin``) over ``domain``, with its colour bar.
 
-    Levels come from :func:`heatmap_levels`; ``key`` also picks the colour map
-    (:func:`jacviz.gui.common.style.colormap`).
+    The scale comes from :func:`colour_scale` (robust limits, a log scale for heavy tails) and
+    the bar's label says so; ``key`` also picks the colour map (:func:`style.colormap`).
     """
-    low, high = heatmap_levels(values, key)
+    scale = colour_scale(values, key)
     # Clipping maps ±inf (log|det| at a fold, an infinite condition number) to the ends of the
     # colour bar; NaN (the map is undefined) stays NaN and is drawn transparent.
-    image.setImage(np.clip(values, low, high), autoLevels=False)
+    image.setImage(scale.position(values), autoLevels=False)
     image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
     colorbar.setColorMap(style.colormap(key))
-    colorbar.setLevels((low, high))
-    colorbar.getAxis("right").setLabel(label)
+    colorbar.setLevels(scale.levels())
+    axis = colorbar.getAxis("right")
+    axis.setTicks([scale.ticks()])
+    axis.setLabel(f"{label}{scale.describe()}" if label else "")
+    colorbar.setToolTip(scale.explain(key))
     image.setVisible(True)
     colorbar.setVisible(True)
 
