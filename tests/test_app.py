@@ -647,7 +647,7 @@ def test_a_two_class_classifier_opens_on_its_decision_regions_and_data_domain(
     assert domain.xmin < data.points[:, 0].min() and domain.ymax > data.points[:, 1].max()
     assert window.input_plane.regions.image.shape == (256, 256, 4)
     assert window.editor.classes_group.isVisibleTo(window)
-    assert not window.editor.output_view.isVisibleTo(window)  # 2 outputs: nothing to pick
+    assert window.editor.output_view.isVisibleTo(window)  # a classifier: its view can be switched
     # det still applies to a 2→2 map, and the probabilities' Jacobian is offered.
     controller.set_heatmap("det")
     settle()
@@ -659,7 +659,7 @@ def test_a_two_class_classifier_opens_on_its_decision_regions_and_data_domain(
     expected = (np.diag(probabilities) - np.outer(probabilities, probabilities)) @ (
         controller.source.evaluate_with_jacobian(p)[1][0]
     )
-    np.testing.assert_allclose(controller.linearization.report.jacobian, expected, rtol=1e-9)
+    np.testing.assert_allclose(controller.inspected.report.jacobian, expected, rtol=1e-9)
 
 
 def test_inside_the_network_shows_the_grid_in_each_layer(qtbot, window, settle):
