@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from jacviz.gui.common.plots import class_colours
@@ -534,6 +535,9 @@ def test_every_lab_view_exports_as_png_and_svg(qtbot, lab, tmp_path):
     from jacviz.gui.lab.lab_window import LAB_VIEWS
 
     step_once(qtbot, lab)
+    lab.controller.set_model_settings(replace(SMALL.model, jr_lambda=0.1))
+    with qtbot.waitSignal(lab.compare_controller.sigFinished, timeout=60000):
+        assert lab.start_compare()  # before it, the comparison's tab says what to do
     for view in LAB_VIEWS:
         figure = lab.figure(view)
         png = export_figure(figure, tmp_path / f"{view}.png", scale=2)
@@ -631,3 +635,121 @@ def test_the_lab_never_resizes_itself_and_its_plots_reflow_at_740_px(qtbot, lab)
         assert rect.height() > 0 and bounds.contains(rect), (item, rect, bounds)
     assert robustness.plot.getViewBox().height() >= 100
     assert widget.height() >= widget.minimumHeight()
+
+
+# ---- the first hour: what a new user meets ---------------------------------------------------
+
+
+def lab_action(window, text):
+    return next(a for a in window.findChildren(QAction) if a.text() == text)
+
+
+def test_the_training_animation_menu_films_every_frame(qtbot, lab, monkeypatch):
+    import jacviz.gui.lab.lab_window as lab_window
+
+    asked = []
+    monkeypatch.setattr(
+        lab_window, "export_animation", lambda parent, frames, count, name: asked.append(count)
+    )
+    lab_action(lab, "Export training animation…").trigger()
+    assert asked == [lab_window.MOVIE_FRAMES]  # not Qt's checked=False, i.e. 0 frames
+
+
+def test_the_lab_starts_where_compare_works_and_says_what_to_do(qtbot):
+    window = LabWindow()
+    qtbot.addWidget(window)
+    assert window.controller.state.model.jr_lambda > 0
+    assert TrainConfig().jr_lambda == 0  # the CLI's default is left alone
+    assert window.compare_button.isEnabled()
+    # Before any comparison: a note on what to do, no empty plots with made-up axes.
+    assert "Press Compare" in window.compare.empty_state.text()
+    window.show()
+    window.tabs.setCurrentWidget(window.compare_page)
+    assert window.compare.empty_state.isVisible()
+    assert not window.compare.robustness.isVisible()
+    assert not window.compare.planes[0].isVisible()
+    window.controller.set_model_settings(replace(window.controller.state.model, jr_lambda=0.0))
+    assert not window.compare_button.isEnabled()
+    assert "Set λ > 0" in window.compare_note.text()
+    assert_closed_cleanly(window)
+
+
+def test_the_classes_box_shows_the_data_s_own_count(qtbot, lab):
+    panel = lab.data_panel
+    assert lab.controller.dataset.n_classes == 2
+    assert panel.classes.value() == 2 and not panel.classes.isEnabled()
+    lab.controller.set_data_settings(replace(SMALL.data, name="spirals3"))
+    assert panel.classes.value() == 3
+    lab.controller.set_data_settings(replace(SMALL.data, name="blobs", n_classes=4))
+    assert panel.classes.value() == 4 and panel.classes.isEnabled()
+    panel.kind.setCurrentIndex(panel.kind.findData("moons"))  # as the user picks it
+    assert lab.controller.state.data.n_classes == 4  # the blobs' count is kept for them
+    assert panel.classes.value() == 2
+    panel.kind.setCurrentIndex(panel.kind.findData("blobs"))
+    assert panel.classes.value() == 4 and lab.controller.dataset.n_classes == 4
+
+
+def test_the_mean_jacobian_norm_axis_never_goes_below_zero(qtbot, lab):
+    def low_and_high():
+        QApplication.processEvents()
+        (_, _), (low, high) = lab.curves.frobenius_plot.viewRange()
+        return low, high
+
+    low, high = low_and_high()  # step 0: one value, which pyqtgraph pads by ±0.5
+    assert 0.0 <= low < high
+    qtbot.mouseClick(lab.run_controls.play, LEFT)
+    qtbot.waitUntil(lambda: lab.controller.snapshot.done, timeout=15000)
+    wait_idle(qtbot, lab)
+    low, high = low_and_high()
+    assert 0.0 <= low < high
+
+
+def test_ctrl_s_saves_the_session_and_save_model_has_its_own_shortcut(qtbot):
+    saved = []
+    window = LabWindow(state=SMALL, save_session=lambda: saved.append(True))
+    qtbot.addWidget(window)
+    by_key = {a.shortcut().toString(): a for a in window.findChildren(QAction) if a.shortcut()}
+    assert by_key["Ctrl+S"].text() == "Save session"
+    assert by_key["Ctrl+Shift+M"].text() == "Save model…"
+    by_key["Ctrl+S"].trigger()
+    assert saved == [True]
+    assert_closed_cleanly(window)
+
+
+def test_a_lab_without_a_main_window_has_no_ctrl_s(lab):
+    keys = {a.shortcut().toString() for a in lab.findChildren(QAction)}
+    assert "Ctrl+S" not in keys and "Ctrl+Shift+M" in keys
+
+
+def test_a_restored_lab_shows_its_step_at_once_and_play_waits_for_the_model(qtbot):
+    lab = open_lab(qtbot)
+    step_once(qtbot, lab)
+    step_once(qtbot, lab)
+    session = lab.controller.lab_session()
+    assert session.step == 2 * SNAPSHOT_EVERY
+    assert_closed_cleanly(lab)
+    other = open_lab(qtbot)
+    other.controller.restore(session)
+    # At once, before the model is measured: its step, busy, and nothing to press yet.
+    controls = other.run_controls
+    assert controls.progress.value() == session.step
+    assert "loading" in controls.progress.format()
+    assert not controls.play.isEnabled() and not controls.step.isEnabled()
+    wait_idle(qtbot, other)
+    assert other.controller.snapshot.step == session.step
+    assert controls.progress.value() == session.step
+    assert controls.play.isEnabled() and controls.step.isEnabled()
+    assert "loading" not in controls.progress.format()
+    assert_closed_cleanly(other)
+
+
+def test_a_status_message_goes_with_the_state_that_produced_it(qtbot, lab):
+    assert not lab.start_compare()  # λ = 0
+    assert "Set λ > 0" in lab.statusBar().currentMessage()
+    lab.tabs.setCurrentWidget(lab.compare_page)
+    assert lab.statusBar().currentMessage() == ""
+    lab.tabs.setCurrentIndex(0)
+    assert not lab.start_compare()
+    assert "Set λ > 0" in lab.statusBar().currentMessage()
+    lab.controller.set_model_settings(replace(SMALL.model, jr_lambda=0.1))  # fixed
+    assert "Set λ > 0" not in lab.statusBar().currentMessage()

@@ -269,6 +269,15 @@ class LabState:
     """The class a click adds."""
 
 
+LAB_START_LAMBDA = 0.05
+"""The λ the lab starts with (the shipped moons_jr example's): a run the Compare tab can
+compare with λ = 0 at once. :class:`ModelSettings` keeps :class:`TrainConfig`'s λ = 0 as its
+default, which the CLI and sessions use."""
+
+LAB_START = LabState(model=ModelSettings(jr_lambda=LAB_START_LAMBDA))
+"""The settings a new lab window starts on."""
+
+
 @dataclass(frozen=True, eq=False)
 class Curves:
     """The history of a run for the curves: one entry per snapshot, as float64 arrays.

@@ -41,6 +41,7 @@ from jacviz.gui.lab.compare_planes import ComparePlane, ComparePlanes
 from jacviz.gui.lab.compare_style import MODEL_COLOURS, UPPER_BOUND, attack_description
 from jacviz.gui.lab.compare_table import TABLE_ROWS, BallPanel, CompareTable
 from jacviz.nets.comparison import Comparison, EstimatorSpread
+from jacviz.nets.datasets import Dataset
 from jacviz.state.compare import BallReading, CompareState, divergences, log_ticks
 
 __all__ = [
@@ -55,6 +56,13 @@ __all__ = [
 ]
 
 _PROGRESS_STEPS = 1000
+
+EMPTY_STATE = (
+    "No comparison yet.\n\nPress Compare (Ctrl+K) to train the Train tab's model twice from "
+    "the same initial weights and batches, with λ = 0 and with its λ > 0. Their decision "
+    "regions, ‖J‖_F, accuracy under attack and ε-balls then appear here, side by side."
+)
+"""What the Compare tab shows before its first comparison."""
 
 
 class CompareWidget(QWidget):
@@ -152,9 +160,18 @@ class CompareWidget(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
 
+        # Until the first comparison starts, a note on what to do instead of empty plots.
+        self.empty_state = QLabel(EMPTY_STATE)
+        self.empty_state.setWordWrap(True)
+        self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_state.setStyleSheet(f"color: {style.GREY}; font-size: 13pt; padding: 24px")
+        self.results = splitter
+        self.results.setVisible(False)
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.divergence_label)
+        layout.addWidget(self.empty_state, 1)
         layout.addWidget(splitter, 1)
 
     def _connect(self) -> None:
@@ -164,7 +181,7 @@ class CompareWidget(QWidget):
         self.epsilon_spin.valueChanged.connect(controller.set_epsilon)
         self.n_proj_spin.valueChanged.connect(controller.set_n_proj)
         controller.sigRunningChanged.connect(self._on_running_changed)
-        controller.sigStarted.connect(self.plane_grid.show_data)
+        controller.sigStarted.connect(self._on_started)
         controller.sigProgress.connect(self._on_progress)
         controller.sigComparisonChanged.connect(self._on_comparison_changed)
         controller.sigStateChanged.connect(self._on_state_changed)
@@ -182,6 +199,11 @@ class CompareWidget(QWidget):
         if not running:
             self.progress.setValue(0)
         self.progress.setVisible(running)
+
+    def _on_started(self, dataset: Dataset) -> None:
+        self.empty_state.setVisible(False)
+        self.results.setVisible(True)
+        self.plane_grid.show_data(dataset)
 
     def _on_progress(self, fraction: float) -> None:
         self.progress.setValue(round(_PROGRESS_STEPS * fraction))

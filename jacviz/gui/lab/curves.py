@@ -56,6 +56,7 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self.accuracy_plot.enableAutoRange(axis="y", enable=False)
         self.frobenius_plot = self._plot(2, f"Mean {_named('‖J‖F', style.GREEN)} on test points")
         self.frobenius_plot.setLabel("bottom", "step")
+        self.frobenius_plot.setLimits(yMin=0.0)  # a norm: the padding must not go below 0
         self.plots = (self.loss_plot, self.accuracy_plot, self.frobenius_plot)
         for plot in self.plots[1:]:
             plot.setXLink(self.loss_plot)

@@ -67,7 +67,11 @@ class DatasetPanel(QGroupBox):
             self.kind.addItem(_LABELS.get(name, name), name)
         self.classes = QSpinBox()
         self.classes.setRange(2, MAX_CLASSES)
-        self.classes.setToolTip("Number of blobs (the other datasets have a fixed number)")
+        self.classes.setToolTip(
+            "Number of blobs (the other datasets have a fixed number: shown, greyed)"
+        )
+        # The blobs' number of classes, kept while another dataset shows its own count.
+        self._blob_classes = DataSettings().n_classes
         self.noise = QDoubleSpinBox()
         self.noise.setRange(0.0, MAX_LAB_NOISE)
         self.noise.setSingleStep(0.05)
@@ -136,7 +140,9 @@ class DatasetPanel(QGroupBox):
             widget.blockSignals(True)
         try:
             self.kind.setCurrentIndex(max(self.kind.findData(settings.name), 0))
-            self.classes.setValue(settings.n_classes)
+            self._blob_classes = settings.n_classes
+            if settings.name == "blobs":  # the others show their data's count (show_dataset)
+                self.classes.setValue(settings.n_classes)
             self.classes.setEnabled(settings.name == "blobs")
             self.noise.setValue(settings.noise)
             self.points.setValue(settings.n_points)
@@ -153,6 +159,10 @@ class DatasetPanel(QGroupBox):
             f"<b>{dataset.name}</b>: {dataset.n_points} points, "
             f"{dataset.n_points - test} training (dots), {test} test (rings)"
         )
+        if not self.classes.isEnabled():  # a fixed count: show the data's, not the blobs'
+            self.classes.blockSignals(True)
+            self.classes.setValue(dataset.n_classes)
+            self.classes.blockSignals(False)
         names = tuple(dataset.class_names)
         if names == tuple(button.text() for button in self.class_buttons.buttons()):
             return
@@ -185,9 +195,18 @@ class DatasetPanel(QGroupBox):
             noise=round(self.noise.value(), 6),
             test_fraction=round(self.test_fraction.value(), 6),
             seed=self.seed.value(),
-            n_classes=self.classes.value(),
+            n_classes=self.classes.value() if self._blobs() else self._blob_classes,
         )
 
+    def _blobs(self) -> bool:
+        return self.kind.currentData() == "blobs"
+
     def _on_edited(self) -> None:
-        self.classes.setEnabled(self.kind.currentData() == "blobs")
+        if self._blobs() and not self.classes.isEnabled():  # back to blobs: their own count
+            self.classes.blockSignals(True)
+            self.classes.setValue(self._blob_classes)
+            self.classes.blockSignals(False)
+        elif self._blobs():
+            self._blob_classes = self.classes.value()
+        self.classes.setEnabled(self._blobs())
         self.sigSettingsEdited.emit(self.settings())

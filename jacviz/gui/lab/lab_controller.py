@@ -31,8 +31,8 @@ from jacviz.nets.fields import DISPLAYS, FieldImage
 from jacviz.nets.metadata import classifier_metadata
 from jacviz.nets.networks import NetworkError, save_mlp
 from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, load_state
+from jacviz.state.lab import LAB_START, Curves, DataSettings, LabState, ModelSettings
 from jacviz.state.lab import MAX_SEED as MAX_SEED  # the panels' range, named here too
-from jacviz.state.lab import Curves, DataSettings, LabState, ModelSettings
 from jacviz.state.lab import parse_hidden as parse_hidden  # for the training panel
 from jacviz.state.session import LabSession
 
@@ -101,7 +101,7 @@ class LabController(QObject):
 
     def __init__(self, state: LabState | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.state = state if state is not None else LabState()
+        self.state = state if state is not None else LAB_START
         self.dataset = self.state.data.make()
         self.domain = self.dataset.domain
         self.run: TrainingRun | None = None

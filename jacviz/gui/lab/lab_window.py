@@ -58,6 +58,9 @@ LAB_VIEWS = {
 PREFERRED_SIZE = (1400, 856)
 """The lab's size where the screen has room; smaller screens get their available area."""
 
+SAVE_MODEL_SHORTCUT = "Ctrl+Shift+M"
+"""Save model…'s shortcut: Ctrl+S saves the session, in the lab as in the main window."""
+
 MOVIE_FRAMES = 60
 """Frames of an exported training animation (3 s at 20 frames per second)."""
 
@@ -77,7 +80,11 @@ class LabWindow(QMainWindow):
         model in the map view (e.g. ``MainWindow.open_network``). Without it, that button is
         hidden.
     state : LabState, optional
-        The settings to start from (default: two moons, a 32-32 tanh MLP, Adam, no λ).
+        The settings to start from (default :data:`~jacviz.state.lab.LAB_START`: two moons,
+        a 32-32 tanh MLP, Adam, λ = 0.05, so that Compare works at once).
+    save_session : callable, optional
+        Called by File → Save session (Ctrl+S, as in the main window), e.g. the main
+        window's. Without it, the lab has no such item.
     parent : QWidget, optional
         Usually None: the lab is a top-level window of its own.
 
@@ -99,10 +106,14 @@ class LabWindow(QMainWindow):
         open_network: Callable[[str], object] | None = None,
         state: LabState | None = None,
         parent: QWidget | None = None,
+        save_session: Callable[[], object] | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("jacviz — Jacobian regularization lab")
         self._open_network = open_network
+        self._save_session = save_session
+        # Status messages about a setting, cleared once the state that produced them changed.
+        self._stale_message = ""
         self._shown_state: LabState | None = None
         self.controller = LabController(state, self)
         self.compare_controller = CompareController(self)
@@ -177,9 +188,7 @@ class LabWindow(QMainWindow):
         )
         self.compare_button.clicked.connect(self.start_compare)
         row.addWidget(self.compare_button)
-        self.compare_note = QLabel(
-            "the Train tab's data and model, trained with λ = 0 and with its λ > 0"
-        )
+        self.compare_note = QLabel()
         self.compare_note.setWordWrap(True)
         row.addWidget(self.compare_note, 1)
         layout.addLayout(row)
@@ -227,10 +236,10 @@ class LabWindow(QMainWindow):
         """Compare the current data and settings with λ = 0 (False, saying why, if it cannot)."""
         config = self.controller.config
         if config is None:
-            self.statusBar().showMessage("Fix the model settings in the Train tab first.")
+            self._show_stale_message("Fix the model settings in the Train tab first.")
             return False
         if not config.regularized:
-            self.statusBar().showMessage(
+            self._show_stale_message(
                 "Set λ > 0 in the Train tab: the comparison is λ = 0 against that λ."
             )
             return False
@@ -238,24 +247,30 @@ class LabWindow(QMainWindow):
         return self.compare_controller.compare(self.controller.dataset, config)
 
     def _build_menus(self) -> None:
+        # Slots are wrapped in lambdas: ``triggered`` passes ``checked``, which a slot with an
+        # optional argument would take for it (Export training animation filmed 0 frames).
         menu = self.menuBar().addMenu("&File")
-        for text, shortcut, slot in (
+        items: list[tuple[str, str | None, Callable[[], object]]] = []
+        if self._save_session is not None:  # Ctrl+S saves the session in every window
+            items.append(("Save session", "Ctrl+S", self._save_session))
+        items += [
             ("Load points (CSV)…", None, self._choose_csv),
             ("Save points (CSV)…", None, self._choose_csv_target),
-            ("Save model…", QKeySequence.StandardKey.Save, self._choose_model_target),
-        ):
+            ("Save model…", SAVE_MODEL_SHORTCUT, self._choose_model_target),
+        ]
+        for text, shortcut, slot in items:
             action = QAction(text, self)
             if shortcut is not None:
-                action.setShortcut(shortcut)
-            action.triggered.connect(slot)
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda _checked=False, slot=slot: slot())
             menu.addAction(action)
         movie = QAction("Export training animation…", self)
         movie.setToolTip("The run's decision regions from step 0 to the end, as GIF or MP4")
-        movie.triggered.connect(self.export_training_animation)
+        movie.triggered.connect(lambda: self.export_training_animation())
         menu.addAction(movie)
         if self._open_network is not None:
             action = QAction("Open model in map view", self)
-            action.triggered.connect(self.open_in_map_view)
+            action.triggered.connect(lambda: self.open_in_map_view())
             menu.addAction(action)
         self.figures = FigureExporter(self, LAB_VIEWS, self.figure, name="lab")
         self.figures.sigStatus.connect(self.statusBar().showMessage)
@@ -276,7 +291,7 @@ class LabWindow(QMainWindow):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(slot)
+            action.triggered.connect(lambda _checked=False, slot=slot: slot())
             training.addAction(action)
 
     def _connect(self) -> None:
@@ -309,6 +324,7 @@ class LabWindow(QMainWindow):
         self.display.currentIndexChanged.connect(
             lambda index: controller.set_display(self.display.itemData(index))
         )
+        self.tabs.currentChanged.connect(lambda _index: self._drop_stale_message())
 
     # ---- measurements ------------------------------------------------------------------------
     @property
@@ -384,11 +400,40 @@ class LabWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {Path(path).name} in the map view.")
 
     # ---- controller output ---------------------------------------------------------------------
+    def _show_stale_message(self, message: str) -> None:
+        """Show a message about the current settings; it goes when they or the tab change."""
+        self._stale_message = message
+        self.statusBar().showMessage(message)
+
+    def _drop_stale_message(self) -> None:
+        if self._stale_message and self.statusBar().currentMessage() == self._stale_message:
+            self.statusBar().clearMessage()
+        self._stale_message = ""
+
+    def _show_compare_readiness(self) -> None:
+        """Compare is enabled only for settings it can compare; the note says what to do."""
+        config = self.controller.config
+        ready = config is not None and config.regularized
+        self.compare_button.setEnabled(ready)
+        if config is None:
+            note = "Fix the model settings in the Train tab to compare."
+        elif ready:
+            note = (
+                "the Train tab's data and model, trained with λ = 0 and with "
+                f"λ = {config.jr_lambda:g}"
+            )
+        else:
+            note = "Set λ > 0 in the Train tab: the comparison is λ = 0 against that λ."
+        self.compare_note.setText(note)
+
     def _on_state_changed(self, state: LabState) -> None:
         # Only what changed: rewriting a panel would also overwrite a field being typed in.
         # The data panel is compared with what it shows, as refused data settings revert it.
         shown = self._shown_state
         self._shown_state = state
+        if shown is not None and state != shown:
+            self._drop_stale_message()
+        self._show_compare_readiness()
         if self.data_panel.settings() != state.data:
             self.data_panel.show_settings(state.data)
         if shown is None or state.selected_class != shown.selected_class:
@@ -406,12 +451,19 @@ class LabWindow(QMainWindow):
         self.regions_view.show_dataset(dataset)
 
     def _on_snapshot_changed(self, snapshot: Snapshot | None) -> None:
-        self.run_controls.show_progress(snapshot, self.controller.state.model.steps)
+        run = self.controller.run
+        # A run's first model is being prepared (a restored session's, at its saved step):
+        # show that step, busy, with Play and Step off until the model is there.
+        preparing = snapshot is None and run is not None and run.first_step > 0
+        if preparing:
+            self.run_controls.show_preparing(run.first_step, run.config.steps)
+        else:
+            self.run_controls.show_progress(snapshot, self.controller.state.model.steps)
         self.summary.show_snapshot(snapshot)
         running = self.controller.running
         finished = snapshot is not None and snapshot.done and not running
-        self.run_controls.play.setEnabled(not finished)
-        self.run_controls.step.setEnabled(not finished and not running)
+        self.run_controls.play.setEnabled(not finished and not preparing)
+        self.run_controls.step.setEnabled(not finished and not running and not preparing)
 
     def _on_running_changed(self, running: bool) -> None:
         self.run_controls.show_running(running)

@@ -259,8 +259,15 @@ class RunControls(QWidget):
 
     def show_progress(self, snapshot: Snapshot | None, steps: int) -> None:
         """The step of ``snapshot`` out of its run's, or 0 of ``steps`` for None."""
+        self.progress.setFormat("step %v / %m")
         self.progress.setMaximum(snapshot.steps if snapshot is not None else steps)
         self.progress.setValue(snapshot.step if snapshot is not None else 0)
+
+    def show_preparing(self, step: int, steps: int) -> None:
+        """The model of ``step`` (e.g. a restored session's) is being loaded and measured."""
+        self.progress.setFormat("loading the model of step %v / %m…")
+        self.progress.setMaximum(steps)
+        self.progress.setValue(step)
 
 
 class ModelSummary(QWidget):
