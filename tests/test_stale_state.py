@@ -5,6 +5,7 @@ state (an error, the linear map's matrix, an invalid domain, the previous exampl
 goes away with it.
 """
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_the_examples_menu_shows_titles_and_descriptions_without_loading(
     for action in actions:
         assert "_" not in action.text() and action.text()[0].isupper()
         description = load_network(action.data()).metadata["description"]
-        assert description in action.toolTip()  # before anything was opened
+        assert html.escape(description, quote=False) in action.toolTip()  # before opening
     # Filling the menu reads headers only: it works with loading made impossible.
     monkeypatch.setattr(torch.jit, "load", lambda *a, **k: pytest.fail("loaded"))
     monkeypatch.setattr("safetensors.torch.load", lambda *a, **k: pytest.fail("loaded"))
@@ -273,3 +274,15 @@ def test_morph_frames_are_captioned_by_the_map_and_t_not_the_window_title(
     list(window.morph_frames(count=2, hold=0))
     assert all("relu_fold.safetensors" in figure.above for figure in captions)
     assert window.sessions.save()  # nothing left unsaved when the window closes
+
+
+def test_browsing_a_menu_leaves_the_message_in_place(qtbot, window):
+    from PyQt6.QtGui import QStatusTipEvent
+    from PyQt6.QtWidgets import QApplication
+
+    window.status.show_message("relu_fold.safetensors: a ReLU MLP")
+    menu_bar = window.menuBar()
+    QApplication.sendEvent(menu_bar, QStatusTipEvent("Open a saved .jacviz session"))
+    assert window.statusBar().currentMessage() == "Open a saved .jacviz session"
+    QApplication.sendEvent(menu_bar, QStatusTipEvent(""))  # the pointer left the item
+    assert window.statusBar().currentMessage() == "relu_fold.safetensors: a ReLU MLP"

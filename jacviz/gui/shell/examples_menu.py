@@ -9,6 +9,7 @@ read still gets an item, titled after its file name; opening it says what is wro
 
 from __future__ import annotations
 
+import html
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -94,8 +95,9 @@ def add_examples(menu: QMenu, open_network: Callable[[str], object]) -> None:
         metadata = peek_metadata(path)
         action = menu.addAction(example_title(path, metadata).replace("&", "&&"))
         action.setData(str(path))
-        description = str(metadata.get("description", "")).strip()
-        action.setToolTip(f"{description} ({path.name})" if description else path.name)
+        description = html.escape(str(metadata.get("description", "")).strip(), quote=False)
+        # Rich text, so that Qt wraps a long description instead of one screen-wide line.
+        action.setToolTip(f"<p>{description}</p><p><i>{html.escape(path.name)}</i></p>")
         action.triggered.connect(lambda _checked=False, p=path: open_network(str(p)))
     if menu.isEmpty():
         none = menu.addAction("No example networks (they ship with the source)")

@@ -7,19 +7,35 @@ that does not block the app.
 Errors belong to the state that produced them: an error about the typed formula or the
 domain is shown with :meth:`WindowStatus.show_error` under a *source* name, and leaves the
 status bar (for :data:`HINT`, or an error still standing) once that source is fixed, unless
-something newer was said meanwhile.
+something newer was said meanwhile. Hovering a menu shows the items' tips there for a
+moment; the message comes back when the pointer leaves them (Qt would leave the bar empty).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QKeySequence, QShortcut
+from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtGui import QKeySequence, QShortcut, QStatusTipEvent
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
 HINT = "Click or drag in the input plane to move the probe; hover to see where a point goes."
 """What the status bar says when there is nothing else to say."""
+
+
+class _StatusTips(QObject):
+    """Shows a menu item's status tip while it is hovered, then the window's message again."""
+
+    def __init__(self, status: WindowStatus, window: QMainWindow):
+        super().__init__(window)
+        self._status = status
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Handle status tips here: Qt clears the message when the pointer leaves an item."""
+        if event.type() == QEvent.Type.StatusTip and isinstance(event, QStatusTipEvent):
+            self._status.show_tip(event.tip())
+            return True
+        return False
 
 
 class WindowStatus:
@@ -45,6 +61,8 @@ class WindowStatus:
         self._window = window
         self._errors: dict[str, str] = {}  # the errors standing, by source, oldest first
         self._loading = ""  # the message saying what is being opened, while it is
+        self.message = ""
+        """The message shown (a menu item's tip may cover it for a moment)."""
         self.problem: QMessageBox | None = None
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop opening it (Esc); the map on screen stays")
@@ -53,10 +71,16 @@ class WindowStatus:
         window.statusBar().addPermanentWidget(self.cancel_button)
         shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), window)
         shortcut.activated.connect(cancel)
+        window.installEventFilter(_StatusTips(self, window))
 
     def show_message(self, text: str) -> None:
         """Show ``text`` in the status bar."""
+        self.message = text
         self._window.statusBar().showMessage(text)
+
+    def show_tip(self, tip: str) -> None:
+        """Show a hovered item's status tip, or the message again when there is none ('')."""
+        self._window.statusBar().showMessage(tip or self.message)
 
     def show_hint(self) -> None:
         """Show :data:`HINT`: how to use the planes."""
@@ -77,7 +101,7 @@ class WindowStatus:
 
     def _replace(self, stale: str) -> None:
         """If ``stale`` is the message shown, show the newest error standing, or the hint."""
-        if self._window.statusBar().currentMessage() == stale:
+        if self.message == stale:
             standing = list(self._errors.values())
             self.show_message(standing[-1] if standing else HINT)
 
