@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QFont
+from PyQt6.QtGui import QColor, QFont, QPalette
 from PyQt6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -32,8 +32,10 @@ FORMULA_DELAY_MS = 250
 """Typing pauses this long before the formula is applied (Enter applies at once)."""
 
 DOMAIN_TIP = "The input plane shows x in [xmin, xmax] and y in [ymin, ymax]."
-INVALID_STYLE = "QAbstractSpinBox { border: 2px solid #B00020; }"
-"""How a field whose value cannot be used is marked (the formula's error red)."""
+INVALID_TEXT = "#B00020"
+"""A field whose value cannot be used shows it in the formula error's red, on pink (a palette,
+not a style sheet, so that the spin box keeps its arrows)."""
+INVALID_BASE = "#FDE2E5"
 MATRIX_BOUND = 10.0
 """The matrix editor's entries are in [-MATRIX_BOUND, MATRIX_BOUND], with two decimals."""
 FORMULA_PLACEHOLDER = "f1, f2 in x and y, e.g. x**2 + y, x*y"
@@ -62,6 +64,15 @@ def _linear_entries(formula: str) -> tuple[float, float, float, float] | None:
     if linear_formula(a, b, c, d) != formula or any(round(v, 2) != v for v in entries):
         return None  # not one the two-decimal boxes show exactly
     return a, b, c, d
+
+
+def _invalid_palette(palette: QPalette) -> QPalette:
+    """``palette`` with the invalid field's colours (:data:`INVALID_TEXT` on pink)."""
+    palette = QPalette(palette)
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        palette.setColor(group, QPalette.ColorRole.Base, QColor(INVALID_BASE))
+        palette.setColor(group, QPalette.ColorRole.Text, QColor(INVALID_TEXT))
+    return palette
 
 
 def _spin(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
@@ -431,7 +442,7 @@ class MapEditor(QWidget):
             bad_x = bad_y = bool(problem)
         for index, box in enumerate(self.domain):
             bad = bad_x if index < 2 else bad_y
-            box.setStyleSheet(INVALID_STYLE if bad else "")
+            box.setPalette(_invalid_palette(box.palette()) if bad else QPalette())
             box.setToolTip(f"Not applied: {problem}" if bad else DOMAIN_TIP)
 
     def _on_grid_lines_changed(self, value: int) -> None:
