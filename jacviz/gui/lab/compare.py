@@ -60,7 +60,7 @@ _PROGRESS_STEPS = 1000
 EMPTY_STATE = (
     "No comparison yet.\n\nPress Compare (Ctrl+K) to train the Train tab's model twice from "
     "the same initial weights and batches, with λ = 0 and with its λ > 0. Their decision "
-    "regions, ‖J‖_F, accuracy under attack and ε-balls then appear here, side by side."
+    "regions, ‖J‖F, accuracy under attack and ε-balls then appear here, side by side."
 )
 """What the Compare tab shows before its first comparison."""
 

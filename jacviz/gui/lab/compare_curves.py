@@ -99,10 +99,10 @@ class EstimatorView(QGroupBox):
     """A histogram of estimate / exact − 1 over the regularized model's test points."""
 
     def __init__(self) -> None:
-        super().__init__("Random-projection estimate of ‖J‖²_F (λ > 0 model, test points)")
+        super().__init__("Random-projection estimate of ‖J‖²F (λ > 0 model, test points)")
         self.n_proj_spin = QSpinBox()
         self.n_proj_spin.setRange(1, 64)
-        self.n_proj_spin.setToolTip("Random projections per estimate of ‖J‖²_F.")
+        self.n_proj_spin.setToolTip("Random projections per estimate of ‖J‖²F.")
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(150)
         self.plot.setMenuEnabled(False)
@@ -150,13 +150,13 @@ class EstimatorView(QGroupBox):
         how = (
             f"trained with {trained.n_proj} random projection(s)"
             if trained.estimator == "random"
-            else "trained with the exact ‖J‖²_F"
+            else "trained with the exact ‖J‖²F"
         )
         self.label.setText(
             f"mean {spread.mean:+.3f}, std {spread.std:.3f} (predicted {spread.predicted_std:.3f})"
         )
         self.label.setToolTip(
-            f"{ESTIMATOR_DRAWS} estimates of ‖J‖²_F at each of {spread.points} points with "
+            f"{ESTIMATOR_DRAWS} estimates of ‖J‖²F at each of {spread.points} points with "
             f"{spread.n_proj} projection(s) each, relative to the exact value.\nUnbiased: the mean "
             "is about 0. For 2 inputs the std is √(mean c² / (2·n_proj)), "
             "c = (σ₁² − σ₂²)/(σ₁² + σ₂²):\nit falls like 1/√n_proj. "

@@ -142,7 +142,7 @@ class ComparePlanes(QWidget):
             colorMap=pg.colormap.get(style.SEQUENTIAL_COLORMAP),
             interactive=False,
             width=14,
-            label="‖J‖_F, log scale (same for both)",
+            label="‖J‖<sub>F</sub>, log scale (same for both)",
         )
         self.colorbar.getAxis("right").enableAutoSIPrefix(False)
         self.colorbar.setImageItem([plane.image for plane in self.frobenius_planes])

@@ -52,7 +52,7 @@ def _row_titles(comparison: Comparison | None) -> list[str]:
     eps = "ε" if comparison is None else f"ε = {format_number(comparison.table_epsilon, 3)}"
     return [
         f"{where} accuracy",
-        f"mean ‖J‖_F on {where} points",
+        f"mean ‖J‖F on {where} points",
         "mean distance to the boundary",
         f"PGD L2 accuracy (upper bound), {eps}",
         f"PGD L∞ accuracy (upper bound), {eps}",
@@ -120,7 +120,7 @@ def _cells(
         "frobenius": (
             result.snapshot.test_frobenius,
             lambda v: format_number(v, 3),
-            "exact ‖J‖_F of the logits, averaged over the points",
+            "exact ‖J‖F of the logits, averaged over the points",
         ),
         "boundary": (
             distance,

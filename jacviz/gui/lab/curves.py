@@ -45,7 +45,8 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self.ci.setContentsMargins(2, 2, 14, 2)  # room for the last step label on the right
         # Each curve is named in its plot's title, in its colour: a legend would sit on the
         # curves somewhere, whichever corner it takes.
-        terms = f"{_named('cross-entropy', style.BLUE)} and {_named('λ·‖J‖²F', style.VERMILLION)}"
+        penalty = _named("λ·‖J‖²<sub>F</sub>", style.VERMILLION)
+        terms = f"{_named('cross-entropy', style.BLUE)} and {penalty}"
         self.loss_plot = self._plot(0, f"Loss: {terms}", log=True)
         self.loss_plot.setLogMode(y=True)
         self.accuracy_plot = self._plot(
@@ -54,7 +55,9 @@ class CurvesView(pg.GraphicsLayoutWidget):
         )
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_plot.enableAutoRange(axis="y", enable=False)
-        self.frobenius_plot = self._plot(2, f"Mean {_named('‖J‖F', style.GREEN)} on test points")
+        self.frobenius_plot = self._plot(
+            2, f"Mean {_named('‖J‖<sub>F</sub>', style.GREEN)} on test points"
+        )
         self.frobenius_plot.setLabel("bottom", "step")
         self.frobenius_plot.setLimits(yMin=0.0)  # a norm: the padding must not go below 0
         self.plots = (self.loss_plot, self.accuracy_plot, self.frobenius_plot)

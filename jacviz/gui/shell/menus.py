@@ -173,6 +173,6 @@ def show_explanation(parent: QWidget) -> None:
         "scale (negative: orientation reversed); the circle of radius h maps to an ellipse "
         "with semi-axes h·σ1 and h·σ2, the singular values. σ1 is the local Lipschitz "
         "constant.</p><p>Heatmaps colour the plane by det, log|det|, σmax, σmin, "
-        "condition number (log10) or ‖J‖F; black lines mark det = 0, where f folds.</p>"
+        "condition number (log10) or ‖J‖<sub>F</sub>; black lines mark det = 0, where f folds.</p>"
         f"<p>Shortcuts: {', '.join(k for k, _ in SHORTCUTS)} (Help → Keyboard shortcuts).</p>",
     )
