@@ -198,10 +198,11 @@ def test_layers_view_of_a_network_as_pdf(qapp, capsys, tmp_path):
     )
     page = QImage(str(tmp_path / "page.png"))
     assert abs(page.width() - 500) <= 2 and abs(page.height() - 500) <= 2
-    rgb = pixels(page)[..., :3].astype(int)
-    bluish = np.sum(rgb[..., 2] - rgb[..., 0] > 50)
-    orangish = np.sum(rgb[..., 0] - rgb[..., 2] > 80)
-    assert bluish > 1000 and orangish > 1000  # the grid's two families of lines
+    rgba = pixels(page)
+    # The grid's two families of lines, each in its own tone (drawn at alpha 190 on white).
+    for tone in (style.GRID_X_CONST, style.GRID_Y_CONST):
+        grey = round(QColor(tone).red() * 190 / 255 + 255 * (1 - 190 / 255))
+        assert near(rgba, QColor(grey, grey, grey).name(), tolerance=10) > 1000, tone
 
 
 def test_layer_picks_which_layer_the_layers_view_shows(qapp, capsys, tmp_path):
