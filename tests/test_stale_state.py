@@ -298,3 +298,16 @@ def test_browsing_a_menu_leaves_the_message_in_place(qtbot, window):
     assert window.statusBar().currentMessage() == "Open a saved .jacviz session"
     QApplication.sendEvent(menu_bar, QStatusTipEvent(""))  # the pointer left the item
     assert window.statusBar().currentMessage() == "relu_fold.safetensors: a ReLU MLP"
+
+
+def test_a_plane_typo_leaves_the_status_bar_once_the_fields_show_a_plane(qtbot, window, settle):
+    assert window.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
+    settle()
+    base = window.editor.slice_fields[0]
+    base.setText("0, 0, one")
+    qtbot.keyClick(base, Qt.Key.Key_Return)
+    assert "comma-separated numbers" in window.statusBar().currentMessage()
+    window.editor.domain[1].setValue(3.0)  # the grid is drawn again: the fields show the plane
+    settle()
+    assert base.text() == "0, 0, 0"
+    assert "comma-separated numbers" not in window.statusBar().currentMessage()

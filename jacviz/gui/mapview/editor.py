@@ -92,9 +92,9 @@ class MapEditor(QWidget):
     -------
     sigFormulaEdited(str), sigPresetChosen(Preset), sigDomainEdited(Domain),
     sigGridLinesEdited(int), sigHEdited(float), sigHeatmapChosen(str or None),
-    sigProblem(str) for input that cannot be applied (a plane that is not numbers), for the
-    status bar; sigDomainProblem(str) says why the domain typed cannot be used, and '' once it
-    can again (the status bar then drops the error).
+    sigProblem(str) says why the plane typed cannot be used (not numbers), and '' once the
+    fields show a plane again; sigDomainProblem(str) likewise for the domain (the status bar
+    drops the error on '').
     """
 
     sigFormulaEdited = pyqtSignal(str)
@@ -363,6 +363,7 @@ class MapEditor(QWidget):
         if plane is not None:
             for field_, vector in zip(self.slice_fields, plane, strict=True):
                 field_.setText(", ".join(format_number(float(c)) for c in vector))
+            self.sigProblem.emit("")  # the fields show the plane on screen: no typo stands
 
     # ---- intents -------------------------------------------------------------------------------
     def _on_slice_entered(self) -> None:
@@ -373,6 +374,7 @@ class MapEditor(QWidget):
         except ValueError:
             self.sigProblem.emit("b, u and v must be comma-separated numbers, one per input")
             return
+        self.sigProblem.emit("")
         self.sigSliceEdited.emit(*vectors)
 
     def _show_matrix(self, state: ViewState) -> None:

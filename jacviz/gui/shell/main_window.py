@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         editor.sigGridLinesEdited.connect(controller.set_grid_lines)
         editor.sigHEdited.connect(controller.set_h)
         editor.sigHeatmapChosen.connect(controller.set_heatmap)
-        editor.sigProblem.connect(self.status.show_message)
+        editor.sigProblem.connect(lambda text: self.status.show_error("plane", text))
         editor.sigDomainProblem.connect(lambda text: self.status.show_error("domain", text))
         editor.sigSliceEdited.connect(controller.set_slice)
         editor.sigJacobianOfChosen.connect(controller.set_jacobian_of)
