@@ -645,14 +645,14 @@ def lab_action(window, text):
 
 
 def test_the_training_animation_menu_films_every_frame(qtbot, lab, monkeypatch):
-    import jacviz.gui.lab.lab_window as lab_window
+    import jacviz.gui.lab.lab_files as lab_files
 
     asked = []
     monkeypatch.setattr(
-        lab_window, "export_animation", lambda parent, frames, count, name: asked.append(count)
+        lab_files, "export_animation", lambda parent, frames, count, name: asked.append(count)
     )
     lab_action(lab, "Export training animation…").trigger()
-    assert asked == [lab_window.MOVIE_FRAMES]  # not Qt's checked=False, i.e. 0 frames
+    assert asked == [lab_files.MOVIE_FRAMES]  # not Qt's checked=False, i.e. 0 frames
 
 
 def test_the_lab_starts_where_compare_works_and_says_what_to_do(qtbot):

@@ -18,7 +18,6 @@ from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PyQt6.QtWidgets import (
     QApplication,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -30,7 +29,6 @@ from PyQt6.QtWidgets import (
 )
 
 from jacviz.gui.common import style
-from jacviz.gui.common.animation import export_animation
 from jacviz.gui.common.export import ExportError, Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.common.panels import side_panel
@@ -40,8 +38,8 @@ from jacviz.gui.lab.compare_controller import CompareController
 from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
 from jacviz.gui.lab.lab_controller import LabController, LabState
+from jacviz.gui.lab.lab_files import MOVIE_FRAMES, LabFiles
 from jacviz.gui.lab.regions_view import RegionsView
-from jacviz.gui.lab.training_movie import training_frames
 from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.fields import DISPLAYS
@@ -60,9 +58,6 @@ PREFERRED_SIZE = (1400, 856)
 
 SAVE_MODEL_SHORTCUT = "Ctrl+Shift+M"
 """Save model…'s shortcut: Ctrl+S saves the session, in the lab as in the main window."""
-
-MOVIE_FRAMES = 60
-"""Frames of an exported training animation (3 s at 20 frames per second)."""
 
 _BANNER = (
     f"QLabel {{ background: #FBE3D6; color: #7A2E00; border: 1px solid {style.VERMILLION};"
@@ -122,6 +117,7 @@ class LabWindow(QMainWindow):
         self.run_controls = RunControls()
         self.summary = ModelSummary()
         self.regions_view = RegionsView()
+        self.files = LabFiles(self, self.controller, self.regions_view, open_network)
         self.curves = CurvesView()
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -216,21 +212,7 @@ class LabWindow(QMainWindow):
 
     def export_training_animation(self, frames: int = MOVIE_FRAMES) -> Path | None:
         """Save the current run, replayed from step 0, as an animation the user names."""
-        config, dataset = self.controller.config, self.controller.dataset
-        if config is None:
-            self.statusBar().showMessage("Fix the model settings first: there is no run to film.")
-            return None
-        try:
-            domain = self.regions_view.visible_domain()
-        except ValueError as error:  # zoomed or stretched beyond what can be drawn
-            self.statusBar().showMessage(f"Frame the data again first (Home): {error}")
-            return None
-        source = training_frames(dataset, config, self.controller.state.display, domain, frames)
-        name = f"{dataset.name}_lambda{config.jr_lambda:g}_training.gif"
-        written = export_animation(self, source, frames, name)
-        if written is not None:
-            self.statusBar().showMessage(f"Saved the training animation to {written}.")
-        return written
+        return self.files.export_training_animation(frames)
 
     def start_compare(self) -> bool:
         """Compare the current data and settings with λ = 0 (False, saying why, if it cannot)."""
@@ -254,9 +236,9 @@ class LabWindow(QMainWindow):
         if self._save_session is not None:  # Ctrl+S saves the session in every window
             items.append(("Save session", "Ctrl+S", self._save_session))
         items += [
-            ("Load points (CSV)…", None, self._choose_csv),
-            ("Save points (CSV)…", None, self._choose_csv_target),
-            ("Save model…", SAVE_MODEL_SHORTCUT, self._choose_model_target),
+            ("Load points (CSV)…", None, self.files.load_points),
+            ("Save points (CSV)…", None, self.files.save_points),
+            ("Save model…", SAVE_MODEL_SHORTCUT, self.files.save_model),
         ]
         for text, shortcut, slot in items:
             action = QAction(text, self)
@@ -310,13 +292,13 @@ class LabWindow(QMainWindow):
         data.sigSettingsEdited.connect(controller.set_data_settings)
         data.sigClassSelected.connect(controller.select_class)
         data.new_data.clicked.connect(controller.new_data)
-        data.load_csv.clicked.connect(self._choose_csv)
-        data.save_csv.clicked.connect(self._choose_csv_target)
+        data.load_csv.clicked.connect(self.files.load_points)
+        data.save_csv.clicked.connect(self.files.save_points)
         training.sigSettingsEdited.connect(controller.set_model_settings)
         run.play.clicked.connect(self._on_play_clicked)
         run.step.clicked.connect(self._on_step_clicked)
         run.reset.clicked.connect(self._on_reset_clicked)
-        summary.save_model.clicked.connect(self._choose_model_target)
+        summary.save_model.clicked.connect(self.files.save_model)
         summary.open_in_map_view.clicked.connect(self.open_in_map_view)
         self.regions_view.sigAddPoint.connect(controller.add_point)
         self.regions_view.sigRemovePoint.connect(controller.remove_point)
@@ -358,46 +340,9 @@ class LabWindow(QMainWindow):
         self.controller.reset()
         self.statusBar().showMessage("Reset to the untrained model (step 0).")
 
-    def _choose_csv(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load points", "", "CSV files (*.csv);;All files (*)"
-        )
-        if path:
-            self.controller.load_csv(path)
-
-    def _choose_csv_target(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save points", f"{self.controller.dataset.name}.csv", "CSV files (*.csv)"
-        )
-        if path:
-            self.controller.save_csv(path)
-
-    def _ask_model_path(self) -> str:
-        run = self.controller.run
-        name = "model"
-        if run is not None:
-            name = f"{run.dataset.name}_lambda{run.config.jr_lambda:g}"
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save model", f"{name}.safetensors", "jacviz networks (*.safetensors)"
-        )
-        return path
-
-    def _choose_model_target(self) -> None:
-        path = self._ask_model_path()
-        if path:
-            self.controller.save_model(path)
-
     def open_in_map_view(self) -> None:
         """Show the trained model in the map view, saving it first if it has changed."""
-        if self._open_network is None:
-            return
-        path = self.controller.saved_model_path()
-        if path is None:
-            path = self._ask_model_path()
-            if not path or not self.controller.save_model(path):
-                return
-        self._open_network(path)
-        self.statusBar().showMessage(f"Opened {Path(path).name} in the map view.")
+        self.files.open_in_map_view()
 
     # ---- controller output ---------------------------------------------------------------------
     def _show_stale_message(self, message: str) -> None:
