@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF
-from PyQt6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
+from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QPen, QPolygonF
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
 
 from jacviz.gui.common import style
@@ -231,10 +231,13 @@ def add_colorbar(image: pg.ImageItem, plot: pg.PlotItem) -> pg.ColorBarItem:
     # An SI factor like "(x0.001)" on the bar hides the actual values (det = −0.3 would read
     # as −300): show plain numbers.
     colorbar.getAxis("right").enableAutoSIPrefix(False)
-    # The end ticks ("≤ low", "≥ high") sit at the bar's very ends and are wider than the
-    # rest: let their text reach half a line beyond the bar, and the axis widen to fit them.
-    colorbar.getAxis("right").setStyle(hideOverlappingLabels=False)
-    colorbar.getAxis("right").setWidth(None)
+    # The end ticks ("≤-1.82e3", "≥8.88") sit at the bar's very ends and are wider than the
+    # rest: let their text reach half a line beyond the bar, and give the axis room for them
+    # once and for all (a width that followed the labels would resize the plane with them).
+    axis = colorbar.getAxis("right")
+    axis.setStyle(hideOverlappingLabels=False)
+    widest = QFontMetricsF(axis.style["tickFont"] or QFont()).horizontalAdvance("≤-8.88e-8")
+    axis.setWidth(round(widest) + 34)  # + the tick, its gap and the rotated label's line
     return colorbar
 
 
