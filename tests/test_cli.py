@@ -85,7 +85,10 @@ def test_maps_with_three_outputs_have_no_determinant(capsys):
         (["probe", "--map", "x, y", "--at", "nan,1"], "not a plain decimal number"),
         (["probe", "--at", "1,2"], "--map"),
         (["probe", "--map", "__import__('os').system('echo hacked'), y", "--at", "1,2"], ""),
-        (["frobnicate"], "'frobnicate' is neither a command (probe, train, render) nor a file"),
+        (
+            ["frobnicate"],
+            "'frobnicate' is neither a command (probe, train, render, animate) nor a file",
+        ),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_status_2(capsys, argv, message):
@@ -403,3 +406,4 @@ def test_an_ascii_terminal_gets_escapes_and_json_stays_valid(tmp_path):
     result = subprocess.run([*command, "--json"], capture_output=True, env=env, timeout=120)
     assert result.returncode == 0 and result.stderr == b""
     assert json.loads(result.stdout)["jacobian"] == [[2.0, 1.0], [2.0, 1.0]]
+

@@ -2,8 +2,9 @@
 
 :func:`main` reads the command line (``jacviz FILE`` and ``--at -1,2`` included), dispatches to
 the app launch or to a subcommand's module (:mod:`~jacviz.cli.probe`,
-:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`), and turns whatever goes wrong into
-one line on stderr and an exit status: nothing else ever reaches stderr.
+:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`, :mod:`~jacviz.cli.animate`), and turns
+whatever goes wrong into one line on stderr and an exit status: nothing else ever reaches
+stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from jacviz import __version__
+from jacviz.cli.animate import add_parser as add_animate_parser
 from jacviz.cli.app import add_options as add_app_options
 from jacviz.cli.app import launch as launch_app
 from jacviz.cli.arguments import Parser, UsageError
@@ -36,7 +38,7 @@ EXIT_INTERNAL = 1
 """Exit status for an internal error (a bug), also said in one line."""
 EXIT_INTERRUPTED = 130
 """Exit status when interrupted (Ctrl+C), as shells report SIGINT."""
-COMMANDS = ("probe", "train", "render")
+COMMANDS = ("probe", "train", "render", "animate")
 """The subcommands: any other first word must be a file to open in the app."""
 VALUE_OPTIONS = ("--at", "--probe", "--domain")
 """Options whose value may start with a minus sign (a negative coordinate)."""
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe_parser(commands)
     add_train_parser(commands)
     add_render_parser(commands)
+    add_animate_parser(commands)
     return parser
 
 
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         arguments = _file_as_network(words)
         args = parser.parse_args(_join_negative_values(arguments))
-        if args.command in (None, "probe", "render"):
+        if args.command in (None, "probe", "render", "animate"):
             # Formulas and network code are checked in child processes started from a fork
             # server; starting it now lets it import jacviz while this process does too.
             from jacviz.support.isolation import warm_up

@@ -85,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
 
     from jacviz.gui.common.export import ExportError, check_target
 
-    request = _render_options(args)
+    request = render_options(args)
     try:
         check_target(args.out)  # before the window is built, not after
     except ExportError as error:
         raise UsageError(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
-        request = _with_source(request, args, folder)
+        request = with_source(request, args, folder)
         from jacviz.gui.shell.headless import RenderError, render_to_file
 
         try:
@@ -118,10 +118,10 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _render_options(args: argparse.Namespace) -> RenderRequest:
+def render_options(args: argparse.Namespace) -> RenderRequest:
     """The request's options (view, heatmap, domain, probe, size, scale, layer), checked.
 
-    Its map is still the default one: :func:`_with_source` sets it. Checking everything that
+    Its map is still the default one: :func:`with_source` sets it. Checking everything that
     does not need the map first means an absurd option is refused before a network is read
     or a window built.
     """
@@ -165,7 +165,7 @@ def _render_options(args: argparse.Namespace) -> RenderRequest:
         raise UsageError(str(error)) from None
 
 
-def _with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -> RenderRequest:
+def with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -> RenderRequest:
     """``request`` with the map of ``--map``, ``--network`` or ``--session``.
 
     A session's network is opened from its file when that still holds the saved bytes, else

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError, numbers_option
 from jacviz.cli.output import print_json
 from jacviz.support.text_input import parse_integer, quote
+
+if TYPE_CHECKING:
+    from jacviz.nets.datasets import Dataset
+    from jacviz.nets.training import TrainConfig
 
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
 """The PGD radii ``--epsilons`` defaults to."""
@@ -23,15 +28,42 @@ MAX_EPSILONS = 16
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``train`` and its options to the command's subparsers."""
+    from jacviz.nets.datasets import MAX_COORDINATE
+    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
+
+    train = commands.add_parser(
+        "train",
+        help="train a 2D classifier, with or without Jacobian regularization, and measure it",
+        description="Train an MLP classifier on a toy dataset (or a CSV of x,y,label) and "
+        "report its accuracy, mean Jacobian Frobenius norm and accuracy under L2 PGD attacks.",
+    )
+    add_training_options(train)
+    train.add_argument(
+        "--epsilons",
+        default=",".join(map(str, DEFAULT_EPSILONS)),
+        help=f"PGD radii (L2, data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} starts) "
+        f"for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to {MAX_COORDINATE:g}",
+    )
+    train.add_argument(
+        "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
+    )
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(run=run)
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Add the options of a training run (data, model, optimizer, regularizer) to ``parser``.
+
+    ``jacviz train`` and ``jacviz animate --training`` read the same options with the same
+    checks (:func:`training_config`, :func:`training_data`). Returns their destinations.
+    """
     from jacviz.nets.datasets import (
         DATASETS,
         MAX_CLASSES,
-        MAX_COORDINATE,
         MAX_NOISE,
         MAX_POINTS,
         MAX_TEST_FRACTION,
     )
-    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
     from jacviz.nets.training import (
         ESTIMATORS,
         MAX_BATCH,
@@ -45,13 +77,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         TrainConfig,
     )
 
+    before = {action.dest for action in parser._actions}
     defaults = TrainConfig()
-    train = commands.add_parser(
-        "train",
-        help="train a 2D classifier, with or without Jacobian regularization, and measure it",
-        description="Train an MLP classifier on a toy dataset (or a CSV of x,y,label) and "
-        "report its accuracy, mean Jacobian Frobenius norm and accuracy under L2 PGD attacks.",
-    )
+    train = parser
     data = train.add_mutually_exclusive_group()
     data.add_argument("--dataset", choices=DATASETS, default="moons", help="(default: moons)")
     data.add_argument(
@@ -113,79 +141,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--steps", type=WHOLE, default=defaults.steps, help=f"1 to {MAX_STEPS}")
     train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
-    train.add_argument(
-        "--epsilons",
-        default=",".join(map(str, DEFAULT_EPSILONS)),
-        help=f"PGD radii (L2, data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} starts) "
-        f"for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to {MAX_COORDINATE:g}",
-    )
-    train.add_argument(
-        "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
-    )
-    train.add_argument("--json", action="store_true", help="print one JSON object")
-    train.set_defaults(run=run)
+    return [action.dest for action in parser._actions if action.dest not in before]
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, measure and maybe save the classifier ``args`` describe; returns the exit status."""
     import torch
 
-    from jacviz.nets.datasets import (
-        DatasetError,
-        check_dataset_settings,
-        load_csv,
-        make_dataset,
-    )
     from jacviz.nets.networks import NetworkError, save_mlp
     from jacviz.nets.robustness import robust_accuracy
-    from jacviz.nets.training import (
-        TrainConfig,
-        TrainingError,
-        jacobian_frobenius,
-        load_state,
-    )
+    from jacviz.nets.training import TrainingError, jacobian_frobenius, load_state
     from jacviz.nets.training import run as run_training
 
     # Every setting is checked before any work: the config and the data settings check their
     # own ranges (as for the lab and sessions), then the target, then the file is read.
     epsilons = _epsilons(args.epsilons)
-    hidden = numbers_option(args.hidden, "--hidden", parse_integer, example="32,32")
-    try:
-        config = TrainConfig(
-            hidden=tuple(hidden),
-            activation=args.activation,
-            optimizer=args.optimizer,
-            learning_rate=args.learning_rate,
-            batch_size=args.batch_size,
-            steps=args.steps,
-            seed=args.seed,
-            jr_lambda=args.jr_lambda,
-            estimator=args.estimator,
-            n_proj=args.n_proj,
-            weight_decay=args.weight_decay,
-        )
-        if args.csv is None:  # with --csv, the generator's settings are unused
-            check_dataset_settings(
-                args.dataset, args.points, args.noise, args.seed, args.test_fraction, args.classes
-            )
-    except (TrainingError, DatasetError) as error:
-        raise UsageError(str(error)) from None
+    config = training_config(args)
     if args.out is not None:
         _check_writable(Path(args.out))  # before training, not after minutes of it
+    data = training_data(args)
     try:
-        if args.csv is not None:
-            data = load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
-        else:
-            data = make_dataset(
-                args.dataset,
-                n_points=args.points,
-                noise=args.noise,
-                seed=args.seed,
-                test_fraction=args.test_fraction,
-                n_classes=args.classes,
-            )
         last = run_training(data, config)
-    except (TrainingError, DatasetError) as error:
+    except TrainingError as error:
         raise UsageError(str(error)) from None
     model = load_state(config, last.state, data.train_points.shape[1], data.n_classes)
     # Robustness and ‖J‖F are measured on held-out points when there are any.
@@ -231,6 +208,58 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_training(result))
     return 0
+
+
+def training_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings from the options :func:`add_training_options` added, all checked.
+
+    The data settings are checked too (unless the points come from a CSV), so that a bad
+    one is refused at once, before any work; a UsageError says what is wrong in one line.
+    """
+    from jacviz.nets.datasets import DatasetError, check_dataset_settings
+    from jacviz.nets.training import TrainConfig, TrainingError
+
+    hidden = numbers_option(args.hidden, "--hidden", parse_integer, example="32,32")
+    try:
+        config = TrainConfig(
+            hidden=tuple(hidden),
+            activation=args.activation,
+            optimizer=args.optimizer,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            seed=args.seed,
+            jr_lambda=args.jr_lambda,
+            estimator=args.estimator,
+            n_proj=args.n_proj,
+            weight_decay=args.weight_decay,
+        )
+        if args.csv is None:  # with --csv, the generator's settings are unused
+            check_dataset_settings(
+                args.dataset, args.points, args.noise, args.seed, args.test_fraction, args.classes
+            )
+    except (TrainingError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    return config
+
+
+def training_data(args: argparse.Namespace) -> Dataset:
+    """The run's points: the ``--dataset`` drawn or the ``--csv`` read (a UsageError if bad)."""
+    from jacviz.nets.datasets import DatasetError, load_csv, make_dataset
+
+    try:
+        if args.csv is not None:
+            return load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
+        return make_dataset(
+            args.dataset,
+            n_points=args.points,
+            noise=args.noise,
+            seed=args.seed,
+            test_fraction=args.test_fraction,
+            n_classes=args.classes,
+        )
+    except DatasetError as error:
+        raise UsageError(str(error)) from None
 
 
 def _epsilons(text: str) -> list[float]:

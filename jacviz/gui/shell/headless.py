@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,14 @@ from PyQt6.QtCore import (
 )
 from PyQt6.QtWidgets import QApplication
 
-from jacviz.gui.common.export import MAX_PIXELS, MAX_SCALE, MIN_SCALE, export_figure, figure_size
+from jacviz.gui.common.export import (
+    MAX_PIXELS,
+    MAX_SCALE,
+    MIN_SCALE,
+    Figure,
+    export_figure,
+    figure_size,
+)
 from jacviz.gui.shell.main_window import MainWindow
 from jacviz.gui.shell.render_layout import isolate, reflow_window
 from jacviz.math.grid import MAX_BOUND, Domain
@@ -74,6 +81,20 @@ def _size_text(size: object) -> str:
     if isinstance(size, tuple) and len(size) == 2 and all(isinstance(n, int) for n in size):
         return f"{size[0]}×{size[1]}"
     return quote(size)
+
+
+def check_size(size: object) -> None:
+    """A RenderError unless ``size`` is a width and height from :data:`MIN_SIZE` to MAX_SIZE."""
+    if not (
+        isinstance(size, tuple)
+        and len(size) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in size)
+        and all(low <= n <= MAX_SIZE for low, n in zip(MIN_SIZE, size, strict=True))
+    ):
+        raise RenderError(
+            f"--size: width must be a whole number {MIN_SIZE[0]} to {MAX_SIZE} and height "
+            f"{MIN_SIZE[1]} to {MAX_SIZE}, got {_size_text(size)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -129,16 +150,7 @@ class RenderRequest:
                 f"unknown view {quote(self.view)}; choose from {', '.join(RENDER_VIEWS)}"
             )
         if self.size is not None:
-            if not (
-                isinstance(self.size, tuple)
-                and len(self.size) == 2
-                and all(isinstance(n, int) and not isinstance(n, bool) for n in self.size)
-                and all(low <= n <= MAX_SIZE for low, n in zip(MIN_SIZE, self.size, strict=True))
-            ):
-                raise RenderError(
-                    f"--size: width must be a whole number {MIN_SIZE[0]} to {MAX_SIZE} and height "
-                    f"{MIN_SIZE[1]} to {MAX_SIZE}, got {_size_text(self.size)}"
-                )
+            check_size(self.size)
         if not (_is_number(self.scale) and MIN_SCALE <= self.scale <= MAX_SCALE):
             raise RenderError(
                 f"--scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {quote(self.scale)}"
@@ -225,9 +237,29 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
         If the file cannot be written; no file is left behind then.
 
     """
+    with rendered_window(request) as (window, _errors):
+        figure = window.figure(RENDER_VIEWS[request.view])
+        width, height = figure_size(figure)
+        path = export_figure(figure, out, request.scale, request.transparent)
+    return path, width, height
+
+
+@contextmanager
+def rendered_window(
+    request: RenderRequest, figure_of: Callable[[MainWindow], Figure] | None = None
+) -> Iterator[tuple[MainWindow, list[str]]]:
+    """A throwaway window showing ``request``, its figure laid out at the size asked.
+
+    Yields the window, once its heatmap is drawn, with the list of errors raised since while
+    drawing inside Qt's event handling (see :func:`drawing_errors`): a caller that draws
+    more (an animation's frames) checks it with :func:`check_drawn`. ``figure_of`` gives the
+    figure that must have the size asked (default: the window's figure of the view); the
+    window is closed afterwards.
+    """
     app = application()
+    key = RENDER_VIEWS[request.view]
     with (
-        _drawing_errors() as errors,
+        drawing_errors() as errors,
         tempfile.TemporaryDirectory(prefix="jacviz-render-") as folder,
     ):
         settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
@@ -237,25 +269,26 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
         window.controller.sigStatus.connect(messages.append)
         try:
             _apply(window, request, messages)
-            key = RENDER_VIEWS[request.view]
-            size = request.figure_size
             window.show()
-            _fit(app, window, key, size, request.view)
+            figure = (lambda: figure_of(window)) if figure_of else (lambda: window.figure(key))
+            _fit(app, window, key, figure, request)
             _wait_for_heatmap(app, window)
-            if errors:  # drawing raised inside Qt's event handling: the picture is not right
-                raise RenderError(f"the {request.view} view could not be drawn: {errors[0]}")
-            figure = window.figure(key)
-            width, height = figure_size(figure)
-            path = export_figure(figure, out, request.scale, request.transparent)
+            check_drawn(errors, request.view)
+            yield window, errors
         finally:
             window.close()
             window.deleteLater()
             QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    return path, width, height
+
+
+def check_drawn(errors: list[str], view: str) -> None:
+    """A RenderError if drawing raised inside Qt's event handling: the picture is not right."""
+    if errors:
+        raise RenderError(f"the {view} view could not be drawn: {errors[0]}")
 
 
 @contextmanager
-def _drawing_errors() -> Iterator[list[str]]:
+def drawing_errors() -> Iterator[list[str]]:
     """Collect exceptions raised in Qt's event handling (slots, paint events) as one-line texts.
 
     PyQt hands them to ``sys.excepthook``, which prints a traceback and carries on: a render
@@ -325,14 +358,21 @@ def _settle(app: QApplication) -> None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
 
 
-def _fit(app: QApplication, window: MainWindow, key: str, size: tuple[int, int], view: str) -> None:
-    """Size the window so that the figure of ``key`` is ``size`` pixels.
+def _fit(
+    app: QApplication,
+    window: MainWindow,
+    key: str,
+    figure: Callable[[], Figure],
+    request: RenderRequest,
+) -> None:
+    """Size the window so that ``figure`` (of the view ``key``) has the size ``request`` asks.
 
     A single view gets the window to itself (the panels beside it are hidden, and what
     surrounds it in its tab too), so that the picture is that view at the size asked, not a
     strip of a window of that size; the whole window is reflowed for the size
     (:mod:`.render_layout`).
     """
+    size = request.figure_size
     splitter = window.centralWidget()
     if key == "window":
         side = splitter.widget(0)
@@ -341,16 +381,16 @@ def _fit(app: QApplication, window: MainWindow, key: str, size: tuple[int, int],
         keep = window.input_plane if key == "input" else window.right_tabs
         for index in range(splitter.count()):
             splitter.widget(index).setVisible(splitter.widget(index) is keep)
-        isolate(window.figure(key).body, keep)
+        isolate(figure().body, keep)
     window.resize(*size)
     for _ in range(6):
         _settle(app)
-        width, height = figure_size(window.figure(key))
+        width, height = figure_size(figure())
         if (width, height) == size:
             return
         window.resize(window.width() + size[0] - width, window.height() + size[1] - height)
     raise RenderError(
-        f"the {view} view cannot be drawn at {size[0]}×{size[1]} pixels (it came out "
+        f"the {request.view} view cannot be drawn at {size[0]}×{size[1]} pixels (it came out "
         f"{width}×{height})"
     )
 
