@@ -87,7 +87,7 @@ def test_maps_with_three_outputs_have_no_determinant(capsys):
         (["probe", "--map", "__import__('os').system('echo hacked'), y", "--at", "1,2"], ""),
         (
             ["frobnicate"],
-            "'frobnicate' is neither a command (probe, train, render, animate) nor a file",
+            "'frobnicate' is neither a command (probe, train, render, animate, lab) nor a file",
         ),
     ],
 )
@@ -407,3 +407,75 @@ def test_an_ascii_terminal_gets_escapes_and_json_stays_valid(tmp_path):
     assert result.returncode == 0 and result.stderr == b""
     assert json.loads(result.stdout)["jacobian"] == [[2.0, 1.0], [2.0, 1.0]]
 
+
+# ---- jacviz lab ----------------------------------------------------------------------------------
+
+
+def lab_launches(monkeypatch):
+    """Keep ``jacviz lab`` from starting the app: what it would open the lab on, instead."""
+    import jacviz.gui.shell.app
+
+    opened = []
+    monkeypatch.setattr(jacviz.gui.shell.app, "run_app", lambda lab=None: opened.append(lab) or 0)
+    return opened
+
+
+def test_jacviz_lab_opens_the_lab_on_its_own_start(capsys, monkeypatch):
+    from jacviz.state.lab import LAB_START
+
+    opened = lab_launches(monkeypatch)
+    status, _, err = run(capsys, "lab")
+    assert status == 0, err
+    (start,) = opened
+    assert start.model == LAB_START.model and start.data == LAB_START.data and start.csv is None
+
+
+def test_jacviz_lab_takes_the_train_options_to_preset_the_lab(capsys, monkeypatch, tmp_path):
+    opened = lab_launches(monkeypatch)
+    status, _, err = run(
+        capsys, "lab", "--dataset", "spirals", "--points", "120", "--seed", "4",
+        "--jr-lambda", "0.01", "--hidden", "16,8", "--steps", "500",
+    )  # fmt: skip
+    assert status == 0, err
+    (start,) = opened
+    assert (start.data.name, start.data.n_points, start.data.seed) == ("spirals", 120, 4)
+    assert start.model.config().jr_lambda == 0.01
+    assert start.model.config().hidden == (16, 8) and start.model.config().steps == 500
+    points = tmp_path / "points.csv"
+    points.write_text("x,y,label\n" + "".join(f"{i / 7},{i % 3},{i % 2}\n" for i in range(30)))
+    status, _, err = run(capsys, "lab", "--csv", str(points))
+    assert status == 0, err
+    assert opened[-1].csv == str(points.resolve())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--jr-lambda", "-1"], "λ must be a number from 0 to 1e+06, got -1"),
+        (["--dataset", "nope"], "invalid choice: 'nope'"),
+        (["--hidden", "4,,4"], "--hidden"),
+        (["--csv", "nowhere.csv"], "nowhere.csv"),
+        (["--map", "x, y"], "unrecognized arguments: --map"),
+    ],
+)
+def test_jacviz_lab_refuses_bad_settings_before_any_window(capsys, monkeypatch, argv, message):
+    opened = lab_launches(monkeypatch)
+    status, out, err = run(capsys, "lab", *argv)
+    assert status == 2 and out == "" and opened == []
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_the_lab_opens_in_front_on_the_settings_given(window, qtbot):
+    from jacviz.gui.shell.app import LabStart, open_lab
+    from jacviz.nets.training import TrainConfig
+    from jacviz.state.lab import DataSettings, ModelSettings
+
+    model = ModelSettings.from_config(TrainConfig(hidden=(8,), jr_lambda=0.2, steps=300))
+    open_lab(window, LabStart(model=model, data=DataSettings(name="circles", seed=2)))
+    lab = window.lab_window
+    assert lab is not None and lab.isVisible()
+    state = lab.controller.state
+    assert state.model == model
+    assert (state.data.name, state.data.seed) == ("circles", 2)
+    assert lab.controller.dataset.name.startswith("circles")
+    window.close_lab()

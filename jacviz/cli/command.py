@@ -2,9 +2,9 @@
 
 :func:`main` reads the command line (``jacviz FILE`` and ``--at -1,2`` included), dispatches to
 the app launch or to a subcommand's module (:mod:`~jacviz.cli.probe`,
-:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`, :mod:`~jacviz.cli.animate`), and turns
-whatever goes wrong into one line on stderr and an exit status: nothing else ever reaches
-stderr.
+:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`, :mod:`~jacviz.cli.animate`,
+:mod:`~jacviz.cli.lab`), and turns whatever goes wrong into one line on stderr and an exit
+status: nothing else ever reaches stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from jacviz.cli.animate import add_parser as add_animate_parser
 from jacviz.cli.app import add_options as add_app_options
 from jacviz.cli.app import launch as launch_app
 from jacviz.cli.arguments import Parser, UsageError
+from jacviz.cli.lab import add_parser as add_lab_parser
 from jacviz.cli.output import complain, tolerant_output
 from jacviz.cli.probe import add_parser as add_probe_parser
 from jacviz.cli.render import add_parser as add_render_parser
@@ -38,7 +39,7 @@ EXIT_INTERNAL = 1
 """Exit status for an internal error (a bug), also said in one line."""
 EXIT_INTERRUPTED = 130
 """Exit status when interrupted (Ctrl+C), as shells report SIGINT."""
-COMMANDS = ("probe", "train", "render", "animate")
+COMMANDS = ("probe", "train", "render", "animate", "lab")
 """The subcommands: any other first word must be a file to open in the app."""
 VALUE_OPTIONS = ("--at", "--probe", "--domain")
 """Options whose value may start with a minus sign (a negative coordinate)."""
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_render_parser(commands)
     add_animate_parser(commands)
+    add_lab_parser(commands)
     return parser
 
 
@@ -118,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         arguments = _file_as_network(words)
         args = parser.parse_args(_join_negative_values(arguments))
-        if args.command in (None, "probe", "render", "animate"):
+        if args.command in (None, "probe", "render", "animate", "lab"):
             # Formulas and network code are checked in child processes started from a fork
             # server; starting it now lets it import jacviz while this process does too.
             from jacviz.support.isolation import warm_up
