@@ -151,6 +151,32 @@ def test_every_view_renders_at_exactly_the_size_asked_from_320x240_up(qapp, caps
         assert colours > 100 and drawn > 0.02, f"{view} at {size}: {colours} colours, {drawn:.2f}"
 
 
+def test_a_legend_too_tall_under_a_low_figure_moves_beside_the_plot(qapp, capsys, tmp_path):
+    from PyQt6.QtWidgets import QWidget
+
+    from jacviz.gui.common.export import Figure, figure_size
+    from jacviz.gui.mapview.planes import legend_html
+    from jacviz.gui.shell.render_layout import place_legend
+
+    body = QWidget()
+    body.resize(288, 260)
+    body.show()
+    figure = Figure(body, below=legend_html())
+    moved = place_legend(figure, (480, 260))
+    assert moved.below == "" and moved.beside == legend_html() and moved.beside_width == 192
+    assert figure_size(moved) == (480, 260)  # the plot, and the legend's column beside it
+    assert place_legend(figure, (1366, 768)) == figure  # room enough below
+    assert place_legend(figure, (320, 240)) == figure  # no room beside either: it wraps below
+    body.close()
+    out = tmp_path / "warp.png"
+    status, _, err = render(
+        capsys, "--map", "x**2 + y, x*y", "--view", "warp", "--size", "480x260", "--out", out
+    )
+    assert status == 0, err
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (480, 260)
+
+
 def test_warp_view_as_svg_at_the_requested_size(qapp, capsys, tmp_path):
     out = tmp_path / "warp.svg"
     status, stdout, err = render(

@@ -90,6 +90,11 @@ class Figure:
         that the window shows in a label of its own. Empty: none.
     title : str
         The document title written into SVG and PDF files.
+    beside : str
+        Rich text drawn to the right of ``body``, wrapped to ``beside_width`` pixels: a legend
+        moved there when below it would leave the plot too little height. Empty: none.
+    beside_width : int
+        The width of the column of ``beside``, in pixels.
 
     """
 
@@ -97,6 +102,8 @@ class Figure:
     above: str = ""
     below: str = ""
     title: str = "jacviz figure"
+    beside: str = ""
+    beside_width: int = 0
 
 
 def figure_of(view: QWidget | Figure) -> Figure:
@@ -119,6 +126,11 @@ def _caption(html: str, width: int) -> QTextDocument | None:
     return document
 
 
+def caption_height(html: str, width: int) -> int:
+    """Height in pixels of the rich text ``html`` as a figure's caption ``width`` pixels wide."""
+    return _Layout.text_height(_caption(html, width))
+
+
 class _Layout:
     """Where the captions and the body of a figure go; its size in (logical) pixels."""
 
@@ -127,14 +139,19 @@ class _Layout:
         if body.width() <= 0 or body.height() <= 0 or not body.isVisible():
             raise ExportError("the view is not on screen, so it has no size to draw at")
         self.body = body
-        self.width = body.width()
+        self.side = (
+            _caption(figure.beside, figure.beside_width) if figure.beside_width > 0 else None
+        )
+        self.width = body.width() + (figure.beside_width if self.side is not None else 0)
         self.above = _caption(figure.above, self.width)
         self.below = _caption(figure.below, self.width)
-        self.body_top = self._height(self.above)
-        self.height = self.body_top + body.height() + self._height(self.below)
+        self.body_top = self.text_height(self.above)
+        middle = max(body.height(), self.text_height(self.side))
+        self.height = self.body_top + middle + self.text_height(self.below)
 
     @staticmethod
-    def _height(document: QTextDocument | None) -> int:
+    def text_height(document: QTextDocument | None) -> int:
+        """Height in pixels of a caption (0 for none)."""
         return 0 if document is None else math.ceil(document.size().height())
 
     def paint(self, painter: QPainter, transparent: bool = False) -> None:
@@ -149,9 +166,14 @@ class _Layout:
         # QWidget.render, not the overload a QGraphicsView has under the same name: that one
         # draws only the part of the scene that fits the unscaled viewport on a scaled image.
         QWidget.render(self.body, painter, QPoint(0, self.body_top), QRegion(), flags)
+        if self.side is not None:
+            painter.save()
+            painter.translate(self.body.width(), self.body_top)
+            self.side.drawContents(painter)
+            painter.restore()
         if self.below is not None:
             painter.save()
-            painter.translate(0, self.body_top + self.body.height())
+            painter.translate(0, self.height - self.text_height(self.below))
             self.below.drawContents(painter)
             painter.restore()
 

@@ -42,7 +42,7 @@ from jacviz.gui.common.export import (
     figure_size,
 )
 from jacviz.gui.shell.main_window import MainWindow
-from jacviz.gui.shell.render_layout import isolate, reflow_window
+from jacviz.gui.shell.render_layout import isolate, place_legend, reflow_window
 from jacviz.math.grid import MAX_BOUND, Domain
 from jacviz.state.view import CLASSES, ViewState
 from jacviz.support.text_input import one_line, quote
@@ -238,7 +238,7 @@ def render_to_file(request: RenderRequest, out: str | os.PathLike) -> tuple[Path
 
     """
     with rendered_window(request) as (window, _errors):
-        figure = window.figure(RENDER_VIEWS[request.view])
+        figure = view_figure(window, request)
         width, height = figure_size(figure)
         path = export_figure(figure, out, request.scale, request.transparent)
     return path, width, height
@@ -270,7 +270,10 @@ def rendered_window(
         try:
             _apply(window, request, messages)
             window.show()
-            figure = (lambda: figure_of(window)) if figure_of else (lambda: window.figure(key))
+            if figure_of is None:
+                figure = lambda: view_figure(window, request)  # noqa: E731
+            else:
+                figure = lambda: figure_of(window)  # noqa: E731
             _fit(app, window, key, figure, request)
             _wait_for_heatmap(app, window)
             check_drawn(errors, request.view)
@@ -279,6 +282,12 @@ def rendered_window(
             window.close()
             window.deleteLater()
             QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def view_figure(window: MainWindow, request: RenderRequest) -> Figure:
+    """The window's figure of the view ``request`` asks for, its legend placed for its size."""
+    figure = window.figure(RENDER_VIEWS[request.view])
+    return figure if request.view == "composite" else place_legend(figure, request.figure_size)
 
 
 def check_drawn(errors: list[str], view: str) -> None:

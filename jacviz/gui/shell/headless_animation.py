@@ -37,6 +37,7 @@ from jacviz.gui.shell.headless import (
     rendered_window,
 )
 from jacviz.gui.shell.main_window import MainWindow
+from jacviz.gui.shell.render_layout import place_legend
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.fields import compute_field
 from jacviz.nets.training import Snapshot, TrainConfig, train
@@ -57,9 +58,11 @@ def _map_name(window: MainWindow) -> str:
     return Path(state.network).name if state.network else state.formula
 
 
-def _morph_figure(window: MainWindow, t: float, index: int, count: int) -> Figure:
-    """The output plane's figure, captioned with the map, t and the frame's number."""
-    figure = window.figure("output")
+def _morph_figure(
+    window: MainWindow, size: tuple[int, int], t: float, index: int, count: int
+) -> Figure:
+    """The output plane's figure for a frame of ``size``, captioned with the map, t and number."""
+    figure = place_legend(window.figure("output"), size)
     caption = (
         f"<b>t = {t:.2f}</b>: (1 − t)·p + t·f(p), f = {html.escape(_map_name(window))} · "
         f"{frame_label(index, count)}"
@@ -79,7 +82,11 @@ def save_morph(
     """
     request = dataclasses.replace(request, view="warp")
     last = count - 1
-    with rendered_window(request, lambda w: _morph_figure(w, 1.0, last, count)) as (window, errors):
+    size = request.figure_size
+    with rendered_window(request, lambda w: _morph_figure(w, size, 1.0, last, count)) as (
+        window,
+        errors,
+    ):
         app = application()
 
         def frames() -> Iterator[QImage]:
@@ -88,10 +95,10 @@ def save_morph(
                 window.controller.set_morph(t)
                 app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
                 check_drawn(errors, "morph")
-                yield figure_image(_morph_figure(window, t, index, count))
+                yield figure_image(_morph_figure(window, size, t, index, count))
 
         path = save_animation(frames(), out, fps)
-        width, height = figure_size(_morph_figure(window, 1.0, last, count))
+        width, height = figure_size(_morph_figure(window, size, 1.0, last, count))
     return path, width, height
 
 

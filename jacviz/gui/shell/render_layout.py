@@ -4,17 +4,23 @@ The window a render draws is the app's own, but a screen's window has minimum si
 panel, planes, a legend on one line) that a figure need not keep: a figure of 800×600 or of
 320×240 must come out exactly that size, its picture reflowed rather than refused or cut.
 :func:`isolate` keeps only one view inside its part of the window (its legend and title are
-then drawn as the figure's captions, which wrap to its width); :func:`reflow_window` lets the
-whole window's parts shrink, drops the side panel when there is no room for it beside the
-planes and stacks the planes when the picture is too narrow for them side by side.
+then drawn as the figure's captions, which wrap to its width, and :func:`place_legend` moves
+a legend that would take too much of a low figure's height beside the plot);
+:func:`reflow_window` lets the whole window's parts shrink, drops the side panel when there is
+no room for it beside the planes and stacks the planes when the picture is too narrow for
+them side by side.
 
 The window is a throwaway one, built for one render: these changes are never undone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QSizePolicy, QSplitter, QWidget
+
+from jacviz.gui.common.export import Figure, caption_height
 
 PLANES_MIN_WIDTH = 400
 """Width the planes need beside the side panel; below it the composite leaves the panel out."""
@@ -22,7 +28,10 @@ STACK_RATIO = 1.2
 """The planes sit side by side when they have this many times the height in width, else stack."""
 
 LABEL_SHARE = 1 / 3
-"""Largest share of a plane's height a label beside it (its legend) may take in a composite."""
+"""Largest share of a plane's height a label beside it (its legend) may take in a composite,
+or a legend under a single view before it moves beside it."""
+SIDE_SHARE = 0.4
+"""Share of a figure's width a legend moved beside the plot takes."""
 
 
 def _children(widget: QWidget) -> list[QWidget]:
@@ -74,6 +83,24 @@ def _let_shrink(widget: QWidget, cell: tuple[int, int]) -> None:
         label.setSizePolicy(policy)
         if label.isVisibleTo(widget) and label.heightForWidth(width) > LABEL_SHARE * height:
             label.hide()
+
+
+def place_legend(figure: Figure, size: tuple[int, int]) -> Figure:
+    """``figure`` with its legend (the caption below) moved beside the plot if it is too tall.
+
+    Under a plot of a wide, low figure (320×240, say) the legend would take half its height;
+    it then moves to a column on the right, :data:`SIDE_SHARE` of the width, where it wraps,
+    if it fits the figure's height there.
+    """
+    width, height = size
+    if not figure.below or width < height:
+        return figure
+    if caption_height(figure.below, width) <= LABEL_SHARE * height:
+        return figure
+    column = round(SIDE_SHARE * width)
+    if caption_height(figure.below, column) > height - caption_height(figure.above, width):
+        return figure  # no taller than the figure beside the plot either: it stays below
+    return dataclasses.replace(figure, below="", beside=figure.below, beside_width=column)
 
 
 def reflow_window(
