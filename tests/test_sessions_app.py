@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PyQt6.QtGui import QDropEvent
+from PyQt6.QtGui import QAction, QDropEvent
 from PyQt6.QtWidgets import QMessageBox
 from session_fuzz import full_session, mutations, sample
 from session_fuzz import write as write_raw
@@ -607,3 +607,14 @@ def test_saving_after_a_csv_with_an_undecodable_name(qtbot, window, tmp_path):
     path = tmp_path / "csv.jacviz"
     assert window.sessions.save_to(path)
     assert load_session(path).lab.dataset.name == "points_"
+
+
+def test_ctrl_s_in_the_lab_saves_the_session_as_in_the_main_window(qtbot, window, monkeypatch):
+    saved = []
+    monkeypatch.setattr(window.sessions, "save", lambda: saved.append(True) or True)
+    lab = window.open_lab()
+    actions = [a for a in lab.findChildren(QAction) if a.shortcut().toString() == "Ctrl+S"]
+    assert [a.text().replace("&", "") for a in actions] == ["Save session"]
+    actions[0].trigger()
+    assert saved == [True]
+    window.close_lab()

@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         output_layout.setContentsMargins(0, 0, 0, 0)
         output_layout.addWidget(self.output_plane, 1)
         legend = QLabel(legend_html())
+        legend.setWordWrap(True)  # its width must never set the window's minimum width
         legend.setToolTip(self.output_plane.toolTip())
         output_layout.addWidget(legend)
         self.morph_label = QLabel()
@@ -347,7 +348,9 @@ class MainWindow(QMainWindow):
     def open_lab(self) -> LabWindow:
         """Show the regularization lab (one per main window); its models open here."""
         if self.lab_window is None:
-            self.lab_window = LabWindow(open_network=self.open_network)
+            self.lab_window = LabWindow(
+                open_network=self.open_network, save_session=self.sessions.save
+            )
             labs = self.lab_window.controller
             self.document.lab = labs
             for signal in (labs.sigStateChanged, labs.sigDatasetChanged, labs.sigSnapshotChanged):
