@@ -114,7 +114,7 @@ def test_svg_draws_the_curves_as_paths_where_the_plot_shows_them(window, tmp_pat
             # Lines keep their on-screen width without non-scaling-stroke, which librsvg and
             # ImageMagick ignore (they would draw a 1 px line one data unit wide).
             assert not (scaled and element.get("vector-effect") == "non-scaling-stroke")
-        if group.get("stroke") == style.BLUE.lower():
+        if group.get("stroke") == style.GRID_X_CONST.lower():
             grid += [path_points(p) for p in group.iter(f"{SVG}path")]
     points = np.concatenate(grid)
     assert len(points) > 200  # the warped grid's x = const lines, finely sampled

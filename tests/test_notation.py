@@ -38,10 +38,10 @@ def shown_strings(path: Path):
                 yield node.lineno, node.value
 
 
-def test_the_gui_and_the_command_line_write_the_frobenius_norm_one_way():
+def test_every_user_visible_string_writes_the_frobenius_norm_one_way():
     found = [
         f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r}"
-        for folder in ("gui", "cli")
+        for folder in ("gui", "cli", "state", "math", "nets")
         for path in sorted((PACKAGE / folder).rglob("*.py"))
         for line, text in shown_strings(path)
         if UNDERSCORED.search(text) or ("</" in text and PLAIN_IN_RICH_TEXT.search(text))

@@ -155,7 +155,7 @@ def summary(comparison: Comparison) -> str:
     plain, regularized = comparison.plain.snapshot, comparison.regularized.snapshot
     text = (
         f"Compared in {comparison.seconds:.1f} s: test accuracy "
-        f"{percent(plain.test_accuracy)} vs {percent(regularized.test_accuracy)}, mean ‖J‖_F "
+        f"{percent(plain.test_accuracy)} vs {percent(regularized.test_accuracy)}, mean ‖J‖F "
         f"{format_number(plain.test_frobenius, 3)} vs "
         f"{format_number(regularized.test_frobenius, 3)}."
     )

@@ -31,9 +31,8 @@ GREEN = "#009E73"  # circle image and singular-value ellipse
 BLACK = "#000000"  # curved image of the square, fold lines
 GREY = "#555555"
 
-# Older names of the two grid tones, for views not yet moved to GRID_X_CONST / GRID_Y_CONST.
-BLUE = GRID_X_CONST
-ORANGE = GRID_Y_CONST
+SERIES = "#222222"  # a plot's main series (training loss and accuracy): near-black, solid
+SERIES_HELD_OUT = "#666666"  # its held-out counterpart (test accuracy): grey, drawn dashed
 
 CLASS_COLOURS = ("#EE8866", "#99DDFF", "#FFAABB", "#EEDD88", "#7799DD", "#BBCC33", "#DDDDDD")
 """Decision-region and data-point colours, one per class (Paul Tol's "light" set, without the

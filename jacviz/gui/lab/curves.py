@@ -46,12 +46,13 @@ class CurvesView(pg.GraphicsLayoutWidget):
         # Each curve is named in its plot's title, in its colour: a legend would sit on the
         # curves somewhere, whichever corner it takes.
         penalty = _named("λ·‖J‖²<sub>F</sub>", style.VERMILLION)
-        terms = f"{_named('cross-entropy', style.BLUE)} and {penalty}"
+        terms = f"{_named('cross-entropy', style.SERIES)} and {penalty}"
         self.loss_plot = self._plot(0, f"Loss: {terms}", log=True)
         self.loss_plot.setLogMode(y=True)
         self.accuracy_plot = self._plot(
             1,
-            f"Accuracy: {_named('train', style.BLUE)} and {_named('test', style.ORANGE)} (dashed)",
+            f"Accuracy: {_named('train', style.SERIES)} and "
+            f"{_named('test', style.SERIES_HELD_OUT)} (dashed)",
         )
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_plot.enableAutoRange(axis="y", enable=False)
@@ -63,10 +64,12 @@ class CurvesView(pg.GraphicsLayoutWidget):
         self.plots = (self.loss_plot, self.accuracy_plot, self.frobenius_plot)
         for plot in self.plots[1:]:
             plot.setXLink(self.loss_plot)
-        self.cross_entropy = self._curve(self.loss_plot, style.BLUE)
+        self.cross_entropy = self._curve(self.loss_plot, style.SERIES)
         self.jacobian_term = self._curve(self.loss_plot, style.VERMILLION)
-        self.train_accuracy = self._curve(self.accuracy_plot, style.BLUE)
-        self.test_accuracy = self._curve(self.accuracy_plot, style.ORANGE, Qt.PenStyle.DashLine)
+        self.train_accuracy = self._curve(self.accuracy_plot, style.SERIES)
+        self.test_accuracy = self._curve(
+            self.accuracy_plot, style.SERIES_HELD_OUT, Qt.PenStyle.DashLine
+        )
         self.test_frobenius = self._curve(self.frobenius_plot, style.GREEN)
 
     def _plot(self, row: int, title: str, log: bool = False) -> pg.PlotItem:

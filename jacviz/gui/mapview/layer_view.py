@@ -23,8 +23,8 @@ LEGEND = (
     f"<span style='color:{style.BLACK}; font-weight:bold'>●</span> where p lands&nbsp;&nbsp; "
     f"<span style='color:{style.GREEN}; font-weight:bold'>━━</span> image of the circle "
     "|δ| = h around p&nbsp;&nbsp; "
-    f"<span style='color:{style.BLUE}; font-weight:bold'>━━</span> x const&nbsp;&nbsp; "
-    f"<span style='color:{style.ORANGE}; font-weight:bold'>━━</span> y const"
+    f"<span style='color:{style.GRID_X_CONST}; font-weight:bold'>━━</span> x const&nbsp;&nbsp; "
+    f"<span style='color:{style.GRID_Y_CONST}; font-weight:bold'>━━</span> y const"
 )
 
 
@@ -75,8 +75,8 @@ class LayerView(QWidget):
         layout.addWidget(self.title)
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
-        self.vertical_lines = pg.PlotCurveItem(pen=style.pen(style.BLUE, 1.0, alpha=190))
-        self.horizontal_lines = pg.PlotCurveItem(pen=style.pen(style.ORANGE, 1.0, alpha=190))
+        self.vertical_lines = pg.PlotCurveItem(pen=style.pen(style.GRID_X_CONST, 1.0))
+        self.horizontal_lines = pg.PlotCurveItem(pen=style.pen(style.GRID_Y_CONST, 1.0))
         self.circle = pg.PlotCurveItem(pen=style.pen(style.GREEN, 2.0))
         self.circle.setZValue(5)
         self.probe_marker = Marker("dot", 9, style.pen(style.BLACK), style.brush(style.BLACK, 255))

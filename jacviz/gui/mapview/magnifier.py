@@ -245,7 +245,7 @@ class Magnifier:
         rect = corners[self._corner]
         self.view.setPos(rect.x(), rect.y())
         self._update_scale()
-        self.view.setVisible(self.zoom() >= MIN_ZOOM)
+        self.view.setVisible(bool(self.zoom() >= MIN_ZOOM))
 
     def _corner_rect(self, corner: str, side: float) -> QRectF:
         width, height = self.host.width(), self.host.height()

@@ -63,12 +63,12 @@ class InputPlane(Plane):
         self.regions.setVisible(False)
         self.addItem(self.regions)
         self.fold_lines = self.add_curve(style.pen(style.BLACK, 2.0), -5)
-        self.vertical_lines = self.add_curve(style.pen(style.BLUE, 1.0, alpha=170), -10)
-        self.horizontal_lines = self.add_curve(style.pen(style.ORANGE, 1.0, alpha=170), -10)
+        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10)
+        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10)
         self.square = self.add_curve(style.pen(style.BLACK, 2.0), 5)
         self.circle = self.add_curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
-        self.e1 = self.add_curve(style.pen(style.ORANGE, 3.5), 6)
-        self.e2 = self.add_curve(style.pen(style.BLUE, 3.5), 6)
+        self.e1 = self.add_curve(style.pen(style.GRID_Y_CONST, 3.5), 6)
+        self.e2 = self.add_curve(style.pen(style.GRID_X_CONST, 3.5), 6)
         # The target only shows p: presses anywhere on the plot move the probe (see below).
         self.target = pg.TargetItem(
             pos=(0, 0), size=16, movable=False, pen=style.pen(style.BLACK, 2), brush=None
@@ -93,7 +93,7 @@ class InputPlane(Plane):
         self.setToolTip(
             "Click or drag to move the probe point p; pan with the middle button or\n"
             "Shift/Ctrl + drag; the wheel zooms.\n"
-            "Black square: p + [0, h]²; its orange and blue edges are h·e1 and h·e2.\n"
+            "Black square: p + [0, h]²; its dark grey and black edges are h·e1 and h·e2.\n"
             "The inset magnifies the neighbourhood of p (View → Magnifier)."
         )
 
@@ -202,8 +202,8 @@ LEGEND = (
     (style.VERMILLION, "▰╍", "tangent parallelogram f(p) + J·δ (dashed)"),
     (style.GREEN, "━━", "image of the circle |δ| = h"),
     (style.GREEN, "╍╍", "σ-ellipse f(p) + J·δ, semi-axes h·σ1, h·σ2"),
-    (style.ORANGE, "━━", "J·e1 = h·∂f/∂x"),
-    (style.BLUE, "━━", "J·e2 = h·∂f/∂y"),
+    (style.GRID_Y_CONST, "━━", "J·e1 = h·∂f/∂x"),
+    (style.GRID_X_CONST, "━━", "J·e2 = h·∂f/∂y"),
 )
 
 
@@ -222,8 +222,8 @@ class OutputPlane(Plane):
 
     def __init__(self) -> None:
         super().__init__("Output plane: f(x, y)", "f₁", "f₂")
-        self.vertical_lines = self.add_curve(style.pen(style.BLUE, 1.0, alpha=190), -10)
-        self.horizontal_lines = self.add_curve(style.pen(style.ORANGE, 1.0, alpha=190), -10)
+        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10)
+        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10)
         # The true curves (solid) lie beneath their linear approximations (dashed outlines, a
         # translucent fill), so that neither approximation hides under the curve it
         # approximates: where they agree, the dashes run along the solid line.
@@ -235,8 +235,8 @@ class OutputPlane(Plane):
         )
         self.ellipse = self.add_curve(style.pen(style.GREEN, 2.0, style=dash), 4)
         self.ellipse_axes = self.add_curve(style.pen(style.GREEN, 2.5), 4)
-        self.je1 = self.add_curve(style.pen(style.ORANGE, 3.5), 5)
-        self.je2 = self.add_curve(style.pen(style.BLUE, 3.5), 5)
+        self.je1 = self.add_curve(style.pen(style.GRID_Y_CONST, 3.5), 5)
+        self.je2 = self.add_curve(style.pen(style.GRID_X_CONST, 3.5), 5)
         self.center_marker = Marker("dot", 8, style.pen(style.BLACK), pg.mkBrush(style.BLACK))
         self.hover_marker = Marker("cross", 14, style.pen(style.GREY, 2))
         for item in (self.center_marker, self.hover_marker):

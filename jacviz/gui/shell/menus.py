@@ -32,6 +32,8 @@ SHORTCUTS = (
     ("Ctrl+S / Ctrl+Shift+S", "save the session (map and lab) / save it as a new file"),
     ("Ctrl+Shift+O", "open a saved session"),
     ("Ctrl+L", "edit the formula"),
+    ("Drag (input plane)", "move the probe; middle button or Shift/Ctrl + drag pans"),
+    ("Wheel", "zoom the plane under the pointer"),
     ("Arrow keys", "move the probe (with the input plane focused)"),
     ("[ and ]", "shrink / grow the square h"),
     (

@@ -19,7 +19,10 @@ from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtGui import QKeySequence, QShortcut, QStatusTipEvent
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
-HINT = "Click or drag in the input plane to move the probe; hover to see where a point goes."
+HINT = (
+    "Drag in the input plane to move the probe (middle button or Shift/Ctrl + drag pans, the "
+    "wheel zooms); hover to see where a point goes."
+)
 """What the status bar says when there is nothing else to say."""
 
 

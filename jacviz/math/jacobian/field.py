@@ -25,7 +25,7 @@ HEATMAP_QUANTITIES: dict[str, str] = {
     "smax": "largest singular value σ₁",
     "smin": "smallest singular value σ₂",
     "cond": "condition number σ₁/σ₂",
-    "frob": "Frobenius norm ‖J‖_F",
+    "frob": "Frobenius norm ‖J‖F",
 }
 """Per-point scalar fields a heatmap can show: key -> human-readable label."""
 

@@ -72,6 +72,7 @@ from jacviz.nets.networks.loading import (
 )
 from jacviz.nets.networks.mlp import ACTIVATIONS, make_mlp
 from jacviz.nets.networks.mlp_format import save_mlp
+from jacviz.nets.networks.peek import peek_metadata
 
 __all__ = [
     "ACTIVATIONS",
@@ -91,6 +92,7 @@ __all__ = [
     "load_network",
     "load_network_bytes",
     "make_mlp",
+    "peek_metadata",
     "read_network_file",
     "save_mlp",
 ]
