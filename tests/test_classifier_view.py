@@ -304,3 +304,18 @@ def test_a_model_trained_by_jacviz_opens_spread_in_2d(qtbot, window, settle, tmp
     controller = window.controller
     assert controller.is_classifier and controller.state.output_view == "hidden"
     assert spread(shown_points(window)) >= 0.05
+
+
+def test_the_inspector_never_mixes_the_view_and_the_classifier(qtbot, window, settle):
+    """f(p) and J(p) are the logits'; the error at h of the hidden-layer view is not theirs."""
+    controller = window.controller
+    assert window.open_network(str(MOONS))
+    settle()
+    assert controller.state.output_view == "hidden"
+    report = controller.inspected.report
+    logits = controller.source.evaluate(np.array([controller.state.probe]))[0]
+    np.testing.assert_allclose(report.value, logits, rtol=1e-12)
+    assert window.inspector.values["error"].text() == "–"
+    controller.set_output_view("outputs(0,1)")  # the logits as they are: the error is theirs
+    settle()
+    assert window.inspector.values["error"].text() != "–"

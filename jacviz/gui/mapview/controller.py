@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -606,8 +607,10 @@ class Controller(QObject):
         self._linearization = lin
         self.sigProbeChanged.emit(lin)
         if self._analysed is not self._map:
-            # The planes draw a 2D view; the inspector reads the classifier's own Jacobian.
-            lin = dataclasses.replace(lin, report=probe(self._analysed, self._state.probe))
+            # The planes draw a 2D view; the inspector reads the classifier's own Jacobian,
+            # and the error at h measured on that view is not the error of this Jacobian.
+            report = probe(self._analysed, self._state.probe)
+            lin = dataclasses.replace(lin, report=report, error=math.nan, relative_error=math.nan)
         if self.is_classifier:  # and only what applies to a classifier's J
             probabilities = self._state.jacobian_of == "probabilities"
             lin = dataclasses.replace(lin, report=lin.report.as_classifier(probabilities))

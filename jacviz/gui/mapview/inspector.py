@@ -121,7 +121,8 @@ class Inspector(QWidget):
             "sigma2": format_number(float(sigma[1])),
             "condition": format_number(report.condition),
             "frobenius": format_number(report.frobenius),
-            "error": f"{format_number(lin.error, 3)}{share}",
+            # NaN: measured on another view than the Jacobian shown (a classifier's 2D view).
+            "error": "–" if math.isnan(lin.error) else f"{format_number(lin.error, 3)}{share}",
         }
         # Only touch labels whose text changed: each new text re-lays out the panel.
         for key, text in texts.items():
