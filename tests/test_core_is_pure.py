@@ -24,3 +24,19 @@ def test_importing_everything_below_the_gui_loads_no_qt():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_importing_jacviz_loads_neither_qt_nor_torch():
+    # The Python API is imported on first use: a script that only imports jacviz (or the
+    # command, to print its help) pays for neither.
+    code = (
+        "import sys, jacviz, jacviz.cli\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('PyQt6', 'pyqtgraph', 'superqt', 'torch') "
+        "or m.startswith(('jacviz.gui', 'jacviz.api')))\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -1,0 +1,6 @@
+"""jacviz from Python: hand the map you have (formula, module, callable, file) to jacviz.
+
+One module per entry point, each re-exported lazily by ``import jacviz``:
+:mod:`.objects` turns what a script holds into a map (and refuses anything else in one
+line), :mod:`.probe` reads a map at a point. Import the entry points from ``jacviz``.
+"""

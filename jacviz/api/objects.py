@@ -1,0 +1,214 @@
+"""Turn what a script holds into a :class:`~jacviz.math.maps.Map`: the API's one entry door.
+
+Every function of ``import jacviz`` accepts the same things: a formula string, a torch
+``nn.Module`` (any module), a plain callable on ``(N, d)`` tensors, or the path of a network
+file. :func:`opened_map` reads one into a map, and anything else is refused with one line.
+A module held in memory is used where it is, never copied to disk, and handed back as it
+came: its training mode and its parameters' ``requires_grad`` are restored after every call,
+and no hook is added.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+
+from jacviz.math.maps import FormulaMap, Map, TorchMap, as_points
+
+MapLike = Union[str, "os.PathLike[str]", torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+"""What the API accepts as a map: formula text, a module, a callable, or a network file."""
+
+NETWORK_SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".ts", ".jit")
+"""File endings read as a network file when a string names no existing file."""
+
+
+class ObjectError(ValueError):
+    """What the API was given cannot be read as a map; the message says why in one line."""
+
+
+@contextmanager
+def borrowed(module: torch.nn.Module) -> Iterator[None]:
+    """Run with ``module`` in eval mode and its parameters frozen, then restore both.
+
+    Eval mode makes the map fixed (dropout off, batch norm's running statistics);
+    freezing keeps autograd from building graphs through the weights. Each submodule's
+    ``training`` flag and each parameter's ``requires_grad`` come back as they were.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    grads = [(p, p.requires_grad) for p in module.parameters()]
+    try:
+        module.eval()
+        for parameter, _ in grads:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
+        for parameter, requires_grad in grads:
+            parameter.requires_grad_(requires_grad)
+
+
+class _CallableModule(torch.nn.Module):
+    """A plain callable seen as a module, so that :class:`TorchMap` can run it."""
+
+    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype):
+        super().__init__()
+        self.function = function
+        self.dtype = dtype
+        # A weightless marker, so that TorchMap computes in the callable's dtype.
+        marker = torch.nn.Parameter(torch.empty(0, dtype=dtype), requires_grad=False)
+        self.register_parameter("dtype_marker", marker)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        output = self.function(points.to(self.dtype))
+        return output.unsqueeze(1) if output.ndim == 1 else output
+
+
+class ModuleMap:
+    """A module or callable held by the caller, as a :class:`~jacviz.math.maps.Map`.
+
+    Jacobians come from :class:`~jacviz.math.maps.TorchMap`: forward tangents through a
+    chain of Linear layers and activations, autograd for anything else. The module is
+    borrowed (:func:`borrowed`) for each call only.
+    """
+
+    def __init__(self, module: torch.nn.Module, name: str, input_dim: int):
+        self._module = module
+        with borrowed(module):
+            output_dim = _output_dim(module, input_dim, name)
+            self._torch = TorchMap(module, name, input_dim, output_dim)
+
+    @property
+    def name(self) -> str:
+        """The module's class name, or the callable's name."""
+        return self._torch.name
+
+    @property
+    def input_dim(self) -> int:
+        """Number of inputs n."""
+        return self._torch.input_dim
+
+    @property
+    def output_dim(self) -> int:
+        """Number of outputs m."""
+        return self._torch.output_dim
+
+    @property
+    def jacobian_method(self) -> str:
+        """``"forward tangents"`` or ``"autograd"``: how Jacobians are computed."""
+        return self._torch.jacobian_method
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """Values ``(N, m)`` as float64."""
+        with borrowed(self._module):
+            return self._torch.evaluate(points)
+
+    def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``(N, m)`` and Jacobians ``(N, m, n)`` as float64."""
+        with borrowed(self._module):
+            return self._torch.evaluate_with_jacobian(points)
+
+
+def _output_dim(module: torch.nn.Module, input_dim: int, name: str) -> int:
+    """Number of outputs, from one evaluation at the origin; an ObjectError if it fails."""
+    parameter = next(module.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    try:
+        with torch.no_grad():
+            output = module(torch.zeros(1, input_dim, dtype=dtype))
+    except Exception as error:  # the user's code: any failure is theirs to read
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ObjectError(
+            f"{name} failed on a batch of shape (1, {input_dim}): {type(error).__name__}: {first}"
+        ) from None
+    if not isinstance(output, torch.Tensor) or output.ndim not in (1, 2) or len(output) != 1:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ObjectError(f"{name} must map (N, {input_dim}) tensors to (N, m); got {shape}")
+    return 1 if output.ndim == 1 else int(output.shape[1])
+
+
+def _callable_dtype(
+    function: Callable[[torch.Tensor], torch.Tensor], input_dim: int
+) -> torch.dtype:
+    """float64 if ``function`` accepts float64 input, else float32 (weights it closes over)."""
+    try:
+        with torch.no_grad():
+            function(torch.zeros(1, input_dim, dtype=torch.float64))
+    except Exception:  # tried again in float32, where the errors are reported
+        return torch.float32
+    return torch.float64
+
+
+def is_network_path(obj: object) -> bool:
+    """Whether ``obj`` names a network file rather than holding formula text."""
+    if isinstance(obj, os.PathLike):
+        return True
+    if not isinstance(obj, str):
+        return False
+    return Path(obj).suffix.lower() in NETWORK_SUFFIXES or os.path.isfile(obj)
+
+
+@contextmanager
+def opened_map(obj: MapLike, input_dim: int = 2) -> Iterator[Map]:
+    """The map ``obj`` stands for, closed (a hosted network's child ended) on exit.
+
+    ``input_dim`` is the number of inputs a module or callable takes (it cannot say);
+    formulas always have 2, a network file says how many.
+
+    Raises
+    ------
+    ObjectError
+        With one line saying why ``obj`` is not a map jacviz can read.
+
+    """
+    from jacviz.math.formula import FormulaError
+    from jacviz.nets.networks import NetworkError, load_network
+
+    if is_network_path(obj):
+        try:
+            map_ = load_network(os.fspath(obj)).as_map()  # type: ignore[arg-type]
+        except NetworkError as error:
+            raise ObjectError(str(error)) from None
+        try:
+            yield map_
+        finally:
+            close = getattr(map_, "close", None)
+            if close is not None:
+                close()
+        return
+    if isinstance(obj, str):
+        try:
+            formula = FormulaMap.from_text(obj)
+        except FormulaError as error:
+            raise ObjectError(f"bad formula: {error}") from None
+        yield formula
+        return
+    if isinstance(obj, torch.nn.Module):
+        yield ModuleMap(obj, type(obj).__name__, input_dim)
+        return
+    if callable(obj):
+        name = getattr(obj, "__name__", type(obj).__name__)
+        module = _CallableModule(obj, _callable_dtype(obj, input_dim))
+        yield ModuleMap(module, name, input_dim)
+        return
+    raise ObjectError(
+        f"cannot read a {type(obj).__name__} as a map: pass formula text like "
+        '"x**2 + y, x*y", a torch nn.Module, a callable on (N, d) tensors, or a network file'
+    )
+
+
+def points_of(at: object, what: str = "at") -> np.ndarray:
+    """``at`` as a 1-D float64 point, or an ObjectError saying what it should be."""
+    try:
+        point = np.asarray(at, dtype=np.float64)
+    except (TypeError, ValueError):
+        point = np.empty((0, 0))
+    if point.ndim != 1 or point.size == 0:
+        raise ObjectError(f"{what} must be a point like (1.0, 2.0), got {at!r}")
+    return as_points(point, point.size)[0]

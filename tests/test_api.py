@@ -1,0 +1,161 @@
+"""The Python API (``import jacviz``): every entry point, every kind of object it takes.
+
+Jacobians are checked against ``torch.func.jacrev`` in float64, where forward tangents and
+autograd agree with it to rounding (1e-12 relative); the probe's dict against the command's
+JSON, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import jacviz
+
+
+def run_probe_json(*options: str) -> dict:
+    command = [sys.executable, "-m", "jacviz", "probe", *options, "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(result.stdout)
+
+
+class Swirl(nn.Module):
+    """Not a Sequential: a custom forward, so Jacobians go through autograd."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 3, dtype=torch.float64)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.linear(x))
+        return torch.stack([h[:, 0] * x[:, 1], h[:, 1] + h[:, 2] ** 2], dim=1)
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+
+
+def reference(function, point) -> tuple[np.ndarray, np.ndarray]:
+    x = torch.tensor(point, dtype=torch.float64)
+    with torch.no_grad():
+        value = function(x[None])[0]
+    jacobian = torch.func.jacrev(lambda p: function(p[None])[0])(x)
+    return value.detach().numpy(), jacobian.detach().numpy()
+
+
+def test_a_formula_probe_is_the_commands_json_exactly():
+    result = jacviz.probe("x**2 + y, x*y", (1, 2))
+    assert result.to_dict() == run_probe_json("--map", "x**2 + y, x*y", "--at", "1,2")
+    np.testing.assert_array_equal(result.jacobian, [[2.0, 1.0], [2.0, 1.0]])
+    assert result.det == 0.0 and result.symbolic_jacobian == [["2*x", "1"], ["y", "x"]]
+    assert result.frobenius == pytest.approx(np.sqrt(10), rel=1e-15)
+    assert result.condition == np.inf and result.warnings
+
+
+def test_h_measures_the_linearization_error_which_shrinks_like_h_squared():
+    # f = (x², xy): the remainder over p + [0, h]² is exactly (δx², δx·δy), largest at the
+    # far corner: sqrt(2)·h².
+    for h in (0.1, 0.01):
+        result = jacviz.probe("x**2, x*y", (1, 2), h=h)
+        assert result.error == pytest.approx(np.sqrt(2) * h**2, rel=1e-9)
+    assert jacviz.probe("x, y", (0, 0)).error is None
+
+
+@pytest.mark.parametrize("make", [mlp, Swirl], ids=["sequential", "custom-forward"])
+def test_a_module_matches_jacrev_and_is_handed_back_unchanged(make):
+    module = make().train()
+    module[0].weight.requires_grad_(False) if isinstance(module, nn.Sequential) else None
+    grads = [p.requires_grad for p in module.parameters()]
+    modes = [m.training for m in module.modules()]
+    hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in module.modules()]
+    result = jacviz.probe(module, (0.5, -1.25))
+    module.eval()  # the reference, without dropout
+    value, jacobian = reference(module, (0.5, -1.25))
+    np.testing.assert_allclose(result.value, value, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.jacobian, jacobian, rtol=1e-12, atol=1e-14)
+    assert result.jacobian.shape == (value.size, 2)
+    assert (result.det is None) == (value.size != 2)
+    module.train()
+    assert [p.requires_grad for p in module.parameters()] == grads
+    assert [m.training for m in module.modules()] == modes
+    assert [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in module.modules()] == hooks
+    assert all(p.grad is None for p in module.parameters())
+
+
+def test_a_module_in_eval_mode_stays_in_eval_mode():
+    module = Swirl().eval()
+    jacviz.probe(module, (1.0, 2.0))
+    assert not any(m.training for m in module.modules())
+
+
+def test_a_callable_matches_jacrev_in_float64_with_as_many_inputs_as_the_point():
+    def f(p: torch.Tensor) -> torch.Tensor:
+        return torch.stack([p[:, 0] * p[:, 2], torch.sin(p[:, 1]) + p[:, 0] ** 3], dim=1)
+
+    result = jacviz.probe(f, (0.3, 2.0, -1.5))
+    value, jacobian = reference(f, (0.3, 2.0, -1.5))
+    np.testing.assert_allclose(result.value, value, rtol=1e-15)
+    np.testing.assert_allclose(result.jacobian, jacobian, rtol=1e-15, atol=1e-300)
+    assert result.det is None and result.symbolic_jacobian is None
+
+
+def test_a_float32_callable_is_evaluated_in_float32():
+    weight = torch.tensor([[1.0, 2.0], [3.0, -1.0]])  # float32: float64 input fails on it
+
+    result = jacviz.probe(lambda p: p @ weight.T, (1.0, 1.0))
+    np.testing.assert_array_equal(result.jacobian, weight.numpy())
+    assert result.det == pytest.approx(-7.0, rel=1e-7)
+
+
+def test_a_network_file_is_read_as_the_command_reads_it(tmp_path):
+    from jacviz.nets.networks import save_mlp
+
+    path = tmp_path / "net.safetensors"
+    save_mlp(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)), path)
+    expected = run_probe_json("--network", str(path), "--at", "0.5,-1")
+    assert jacviz.probe(path, (0.5, -1)).to_dict() == expected
+    assert jacviz.probe(str(path), [0.5, -1]).to_dict() == expected
+
+
+def test_a_torchscript_file_runs_in_its_child_and_says_what_it_printed(tmp_path):
+    class Loud(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("hello from the network")
+            return torch.stack([x[:, 0] * x[:, 1], x[:, 0] - x[:, 1]], dim=1)
+
+    path = tmp_path / "loud.pt"
+    torch.jit.save(torch.jit.script(Loud()), path)
+    result = jacviz.probe(path, (2.0, 3.0))
+    np.testing.assert_allclose(result.jacobian, [[3.0, 2.0], [1.0, -1.0]], rtol=1e-6)
+    assert result.to_dict() == run_probe_json("--network", str(path), "--at", "2,3")
+
+
+@pytest.mark.parametrize(
+    ("obj", "at", "fragment"),
+    [
+        (3, (1, 2), "cannot read a int as a map"),
+        ("x**", (1, 2), "bad formula"),
+        ("x, y", (1, 2, 3), "at expects 2 coordinates"),
+        ("x, y", "one", "at must be a point"),
+        (lambda p: p.sum(), (1, 2), "must map (N, 2) tensors to (N, m)"),
+        (lambda p: 1 / 0, (1, 2), "failed on a batch of shape (1, 2): ZeroDivisionError"),
+        ("missing.safetensors", (1, 2), "missing.safetensors"),
+    ],
+)
+def test_anything_else_is_refused_in_one_line(obj, at, fragment):
+    with pytest.raises(ValueError, match=None) as caught:
+        jacviz.probe(obj, at)
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message
+
+
+def test_help_on_probe_says_what_it_takes():
+    assert "nn.Module" in jacviz.probe.__doc__ and "to_dict" in jacviz.probe.__doc__
