@@ -349,7 +349,9 @@ def test_torchscript_scripted_float64_mlp_loads_with_exact_jacobians(tmp_path):
     loaded = load_network(path)  # run in its own process, as the app and the CLI do
     assert (loaded.format, loaded.input_dim, loaded.output_dim) == ("torchscript", 2, 3)
     assert loaded.metadata == {"a": [1, 2]}
-    assert loaded.as_map().jacobian_method == "autograd, in a separate process"
+    assert loaded.as_map().jacobian_method == (
+        "autograd through the TorchScript module, in a separate process"
+    )
     assert_jacobians_match(loaded, model, random_points(2), rtol=1e-10, atol=1e-12)
     here = load_network(path, isolated=False)  # the same checks, in this process
     assert not here.module.training
@@ -609,12 +611,11 @@ def test_nan_weights_are_refused_in_every_format(tmp_path, export_files):
     refused(program, "NaN")
 
 
-def test_export_program_with_fixed_batch_is_refused_with_the_fix(export_files):
-    refused(
-        export_files[1] / "fixed.pt2",
-        "fixed batch of 8 points",
-        "dynamic_shapes=({0: torch.export.Dim('batch')},)",
-    )
+def test_export_program_with_fixed_batch_is_run_through_vmap(export_files):
+    model, folder, _ = export_files
+    loaded = load_network(folder / "fixed.pt2")  # exported for a static batch of 8
+    assert "static batch of 8 points" in loaded.as_map().jacobian_method
+    assert_jacobians_match(loaded, model, random_points(2, count=11), rtol=1e-10, atol=1e-12)
 
 
 def test_unexpected_loader_errors_are_wrapped_but_interrupts_are_not(tmp_path, monkeypatch):

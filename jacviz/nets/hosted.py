@@ -48,6 +48,7 @@ __all__ = [
     "LoadCancelled",
     "LocalNetwork",
     "NetworkLoader",
+    "jacobian_method",
 ]
 
 LOAD_TIME_LIMIT: float = 60.0
@@ -157,6 +158,8 @@ class HostedNetwork:
         self.output_dim: int = int(header["output_dim"])
         self.format: str = str(header["format"])
         self.metadata: dict[str, object] = dict(header.get("metadata") or {})
+        self.jacobian_method: str = str(header.get("jacobian_method") or JACOBIAN_METHOD)
+        """Which path computes the Jacobians, in the child, for the status bar."""
         self.seconds_per_point: float = float(header.get("seconds_per_point", 0.0))
         """Time per point of values and Jacobians, measured when the network was checked."""
 
@@ -287,6 +290,7 @@ class _NetworkServer:
                 "output_dim": self._m,
                 "format": network.format,
                 "metadata": _plain(network.metadata),
+                "jacobian_method": jacobian_method(self._map, network),
                 "seconds_per_point": seconds,
             }
         )
@@ -313,6 +317,20 @@ class _NetworkServer:
                     f"not ({batch}, {self._m}): its outputs depend on the batch size"
                 )
         return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+
+
+def jacobian_method(map_: Map, network: LocalNetwork) -> str:
+    """Which path computes a hosted network's Jacobians: the map's method, through what.
+
+    E.g. "autograd through torch.func.vmap over the torch.export program for one point, in a
+    separate process", so that a slow path is never silent.
+    """
+    method = str(getattr(map_, "jacobian_method", "autograd"))
+    evaluation = str(getattr(network, "evaluation", "") or "")
+    if not evaluation and network.format == "torchscript":
+        evaluation = "the TorchScript module"
+    through = f" through {evaluation}" if evaluation else ""
+    return f"{method}{through}, in a separate process"
 
 
 def _plain(value: Any) -> Any:

@@ -1,13 +1,16 @@
 """torch.export programs (``torch.export.save``, ``.pt2``): loading them as jacviz networks.
 
 The archive is screened first (:mod:`.export_screen`); then ``torch.export.load`` reads it and
-the program must take one ``(N, n)`` tensor of points with a batch size that may vary. Programs
-exported for a limited range of batch sizes are adapted by :class:`_ExportedModule`, which pads
-or splits batches, so jacviz can send any batch.
+the program must take one ``(N, n)`` tensor of points. Programs exported with a dynamic batch
+run as they are (the fast path); programs exported for a limited range of batch sizes are
+adapted by :class:`_ExportedModule`, which pads or splits batches; programs exported the
+default way, for the static batch of their example input, are run by :class:`_StaticBatchModule`
+through ``torch.func.vmap`` over chunks of that batch size. So jacviz can send any batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import zipfile
@@ -82,28 +85,41 @@ def load_export(data: bytes, reader: Any, records: set[str], name: str) -> Loade
             f"{name} is a torch.export program whose input has shape {shape}; jacviz needs an "
             "(N, n) tensor of points with a fixed number n of coordinates"
         )
-    if isinstance(shape[0], int):
-        raise NetworkError(_fixed_batch_message(name, shape[0], shape[1]))
-    min_batch, max_batch = _batch_bounds(program, shape[0])
-    if max_batch is not None and max_batch < max(min_batch, 1):
-        raise NetworkError(_fixed_batch_message(name, max_batch, shape[1]))
     tensors = {**program.state_dict, **program.constants}
     for key, value in tensors.items():
         if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value).all()):
             raise NetworkError(nonfinite_message(name, key, value))
     metadata = archive_metadata(extra_files.get(EXTRA_FILE), name)
-    module = _ExportedModule(program.module(), min_batch, max_batch)
+    module, evaluation = _batch_adapter(program, name, shape[0])
     dtype = example.dtype if getattr(example, "dtype", None) in FLOAT_DTYPES else None
-    return finish_archive_network(module, name, "torch-export", metadata, shape[1], dtype)
+    loaded = finish_archive_network(module, name, "torch-export", metadata, shape[1], dtype)
+    return dataclasses.replace(loaded, evaluation=evaluation)
 
 
-def _fixed_batch_message(name: str, batch: int, width: int) -> str:
-    return (
-        f"{name} is a torch.export program for a fixed batch of {batch} points, but jacviz "
-        "evaluates batches of any size; export it with a dynamic batch dimension: "
-        f"torch.export.export(model, (torch.zeros(8, {width}),), "
-        "dynamic_shapes=({0: torch.export.Dim('batch')},))"
-    )
+def _batch_adapter(program: Any, name: str, batch: Any) -> tuple[nn.Module, str]:
+    """The program's module made to take any batch, and how it runs (for the status bar)."""
+    if isinstance(batch, int):
+        if batch < 1:
+            raise NetworkError(
+                f"{name} is a torch.export program for a batch of {batch} points; jacviz needs "
+                "one exported for at least one point, e.g. torch.zeros(1, n)"
+            )
+        what = "one point" if batch == 1 else f"a static batch of {batch} points"
+        return (
+            _StaticBatchModule(program.module(), batch),
+            f"torch.func.vmap over the torch.export program for {what}",
+        )
+    min_batch, max_batch = _batch_bounds(program, batch)
+    if max_batch is not None and max_batch < max(min_batch, 1):
+        raise NetworkError(
+            f"{name} is a torch.export program for batches of {min_batch} to {max_batch} "
+            "points, a range no batch fits; export it again with torch.zeros(1, n) as example"
+        )
+    module = _ExportedModule(program.module(), min_batch, max_batch)
+    if min_batch <= 1 and max_batch is None:
+        return module, "the torch.export program, with a dynamic batch"
+    upper = "any number" if max_batch is None else str(max_batch)
+    return module, f"the torch.export program, in batches of {min_batch} to {upper} points"
 
 
 def _batch_bounds(program: Any, batch: Any) -> tuple[int, int | None]:
@@ -154,3 +170,33 @@ class _ExportedModule(nn.Module):
             padding = points.new_zeros((self.min_batch - count, *points.shape[1:]))
             return self.program(torch.cat([points, padding]))[:count]
         return self.program(points)
+
+
+class _StaticBatchModule(nn.Module):
+    """A program exported for a static batch of ``batch`` points, taking any number of points.
+
+    The points are padded with zero rows to a multiple of ``batch``, cut into chunks of
+    ``batch`` rows, and the chunks are mapped by ``torch.func.vmap`` over the program in one
+    call (for ``batch == 1``: vmap over the single-example program). Autograd runs through the
+    vmap as through any op, so Jacobians need nothing more. Rows are independent
+    (:func:`load_network` checks it), so the padding's outputs, dropped, change nothing.
+    """
+
+    def __init__(self, program: nn.Module, batch: int):
+        super().__init__()
+        self.program = program
+        self.batch = batch
+
+    def train(self, mode: bool = True) -> _StaticBatchModule:
+        """Record the mode only; the exported graph's behaviour cannot change."""
+        self.training = bool(mode)
+        return self
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Run the program on ``(N, n)`` points, ``batch`` at a time under vmap, for any N."""
+        count, batch = points.shape[0], self.batch
+        chunks = max(-(-count // batch), 1)
+        padding = points.new_zeros((chunks * batch - count, *points.shape[1:]))
+        stacked = torch.cat([points, padding]).reshape(chunks, batch, *points.shape[1:])
+        outputs = torch.func.vmap(self.program)(stacked)
+        return outputs.reshape(chunks * batch, *outputs.shape[2:])[:count]

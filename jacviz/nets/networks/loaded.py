@@ -59,6 +59,10 @@ class LoadedNetwork:
     metadata : dict
         Free-form JSON metadata stored with the network, e.g. ``{"class_names": [...],
         "description": "...", "training": {...}}``; empty if the file has none.
+    evaluation : str
+        How the module runs the file's program when that is not plainly the module itself,
+        e.g. ``"torch.func.vmap over the torch.export program for one point"``; the status
+        bar names it with the Jacobian method. Empty for modules jacviz rebuilt.
 
     """
 
@@ -68,6 +72,7 @@ class LoadedNetwork:
     output_dim: int
     format: str
     metadata: dict[str, object] = field(default_factory=dict, hash=False)
+    evaluation: str = ""
 
     def as_map(self) -> TorchMap:
         """Wrap the network as a :class:`~jacviz.math.maps.TorchMap` for the Jacobian views."""

@@ -69,8 +69,10 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
       screened again.
     - torch.export (``torch.export.save``): archive validated against an allow-list (see the
       docstring of :mod:`jacviz.nets.networks` for why), then
-      ``torch.export.load(...).module()``. The program must accept any batch size, so export
-      it with a dynamic batch dimension::
+      ``torch.export.load(...).module()``. A program exported the default way, for the
+      static batch B of its example input (``torch.export.export(model, (torch.zeros(1,
+      2),))``), is run through ``torch.func.vmap`` over chunks of B points; one exported with a
+      dynamic batch dimension runs on any batch at once, which is faster::
 
           batch = torch.export.Dim("batch")
           program = torch.export.export(model.eval(), (torch.zeros(8, 2),),
@@ -115,7 +117,7 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
         For anything that is not a usable network in an accepted format: missing file,
         directory, empty or too large file, pickles and ``torch.save`` files (never unpickled),
         text, unknown bytes, archives that fail the safety checks, malformed jacviz MLP files,
-        networks with NaN weights, fewer than 2 inputs, a fixed batch size, or a forward pass
+        networks with NaN weights, fewer than 2 inputs, an unusable batch range, or a forward pass
         that fails or returns non-finite values. Unexpected errors from torch's loaders are
         wrapped too, so no raw traceback reaches the user (KeyboardInterrupt is not caught).
 

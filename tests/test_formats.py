@@ -1,0 +1,163 @@
+"""Networks as people save them: torch.export with a static batch, state dicts, traced files.
+
+Every format is checked the way a user meets it (``load_network``, which hosts code in a child
+process, and ``jacviz probe --network FILE --json``), values and Jacobians against
+``torch.func.jacrev`` of the original module.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from jacviz.cli import main
+from jacviz.nets.networks import NetworkError, load_network
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+
+
+def random_points(n, count=9, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(count, n, generator=generator, dtype=torch.float64) * 4 - 2
+
+
+def jacrev_reference(module, points):
+    """Values and Jacobians of ``module`` at ``points``, one point at a time, by jacrev."""
+    points = points.to(next(module.parameters()).dtype)
+    single = lambda p: module(p[None])[0]  # noqa: E731
+    with torch.no_grad():
+        values = module(points)
+    jacobians = torch.stack([torch.func.jacrev(single)(p) for p in points])
+    return values.double().numpy(), jacobians.detach().double().numpy()
+
+
+# Float32 tolerances: both sides compute in float32 with the same ops; batched and vmapped
+# matmuls may sum in another order than single-point ones. Entries are sums of at most ~32
+# products of O(1) factors (weights ~ 1/sqrt(width), |tanh'| <= 1, points in [-2, 2]), each
+# rounded to eps = 6e-8 relative, so differences stay below ~32 * 6e-8 * |sum| ~ 2e-6 * scale.
+F32 = {"rtol": 1e-5, "atol": 2e-6}
+
+
+def assert_matches(network, module, points, tolerance=F32):
+    values, jacobian = network.as_map().evaluate_with_jacobian(points.numpy())
+    expected_values, expected = jacrev_reference(module, points)
+    assert jacobian.shape == (len(points), network.output_dim, network.input_dim)
+    np.testing.assert_allclose(values, expected_values, **tolerance)
+    np.testing.assert_allclose(jacobian, expected, **tolerance)
+
+
+def probe_json(capsys, path, at, *extra):
+    status = main(["probe", "--network", str(path), "--at", at, "--json", *extra])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    return json.loads(out)
+
+
+def assert_probe_matches(capsys, path, module, point, *extra):
+    report = probe_json(capsys, path, f"{point[0]},{point[1]}", *extra)
+    values, jacobian = jacrev_reference(module, torch.tensor([point], dtype=torch.float64))
+    np.testing.assert_allclose(report["value"], values[0], **F32)
+    np.testing.assert_allclose(report["jacobian"], jacobian[0], **F32)
+
+
+def refusal(path, *fragments, **options):
+    with pytest.raises(NetworkError) as info:
+        load_network(path, **options)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# ----------------------------------------------------------------------------------------------
+# torch.export with a static batch
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def static_exports(tmp_path_factory):
+    """Programs exported the default way: the example input's batch is baked in."""
+    folder = tmp_path_factory.mktemp("static")
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.GELU())
+    model = nn.Sequential(*model, nn.Linear(16, 3)).eval()
+    for batch in (1, 4):
+        program = torch.export.export(model, (torch.zeros(batch, 2),))
+        torch.export.save(program, folder / f"static{batch}.pt2")
+    return model, folder
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_export_with_a_static_batch_loads_through_vmap(static_exports, batch, capsys):
+    model, folder = static_exports
+    path = folder / f"static{batch}.pt2"
+    network = load_network(path)  # hosted, as the app and the CLI load it
+    assert (network.format, network.input_dim, network.output_dim) == ("torch-export", 2, 3)
+    what = "one point" if batch == 1 else f"a static batch of {batch} points"
+    assert network.jacobian_method == (
+        f"autograd through torch.func.vmap over the torch.export program for {what}, "
+        "in a separate process"
+    )
+    # 9 points: not a multiple of 4, so the last chunk is padded.
+    assert_matches(network, model, random_points(2))
+    assert network.as_map().evaluate(np.zeros((3000, 2))).shape == (3000, 3)
+    network.close()
+    here = load_network(path, isolated=False)
+    assert_matches(here, model, random_points(2, count=5, seed=1))
+    assert_probe_matches(capsys, path, model, (0.3, -1.2))
+
+
+@pytest.mark.timeout(300)
+def test_export_with_a_dynamic_batch_keeps_its_fast_path(tmp_path):
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Softplus(), nn.Linear(8, 2)).eval()
+    program = torch.export.export(
+        model, (torch.zeros(8, 2),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
+    torch.export.save(program, tmp_path / "dynamic.pt2")
+    here = load_network(tmp_path / "dynamic.pt2", isolated=False)
+    assert type(here.module).__name__ == "_ExportedModule"  # no vmap, no padding
+    assert here.evaluation == "the torch.export program, with a dynamic batch"
+    assert_matches(here, model, random_points(2))
+
+
+def test_export_refusals_stay_one_line(tmp_path):
+    class TwoInputs(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    program = torch.export.export(TwoInputs(), (torch.zeros(1, 2), torch.zeros(1, 2)))
+    torch.export.save(program, tmp_path / "two.pt2")
+    refusal(tmp_path / "two.pt2", "two.pt2", isolated=False)
+
+    class Flat(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    program = torch.export.export(Flat(), (torch.zeros(3),))
+    torch.export.save(program, tmp_path / "flat.pt2")
+    refusal(tmp_path / "flat.pt2", "flat.pt2", "(N, n) tensor", isolated=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# torch.jit.trace with a fixed batch
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("batch", [1, 5])
+def test_traced_with_a_fixed_batch_keeps_working(tmp_path, batch):
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).eval()
+    path = tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(batch, 2)), path)
+    network = load_network(path)
+    assert network.jacobian_method == (
+        "autograd through the TorchScript module, in a separate process"
+    )
+    assert_matches(network, model, random_points(2))
+    network.close()
