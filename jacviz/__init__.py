@@ -22,6 +22,8 @@ _ENTRY_POINTS = {
     "probe": "jacviz.api.probe",
     "ProbeResult": "jacviz.api.probe",
     "ObjectError": "jacviz.api.objects",
+    "jacobian_field": "jacviz.api.field",
+    "FieldResult": "jacviz.api.field",
 }
 
 __all__ = ["__version__", *_ENTRY_POINTS]

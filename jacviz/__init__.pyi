@@ -1,5 +1,7 @@
 """Types of ``import jacviz``: the Python API's entry points, imported lazily at run time."""
 
+from jacviz.api.field import FieldResult as FieldResult
+from jacviz.api.field import jacobian_field as jacobian_field
 from jacviz.api.objects import ObjectError as ObjectError
 from jacviz.api.probe import ProbeResult as ProbeResult
 from jacviz.api.probe import probe as probe

@@ -159,3 +159,63 @@ def test_anything_else_is_refused_in_one_line(obj, at, fragment):
 
 def test_help_on_probe_says_what_it_takes():
     assert "nn.Module" in jacviz.probe.__doc__ and "to_dict" in jacviz.probe.__doc__
+
+
+# ---- jacviz.jacobian_field ----------------------------------------------------------------------
+
+
+def test_a_formulas_field_is_its_closed_form_on_pixel_centres():
+    field = jacviz.jacobian_field("x**2 - y**2, 2*x*y", (-1, 1, -2, 2), (4, 3))
+    np.testing.assert_allclose(field.x, [-0.75, -0.25, 0.25, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(field.y, [-4 / 3, 0, 4 / 3], rtol=1e-15, atol=1e-15)
+    x, y = np.meshgrid(field.x, field.y)
+    assert field.jacobian.shape == (3, 4, 2, 2) and field.values.shape == (3, 4, 2)
+    np.testing.assert_allclose(field.jacobian[..., 0, 0], 2 * x, rtol=1e-15)
+    np.testing.assert_allclose(field.jacobian[..., 0, 1], -2 * y, rtol=1e-15)
+    # z²: det J = |2z|² = 4(x² + y²), σ1 = σ2 = 2|z|, ‖J‖F = 2·sqrt(2)·|z|, condition 1.
+    r2 = x**2 + y**2
+    np.testing.assert_allclose(field.det, 4 * r2, rtol=1e-14)
+    np.testing.assert_allclose(field.singular_values[..., 0], 2 * np.sqrt(r2), rtol=1e-14)
+    np.testing.assert_allclose(field.frobenius, 2 * np.sqrt(2 * r2), rtol=1e-14)
+    np.testing.assert_allclose(field.condition, 1.0, rtol=1e-12)
+
+
+def test_a_modules_field_matches_jacrev_and_a_3_output_one_has_no_det():
+    module = mlp().train()
+    field = jacviz.jacobian_field(module, (-1, 2, -3, 0), 5)
+    module.eval()
+    x, y = np.meshgrid(field.x, field.y)
+    points = torch.from_numpy(np.column_stack([x.ravel(), y.ravel()]))
+    expected = torch.func.vmap(torch.func.jacrev(lambda p: module(p[None])[0]))(points)
+    np.testing.assert_allclose(
+        field.jacobian.reshape(-1, 3, 2), expected.detach().numpy(), rtol=1e-12, atol=1e-14
+    )
+    assert field.det is None and field.singular_values.shape == (5, 5, 2)
+    sigma = np.linalg.svd(expected.detach().numpy(), compute_uv=False)
+    np.testing.assert_allclose(field.singular_values.reshape(-1, 2), sigma, rtol=1e-10)
+    assert module.training is False  # as set above; the call restored train mode before
+
+
+@pytest.mark.parametrize(
+    ("domain", "resolution", "fragment"),
+    [
+        ((1, 0, 0, 1), 4, "domain:"),
+        ((0, 1, 0), 4, "domain must be (xmin, xmax, ymin, ymax)"),
+        ((0, 1, 0, 1), 0, "resolution must be a whole number"),
+        ((0, 1, 0, 1), 2.5, "resolution must be a whole number"),
+        ((0, 1, 0, 1), 10**6, "ask for fewer"),
+    ],
+)
+def test_a_bad_grid_is_refused_in_one_line(domain, resolution, fragment):
+    with pytest.raises(ValueError) as caught:
+        jacviz.jacobian_field("x, y", domain, resolution)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_field_needs_a_network_of_2_inputs(tmp_path):
+    from jacviz.nets.networks import save_mlp
+
+    path = tmp_path / "three.safetensors"
+    save_mlp(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), path)
+    with pytest.raises(ValueError, match="takes 3 inputs; a field over a rectangle needs 2"):
+        jacviz.jacobian_field(path, (0, 1, 0, 1), 2)
