@@ -24,6 +24,7 @@ _ENTRY_POINTS = {
     "ObjectError": "jacviz.api.objects",
     "jacobian_field": "jacviz.api.field",
     "FieldResult": "jacviz.api.field",
+    "render": "jacviz.api.render",
 }
 
 __all__ = ["__version__", *_ENTRY_POINTS]

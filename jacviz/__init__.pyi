@@ -5,5 +5,6 @@ from jacviz.api.field import jacobian_field as jacobian_field
 from jacviz.api.objects import ObjectError as ObjectError
 from jacviz.api.probe import ProbeResult as ProbeResult
 from jacviz.api.probe import probe as probe
+from jacviz.api.render import render as render
 
 __version__: str

@@ -219,3 +219,67 @@ def test_a_field_needs_a_network_of_2_inputs(tmp_path):
     save_mlp(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), path)
     with pytest.raises(ValueError, match="takes 3 inputs; a field over a rectangle needs 2"):
         jacviz.jacobian_field(path, (0, 1, 0, 1), 2)
+
+
+# ---- jacviz.render ------------------------------------------------------------------------------
+
+
+def z_squared(p: torch.Tensor) -> torch.Tensor:
+    return torch.stack([p[:, 0] ** 2 - p[:, 1] ** 2, 2 * p[:, 0] * p[:, 1]], dim=1)
+
+
+@pytest.mark.parametrize("view", ["input", "warp"])
+def test_a_callable_in_memory_draws_what_its_formula_draws(qapp, view):
+    options = dict(view=view, heatmap="det", probe=(0.5, 0.5), size=(400, 300))
+    formula = jacviz.render("x**2 - y**2, 2*x*y", **options)
+    held = jacviz.render(z_squared, **options)
+    other = jacviz.render("x, y", **options)
+    assert formula.shape == (300, 400, 4) and formula.dtype == np.uint8
+    # The same drawing; only text naming the map ("z_squared", the formula) may differ.
+    assert np.any(held != formula, axis=-1).mean() < 0.01
+    assert np.any(other != formula, axis=-1).mean() > 0.1  # the picture depends on the map
+    assert qapp is type(qapp).instance()  # the running application was used, not replaced
+
+
+def test_render_writes_the_file_it_returns_and_leaves_the_module_as_it_was(qapp, tmp_path):
+    from PyQt6.QtGui import QImage
+
+    module = mlp().train()
+    module = nn.Sequential(module[0], module[1], nn.Linear(8, 2).double())
+    grads = [p.requires_grad for p in module.parameters()]
+    image = jacviz.render(module, tmp_path / "net.png", view="input", size=(360, 280), scale=2)
+    assert image.shape == (560, 720, 4)
+    saved = QImage(str(tmp_path / "net.png")).convertToFormat(QImage.Format.Format_RGBA8888)
+    assert (saved.width(), saved.height()) == (720, 560)
+    pixels = np.frombuffer(saved.constBits().asstring(saved.sizeInBytes()), dtype=np.uint8)
+    np.testing.assert_array_equal(pixels.reshape(560, 720, 4), image)
+    assert module.training and all(m.training for m in module.modules())
+    assert [p.requires_grad for p in module.parameters()] == grads
+    jacviz.render("x, y", tmp_path / "map.svg", size=(400, 300))
+    assert (tmp_path / "map.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_a_network_file_renders_as_the_command_opens_it(qapp, tmp_path):
+    from jacviz.nets.networks import save_mlp
+
+    path = tmp_path / "net.safetensors"
+    torch.manual_seed(1)
+    save_mlp(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)), path)
+    assert jacviz.render(path, view="input", size=(400, 300)).shape == (300, 400, 4)
+
+
+@pytest.mark.parametrize(
+    ("obj", "options", "fragment"),
+    [
+        ("x, y", {"view": "sideways"}, "unknown view"),
+        ("x, y", {"heatmap": "sigma9"}, "unknown heatmap"),
+        ("x, y", {"out": "picture.bmp"}, ".bmp"),
+        ("x, y", {"size": (10, 10)}, "--size"),
+        ("x**", {}, "bad formula"),
+        (lambda p: p[:, :1], {}, "at least 2 outputs"),
+    ],
+)
+def test_a_render_that_cannot_be_made_is_refused_in_one_line(qapp, obj, options, fragment):
+    with pytest.raises(ValueError) as caught:
+        jacviz.render(obj, **options)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)

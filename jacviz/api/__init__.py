@@ -2,6 +2,6 @@
 
 One module per entry point, each re-exported lazily by ``import jacviz``:
 :mod:`.objects` turns what a script holds into a map (and refuses anything else in one
-line), :mod:`.probe` reads a map at a point, :mod:`.field` on a grid. Import the entry
-points from ``jacviz``.
+line), :mod:`.probe` reads a map at a point, :mod:`.field` on a grid,
+:mod:`.render` draws it headless. Import the entry points from ``jacviz``.
 """
