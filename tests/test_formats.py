@@ -5,6 +5,7 @@ process, and ``jacviz probe --network FILE --json``), values and Jacobians again
 ``torch.func.jacrev`` of the original module.
 """
 
+import itertools
 import json
 
 import numpy as np
@@ -161,3 +162,173 @@ def test_traced_with_a_fixed_batch_keeps_working(tmp_path, batch):
     )
     assert_matches(network, model, random_points(2))
     network.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# torch.save(model.state_dict()) of an MLP
+# ----------------------------------------------------------------------------------------------
+
+ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def mlp(widths, activation, seed=0):
+    torch.manual_seed(seed)
+    layers = []
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(nn.Linear(n_in, n_out))
+        if index < len(widths) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers).eval()
+
+
+def test_the_command_line_offers_exactly_the_activations_jacviz_rebuilds():
+    from jacviz.cli.arguments import ACTIVATION_CHOICES
+    from jacviz.nets.networks import ACTIVATIONS as BUILT
+
+    assert ACTIVATION_CHOICES == tuple(BUILT) == tuple(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("widths", [(2, 16, 2), (2, 32, 32, 3)])
+def test_state_dicts_of_mlps_load_with_their_activation(tmp_path, capsys, widths, activation):
+    model = mlp(widths, activation, seed=len(widths))
+    path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), path)
+    network = load_network(path, activation=activation)
+    assert (network.format, network.input_dim, network.output_dim) == (
+        "state-dict",
+        2,
+        widths[-1],
+    )
+    # Rebuilt as a chain of Linear layers and activations: Jacobians by forward tangents.
+    assert network.as_map().jacobian_method == "forward tangents"
+    assert_matches(network, model, random_points(2))
+    assert_probe_matches(capsys, path, model, (0.7, -0.4), "--activation", activation)
+
+
+def test_a_state_dict_without_its_activation_says_how_to_give_it(tmp_path, capsys):
+    from jacviz.nets.networks import ActivationNeeded
+
+    path = tmp_path / "weights.pt"
+    torch.save(mlp((2, 4, 2), "tanh").state_dict(), path)
+    with pytest.raises(ActivationNeeded) as info:
+        load_network(path)
+    message = str(info.value)
+    assert "\n" not in message and "--activation tanh|relu|gelu|softplus|sigmoid" in message
+    assert main(["probe", "--network", str(path), "--at", "0,0"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "--activation" in err
+
+
+def test_a_float64_state_dict_keeps_its_dtype(tmp_path):
+    model = mlp((2, 8, 8, 2), "softplus").double()
+    torch.save(model.state_dict(), tmp_path / "w64.pt")
+    network = load_network(tmp_path / "w64.pt", activation="softplus")
+    assert next(network.module.parameters()).dtype == torch.float64
+    # Same float64 ops both sides: agreement to rounding.
+    assert_matches(network, model, random_points(2), {"rtol": 1e-12, "atol": 1e-13})
+
+
+def _edited(state, edit):
+    state = dict(state)
+    edit(state)
+    return state
+
+
+GOOD = mlp((2, 8, 8, 2), "tanh").state_dict()
+
+MALFORMED = [
+    (
+        nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).state_dict(),
+        "running_mean",
+    ),
+    (_edited(GOOD, lambda s: s.pop("2.weight")), "'2.weight' is missing"),
+    (_edited(GOOD, lambda s: [s.pop("2.weight"), s.pop("2.bias")]), "not 0, 2, 4"),
+    (_edited(GOOD, lambda s: s.update({"4.weight": torch.zeros(2, 5)})), "takes 5 inputs"),
+    (_edited(GOOD, lambda s: s.update({"0.bias": torch.zeros(3)})), "0.bias has shape (3,)"),
+    (_edited(GOOD, lambda s: s.update({"0.weight": torch.zeros(8, 2, 1)})), "not (out, in)"),
+    (_edited(GOOD, lambda s: s.update({"2.weight": s["2.weight"].long()})), "int64"),
+    (_edited(GOOD, lambda s: s.update({"2.weight": s["2.weight"].double()})), "mix"),
+    (_edited(GOOD, lambda s: s.update({"0.weight": s["0.weight"] * float("nan")})), "NaN"),
+    ({"encoder.0.weight": torch.zeros(4, 2)}, "encoder.0.weight"),
+    ({}, "does not unpickle"),  # no tensors: no state dict, the pickle refusal
+    ({"0.weight": torch.zeros(4, 1), "2.weight": torch.zeros(2, 4)}, "at least 2 inputs"),
+    ({"0.weight": torch.zeros(4, 2), "2.weight": [1, 2]}, "list, not a tensor"),
+    ({"weights": torch.zeros(4, 2)}, "'weights'"),
+    ([torch.zeros(4, 2)], "list, not a dict"),
+]
+
+
+@pytest.mark.parametrize(("state", "fragment"), MALFORMED)
+def test_state_dicts_jacviz_cannot_rebuild_are_refused_in_one_line(tmp_path, state, fragment):
+    path = tmp_path / "odd.pt"
+    torch.save(state, path)
+    refusal(path, "odd.pt", fragment, activation="tanh")
+
+
+def test_a_full_model_pickle_is_still_refused_with_how_to_save_instead(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(mlp((2, 4, 2), "tanh"), path)
+    for activation in (None, "tanh"):
+        refusal(path, "model.pt", "does not unpickle", "torch.jit.save", activation=activation)
+
+
+def test_an_unknown_activation_is_refused(tmp_path, capsys):
+    path = tmp_path / "weights.pt"
+    torch.save(mlp((2, 4, 2), "tanh").state_dict(), path)
+    refusal(path, "unknown activation 'swish'", activation="swish")
+    assert main(["probe", "--network", str(path), "--at", "0,0", "--activation", "swish"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "--activation" in err
+
+
+@pytest.mark.timeout(180)
+def test_the_app_asks_for_a_state_dicts_activation(qtbot, window, tmp_path, monkeypatch):
+    from jacviz.gui.shell import activation_dialog
+
+    model = mlp((2, 16, 2), "gelu")
+    path = tmp_path / "asked.pt"
+    torch.save(model.state_dict(), path)
+    asked = []
+
+    def cancel(parent, name):
+        asked.append(name)
+        return None
+
+    monkeypatch.setattr(activation_dialog, "ask_activation", cancel)
+    assert not window.open_network(str(path))  # cancelled: nothing loaded, no problem dialog
+    assert asked == ["asked.pt"] and window.controller.state.network is None
+
+    def gelu(parent, name):
+        asked.append(name)
+        return "gelu"
+
+    monkeypatch.setattr(activation_dialog, "ask_activation", gelu)
+    assert window.open_network(str(path))
+    assert asked == ["asked.pt", "asked.pt"]
+    shown = window.controller.map
+    expected_values, expected = jacrev_reference(model, random_points(2))
+    values, jacobian = shown.evaluate_with_jacobian(random_points(2).numpy())
+    np.testing.assert_allclose(values, expected_values, **F32)
+    np.testing.assert_allclose(jacobian, expected, **F32)
+    assert "Jacobians by forward tangents" in window.statusBar().currentMessage()
+    assert window.open_network(str(path))  # asked once per file and run
+    assert len(asked) == 2
+
+
+@pytest.mark.timeout(180)
+def test_render_takes_a_state_dict_with_its_activation(tmp_path, capsys):
+    path = tmp_path / "weights.pt"
+    torch.save(mlp((2, 16, 2), "sigmoid").state_dict(), path)
+    out = tmp_path / "view.png"
+    command = ["render", "--network", str(path), "--out", str(out), "--size", "640x480"]
+    assert main(command) == 2  # no activation: one line saying how to give it
+    assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
+    assert main([*command, "--activation", "sigmoid"]) == 0
+    assert out.stat().st_size > 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jacviz.cli.arguments import FILE_NAME, UsageError
+from jacviz.cli.arguments import FILE_NAME, UsageError, add_activation_option
 from jacviz.cli.sources import check_showable
 
 
@@ -35,6 +35,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         type=FILE_NAME,
         help="open the app on this saved session (also: jacviz FILE.jacviz)",
     )
+    add_activation_option(parser)
 
 
 def launch(args: argparse.Namespace) -> int:
@@ -58,6 +59,10 @@ def launch(args: argparse.Namespace) -> int:
             state = ViewState(formula=args.map)
         else:
             network = str(Path(args.network).resolve())
+            if args.network_activation is not None:
+                from jacviz.gui.mapview.loaded_network import choose_activation
+
+                choose_activation(network, args.network_activation)
     from jacviz.gui.shell.app import run_app
 
     return run_app(state, network=network)

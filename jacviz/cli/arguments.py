@@ -15,6 +15,25 @@ from typing import Any
 
 from jacviz.support.text_input import NumberError, parse_integer, parse_numbers, parse_real, quote
 
+ACTIVATION_CHOICES = ("tanh", "relu", "gelu", "softplus", "sigmoid")
+"""The activations a state dict's MLP may have (jacviz.nets.networks.ACTIVATIONS, unimported)."""
+
+
+def add_activation_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--activation``: the activation of a network saved as a state dict.
+
+    ``torch.save(model.state_dict())`` keeps weights, not the architecture; jacviz rebuilds
+    an ``nn.Sequential`` of its Linear layers with this activation between them. Stored as
+    ``network_activation`` (``jacviz animate``'s ``--activation`` is a training option).
+    """
+    parser.add_argument(
+        "--activation",
+        dest="network_activation",
+        choices=ACTIVATION_CHOICES,
+        help="for a --network saved as torch.save(model.state_dict()) of Linear layers: the "
+        "activation between them",
+    )
+
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line on stderr with exit status 2."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from jacviz.cli.arguments import FILE_NAME, UsageError, numbers_option
+from jacviz.cli.arguments import FILE_NAME, UsageError, add_activation_option, numbers_option
 from jacviz.cli.output import print_json
 from jacviz.cli.sources import formula_map, network_map
 from jacviz.support.text_input import quote
@@ -46,6 +46,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="X,Y",
         help="the point, e.g. 1,2 (or --at=-1,2); as many coordinates as the map has inputs",
     )
+    add_activation_option(probe)
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=run)
 
@@ -58,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from jacviz.nets.hosted import HostedNetwork
     from jacviz.nets.networks import NetworkError
 
-    map_ = formula_map(args.map) if args.map is not None else network_map(args.network)
+    map_ = (
+        formula_map(args.map)
+        if args.map is not None
+        else network_map(args.network, args.network_activation)
+    )
     try:
         report = probe(map_, parse_point(args.at, map_.input_dim))
     except NetworkError as error:  # a hosted network failing or stopped at this point

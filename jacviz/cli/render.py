@@ -12,7 +12,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError, numbers_option
+from jacviz.cli.arguments import (
+    FILE_NAME,
+    REAL,
+    WHOLE,
+    UsageError,
+    add_activation_option,
+    numbers_option,
+)
 from jacviz.cli.sources import check_showable
 from jacviz.support.text_input import NumberError, parse_integer, quote
 
@@ -36,6 +43,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--network", metavar="FILE", type=FILE_NAME, help="a network file the app opens"
     )
     source.add_argument("--session", metavar="FILE", type=FILE_NAME, help="a saved .jacviz session")
+    add_activation_option(render)
     render.add_argument(
         "--view",
         choices=("warp", "input", "regions", "layers", "composite"),
@@ -186,4 +194,9 @@ def with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -
     check_showable(args)
     if args.map is not None:
         return dataclasses.replace(request, state=ViewState(formula=args.map))
-    return dataclasses.replace(request, network=str(Path(args.network).resolve()))
+    network = str(Path(args.network).resolve())
+    if getattr(args, "network_activation", None) is not None:
+        from jacviz.gui.mapview.loaded_network import choose_activation
+
+        choose_activation(network, args.network_activation)  # the app's loader reads it
+    return dataclasses.replace(request, network=network)

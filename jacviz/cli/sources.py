@@ -31,7 +31,7 @@ def formula_map(text: str) -> FormulaMap:
         raise UsageError(f"bad --map formula: {error}") from None
 
 
-def network_map(path: str) -> Map:
+def network_map(path: str, activation: str | None = None) -> Map:
     """The network in the file at ``path``, or a :class:`UsageError` saying why it can't be used.
 
     A TorchScript or torch.export network runs in a child process with time limits (a
@@ -41,7 +41,7 @@ def network_map(path: str) -> Map:
     from jacviz.nets.networks import NetworkError, load_network
 
     try:
-        return load_network(path).as_map()
+        return load_network(path, activation=activation).as_map()
     except NetworkError as error:
         raise UsageError(str(error)) from None
 
@@ -60,10 +60,10 @@ def check_showable(args: argparse.Namespace, run_code: bool = True) -> None:
     if args.map is not None:
         map_ = formula_map(args.map)
     elif run_code:
-        map_ = network_map(args.network)
+        map_ = network_map(args.network, getattr(args, "network_activation", None))
     else:
         try:
-            network = check_network_file(args.network)
+            network = check_network_file(args.network, getattr(args, "network_activation", None))
         except NetworkError as error:
             raise UsageError(str(error)) from None
         if network is None:

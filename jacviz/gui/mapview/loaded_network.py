@@ -4,10 +4,16 @@
 description, class names and suggested domain, its bytes for sessions), so that changing the
 plane it is shown on needs no reloading; :func:`suggestions` turns what the file suggests
 into changes of the view state when it is opened.
+
+A state dict (``torch.save(model.state_dict())``) needs the activation its file does not hold:
+the command line's ``--activation`` or the app's dialog records it with
+:func:`choose_activation` on the GUI thread, and :meth:`LoadedNetwork.load` (off it) uses it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +22,24 @@ from jacviz.math.maps import Map, require_planar
 from jacviz.math.presets import PRESETS
 from jacviz.nets.hosted import HostedNetwork
 from jacviz.nets.metadata import read_classifier_metadata
-from jacviz.nets.networks import Network, load_network_bytes, read_network_file
+from jacviz.nets.networks import Network, load_network_bytes, mlp_bytes, read_network_file
 from jacviz.nets.views import SliceMap
 from jacviz.state.view import CLASSES, ViewState
+
+_ACTIVATIONS: dict[str, str] = {}
+_ACTIVATIONS_LOCK = threading.Lock()
+
+
+def choose_activation(path: str, activation: str) -> None:
+    """Record the activation of the state dict at ``path``, for this run of the app."""
+    with _ACTIVATIONS_LOCK:
+        _ACTIVATIONS[os.path.realpath(path)] = activation
+
+
+def chosen_activation(path: str) -> str | None:
+    """The activation recorded for the state dict at ``path``, if any."""
+    with _ACTIVATIONS_LOCK:
+        return _ACTIVATIONS.get(os.path.realpath(path))
 
 
 @dataclass(frozen=True)
@@ -39,7 +60,12 @@ class LoadedNetwork:
     def load(cls, path: str) -> LoadedNetwork:
         """Read and load the file at ``path`` (blocking: call it off the GUI thread)."""
         data = read_network_file(path)
-        network: Network = load_network_bytes(data, Path(path).name or str(path))
+        name = Path(path).name or str(path)
+        network: Network = load_network_bytes(data, name, activation=chosen_activation(path))
+        if network.format == "state-dict" and network.module is not None:
+            # What a session embeds: the rebuilt MLP in jacviz's format, which reopens
+            # without asking for the activation again.
+            data = mlp_bytes(network.module, name)
         read = read_classifier_metadata(network.metadata)
         names = read.class_names
         if names is not None and len(names) != network.output_dim:

@@ -39,6 +39,7 @@ from jacviz.gui.mapview.inspector import Inspector
 from jacviz.gui.mapview.layer_view import LayerView
 from jacviz.gui.mapview.layers_panel import LayersPanel
 from jacviz.gui.mapview.planes import InputPlane, OutputPlane, legend_html
+from jacviz.gui.shell.activation_dialog import activation_known
 from jacviz.gui.shell.figures import (
     FIGURE_VIEWS,
     LAYERS_TAB,
@@ -232,15 +233,20 @@ class MainWindow(QMainWindow):
         """Open the network at ``path`` in the background (menus, drops, the command line).
 
         The map on screen stays until the network is loaded and tried; a network that cannot
-        be shown gets a dialog saying why. Esc (or the status bar's Cancel) cancels.
+        be shown gets a dialog saying why. Esc (or the status bar's Cancel) cancels. A state
+        dict opened without its activation asks for it first.
         """
-        self.controller.request_network(path)
+        if activation_known(self, path):
+            self.controller.request_network(path)
 
     def open_network(self, path: str) -> bool:
         """Show the network at ``path`` and wait until it is (the window stays responsive).
 
-        On failure a dialog says why and the map stays; returns True if it is shown.
+        On failure a dialog says why and the map stays; returns True if it is shown. A state
+        dict opened without its activation asks for it first (False if the user cancels).
         """
+        if not activation_known(self, path):
+            return False
         return self.controller.open_network(path) is None
 
     @property

@@ -31,7 +31,8 @@ file. Three formats are accepted, recognised by content rather than by extension
     expressions restricted to arithmetic, no guard code, names restricted to dotted
     identifiers, exactly one positional input and one tensor output.
 
-Anything else (``torch.save`` files, raw pickles, ONNX, text, ...) is refused with a
+A ``torch.save`` state dict of an MLP is rebuilt too, given its activation (:mod:`.state_dict`).
+Anything else (other ``torch.save`` files, raw pickles, ONNX, text, ...) is refused with a
 :class:`NetworkError` whose message says what the file is and what to do instead.
 
 Import the public names from the package itself; its modules, one per job, are:
@@ -41,6 +42,8 @@ Import the public names from the package itself; its modules, one per job, are:
   :func:`save_mlp` / loading.
 - :mod:`.torchscript`; :mod:`.export_screen`, :mod:`.sym_expr`, :mod:`.exported`: screening
   and loading TorchScript and torch.export archives.
+- :mod:`.state_dict`: ``torch.save(model.state_dict())`` of an MLP, rebuilt with the
+  activation the user names (read with ``torch.load(weights_only=True)`` only).
 - :mod:`.sniff`: the refusal messages for everything else.
 - :mod:`.loaded`: :class:`LoadedNetwork` and the checks every network passes.
 - :mod:`.loading`: the front door (:func:`load_network` and friends), which hands archives
@@ -71,8 +74,9 @@ from jacviz.nets.networks.loading import (
     read_network_file,
 )
 from jacviz.nets.networks.mlp import ACTIVATIONS, make_mlp
-from jacviz.nets.networks.mlp_format import save_mlp
+from jacviz.nets.networks.mlp_format import mlp_bytes, save_mlp
 from jacviz.nets.networks.peek import peek_metadata
+from jacviz.nets.networks.state_dict import ActivationNeeded, is_state_dict_file
 
 __all__ = [
     "ACTIVATIONS",
@@ -84,14 +88,17 @@ __all__ = [
     "MAX_PARAMETERS",
     "MAX_UNPACKED_BYTES",
     "MAX_WIDTH",
+    "ActivationNeeded",
     "LoadedNetwork",
     "Network",
     "NetworkError",
     "check_network_file",
     "example_files",
+    "is_state_dict_file",
     "load_network",
     "load_network_bytes",
     "make_mlp",
+    "mlp_bytes",
     "peek_metadata",
     "read_network_file",
     "save_mlp",

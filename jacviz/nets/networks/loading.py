@@ -33,12 +33,15 @@ from jacviz.nets.networks.sniff import (
     describe_other_zip,
     describe_torch_save,
     describe_unrecognised,
+    is_state_dict_pickle,
 )
+from jacviz.nets.networks.state_dict import ActivationNeeded, load_state_dict, state_dict_message
 from jacviz.nets.networks.torchscript import load_torchscript
 from jacviz.support.files import format_bytes, read_regular_file
 from jacviz.support.isolation import error_line
 
 __all__ = [
+    "ActivationNeeded",
     "Network",
     "check_network_file",
     "load_in_process",
@@ -51,7 +54,9 @@ Network = LoadedNetwork | HostedNetwork
 """What :func:`load_network` returns: a network in this process, or one run in a child."""
 
 
-def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
+def load_network(
+    path: str | os.PathLike, *, isolated: bool = True, activation: str | None = None
+) -> Network:
     """Load a network from a file, safely, whatever the file contains.
 
     The format is recognised by content (magic bytes, safetensors header, zip entries), not by
@@ -79,6 +84,12 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
                                         dynamic_shapes=({0: batch},))
           torch.export.save(program, "model.pt2")
 
+    - A state dict (``torch.save(model.state_dict())``) of an ``nn.Sequential`` of
+      ``nn.Linear`` layers with one elementwise ``activation`` between them (one of
+      :data:`ACTIVATIONS`, which the file cannot tell): read with
+      ``torch.load(weights_only=True)`` and rebuilt (:mod:`.state_dict`). Without
+      ``activation``, :class:`ActivationNeeded` (a NetworkError) says so.
+
     TorchScript and torch.export networks are code, so with ``isolated`` (the default) they
     are loaded, checked and run in a child process (:class:`~jacviz.nets.hosted.HostedNetwork`)
     whose every call has a time limit: a forward pass that never ends, crawls, allocates
@@ -105,6 +116,8 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
         The network file.
     isolated : bool
         Run TorchScript and torch.export code in a child process (see above).
+    activation : str, optional
+        The activation of a state dict's MLP; ignored for other formats.
 
     Returns
     -------
@@ -124,7 +137,10 @@ def load_network(path: str | os.PathLike, *, isolated: bool = True) -> Network:
     """
     source = Path(path)
     return load_network_bytes(
-        read_network_file(source), source.name or str(source), isolated=isolated
+        read_network_file(source),
+        source.name or str(source),
+        isolated=isolated,
+        activation=activation,
     )
 
 
@@ -146,12 +162,14 @@ def read_network_file(path: str | os.PathLike) -> bytes:
     return _read_network_file(source, source.name or str(source))
 
 
-def load_network_bytes(data: bytes, name: str, *, isolated: bool = True) -> Network:
+def load_network_bytes(
+    data: bytes, name: str, *, isolated: bool = True, activation: str | None = None
+) -> Network:
     """Load a network from the bytes of a network file, as :func:`load_network` does.
 
     For networks that arrive without a file of their own, e.g. embedded in a saved session.
     ``name`` stands for the file name in messages (its extension is a hint for them only);
-    the same size limit and checks apply, and ``isolated`` means the same.
+    the same size limit and checks apply, and ``isolated`` and ``activation`` mean the same.
 
     Raises
     ------
@@ -161,7 +179,7 @@ def load_network_bytes(data: bytes, name: str, *, isolated: bool = True) -> Netw
         If a hosted network's loading was cancelled from another thread.
 
     """
-    network = _load_checked(data, name, isolated)
+    network = _load_checked(data, name, isolated, activation)
     assert network is not None  # only isolated=None leaves an archive unloaded
     return network
 
@@ -184,7 +202,9 @@ def load_in_process(data: bytes, name: str) -> LoadedNetwork:
     return network
 
 
-def _load_checked(data: bytes, name: str, isolated: bool | None) -> Network | None:
+def _load_checked(
+    data: bytes, name: str, isolated: bool | None, activation: str | None = None
+) -> Network | None:
     """Size checks, then :func:`_load_from_bytes`, with every failure made one line."""
     if len(data) > MAX_FILE_BYTES:
         raise NetworkError(
@@ -194,7 +214,7 @@ def _load_checked(data: bytes, name: str, isolated: bool | None) -> Network | No
     if not data:
         raise NetworkError(f"{name} is empty (0 bytes); {SUPPORTED}")
     try:
-        return _load_from_bytes(bytes(data), name, Path(name).suffix.lower(), isolated)
+        return _load_from_bytes(bytes(data), name, isolated, activation)
     except (NetworkError, LoadCancelled):
         raise
     except Exception as error:
@@ -210,7 +230,9 @@ def _read_network_file(source: Path, name: str) -> bytes:
     return data
 
 
-def check_network_file(path: str | os.PathLike) -> LoadedNetwork | None:
+def check_network_file(
+    path: str | os.PathLike, activation: str | None = None
+) -> LoadedNetwork | None:
     """What can be known about a network file without running any of its code.
 
     A jacviz MLP file holds no code: it is loaded and returned, checked as by
@@ -219,6 +241,8 @@ def check_network_file(path: str | os.PathLike) -> LoadedNetwork | None:
     returned: loading it runs code, which the caller does later in a child process, with a
     time limit and a way to cancel (the app, with a progress note). For the command line's
     ``jacviz FILE``: refuse what is plainly no network at once, open the rest in the app.
+    A state dict holds no code either: it is loaded with ``activation`` (see
+    :func:`load_network`).
 
     Raises
     ------
@@ -227,19 +251,23 @@ def check_network_file(path: str | os.PathLike) -> LoadedNetwork | None:
 
     """
     source = Path(path)
-    return _load_checked(read_network_file(source), source.name or str(source), None)
+    return _load_checked(read_network_file(source), source.name or str(source), None, activation)
 
 
-def _load_from_bytes(data: bytes, name: str, suffix: str, isolated: bool | None) -> Network | None:
+def _load_from_bytes(
+    data: bytes, name: str, isolated: bool | None, activation: str | None
+) -> Network | None:
     """Load by content; ``isolated`` None: do not load archives with code (return None)."""
     if safetensors_header_size(data) is not None:
         return load_jacviz_mlp(data, name)
     if data.startswith(b"PK") or zipfile.is_zipfile(io.BytesIO(data)):
-        return _load_zip(data, name, isolated)
-    raise NetworkError(describe_unrecognised(data, name, suffix))
+        return _load_zip(data, name, isolated, activation)
+    raise NetworkError(describe_unrecognised(data, name, Path(name).suffix.lower()))
 
 
-def _load_zip(data: bytes, name: str, isolated: bool | None) -> Network | None:
+def _load_zip(
+    data: bytes, name: str, isolated: bool | None, activation: str | None
+) -> Network | None:
     """Load a TorchScript or torch.export archive (hosted if ``isolated``), or refuse the zip."""
     _check_unpacked_size(data, name)
     # Records are listed with torch's own zip reader, the one torch.jit.load and
@@ -262,7 +290,12 @@ def _load_zip(data: bytes, name: str, isolated: bool | None) -> Network | None:
     if torchscript:
         return load_torchscript(data, reader, records, name)
     if "data.pkl" in records:
-        raise NetworkError(describe_torch_save(reader.get_record("data.pkl"), name))
+        pickle_bytes = reader.get_record("data.pkl")
+        if not is_state_dict_pickle(pickle_bytes):
+            raise NetworkError(describe_torch_save(pickle_bytes, name))
+        if activation is None:
+            raise ActivationNeeded(state_dict_message(name))
+        return load_state_dict(data, name, activation)
     raise NetworkError(describe_other_zip(data, name))
 
 

@@ -31,7 +31,7 @@ from jacviz.nets.networks.strict import strict_json
 from jacviz.support.files import write_atomically
 from jacviz.support.isolation import error_line
 
-__all__ = ["load_jacviz_mlp", "safetensors_header_size", "save_mlp"]
+__all__ = ["load_jacviz_mlp", "mlp_bytes", "safetensors_header_size", "save_mlp"]
 
 
 def save_mlp(
@@ -78,7 +78,21 @@ def save_mlp(
 
     """
     target = Path(path)
-    name = target.name or str(target)
+    write_atomically(target, mlp_bytes(model, target.name or str(target), metadata))
+
+
+def mlp_bytes(model: torch.nn.Sequential, name: str, metadata: dict | None = None) -> bytes:
+    """The content of the file :func:`save_mlp` writes, without writing it.
+
+    For networks kept in memory as a jacviz MLP file (a rebuilt state dict that a session
+    embeds, so that reopening it needs no activation). ``name`` stands for the file in messages.
+
+    Raises
+    ------
+    NetworkError
+        As :func:`save_mlp`.
+
+    """
     layers, tensors = _describe_mlp(model, name)
     if metadata is None:
         metadata = {}
@@ -100,8 +114,7 @@ def save_mlp(
         raise NetworkError(
             f"cannot save {name}: its metadata is not plain JSON ({error_line(error)})"
         ) from error
-    payload = safetensors.torch.save(tensors, metadata={HEADER_KEY: header})
-    write_atomically(target, payload)
+    return safetensors.torch.save(tensors, metadata={HEADER_KEY: header})
 
 
 def _describe_mlp(model: nn.Module, name: str) -> tuple[list[dict], dict[str, torch.Tensor]]:

@@ -16,7 +16,12 @@ import zipfile
 
 from jacviz.nets.networks.limits import SAVE_INSTEAD, SUPPORTED
 
-__all__ = ["describe_other_zip", "describe_torch_save", "describe_unrecognised"]
+__all__ = [
+    "describe_other_zip",
+    "describe_torch_save",
+    "describe_unrecognised",
+    "is_state_dict_pickle",
+]
 
 
 def describe_unrecognised(data: bytes, name: str, suffix: str) -> str:
@@ -83,6 +88,16 @@ def describe_torch_save(pickle_bytes: bytes, name: str) -> str:
         f"{name} is a pickled PyTorch file (torch.save); jacviz does not unpickle untrusted "
         f"files because they can run code; {SAVE_INSTEAD}"
     )
+
+
+def is_state_dict_pickle(pickle_bytes: bytes) -> bool:
+    """Whether a ``torch.save`` pickle names only dicts and tensors (a state dict, statically).
+
+    Read opcode by opcode, nothing imported or called: the state-dict loader then reads it with
+    ``torch.load(weights_only=True)``, and anything else keeps its refusal.
+    """
+    found = _pickle_globals(pickle_bytes)
+    return found is not None and _is_state_dict(found)
 
 
 def _describe_pickle(data: bytes, name: str) -> str:
