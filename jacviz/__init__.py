@@ -25,6 +25,7 @@ _ENTRY_POINTS = {
     "jacobian_field": "jacviz.api.field",
     "FieldResult": "jacviz.api.field",
     "render": "jacviz.api.render",
+    "show": "jacviz.api.show",
 }
 
 __all__ = ["__version__", *_ENTRY_POINTS]

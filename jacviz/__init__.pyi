@@ -6,5 +6,6 @@ from jacviz.api.objects import ObjectError as ObjectError
 from jacviz.api.probe import ProbeResult as ProbeResult
 from jacviz.api.probe import probe as probe
 from jacviz.api.render import render as render
+from jacviz.api.show import show as show
 
 __version__: str

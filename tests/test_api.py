@@ -283,3 +283,86 @@ def test_a_render_that_cannot_be_made_is_refused_in_one_line(qapp, obj, options,
     with pytest.raises(ValueError) as caught:
         jacviz.render(obj, **options)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+# ---- jacviz.show --------------------------------------------------------------------------------
+
+
+def run_script(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run ``code`` offscreen, with the app's settings in ``tmp_path`` (never the user's)."""
+    import os
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env
+    )
+
+
+def test_show_blocks_a_plain_script_until_the_window_closes(tmp_path):
+    code = """
+import torch
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+import jacviz
+
+app = QApplication([])
+module = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+module.train()
+closed = []
+QTimer.singleShot(1500, lambda: (closed.append(1), app.closeAllWindows()))
+window = jacviz.show(module, domain=(-1, 1, -1, 1), probe=(0.25, 0.5))
+state = window.controller.state
+print(bool(closed), QApplication.instance() is app, module.training, tuple(state.probe))
+print(state.domain.xmin, state.domain.ymax)
+"""
+    result = run_script(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["True True True (0.25, 0.5)", "-1.0 1.0"]
+
+
+def test_show_returns_at_once_inside_a_running_event_loop(tmp_path):
+    code = """
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+import jacviz
+
+app = QApplication([])
+def open_it():
+    window = jacviz.show("x**2 - y**2, 2*x*y")
+    print(window.isVisible(), window.controller.state.formula)
+    app.closeAllWindows()
+    app.quit()
+QTimer.singleShot(0, open_it)
+app.exec()
+"""
+    result = run_script(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "True x**2 - y**2, 2*x*y"
+
+
+def test_ipython_with_a_qt_loop_makes_show_return_at_once(monkeypatch):
+    import types
+
+    from jacviz.api.show import event_loop_running
+
+    shell = types.SimpleNamespace(active_eventloop=None)
+    fake = types.SimpleNamespace(get_ipython=lambda: shell)
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert not event_loop_running()
+    shell.active_eventloop = "qt"
+    assert event_loop_running()
+
+
+@pytest.mark.parametrize(
+    ("obj", "options", "fragment"),
+    [
+        ("x**", {}, "bad formula"),
+        ("x, y", {"domain": (0, 1)}, "domain must be"),
+        (object(), {}, "cannot read a object as a map"),
+    ],
+)
+def test_show_refuses_before_any_window_in_one_line(obj, options, fragment):
+    with pytest.raises(ValueError) as caught:
+        jacviz.show(obj, **options)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
