@@ -255,8 +255,10 @@ def test_render_writes_the_file_it_returns_and_leaves_the_module_as_it_was(qapp,
     np.testing.assert_array_equal(pixels.reshape(560, 720, 4), image)
     assert module.training and all(m.training for m in module.modules())
     assert [p.requires_grad for p in module.parameters()] == grads
-    jacviz.render("x, y", tmp_path / "map.svg", size=(400, 300))
-    assert (tmp_path / "map.svg").read_text().lstrip().startswith("<?xml")
+    jacviz.render(z_squared, tmp_path / "map.svg", view="warp", size=(400, 300))
+    svg = (tmp_path / "map.svg").read_text()
+    assert svg.lstrip().startswith("<?xml")
+    assert "<title>jacviz — z_squared: output plane</title>" in svg  # not the state's formula
 
 
 def test_a_network_file_renders_as_the_command_opens_it(qapp, tmp_path):

@@ -120,6 +120,8 @@ def _draw(request, out, rendered_window, window_figure, figure_image, export_fig
         return window_figure(window, request)
 
     with rendered_window(request, figure_of) as (window, _errors):
+        if map_ is not None:  # the title names the state's formula, not a map held in memory
+            window.setWindowTitle(f"jacviz — {map_.name}")
         figure = window_figure(window, request)
         image = figure_image(figure, request.scale)
         if out is not None:
