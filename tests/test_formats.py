@@ -332,3 +332,38 @@ def test_render_takes_a_state_dict_with_its_activation(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
     assert main([*command, "--activation", "sigmoid"]) == 0
     assert out.stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The status bar names the path that computes the Jacobians
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_the_status_bar_names_the_jacobian_path_of_each_format(
+    qtbot, window, tmp_path, static_exports
+):
+    _, folder = static_exports
+    model = mlp((2, 8, 2), "tanh")
+    traced = tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(3, 2)), traced)
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(model), scripted)
+    dynamic = tmp_path / "dynamic.pt2"
+    program = torch.export.export(
+        model, (torch.zeros(8, 2),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
+    torch.export.save(program, dynamic)
+    expected = {
+        traced: "Jacobians by autograd through the TorchScript module, in a separate process.",
+        scripted: "Jacobians by autograd through the TorchScript module, in a separate process.",
+        folder / "static1.pt2": "Jacobians by autograd through torch.func.vmap over the "
+        "torch.export program for one point, in a separate process.",
+        folder / "static4.pt2": "Jacobians by autograd through torch.func.vmap over the "
+        "torch.export program for a static batch of 4 points, in a separate process.",
+        dynamic: "Jacobians by autograd through the torch.export program, with a dynamic "
+        "batch, in a separate process.",
+    }
+    for path, text in expected.items():
+        assert window.open_network(str(path)), path
+        assert text in window.statusBar().currentMessage(), window.statusBar().currentMessage()

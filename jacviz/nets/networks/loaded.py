@@ -55,7 +55,7 @@ class LoadedNetwork:
     output_dim : int
         Number of outputs m (at least 1).
     format : str
-        ``"jacviz-mlp"``, ``"torchscript"`` or ``"torch-export"``.
+        ``"jacviz-mlp"``, ``"torchscript"``, ``"torch-export"`` or ``"state-dict"``.
     metadata : dict
         Free-form JSON metadata stored with the network, e.g. ``{"class_names": [...],
         "description": "...", "training": {...}}``; empty if the file has none.
