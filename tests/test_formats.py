@@ -320,6 +320,17 @@ def test_the_app_asks_for_a_state_dicts_activation(qtbot, window, tmp_path, monk
     assert "Jacobians by forward tangents" in window.statusBar().currentMessage()
     assert window.open_network(str(path))  # asked once per file and run
     assert len(asked) == 2
+    # A session embeds the rebuilt network in jacviz's format: it reopens without asking,
+    # even once the state dict is gone.
+    from jacviz.state.session import load_session
+
+    assert window.sessions.save_to(tmp_path / "kept.jacviz")
+    path.unlink()
+    assert load_session(tmp_path / "kept.jacviz").network_data[:8] != b"PK\x03\x04"
+    assert window.sessions.open_session(tmp_path / "kept.jacviz")
+    values, _ = window.controller.map.evaluate_with_jacobian(random_points(2).numpy())
+    np.testing.assert_allclose(values, expected_values, **F32)
+    assert len(asked) == 2
 
 
 @pytest.mark.timeout(180)
