@@ -26,6 +26,7 @@ _ENTRY_POINTS = {
     "FieldResult": "jacviz.api.field",
     "render": "jacviz.api.render",
     "show": "jacviz.api.show",
+    "animate": "jacviz.api.animate",
 }
 
 __all__ = ["__version__", *_ENTRY_POINTS]

@@ -1,5 +1,6 @@
 """Types of ``import jacviz``: the Python API's entry points, imported lazily at run time."""
 
+from jacviz.api.animate import animate as animate
 from jacviz.api.field import FieldResult as FieldResult
 from jacviz.api.field import jacobian_field as jacobian_field
 from jacviz.api.objects import ObjectError as ObjectError

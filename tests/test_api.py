@@ -368,3 +368,58 @@ def test_show_refuses_before_any_window_in_one_line(obj, options, fragment):
     with pytest.raises(ValueError) as caught:
         jacviz.show(obj, **options)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+# ---- jacviz.animate -----------------------------------------------------------------------------
+
+
+def gif_frames(path) -> list[np.ndarray]:
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as image:
+        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(image)]
+
+
+def test_the_morph_of_a_callable_is_that_of_its_formula(qapp, tmp_path):
+    options = dict(frames=3, fps=10, size=(400, 300))
+    held = jacviz.animate(z_squared, tmp_path / "held.gif", **options)
+    typed = jacviz.animate("x**2 - y**2, 2*x*y", tmp_path / "typed.gif", **options)
+    assert held == tmp_path / "held.gif" and typed == tmp_path / "typed.gif"
+    held_frames, typed_frames = gif_frames(held), gif_frames(typed)
+    assert len(held_frames) == len(typed_frames) == 3
+    assert held_frames[0].shape == (300, 400, 3)
+
+    def changed(a: np.ndarray, b: np.ndarray) -> float:
+        # GIF palettes differ with the caption, so colours off by palette rounding are equal.
+        return (np.abs(a.astype(int) - b).sum(axis=-1) > 60).mean()
+
+    for mine, theirs in zip(held_frames, typed_frames, strict=True):
+        # The same drawing; only the caption's name of the map differs ("z_squared"): under
+        # 1 % of the pixels, where a frame at another t changes more than 2 %.
+        assert changed(mine, theirs) < 0.01
+    assert changed(held_frames[0], held_frames[-1]) > 0.02
+    assert changed(held_frames[-1], typed_frames[0]) > 0.02
+
+
+def test_a_module_animates_and_is_handed_back_unchanged(qapp, tmp_path):
+    module = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)).train()
+    path = jacviz.animate(module, tmp_path / "net.gif", frames=2, fps=5, size=(320, 240))
+    assert len(gif_frames(path)) == 2
+    assert module.training and all(p.requires_grad for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"kind": "training"}, "kind must be 'morph'"),
+        ({"frames": 1}, "frames must be a whole number 2 to"),
+        ({"fps": 0}, "fps must be from 1 to"),
+        ({"out": "morph.txt"}, ".txt"),
+        ({"size": (5000, 5000), "frames": 100}, "million pixels"),
+    ],
+)
+def test_an_animation_that_cannot_be_made_is_refused_in_one_line(options, fragment, tmp_path):
+    out = options.pop("out", tmp_path / "morph.gif")
+    with pytest.raises(ValueError) as caught:
+        jacviz.animate("x, y", out, **options)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
