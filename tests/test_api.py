@@ -423,3 +423,17 @@ def test_an_animation_that_cannot_be_made_is_refused_in_one_line(options, fragme
     with pytest.raises(ValueError) as caught:
         jacviz.animate("x, y", out, **options)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_module_used_from_two_threads_stays_in_eval_mode_until_both_are_done():
+    # The app evaluates a map from its GUI thread and its heatmap thread at once: the first
+    # to finish must not switch dropout back on under the other.
+    from jacviz.api.objects import Borrowing
+
+    module = Swirl().train()
+    borrowing = Borrowing(module)
+    with borrowing:
+        with borrowing:
+            assert not module.training and not module.linear.weight.requires_grad
+        assert not module.training and not module.linear.weight.requires_grad
+    assert all(m.training for m in module.modules()) and module.linear.weight.requires_grad

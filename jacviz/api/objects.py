@@ -11,6 +11,7 @@ and no hook is added.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,26 +33,41 @@ class ObjectError(ValueError):
     """What the API was given cannot be read as a map; the message says why in one line."""
 
 
-@contextmanager
-def borrowed(module: torch.nn.Module) -> Iterator[None]:
-    """Run with ``module`` in eval mode and its parameters frozen, then restore both.
+class Borrowing:
+    """Use a module in eval mode with its parameters frozen, then hand it back as it was.
 
-    Eval mode makes the map fixed (dropout off, batch norm's running statistics);
-    freezing keeps autograd from building graphs through the weights. Each submodule's
-    ``training`` flag and each parameter's ``requires_grad`` come back as they were.
+    Eval mode makes the map fixed (dropout off, batch norm's running statistics); freezing
+    keeps autograd from building graphs through the weights. Each submodule's ``training``
+    flag and each parameter's ``requires_grad`` come back when the last user is done: the
+    app evaluates a map from its GUI thread and its heatmap thread at once, and the first to
+    finish must not switch the module back under the other.
     """
-    modes = [(m, m.training) for m in module.modules()]
-    grads = [(p, p.requires_grad) for p in module.parameters()]
-    try:
-        module.eval()
-        for parameter, _ in grads:
-            parameter.requires_grad_(False)
-        yield
-    finally:
-        for submodule, training in modes:
-            submodule.training = training
-        for parameter, requires_grad in grads:
-            parameter.requires_grad_(requires_grad)
+
+    def __init__(self, module: torch.nn.Module):
+        self._module = module
+        self._lock = threading.Lock()
+        self._users = 0
+        self._modes: list[tuple[torch.nn.Module, bool]] = []
+        self._grads: list[tuple[torch.nn.Parameter, bool]] = []
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._modes = [(m, m.training) for m in self._module.modules()]
+                self._grads = [(p, p.requires_grad) for p in self._module.parameters()]
+                self._module.eval()
+                for parameter, _ in self._grads:
+                    parameter.requires_grad_(False)
+            self._users += 1
+
+    def __exit__(self, *_exception: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for submodule, training in self._modes:
+                    submodule.training = training
+                for parameter, requires_grad in self._grads:
+                    parameter.requires_grad_(requires_grad)
 
 
 class _CallableModule(torch.nn.Module):
@@ -75,12 +91,12 @@ class ModuleMap:
 
     Jacobians come from :class:`~jacviz.math.maps.TorchMap`: forward tangents through a
     chain of Linear layers and activations, autograd for anything else. The module is
-    borrowed (:func:`borrowed`) for each call only.
+    borrowed (:class:`Borrowing`) for each call only.
     """
 
     def __init__(self, module: torch.nn.Module, name: str, input_dim: int):
-        self._module = module
-        with borrowed(module):
+        self._borrowing = Borrowing(module)
+        with self._borrowing:
             output_dim = _output_dim(module, input_dim, name)
             self._torch = TorchMap(module, name, input_dim, output_dim)
 
@@ -106,12 +122,12 @@ class ModuleMap:
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)`` as float64."""
-        with borrowed(self._module):
+        with self._borrowing:
             return self._torch.evaluate(points)
 
     def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``(N, m)`` and Jacobians ``(N, m, n)`` as float64."""
-        with borrowed(self._module):
+        with self._borrowing:
             return self._torch.evaluate_with_jacobian(points)
 
 
