@@ -346,7 +346,7 @@ app.exec()
 def test_ipython_with_a_qt_loop_makes_show_return_at_once(monkeypatch):
     import types
 
-    from jacviz.api.show import event_loop_running
+    from jacviz.gui.shell.app import event_loop_running
 
     shell = types.SimpleNamespace(active_eventloop=None)
     fake = types.SimpleNamespace(get_ipython=lambda: shell)

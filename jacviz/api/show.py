@@ -9,7 +9,6 @@ QApplication is always reused: Qt allows only one per process.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,23 +18,6 @@ from jacviz.api.objects import MapLike, ObjectError, is_network_path, opened_map
 
 if TYPE_CHECKING:
     from jacviz.gui.shell.main_window import MainWindow
-
-QT_EVENT_LOOPS = ("qt", "qt5", "qt6")
-"""IPython's names (``%gui qt``) for a Qt event loop run between prompts."""
-
-_OPEN: list[object] = []
-"""Windows opened without blocking: kept alive here, since the caller may drop them."""
-
-
-def event_loop_running() -> bool:
-    """Whether a Qt event loop runs already: IPython's ``%gui qt``, or ``app.exec()``."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
-    if shell is not None and getattr(shell, "active_eventloop", None) in QT_EVENT_LOOPS:
-        return True
-    from PyQt6.QtCore import QThread
-
-    return QThread.currentThread().loopLevel() > 0
 
 
 def show(
@@ -72,12 +54,8 @@ def show(
         With one line saying why ``obj``, ``domain`` or ``probe`` cannot be used.
 
     """
-    from PyQt6.QtCore import QEventLoop, QTimer
-    from PyQt6.QtWidgets import QApplication
-
-    from jacviz.gui.shell.main_window import MainWindow
+    from jacviz.gui.shell.app import show_window
     from jacviz.state.view import ViewState
-    from jacviz.support.isolation import warm_up
 
     try:
         options = {} if domain is None else {"domain": domain_of(domain)}
@@ -93,31 +71,8 @@ def show(
     elif not is_network_path(obj):
         with opened_map(obj, input_dim=2) as held:  # a module or callable: nothing to close
             map_ = held
-    warm_up()
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1] or ["jacviz"])
-        app.setApplicationName("jacviz")
-        app.setOrganizationName("jacviz")
-    if block is None:
-        block = not event_loop_running()
-    window = MainWindow(state)
-    if map_ is not None:
-        try:
-            window.controller.set_map(map_)
-        except ValueError as error:
-            window.deleteLater()
-            raise ObjectError(str(error)) from None
-    window.show()
-    if is_network_path(obj):
-        window.request_network(str(Path(os.fspath(obj)).resolve()))  # type: ignore[arg-type]
-    if not block:
-        _OPEN.append(window)
-        return window
-    loop = QEventLoop()
-    watch = QTimer(interval=100)
-    watch.timeout.connect(lambda: None if window.isVisible() else loop.quit())
-    watch.start()
-    loop.exec()
-    watch.stop()
-    return window
+    network = str(Path(os.fspath(obj)).resolve()) if is_network_path(obj) else None  # type: ignore[arg-type]
+    try:
+        return show_window(state, map_=map_, network=network, block=block)
+    except ValueError as error:
+        raise ObjectError(str(error)) from None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from PyQt6.QtCore import QEventLoop, QThread, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.shell.main_window import MainWindow
+from jacviz.math.maps import Map
 from jacviz.state.lab import DataSettings, ModelSettings
 from jacviz.state.view import ViewState
 from jacviz.support.isolation import warm_up
@@ -47,9 +49,7 @@ def run_app(
     the app last closed. With ``lab``, the lab window opens in front on those settings.
     """
     warm_up()  # the process formulas and network files are checked in, started meanwhile
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("jacviz")
-    app.setOrganizationName("jacviz")
+    app = application()
     window = MainWindow(state)
     window.show()
     if session is not None:
@@ -69,3 +69,64 @@ def open_lab(window: MainWindow, start: LabStart) -> None:
     if start.csv is not None:
         controller.load_csv(start.csv)
     controller.set_model_settings(start.model)
+
+
+QT_EVENT_LOOPS = ("qt", "qt5", "qt6")
+"""IPython's names (``%gui qt``) for a Qt event loop run between prompts."""
+
+_OPEN: list[MainWindow] = []
+"""Windows opened without blocking: kept alive here, since the caller may drop them."""
+
+
+def application() -> QApplication:
+    """The running QApplication, or a new one named jacviz: Qt allows one per process."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1] or ["jacviz"])
+        app.setApplicationName("jacviz")
+        app.setOrganizationName("jacviz")
+    return app  # type: ignore[return-value]
+
+
+def event_loop_running() -> bool:
+    """Whether a Qt event loop runs already: IPython's ``%gui qt``, or ``app.exec()``."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    if shell is not None and getattr(shell, "active_eventloop", None) in QT_EVENT_LOOPS:
+        return True
+    return QThread.currentThread().loopLevel() > 0
+
+
+def show_window(
+    state: ViewState, map_: Map | None = None, network: str | None = None, block: bool | None = None
+) -> MainWindow:
+    """Open a main window on ``state`` (or the in-memory ``map_``, or the ``network`` file).
+
+    Blocks until the window closes when ``block`` is true (by default: unless a Qt event
+    loop already runs, as under IPython's ``%gui qt``). Raises ValueError, with one line,
+    if ``map_`` cannot be shown; then no window stays open.
+    """
+    warm_up()
+    application()
+    if block is None:
+        block = not event_loop_running()
+    window = MainWindow(state)
+    if map_ is not None:
+        try:
+            window.controller.set_map(map_)
+        except ValueError:
+            window.deleteLater()
+            raise
+    window.show()
+    if network is not None:
+        window.request_network(network)
+    if not block:
+        _OPEN.append(window)
+        return window
+    loop = QEventLoop()
+    watch = QTimer(interval=100)
+    watch.timeout.connect(lambda: None if window.isVisible() else loop.quit())
+    watch.start()
+    loop.exec()
+    watch.stop()
+    return window
