@@ -168,3 +168,17 @@ def test_the_command_in_a_fresh_process_prints_nothing_on_stderr(tmp_path):
     assert result.stderr == ""
     assert gif_frames(out) == (4, (720, 720))
     assert not (tmp_path / "config").exists() and not (tmp_path / "home").exists()
+
+
+def test_a_state_dict_is_refused_with_a_way_that_works(qapp, capsys, tmp_path):
+    """animate's --activation belongs to its training options: a state dict is sent elsewhere."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), path)
+    out = tmp_path / "m.gif"
+    status, _, err = animate(capsys, "--network", path, "--frames", 4, "--out", out)
+    assert status == 2
+    assert err.count("\n") == 1 and "state dict" in err and "--session" in err
+    assert not out.exists()

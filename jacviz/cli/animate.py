@@ -19,6 +19,7 @@ from pathlib import Path
 from jacviz.cli.arguments import FILE_NAME, REAL, WHOLE, UsageError
 from jacviz.cli.render import parse_size, render_options, with_source
 from jacviz.cli.train import add_training_options, training_config, training_data
+from jacviz.support.text_input import quote
 
 MORPH_FRAMES, MORPH_FPS = 48, 24.0
 """The morph's frames and frames per second unless asked otherwise (2 s, as in the app)."""
@@ -166,6 +167,15 @@ def _morph(args: argparse.Namespace, count: int, fps: float) -> tuple[Path, int,
 
     request = render_options(args)  # size, probe and domain checked, before any window
     _pixels_check(count, request.figure_size)
+    if args.network is not None:
+        from jacviz.nets.networks import is_state_dict_file
+
+        if is_state_dict_file(args.network):  # here --activation is the training's option
+            raise UsageError(
+                f"{quote(args.network)} is a PyTorch state dict: jacviz animate cannot take its "
+                "activation; open it with 'jacviz FILE --activation A', save a session and "
+                "animate that with --session"
+            )
 
     with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
         request = with_source(request, args, folder)
