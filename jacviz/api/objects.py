@@ -205,18 +205,35 @@ def opened_map(obj: MapLike, input_dim: int = 2) -> Iterator[Map]:
             raise ObjectError(f"bad formula: {error}") from None
         yield formula
         return
+    yield module_map(obj, input_dim)
+
+
+def in_memory_name(obj: object) -> str:
+    """What messages call a module (its class name) or a callable (its ``__name__``).
+
+    Raises ObjectError for anything that is neither.
+    """
     if isinstance(obj, torch.nn.Module):
-        yield ModuleMap(obj, type(obj).__name__, input_dim)
-        return
+        return type(obj).__name__
     if callable(obj):
-        name = getattr(obj, "__name__", type(obj).__name__)
-        module = _CallableModule(obj, _callable_dtype(obj, input_dim))
-        yield ModuleMap(module, name, input_dim)
-        return
+        return str(getattr(obj, "__name__", type(obj).__name__))
     raise ObjectError(
         f"cannot read a {type(obj).__name__} as a map: pass formula text like "
         '"x**2 + y, x*y", a torch nn.Module, a callable on (N, d) tensors, or a network file'
     )
+
+
+def module_map(obj: object, input_dim: int = 2) -> ModuleMap:
+    """The module or callable ``obj`` as a map of ``input_dim`` inputs, used where it is.
+
+    Runs ``obj`` once (on the origin, to count its outputs; a callable also once in float64
+    to find its dtype). Raises ObjectError, with one line, for anything else or a failure.
+    """
+    name = in_memory_name(obj)
+    if isinstance(obj, torch.nn.Module):
+        return ModuleMap(obj, name, input_dim)
+    module = _CallableModule(obj, _callable_dtype(obj, input_dim))  # type: ignore[arg-type]
+    return ModuleMap(module, name, input_dim)
 
 
 def points_of(at: object, what: str = "at") -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from PyQt6.QtCore import QEventLoop, QThread, QTimer
 from PyQt6.QtWidgets import QApplication
 
+from jacviz.gui.mapview.loaded_network import hold_map, release_held
 from jacviz.gui.shell.main_window import MainWindow
 from jacviz.math.maps import Map
 from jacviz.state.lab import DataSettings, ModelSettings
@@ -98,26 +99,25 @@ def event_loop_running() -> bool:
 
 
 def show_window(
-    state: ViewState, map_: Map | None = None, network: str | None = None, block: bool | None = None
+    state: ViewState, held: Map | None = None, network: str | None = None, block: bool | None = None
 ) -> MainWindow:
-    """Open a main window on ``state`` (or the in-memory ``map_``, or the ``network`` file).
+    """Open a main window on ``state`` (or the map ``held`` in memory, or the ``network`` file).
 
-    Blocks until the window closes when ``block`` is true (by default: unless a Qt event
-    loop already runs, as under IPython's ``%gui qt``). Raises ValueError, with one line,
-    if ``map_`` cannot be shown; then no window stays open.
+    A map held in memory is opened as a network file is, off the GUI thread: tried on the
+    grid and at the probe before it replaces the map on screen, and replaced by the last
+    formula (with a dialog saying why) if it fails. Blocks until the window closes when
+    ``block`` is true (by default: unless a Qt event loop already runs, as under IPython's
+    ``%gui qt``); the held map is then let go of.
     """
     warm_up()
     application()
     if block is None:
         block = not event_loop_running()
     window = MainWindow(state)
-    if map_ is not None:
-        try:
-            window.controller.set_map(map_)
-        except ValueError:
-            window.deleteLater()
-            raise
     window.show()
+    name = None if held is None else hold_map(held)
+    if name is not None:
+        window.request_network(name)
     if network is not None:
         window.request_network(network)
     if not block:
@@ -129,4 +129,6 @@ def show_window(
     watch.start()
     loop.exec()
     watch.stop()
+    if name is not None:
+        release_held(name)
     return window

@@ -32,6 +32,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QSettings, QStandardPaths, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
+from jacviz.gui.mapview.loaded_network import is_held
 from jacviz.state.document import Document, Revision
 from jacviz.state.session import (
     SESSION_SUFFIX,
@@ -76,6 +77,13 @@ def recent_sessions(settings: QSettings) -> list[str]:
         return []
     usable = [p for p in paths if isinstance(p, str) and p and not text_problem(p, MAX_PATH)]
     return usable[:MAX_RECENT]
+
+
+def _is_state_dict(path: str) -> bool:
+    """Whether ``path`` is a PyTorch state dict (a session embeds the network rebuilt from it)."""
+    from jacviz.nets.networks import is_state_dict_file  # torch, only for such a session
+
+    return is_state_dict_file(path)
 
 
 def _store_recent(settings: QSettings, paths: list[str]) -> None:
@@ -241,6 +249,14 @@ class SessionKeeper(QObject):
         """
         target = Path(path)
         revision, session = self.document.revision(), self.document.session()
+        if is_held(session.view.network):
+            self._refuse(
+                "Session not saved",
+                f"{session.view.network} is held by your script, and jacviz never copies it to "
+                "disk: save it to a file (torch.export.save, torch.jit.save or jacviz's "
+                "save_mlp) and open that file to keep it in a session",
+            )
+            return False
         try:
             save_session(session, target)
         except SessionError as error:
@@ -288,7 +304,12 @@ class SessionKeeper(QObject):
             return False
         self._associate(target, self.document.revision())
         message = f"Opened the session {target.name}"
-        if embedded:
+        if embedded and session.view.network and _is_state_dict(session.view.network):
+            message += (
+                f". The session keeps the network rebuilt from the state dict "
+                f"{session.view.network} with its activation: showing that copy ({network})"
+            )
+        elif embedded:
             original = session.view.network or "its network file"
             message += (
                 f". {original} is gone or has changed: showing the copy of the network saved "

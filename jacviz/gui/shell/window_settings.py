@@ -7,8 +7,12 @@ since the settings file can be edited like any other.
 
 from __future__ import annotations
 
+import dataclasses
+
 from PyQt6.QtCore import QSettings
 
+from jacviz.gui.mapview.loaded_network import is_held
+from jacviz.gui.shell.activation_dialog import recall_activation
 from jacviz.state.document import stored_view
 from jacviz.state.view import ViewState
 
@@ -24,11 +28,21 @@ def state_from_settings(settings: QSettings) -> ViewState:
     Read by the rules a session's view is read by (:meth:`ViewState.from_json`: types,
     ranges, plain decimal numbers only). The formula is the app's own (it was accepted before
     it was saved); the controller parses it, and falls back to the default formula if it does
-    not parse. A network is opened off the GUI thread, as any network file is.
+    not parse. A network is opened off the GUI thread, as any network file is; a state
+    dict's activation, remembered with the file (:func:`recall_activation`), goes with it.
     """
-    return stored_view(settings.value(SETTINGS_KEY))
+    state = stored_view(settings.value(SETTINGS_KEY))
+    if state.network is not None:
+        recall_activation(settings, state.network)
+    return state
 
 
 def save_state_to_settings(settings: QSettings, state: ViewState) -> None:
-    """Remember ``state`` for the next start."""
+    """Remember ``state`` for the next start.
+
+    A map held in memory by a script (``jacviz.show(module)``) is not a file and is gone at
+    the next start: the last formula is remembered in its place.
+    """
+    if is_held(state.network):
+        state = dataclasses.replace(state, network=None, slice=None)
     settings.setValue(SETTINGS_KEY, state.to_json())
