@@ -157,11 +157,51 @@ def test_traced_with_a_fixed_batch_keeps_working(tmp_path, batch):
     path = tmp_path / "traced.pt"
     torch.jit.save(torch.jit.trace(model, torch.zeros(batch, 2)), path)
     network = load_network(path)
+    # The trace holds no batch size: the child runs it on whole chunks of points.
     assert network.jacobian_method == (
-        "autograd through the TorchScript module, in a separate process"
+        f"autograd through the TorchScript module traced at a batch of {batch}, run on up to "
+        "2048 points at once (its trace takes any batch), in a separate process"
     )
     assert_matches(network, model, random_points(2))
     network.close()
+
+
+class BakedBatch(nn.Module):
+    """A forward whose trace keeps the batch it was traced at (a reshape to a fixed size)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).reshape(3, 2)
+
+
+def test_a_trace_that_keeps_its_batch_is_refused_saying_how_to_save_it(tmp_path):
+    path = tmp_path / "baked.pt"
+    torch.jit.save(torch.jit.trace(BakedBatch().eval(), torch.zeros(3, 2)), path)
+    with pytest.raises(NetworkError) as info:
+        load_network(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "traced with torch.jit.trace at a batch of 3" in message
+    assert "torch.jit.script(model)" in message
+
+
+def test_the_traced_batch_is_read_without_unpickling(tmp_path):
+    import zipfile
+
+    from jacviz.nets.networks.torchscript import traced_batch
+
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)).eval()
+    for batch in (1, 7, 300):
+        path = tmp_path / f"t{batch}.pt"
+        torch.jit.save(torch.jit.trace(model, torch.zeros(batch, 2)), path)
+        with zipfile.ZipFile(path) as archive:
+            entry = next(n for n in archive.namelist() if n.endswith("/traced_inputs.pkl"))
+            assert traced_batch(archive.read(entry)) == batch
+    assert traced_batch(b"not a pickle") is None
+    assert traced_batch(b"\x80\x02}q\x00.") is None  # an empty dict: no tensor
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,6 +373,83 @@ def test_the_app_asks_for_a_state_dicts_activation(qtbot, window, tmp_path, monk
     assert len(asked) == 2
 
 
+@pytest.mark.timeout(240)
+def test_a_state_dicts_activation_is_remembered_across_restarts(
+    qtbot, window, settings, tmp_path, monkeypatch
+):
+    import os
+
+    from jacviz.gui.mapview.loaded_network import forget_chosen_activations
+    from jacviz.gui.shell import activation_dialog
+    from jacviz.gui.shell.main_window import MainWindow
+
+    model = mlp((2, 8, 2), "softplus")
+    path = tmp_path / "kept.pt"
+    torch.save(model.state_dict(), path)
+    asked = []
+
+    def softplus(parent, name):
+        asked.append(name)
+        return "softplus"
+
+    monkeypatch.setattr(activation_dialog, "ask_activation", softplus)
+    assert window.open_network(str(path)) and asked == ["kept.pt"]
+    assert "rebuilt as an nn.Sequential of Linear layers with softplus" in (
+        window.statusBar().currentMessage()
+    )
+    window.close()  # the view, with the state dict on screen, is kept in the settings
+
+    def restart() -> MainWindow:
+        forget_chosen_activations()  # a new run knows nothing of the last one's choices
+        again = MainWindow(None, settings)
+        qtbot.addWidget(again)
+        again.show()
+        again.controller.finish_loading()
+        return again
+
+    again = restart()  # the last view comes back, the activation with it: no question
+    assert again.controller.state.network == str(path) and asked == ["kept.pt"]
+    expected_values, expected = jacrev_reference(model, random_points(2))
+    values, jacobian = again.controller.map.evaluate_with_jacobian(random_points(2).numpy())
+    np.testing.assert_allclose(values, expected_values, **F32)
+    np.testing.assert_allclose(jacobian, expected, **F32)
+    again.close()
+    again = restart()  # reopening the unchanged file in a later run does not ask either
+    assert again.open_network(str(path)) and asked == ["kept.pt"]
+    # A file that changed since is another network: its activation is asked for again.
+    torch.save(mlp((2, 8, 2), "softplus", seed=5).state_dict(), path)
+    os.utime(path, ns=(1, 1))
+    forget_chosen_activations()
+    assert again.open_network(str(path)) and asked == ["kept.pt", "kept.pt"]
+    again.close()
+
+
+def test_the_remembered_activations_are_read_as_strictly_as_a_session(settings, tmp_path):
+    from jacviz.gui.shell.activation_dialog import (
+        ACTIVATIONS_KEY,
+        recall_activation,
+        remember_activation,
+    )
+
+    path = tmp_path / "w.pt"
+    torch.save(mlp((2, 4, 2), "relu").state_dict(), path)
+    wrong = json.dumps({str(path): [1, 2, "os.system"]})
+    for hostile in ("{", "[1]", wrong, '{"x": "relu"}', 7):
+        settings.setValue(ACTIVATIONS_KEY, hostile)
+        assert recall_activation(settings, str(path)) is None
+    remember_activation(settings, str(path), "relu")
+    assert recall_activation(settings, str(path)) == "relu"
+    remember_activation(settings, str(tmp_path / "gone.pt"), "relu")  # no file: not kept
+    assert str(tmp_path / "gone.pt") not in str(settings.value(ACTIVATIONS_KEY))
+
+
+def test_the_app_offers_exactly_the_activations_jacviz_rebuilds():
+    from jacviz.gui.shell.activation_dialog import ACTIVATIONS as OFFERED
+    from jacviz.nets.networks import ACTIVATIONS as BUILT
+
+    assert OFFERED == tuple(BUILT)
+
+
 @pytest.mark.timeout(180)
 def test_render_takes_a_state_dict_with_its_activation(tmp_path, capsys):
     path = tmp_path / "weights.pt"
@@ -366,7 +483,8 @@ def test_the_status_bar_names_the_jacobian_path_of_each_format(
     )
     torch.export.save(program, dynamic)
     expected = {
-        traced: "Jacobians by autograd through the TorchScript module, in a separate process.",
+        traced: "Jacobians by autograd through the TorchScript module traced at a batch of 3, "
+        "run on up to 2048 points at once (its trace takes any batch), in a separate process.",
         scripted: "Jacobians by autograd through the TorchScript module, in a separate process.",
         folder / "static1.pt2": "Jacobians by autograd through torch.func.vmap over the "
         "torch.export program for one point, in a separate process.",

@@ -10,14 +10,16 @@ screened again before anything runs (:func:`screen_torchscript_graphs`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import itertools
+import pickletools
 import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-
+from jacviz.math.jacobian import CHUNK_SIZE
 from jacviz.nets.errors import NetworkError
 from jacviz.nets.networks.limits import EXTRA_FILE, MAX_WIDTH
 from jacviz.nets.networks.loaded import LoadedNetwork, archive_metadata, finish_archive_network
@@ -61,6 +63,8 @@ def load_torchscript(data: bytes, reader: Any, records: set[str], name: str) -> 
     for record in sorted(records):
         if record.endswith(".py"):
             screen_torchscript_source(reader.get_record(record), record, name)
+    import torch
+
     extra_files: dict[str, Any] = {EXTRA_FILE: ""}
     try:
         with warnings.catch_warnings():
@@ -75,9 +79,69 @@ def load_torchscript(data: bytes, reader: Any, records: set[str], name: str) -> 
     screen_torchscript_graphs(module, name)
     metadata = archive_metadata(extra_files.get(EXTRA_FILE), name)
     module.eval()
-    return finish_archive_network(
-        module, name, "torchscript", metadata, _declared_input_dim(metadata, name)
+    batch = traced_batch(reader.get_record(TRACED_INPUTS)) if TRACED_INPUTS in records else None
+    try:
+        loaded = finish_archive_network(
+            module, name, "torchscript", metadata, _declared_input_dim(metadata, name)
+        )
+    except NetworkError as error:
+        if batch is None or "fails when run on a batch" not in str(error):
+            raise
+        raise NetworkError(
+            f"{error}. It was traced with torch.jit.trace at a batch of {batch} and its trace "
+            "keeps that batch size; save it with torch.jit.script(model), or with "
+            "torch.export and a dynamic batch, to run it on any batch"
+        ) from None
+    if batch is None:
+        return loaded  # scripted: "through the TorchScript module", on whole chunks
+    evaluation = (
+        f"the TorchScript module traced at a batch of {batch}, run on up to {CHUNK_SIZE} "
+        "points at once (its trace takes any batch)"
     )
+    return dataclasses.replace(loaded, evaluation=evaluation)
+
+
+TRACED_INPUTS = "traced_inputs.pkl"
+"""The archive entry where ``torch.jit.trace`` keeps its example inputs (scripted: none)."""
+_INTEGERS = ("BININT", "BININT1", "BININT2", "LONG1")
+_SMALL_TUPLES = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
+_MEMO = ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE")
+
+
+def traced_batch(pickle_bytes: bytes) -> int | None:
+    """The batch size of the first example input kept in ``traced_inputs.pkl``, if readable.
+
+    The pickle is decoded statically (:mod:`pickletools`: nothing imported or called): the
+    first tensor rebuilt there (``torch._utils._rebuild_tensor_v2(storage, offset, size,
+    ...)``) has the traced batch as the first entry of its ``size``. None when it is not there.
+    """
+    try:
+        operations = list(itertools.islice(pickletools.genops(pickle_bytes), 10_000))
+    except (ValueError, EOFError, KeyError, TypeError):
+        return None
+    kept = [(op.name, argument) for op, argument, _ in operations if op.name not in _MEMO]
+    names = [name for name, _ in kept]
+    arguments = [argument for _, argument in kept]
+    try:
+        start = arguments.index("torch._utils _rebuild_tensor_v2")
+        position = names.index("BINPERSID", start) + 1
+    except ValueError:
+        return None
+    if position >= len(names) or names[position] not in _INTEGERS:
+        return None  # the storage offset
+    sizes: list[int] = []
+    for name, argument in zip(names[position + 1 :], arguments[position + 1 :], strict=False):
+        if name in _INTEGERS and isinstance(argument, int):
+            sizes.append(argument)
+        elif name == "MARK":
+            sizes = []
+        elif name in ("TUPLE", *_SMALL_TUPLES):
+            if name in _SMALL_TUPLES:
+                sizes = sizes[-_SMALL_TUPLES[name] :]
+            return sizes[0] if sizes and sizes[0] >= 1 else None
+        else:
+            return None
+    return None
 
 
 def _declared_input_dim(metadata: dict[str, object], name: str) -> int | None:
@@ -129,6 +193,8 @@ def screen_torchscript_source(source: bytes, record: str, name: str) -> None:
 
 def screen_torchscript_graphs(module: Any, name: str) -> None:
     """Refuse a loaded TorchScript module whose code calls anything but core, file-free ops."""
+    import torch
+
     for submodule in module.modules():
         script = getattr(submodule, "_c", None)
         if script is None:
