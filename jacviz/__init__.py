@@ -7,6 +7,9 @@ on ``(N, d)`` tensors, or a network file::
     result = jacviz.probe("x**2 + y, x*y", (1.0, 2.0))
     result.jacobian, result.det
 
+``jacviz.save_mlp(model, "net.safetensors")`` saves an ``nn.Sequential`` of Linear layers and
+activations in jacviz's own file format (no code in it: anyone can open it safely).
+
 The entry points are imported on first use (PEP 562), so ``import jacviz`` loads neither
 torch nor Qt; ``__init__.pyi`` gives type checkers their signatures.
 """
@@ -27,6 +30,7 @@ _ENTRY_POINTS = {
     "render": "jacviz.api.render",
     "show": "jacviz.api.show",
     "animate": "jacviz.api.animate",
+    "save_mlp": "jacviz.nets.networks",
 }
 
 __all__ = ["__version__", *_ENTRY_POINTS]

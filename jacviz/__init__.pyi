@@ -8,5 +8,6 @@ from jacviz.api.probe import ProbeResult as ProbeResult
 from jacviz.api.probe import probe as probe
 from jacviz.api.render import render as render
 from jacviz.api.show import show as show
+from jacviz.nets.networks import save_mlp as save_mlp
 
 __version__: str

@@ -437,3 +437,32 @@ def test_a_module_used_from_two_threads_stays_in_eval_mode_until_both_are_done()
             assert not module.training and not module.linear.weight.requires_grad
         assert not module.training and not module.linear.weight.requires_grad
     assert all(m.training for m in module.modules()) and module.linear.weight.requires_grad
+
+
+# ---- state dicts: the activation the file does not hold --------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_a_state_dict_is_read_with_the_activation_given(qapp, tmp_path):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(2, 8), nn.GELU(), nn.Linear(8, 2)).double().eval()
+    path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(ValueError) as caught:
+        jacviz.probe(path, (0.5, -0.5))
+    message = str(caught.value)
+    assert "pass activation='tanh' (or relu, gelu, softplus, sigmoid)" in message
+    assert "\n" not in message and "--activation" not in message
+    with pytest.raises(ValueError, match="activation must be one of tanh, relu"):
+        jacviz.probe(path, (0.5, -0.5), activation="swish")
+    value, jacobian = reference(model, (0.5, -0.5))
+    result = jacviz.probe(path, (0.5, -0.5), activation="gelu")
+    np.testing.assert_allclose(result.value, value, rtol=1e-12)
+    np.testing.assert_allclose(result.jacobian, jacobian, rtol=1e-12, atol=1e-15)
+    field = jacviz.jacobian_field(path, (-1, 1, -1, 1), 4, activation="gelu")
+    _, corner = reference(model, (field.x[0], field.y[0]))
+    np.testing.assert_allclose(field.jacobian[0, 0], corner, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="pass activation="):
+        jacviz.render(path, size=(320, 240))
+    image = jacviz.render(path, view="warp", size=(320, 240), activation="gelu")
+    assert image.shape == (240, 320, 4)

@@ -15,7 +15,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from jacviz.api.objects import MapLike, ObjectError, is_network_path, opened_map
+from jacviz.api.objects import (
+    MapLike,
+    ObjectError,
+    hand_activation,
+    is_network_path,
+    opened_map,
+)
 from jacviz.math.maps import Map
 
 
@@ -42,6 +48,7 @@ def animate(
     frames: int = 60,
     fps: float = 30,
     size: tuple[int, int] | None = None,
+    activation: str | None = None,
 ) -> Path:
     """Save the morph from the identity to ``obj`` as ``frames`` frames in ``out``.
 
@@ -60,6 +67,10 @@ def animate(
         Frames per second, 1 to 60.
     size : (width, height), optional
         Each frame in pixels, caption included (default that of ``jacviz animate``).
+    activation : str, optional
+        For a state dict file (``torch.save(model.state_dict())`` of an ``nn.Sequential`` of
+        Linear layers): the activation between them, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"softplus"`` or ``"sigmoid"`` (``jacviz FILE --activation``). Other maps ignore it.
 
     Returns
     -------
@@ -100,6 +111,7 @@ def animate(
     try:
         if is_network_path(obj):
             network = str(Path(os.fspath(obj)).resolve())  # type: ignore[arg-type]
+            hand_activation(network, activation)
             return save_morph(dataclasses.replace(request, network=network), out, frames, fps)[0]
         if isinstance(obj, str):
             with opened_map(obj):  # a bad formula is refused here, in one line

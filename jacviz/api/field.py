@@ -91,6 +91,8 @@ def jacobian_field(
     obj: MapLike,
     domain: Sequence[float] = (-2.0, 2.0, -2.0, 2.0),
     resolution: int | tuple[int, int] = 200,
+    *,
+    activation: str | None = None,
 ) -> FieldResult:
     """The Jacobian of a map of 2 inputs on a grid over ``domain``, as plain arrays.
 
@@ -103,6 +105,10 @@ def jacobian_field(
         The rectangle of the input plane.
     resolution : int or (columns, rows)
         Grid points per side; at most :data:`MAX_POINTS` in all.
+    activation : str, optional
+        For a state dict file (``torch.save(model.state_dict())`` of an ``nn.Sequential`` of
+        Linear layers): the activation between them, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"softplus"`` or ``"sigmoid"`` (``jacviz FILE --activation``). Other maps ignore it.
 
     Returns
     -------
@@ -130,7 +136,7 @@ def jacobian_field(
     area = domain_of(domain)
     columns, rows = grid_size(resolution)
     points = sample_points(area, columns, rows)
-    with opened_map(obj, input_dim=2) as map_:
+    with opened_map(obj, input_dim=2, activation=activation) as map_:
         if map_.input_dim != 2:
             raise ObjectError(
                 f"{map_.name} takes {map_.input_dim} inputs; a field over a rectangle needs 2 "

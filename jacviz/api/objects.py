@@ -170,12 +170,48 @@ def is_network_path(obj: object) -> bool:
     return Path(obj).suffix.lower() in NETWORK_SUFFIXES or os.path.isfile(obj)
 
 
+def checked_activation(path: str | os.PathLike[str], activation: str | None) -> str | None:
+    """``activation`` for the network file at ``path``, checked; an ObjectError if it lacks one.
+
+    A state dict (``torch.save(model.state_dict())``) holds no activation, so one must be
+    given; for other files ``activation`` is not used.
+    """
+    from jacviz.nets.networks import ACTIVATIONS, is_state_dict_file
+
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ObjectError(
+            f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r:.40}"
+        )
+    if activation is None and is_state_dict_file(path):
+        raise ObjectError(
+            f"{Path(path).name} is a PyTorch state dict (torch.save(model.state_dict())): it "
+            "holds the weights but not the activation; pass activation='tanh' (or "
+            f"{', '.join(list(ACTIVATIONS)[1:])}) and jacviz rebuilds an nn.Sequential of "
+            "Linear layers with it"
+        )
+    return activation
+
+
+def hand_activation(path: str, activation: str | None) -> None:
+    """Check ``activation`` for the network file ``path`` and give it to the app's loader.
+
+    For the entry points that open the file in the app's window (render, animate, show),
+    as ``jacviz FILE --activation`` does. Raises ObjectError as :func:`checked_activation`.
+    """
+    activation = checked_activation(path, activation)
+    if activation is not None:
+        from jacviz.gui.mapview.loaded_network import choose_activation
+
+        choose_activation(path, activation)
+
+
 @contextmanager
-def opened_map(obj: MapLike, input_dim: int = 2) -> Iterator[Map]:
+def opened_map(obj: MapLike, input_dim: int = 2, activation: str | None = None) -> Iterator[Map]:
     """The map ``obj`` stands for, closed (a hosted network's child ended) on exit.
 
     ``input_dim`` is the number of inputs a module or callable takes (it cannot say);
-    formulas always have 2, a network file says how many.
+    formulas always have 2, a network file says how many. ``activation`` is that of a
+    state dict file (see :func:`checked_activation`).
 
     Raises
     ------
@@ -188,7 +224,8 @@ def opened_map(obj: MapLike, input_dim: int = 2) -> Iterator[Map]:
 
     if is_network_path(obj):
         try:
-            map_ = load_network(os.fspath(obj)).as_map()  # type: ignore[arg-type]
+            activation = checked_activation(obj, activation)  # type: ignore[arg-type]
+            map_ = load_network(os.fspath(obj), activation=activation).as_map()  # type: ignore[arg-type]
         except NetworkError as error:
             raise ObjectError(str(error)) from None
         try:

@@ -100,7 +100,9 @@ class ProbeResult:
         return self.report.to_json()
 
 
-def probe(obj: MapLike, at: object, *, h: float | None = None) -> ProbeResult:
+def probe(
+    obj: MapLike, at: object, *, h: float | None = None, activation: str | None = None
+) -> ProbeResult:
     """Evaluate a map and its Jacobian at one point.
 
     Parameters
@@ -115,6 +117,10 @@ def probe(obj: MapLike, at: object, *, h: float | None = None) -> ProbeResult:
         as many inputs as ``at`` has coordinates).
     h : float, optional
         Also measure the linearization error over the square p + [0, h]² (2 inputs only).
+    activation : str, optional
+        For a state dict file (``torch.save(model.state_dict())`` of an ``nn.Sequential`` of
+        Linear layers): the activation between them, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"softplus"`` or ``"sigmoid"`` (``jacviz FILE --activation``). Other maps ignore it.
 
     Returns
     -------
@@ -140,7 +146,7 @@ def probe(obj: MapLike, at: object, *, h: float | None = None) -> ProbeResult:
     from jacviz.nets.networks import NetworkError
 
     point = points_of(at)
-    with opened_map(obj, input_dim=point.size) as map_:
+    with opened_map(obj, input_dim=point.size, activation=activation) as map_:
         if point.size != map_.input_dim:
             raise ObjectError(
                 f"at expects {map_.input_dim} coordinates for this map, got {point.size}"

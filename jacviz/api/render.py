@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from jacviz.api.field import domain_of
-from jacviz.api.objects import MapLike, ObjectError, is_network_path, opened_map
+from jacviz.api.objects import (
+    MapLike,
+    ObjectError,
+    hand_activation,
+    is_network_path,
+    opened_map,
+)
 
 
 def render(
@@ -30,6 +36,7 @@ def render(
     domain: Sequence[float] | None = None,
     size: tuple[int, int] | None = None,
     scale: float = 1,
+    activation: str | None = None,
 ) -> np.ndarray:
     """Draw a view of the app on ``obj`` with no display; return it as an RGBA image.
 
@@ -54,6 +61,10 @@ def render(
         The figure in pixels at scale 1 (default that of ``jacviz render``).
     scale : float
         Pixels per figure pixel, for the array and a PNG.
+    activation : str, optional
+        For a state dict file (``torch.save(model.state_dict())`` of an ``nn.Sequential`` of
+        Linear layers): the activation between them, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"softplus"`` or ``"sigmoid"`` (``jacviz FILE --activation``). Other maps ignore it.
 
     Returns
     -------
@@ -87,7 +98,9 @@ def render(
         raise ObjectError(str(error)) from None
     in_memory = None
     if is_network_path(obj):
-        request = dataclasses.replace(request, network=str(Path(os.fspath(obj)).resolve()))
+        network = str(Path(os.fspath(obj)).resolve())  # type: ignore[arg-type]
+        hand_activation(network, activation)
+        request = dataclasses.replace(request, network=network)
     elif isinstance(obj, str):
         with opened_map(obj):  # a bad formula is refused here, in one line
             request = dataclasses.replace(request, state=ViewState(formula=obj))

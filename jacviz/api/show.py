@@ -21,6 +21,7 @@ from jacviz.api.guarded import GuardedMap
 from jacviz.api.objects import (
     MapLike,
     ObjectError,
+    hand_activation,
     in_memory_name,
     is_network_path,
     module_map,
@@ -41,6 +42,7 @@ def show(
     probe: Sequence[float] | None = None,
     block: bool | None = None,
     time_limit: float = CALL_TIME_LIMIT,
+    activation: str | None = None,
 ) -> MainWindow:
     """Open jacviz's window on ``obj``.
 
@@ -66,6 +68,10 @@ def show(
         background until your code returns, and the module stays in eval mode with frozen
         parameters until then. (A network file's code runs in a child process instead,
         which is killed at its limit.)
+    activation : str, optional
+        For a state dict file (``torch.save(model.state_dict())`` of an ``nn.Sequential`` of
+        Linear layers): the activation between them, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"softplus"`` or ``"sigmoid"`` (``jacviz FILE --activation``). Other maps ignore it.
 
     Returns
     -------
@@ -103,6 +109,8 @@ def show(
                 held.close()
             raise ObjectError(str(error)) from None
     network = str(Path(os.fspath(obj)).resolve()) if is_network_path(obj) else None  # type: ignore[arg-type]
+    if network is not None:
+        hand_activation(network, activation)
     try:
         return show_window(state, held=held, network=network, block=block)
     except ValueError as error:
