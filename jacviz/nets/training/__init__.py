@@ -1,4 +1,4 @@
-"""Train small 2D classifiers, with or without Jacobian regularization.
+"""Train small classifiers (2D, or d inputs and k classes), with or without Jacobian regularization.
 
 The loss is cross-entropy plus ``λ · mean ‖J(x)‖²_F`` over the batch, where J is the Jacobian of
 the logits with respect to the input (Hoffman, Roberts & Yaida 2019, "Robust Learning with
@@ -35,12 +35,18 @@ from jacviz.nets.training.loop import (
     Snapshot,
     TrainingData,
     accuracy,
+    input_scale,
     jacobian_frobenius,
     load_state,
     run,
     train,
 )
-from jacviz.nets.training.penalty import directions_count, projection_estimates
+from jacviz.nets.training.penalty import (
+    SIDES,
+    directions_count,
+    projection_estimates,
+    projection_side,
+)
 
 __all__ = [
     "ESTIMATORS",
@@ -53,6 +59,7 @@ __all__ = [
     "MAX_STEPS",
     "MAX_WIDTH",
     "OPTIMIZERS",
+    "SIDES",
     "TRAINABLE_ACTIVATIONS",
     "Snapshot",
     "TrainConfig",
@@ -61,9 +68,11 @@ __all__ = [
     "accuracy",
     "build_model",
     "directions_count",
+    "input_scale",
     "jacobian_frobenius",
     "load_state",
     "projection_estimates",
+    "projection_side",
     "run",
     "train",
 ]

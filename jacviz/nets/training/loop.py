@@ -22,13 +22,19 @@ from torch import nn
 
 from jacviz.math.maps import TorchMap
 from jacviz.nets.training.config import TrainConfig, TrainingError, build_model, is_whole_number
-from jacviz.nets.training.penalty import Directions, FusedStep, directions_count
+from jacviz.nets.training.penalty import (
+    Directions,
+    FusedStep,
+    directions_count,
+    projection_side,
+)
 from jacviz.support.threads import single_threaded
 
 __all__ = [
     "Snapshot",
     "TrainingData",
     "accuracy",
+    "input_scale",
     "jacobian_frobenius",
     "load_state",
     "run",
@@ -37,7 +43,13 @@ __all__ = [
 
 
 class TrainingData(Protocol):
-    """What :func:`train` needs of a dataset (:class:`jacviz.nets.datasets.Dataset` has it)."""
+    """What :func:`train` needs of a dataset (:class:`jacviz.nets.datasets.Dataset` has it).
+
+    A dataset whose points are standardized (:class:`jacviz.nets.data.VectorDataset`) also has
+    ``input_scale``, a ``(d,)`` array ``s`` with points ``z = (x - mean) · s``: the trainer then
+    penalises and measures ``J · diag(s)``, the Jacobian with respect to the raw inputs ``x``
+    (see :func:`input_scale`).
+    """
 
     @property
     def train_points(self) -> np.ndarray:
@@ -98,7 +110,8 @@ class Snapshot:
         On the whole training and test sets (NaN for an empty test set).
     test_frobenius : float
         Mean exact ``‖J‖_F`` of the logits over the test points (training points if there are no
-        test points): the number the regularizer is meant to shrink, comparable between runs.
+        test points): the number the regularizer is meant to shrink, comparable between runs
+        (with respect to the raw inputs when the data has an ``input_scale``).
     state : dict of str to torch.Tensor
         A copy of the weights (``state_dict`` of the model :func:`build_model` makes); never the
         live tensors.
@@ -179,6 +192,12 @@ def _tensors(data: TrainingData) -> tuple[torch.Tensor, ...]:
     )
 
 
+def input_scale(data: object) -> np.ndarray | None:
+    """``data.input_scale`` as a float64 ``(d,)`` array, or None for data fed raw (the 2D sets)."""
+    scale = getattr(data, "input_scale", None)
+    return None if scale is None else np.asarray(scale, dtype=np.float64)
+
+
 def accuracy(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``points`` whose argmax logit is the label (NaN if there are none)."""
     if points.shape[0] == 0:
@@ -188,14 +207,22 @@ def accuracy(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> fl
     return float((predicted == labels).double().mean())
 
 
-def jacobian_frobenius(model: nn.Module, points: np.ndarray) -> np.ndarray:
-    """Exact ``‖J‖_F`` of the logits at each point (float64), via the app's Jacobian code."""
+def jacobian_frobenius(
+    model: nn.Module, points: np.ndarray, scale: np.ndarray | None = None
+) -> np.ndarray:
+    """Exact ``‖J‖_F`` of the logits at each point (float64), via the app's Jacobian code.
+
+    With ``scale`` (``(d,)``), of ``J · diag(scale)``: for a model of standardized inputs, the
+    norm with respect to the raw inputs (see :class:`TrainingData`).
+    """
     points = np.asarray(points, dtype=np.float64)
     n_out = int(
         next(m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)).out_features
     )
     network = TorchMap(model, "classifier", points.shape[1], n_out)
     _, jacobian = network.evaluate_with_jacobian(points)
+    if scale is not None:
+        jacobian = jacobian * np.asarray(scale, dtype=np.float64)
     return np.sqrt(np.einsum("nij,nij->n", jacobian, jacobian))
 
 
@@ -265,9 +292,22 @@ def train(
     batch = min(config.batch_size, points.shape[0])
     generator = torch.Generator().manual_seed(config.seed)
     projections = torch.Generator().manual_seed(config.seed + 1)
-    k = directions_count(config, input_dim)
-    step_fn = FusedStep(model, config.activation, points, labels, batch, k, config.weight_decay)
-    directions = Directions(config, step_fn.tangent_inputs, batch, projections) if k else None
+    scale = input_scale(data)
+    if scale is not None and scale.shape != (input_dim,):
+        raise TrainingError(f"input_scale must have {input_dim} entries, got {scale.shape}")
+    k = directions_count(config, input_dim, n_classes)
+    step_fn = FusedStep(
+        model,
+        config.activation,
+        points,
+        labels,
+        batch,
+        k,
+        config.weight_decay,
+        side=projection_side(input_dim, n_classes),
+        input_scale=None if scale is None else torch.from_numpy(scale),
+    )
+    directions = Directions(config, step_fn.direction_rows, batch, projections) if k else None
     stream = _BatchStream(points.shape[0], batch, generator)
     optimizer = _make_optimizer(config, model)
     measure_points = test_points if test_points.shape[0] else points
@@ -276,7 +316,8 @@ def train(
         step: int, ce: float, term: float | None, seconds: float, diverged: str | None = None
     ) -> Snapshot:
         model.eval()
-        frobenius = float(jacobian_frobenius(model, measure_points.double().numpy()).mean())
+        measured = jacobian_frobenius(model, measure_points.double().numpy(), scale)
+        frobenius = float(measured.mean())
         result = Snapshot(
             step=step,
             steps=config.steps,

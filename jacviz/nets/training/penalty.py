@@ -8,10 +8,21 @@ Learning with Jacobian Regularization"). Two estimators of ``‖J‖²_F`` are o
     ``Σ_i ‖J e_i‖²`` over the input basis: with 2 inputs, two tangent directions.
 ``"random"``
     ``(n / n_proj) Σ_j ‖J u_j‖²`` with ``u_j`` drawn uniformly on the unit sphere: unbiased, with a
-    variance that falls like ``1 / n_proj``. Hoffman et al. draw their projections on the *output*
-    side (``C ‖vᵀJ‖²``) because their inputs are images with far more dimensions than classes;
-    here the input has 2 dimensions, the cheap side, and ``tr(JᵀJ) = tr(JJᵀ)`` makes both
-    estimators unbiased for the same number.
+    variance that falls like ``1 / n_proj``.
+
+Both work on the cheaper side of J (:func:`projection_side`). On the *input* side (2D data:
+2 inputs, 2 to 8 classes) the directions ``u`` are pushed forward, ``J u``. On the *output*
+side (the 8×8 digits: 64 inputs, 10 classes) they are pulled back, ``vᵀJ``, as Hoffman et al.
+do for images: the exact norm then costs k = 10 directions instead of d = 64, and the random
+estimate ``(k / n_proj) Σ_j ‖v_jᵀ J‖²`` is unbiased for the same number, since
+``tr(JᵀJ) = tr(JJᵀ)``. The gradient of ``‖g‖²`` with ``g = Jᵀv`` needs no second reverse pass:
+``∂‖g‖²/∂θ = 2 ∂(vᵀ J u)/∂θ`` at the fixed ``u = g``, a forward tangent along ``u`` whose
+backward pass is the input side's.
+
+When the trained network reads standardized inputs ``z = (x - mean) · s``, the Jacobian that
+matters is the one of the saved model, with respect to the raw inputs: ``J · diag(s)``.
+:class:`FusedStep` takes ``input_scale = s`` and penalises that (``u`` becomes ``s ⊙ u`` on the
+input side, ``g`` becomes ``s ⊙ g`` on the output side).
 
 :class:`Directions` draws the estimator's directions ``u_j`` (:func:`projection_estimates` shows
 the spread it gives), and :class:`FusedStep` computes the loss and its gradients.
@@ -43,7 +54,17 @@ from torch import nn
 from jacviz.math.jacobian.walker import LinearStep, named_steps
 from jacviz.nets.training.config import TrainConfig
 
-__all__ = ["Directions", "FusedStep", "directions_count", "projection_estimates"]
+__all__ = [
+    "SIDES",
+    "Directions",
+    "FusedStep",
+    "directions_count",
+    "projection_estimates",
+    "projection_side",
+]
+
+SIDES: tuple[str, ...] = ("input", "output")
+"""Where the estimator's directions live: pushed forward (``J u``) or pulled back (``vᵀ J``)."""
 
 _aten = torch.ops.aten
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -164,8 +185,10 @@ class FusedStep:
     layers are found by the MLP walker (a model it refuses raises its ``WalkRefused``), with
     ``activation`` (a key of ``TRAINABLE_ACTIVATIONS``) between them; ``points`` and ``labels``
     are the whole training set, of which each call takes the ``batch`` rows it is given;
-    ``directions`` is the number of tangent directions per point (0: a plain step), which the
-    caller fills in through :attr:`tangent_inputs`.
+    ``directions`` is the number of directions per point (0: a plain step), which the caller
+    fills in through :attr:`direction_rows`: input directions ``u`` for ``side="input"``, output
+    directions ``v`` for ``side="output"``. ``input_scale`` (a ``(d,)`` tensor, optional) makes
+    the penalised Jacobian ``J · diag(input_scale)``.
     """
 
     def __init__(
@@ -177,7 +200,12 @@ class FusedStep:
         batch: int,
         directions: int,
         weight_decay: float = 0.0,
+        *,
+        side: str = "input",
+        input_scale: torch.Tensor | None = None,
     ):
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
         linears = [item.module for item in named_steps(model) if isinstance(item.step, LinearStep)]
         self._weights = [layer.weight for layer in linears]
         self._transposed = [w.t() for w in self._weights]
@@ -204,11 +232,31 @@ class FusedStep:
         self._label_column = self._batch_labels[:, None]
         self._tangent_out = self._pre[-1].all[batch:].view(-1)
         self._contribution = [torch.empty(batch, w, dtype=dtype) for w in widths[1:-1]]
+        self._output_side = bool(directions) and side == "output"
+        self._scale = None if input_scale is None else input_scale.to(dtype).reshape(1, -1)
+        # Views of the direction rows, made once: what each layer reads, computes, pulls back.
+        self._rows_in = [block.all[batch:] for block in self._inputs]
+        self._rows_pre = [block.all[batch:] for block in self._pre]
+        self._rows_back = [None] + [block.all[batch:] for block in self._back[1:]]
+        self._directions = self._rows_in[0]
+        if self._output_side:
+            self._directions = torch.zeros(directions * batch, widths[-1], dtype=dtype)
+        elif directions and self._scale is not None:
+            self._directions = torch.zeros_like(self._rows_in[0])
 
     @property
     def tangent_inputs(self) -> torch.Tensor:
         """The ``(directions·B, d)`` rows the caller fills with the input directions ``u_j``."""
         return self._inputs[0].all[self.batch :]
+
+    @property
+    def direction_rows(self) -> torch.Tensor:
+        """The ``(directions·B, d or k)`` rows the caller fills with the estimator's directions.
+
+        Input directions ``u`` (before ``input_scale``) on the input side, output directions
+        ``v`` on the output side.
+        """
+        return self._directions
 
     def __call__(
         self, index: torch.Tensor, jr_lambda: float
@@ -223,10 +271,14 @@ class FusedStep:
         kernel, inputs, pre = self._kernel, self._inputs, self._pre
         torch.index_select(self._points, 0, index, out=inputs[0].top)
         labels = torch.index_select(self._labels, 0, index, out=self._batch_labels)
+        pushed = k and not self._output_side  # tangents move with the points
+        if pushed and self._scale is not None:
+            torch.mul(self._directions, self._scale, out=self._rows_in[0])
         last = len(self._weights) - 1
         for layer in range(last + 1):
             z = pre[layer]
-            torch.mm(inputs[layer].all, self._transposed[layer], out=z.all)
+            rows = inputs[layer].all if pushed else inputs[layer].top
+            torch.mm(rows, self._transposed[layer], out=z.all if pushed else z.top)
             z.top.add_(self._biases[layer])
             if layer == last:
                 break
@@ -234,16 +286,19 @@ class FusedStep:
             kernel.forward(z.top, out.top)
             slope = self._slopes[layer]
             kernel.first(z.top, out.top, slope)
-            if k:
+            if pushed:
                 torch.mul(z.tangents, slope, out=out.tangents)
+        jacobian_sum = self._pull_back() if self._output_side else None
         logits = pre[last]
         log_p = torch.log_softmax(logits.top, dim=1)
         cross_entropy = torch.nn.functional.nll_loss(log_p, labels)
         # d CE / d logits = (softmax - onehot) / B, built in place of the logits.
         torch.exp(log_p, out=logits.top).scatter_add_(1, self._label_column, self._minus_one)
         logits.top.mul_(1.0 / batch)
-        jacobian_sum = None
-        if k:
+        if self._output_side:
+            # The adjoint of vᵀ J u is v: ∂‖g‖²/∂θ = 2 ∂(vᵀ J u)/∂θ at u = s² ⊙ g (see above).
+            torch.mul(self._directions, 2.0 * jr_lambda / batch, out=self._rows_pre[last])
+        elif k:
             tangent_out = self._tangent_out
             jacobian_sum = torch.dot(tangent_out, tangent_out)
             tangent_out.mul_(2.0 * jr_lambda / batch)
@@ -271,6 +326,37 @@ class FusedStep:
             kernel.backward(back.top, z.top, inputs[layer].top, slope, contribution)
             adjoint = back
         return cross_entropy, jacobian_sum
+
+    def _pull_back(self) -> torch.Tensor:
+        """Output side: ``g = s ⊙ Jᵀv`` per direction, then the tangents ``J (s ⊙ g)``.
+
+        Returns the batch sum of ``‖g‖²`` over the directions. Needs the forward pass of the
+        points done (the slopes); leaves the tangent rows as the input side's forward pass
+        would for inputs ``u = s² ⊙ g``, ready for the shared backward pass.
+        """
+        last = len(self._weights) - 1
+        adjoint = self._directions
+        for layer in range(last, -1, -1):
+            target = self._rows_in[0] if layer == 0 else self._rows_back[layer]
+            torch.mm(adjoint, self._weights[layer], out=target)
+            if layer == 0:
+                break
+            self._back[layer].tangents.mul_(self._slopes[layer - 1])
+            adjoint = target
+        pulled = self._rows_in[0]
+        if self._scale is not None:
+            pulled.mul_(self._scale)
+        total = torch.dot(pulled.view(-1), pulled.view(-1))
+        if self._scale is not None:
+            pulled.mul_(self._scale)
+        for layer in range(last + 1):
+            torch.mm(self._rows_in[layer], self._transposed[layer], out=self._rows_pre[layer])
+            if layer == last:
+                break
+            torch.mul(
+                self._pre[layer].tangents, self._slopes[layer], out=self._inputs[layer + 1].tangents
+            )
+        return total
 
 
 class Directions:
@@ -312,11 +398,28 @@ class Directions:
         self._next += 1
 
 
-def directions_count(config: TrainConfig, input_dim: int) -> int:
-    """Tangent directions per point the regularizer pushes through the network (0 if off)."""
+def projection_side(input_dim: int, n_outputs: int) -> str:
+    """The cheaper side of a ``n_outputs × input_dim`` Jacobian for the estimators.
+
+    ``"output"`` when there are fewer outputs than inputs (the digits: 10 < 64), where the
+    exact norm takes ``n_outputs`` directions; else ``"input"`` (every 2D classifier).
+    """
+    return "output" if n_outputs < input_dim else "input"
+
+
+def directions_count(config: TrainConfig, input_dim: int, n_outputs: int | None = None) -> int:
+    """Directions per point the regularizer sends through the network (0 if off).
+
+    The exact estimator takes one per dimension of the cheaper side (:func:`projection_side`;
+    the input side when ``n_outputs`` is not given), the random one ``config.n_proj``.
+    """
     if not config.regularized:
         return 0
-    return input_dim if config.estimator == "exact" else config.n_proj
+    if config.estimator == "random":
+        return config.n_proj
+    if n_outputs is None or projection_side(input_dim, n_outputs) == "input":
+        return input_dim
+    return n_outputs
 
 
 def projection_estimates(
@@ -324,8 +427,9 @@ def projection_estimates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``‖J‖²_F`` and ``draws`` random-projection estimates of it, per Jacobian.
 
-    The estimates use the trainer's own direction sampler, so what a user sees spread around
-    the exact value is what the ``"random"`` estimator feeds the loss.
+    The estimates use the trainer's own direction sampler on the trainer's side of J
+    (:func:`projection_side`), so what a user sees spread around the exact value is what the
+    ``"random"`` estimator feeds the loss.
 
     Parameters
     ----------
@@ -349,11 +453,17 @@ def projection_estimates(
     jac = torch.as_tensor(np.asarray(jacobians, dtype=np.float64))
     if jac.ndim != 3:
         raise ValueError(f"expected (N, k, n) Jacobians, got shape {tuple(jac.shape)}")
-    n_points, _, dim = jac.shape
+    n_points, outputs, inputs = jac.shape
+    output_side = projection_side(inputs, outputs) == "output"
+    dim = outputs if output_side else inputs
     config = TrainConfig(jr_lambda=1.0, estimator="random", n_proj=n_proj)
     # One draw of the sampler for all estimates at once: a "batch" of draws × N points.
     rows = torch.empty(n_proj * draws * n_points, dim, dtype=torch.float64)
     Directions(config, rows, draws * n_points, torch.Generator().manual_seed(seed)).draw()
-    pushed = torch.einsum("nkd,pwnd->pwnk", jac, rows.view(n_proj, draws, n_points, dim))
+    rows = rows.view(n_proj, draws, n_points, dim)
+    if output_side:
+        pushed = torch.einsum("nkd,pwnk->pwnd", jac, rows)
+    else:
+        pushed = torch.einsum("nkd,pwnd->pwnk", jac, rows)
     estimates = (pushed**2).sum(dim=(0, 3)).numpy()
     return (jac**2).sum(dim=(1, 2)).numpy(), estimates
