@@ -44,8 +44,11 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "check_dataset_settings",
+    "check_seed",
+    "check_test_fraction",
     "load_csv",
     "make_dataset",
+    "stratified_split",
 ]
 
 DATASETS: tuple[str, ...] = ("moons", "circles", "xor", "spirals", "spirals3", "blobs")
@@ -412,7 +415,7 @@ def make_dataset(
     points = clean + noise * rng.standard_normal(clean.shape)
     order = rng.permutation(count)
     points, labels = points[order], labels[order]
-    is_test = _split(labels, classes, fraction, rng)
+    is_test = stratified_split(labels, classes, fraction, rng)
     return Dataset(points, labels, is_test, classes, name, tuple(map(str, range(classes))))
 
 
@@ -459,7 +462,7 @@ def check_dataset_settings(
         raise DatasetError(f"noise must be a finite number >= 0, got {noise}")
     if noise > MAX_NOISE:
         raise DatasetError(f"noise must be from 0 to {MAX_NOISE:g}, got {noise:g}")
-    return classes, count, noise, _seed(seed), _test_fraction(test_fraction)
+    return classes, count, noise, check_seed(seed), check_test_fraction(test_fraction)
 
 
 def _moon(k: int, size: int, classes: int, rng: np.random.Generator) -> np.ndarray:
@@ -506,7 +509,7 @@ _GENERATORS = {
 }
 
 
-def _split(
+def stratified_split(
     labels: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Mark ``round(fraction * n)`` points as test, stratified by class.
@@ -576,8 +579,8 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
         column with no training point. Messages give the line number where there is one.
 
     """
-    fraction = _test_fraction(test_fraction)
-    seed = _seed(seed)
+    fraction = check_test_fraction(test_fraction)
+    seed = check_seed(seed)
     source = Path(path)
     name = printable(source.name or str(source))  # a file name may hold line breaks
     text = _read_text(source, name)
@@ -647,7 +650,7 @@ def load_csv(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
         if is_test.all():
             raise DatasetError(f"{name} has no training points: every split is 'test'")
     else:
-        is_test = _split(labels, len(class_names), fraction, np.random.default_rng(seed))
+        is_test = stratified_split(labels, len(class_names), fraction, np.random.default_rng(seed))
     array = np.array(points, dtype=np.float64).reshape(-1, 2)
     return Dataset(array, labels, is_test, len(class_names), source.stem or name, class_names)
 
@@ -746,7 +749,8 @@ def _real(value: Any, what: str) -> float:
     return number
 
 
-def _seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int from 0 to :data:`MAX_SEED` (a split's seed), or a DatasetError."""
     value = _integer(seed, "seed")
     if value < 0:
         raise DatasetError(f"seed must be an integer >= 0, got {quote(value)}")
@@ -755,7 +759,8 @@ def _seed(seed: Any) -> int:
     return value
 
 
-def _test_fraction(value: Any) -> float:
+def check_test_fraction(value: Any) -> float:
+    """``value`` as a float from 0 to :data:`MAX_TEST_FRACTION`, or a DatasetError."""
     fraction = _real(value, "test_fraction")
     if not 0.0 <= fraction <= MAX_TEST_FRACTION:
         raise DatasetError(f"test_fraction must be from 0 to {MAX_TEST_FRACTION}, got {fraction}")
