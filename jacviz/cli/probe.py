@@ -53,17 +53,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Probe the map of ``args`` at ``--at`` and print the report; returns the exit status."""
+    from jacviz.math.probe import probe
+
+    if args.map is not None:  # a formula: numpy only, torch is never imported
+        map_ = formula_map(args.map)
+        report = probe(map_, parse_point(args.at, map_.input_dim))
+    else:
+        report = _probe_network(args)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _probe_network(args: argparse.Namespace) -> ProbeReport:
+    """The report of ``--network`` at ``--at``; what the network's code printed is a warning."""
     import dataclasses
 
     from jacviz.math.probe import probe
+    from jacviz.nets.errors import NetworkError
     from jacviz.nets.hosted import HostedNetwork
-    from jacviz.nets.networks import NetworkError
 
-    map_ = (
-        formula_map(args.map)
-        if args.map is not None
-        else network_map(args.network, args.network_activation)
-    )
+    map_ = network_map(args.network, args.network_activation)
     try:
         report = probe(map_, parse_point(args.at, map_.input_dim))
     except NetworkError as error:  # a hosted network failing or stopped at this point
@@ -72,11 +84,7 @@ def run(args: argparse.Namespace) -> int:
         # What the network's code printed or warned is told, never mixed into the output.
         report = dataclasses.replace(report, warnings=(*report.warnings, *map_.notes()))
         map_.close()
-    if args.json:
-        print_json(report.to_json())
-    else:
-        print(format_report(report))
-    return 0
+    return report
 
 
 def parse_point(text: str, dimension: int) -> np.ndarray:

@@ -18,8 +18,10 @@ import math
 from jacviz.math.maps import FormulaMap, Map, TorchMap
 
 __all__ = [
+    "DETAIL_LIMIT",
     "MEMORY_BUDGET",
     "WORK_BUDGET",
+    "detail_shape",
     "grid_samples_within_budget",
     "points_within_budget",
     "side_within_budget",
@@ -32,6 +34,9 @@ WORK_BUDGET: float = 2e10
 
 MEMORY_BUDGET: int = 256 * 1024 * 1024
 """Bytes the arrays of one picture may take (values, Jacobians and what is derived)."""
+
+DETAIL_LIMIT: int = 1024
+"""Most points per side of a heatmap's detail (the visible part of a zoomed plane)."""
 
 _MACS_PER_SECOND = 1e10  # converts a hosted network's measured seconds into work
 _FORMULA_WORK = 200.0  # a formula's value and Jacobian: a few hundred flops per point
@@ -96,3 +101,20 @@ def grid_samples_within_budget(map_: Map, curves: int, wanted: int, least: int =
     while samples > least and samples > fits:
         samples = (samples - 1) // 2 + 1
     return max(least, samples)
+
+
+def detail_shape(map_: Map, cols: int, rows: int, limit: int = DETAIL_LIMIT) -> tuple[int, int]:
+    """Rows and columns of a field of ``map_`` filling ``cols`` × ``rows`` screen pixels.
+
+    One point per pixel, but at most ``limit`` per side and within both budgets (for values
+    and Jacobians): a larger request is scaled down evenly, keeping its aspect. At least one
+    point per side.
+    """
+    cols, rows = max(1, int(cols)), max(1, int(rows))
+    shrink = max(cols / limit, rows / limit, 1.0)
+    cols, rows = max(1, int(cols / shrink)), max(1, int(rows / shrink))
+    fits = points_within_budget(map_, jacobian=True)
+    if cols * rows > fits:
+        shrink = math.sqrt(cols * rows / fits)
+        cols, rows = max(1, int(cols / shrink)), max(1, int(rows / shrink))
+    return rows, cols

@@ -3,24 +3,21 @@
 Everything downstream (grids, linearizations, heatmaps, the probe, the app) talks to a
 :class:`Map` and receives plain float64 numpy arrays, so a network and a typed formula go
 through exactly the same Jacobian-field code (:mod:`jacviz.math.jacobian`).
+
+Formula maps compute in float64 numpy and never import torch; :class:`TorchMap` imports it
+when one is made (a network is loaded), so that the app and ``jacviz probe --map`` start
+without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from jacviz.math.formula import Formula, FormulaError, parse_formula
-from jacviz.math.jacobian import (
-    CHUNK_SIZE,
-    JacobianField,
-    autograd_jacobian,
-    sequential_jacobian,
-    sequential_values,
-)
+from jacviz.math.jacobian import CHUNK_SIZE, JacobianField
 from jacviz.support.isolation import (
     Cancelled,
     IsolationError,
@@ -28,6 +25,9 @@ from jacviz.support.isolation import (
     TimeLimitExceeded,
     run_isolated,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 
 @runtime_checkable
@@ -137,9 +137,9 @@ def _parse_verdict(text: str) -> Reply:
 class FormulaMap:
     """A map typed by the user, e.g. ``"x**2 + y, x*y"``, computed in float64.
 
-    Values and Jacobians both come from the parsed formula: the Jacobian is the lambdified
-    *symbolic* Jacobian, exact up to float64 rounding and cheaper than differentiating
-    numerically (about the cost of one more forward pass).
+    Values and Jacobians both come from the parsed formula, in float64 numpy: the Jacobian
+    is the lambdified *symbolic* Jacobian, exact up to float64 rounding and cheaper than
+    differentiating numerically (about the cost of one more forward pass). No torch.
     """
 
     formula: Formula
@@ -174,16 +174,11 @@ class FormulaMap:
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)`` in float64."""
-        tensor = torch.from_numpy(as_points(points, 2))
-        with torch.inference_mode():
-            return self.formula.evaluate(tensor).numpy()
+        return self.formula.evaluate(as_points(points, 2))
 
     def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``(N, m)`` and closed-form Jacobians ``(N, m, 2)`` in float64."""
-        tensor = torch.from_numpy(as_points(points, 2))
-        with torch.inference_mode():
-            values, jacobian = self.formula.evaluate_with_jacobian(tensor)
-        return values.numpy(), jacobian.numpy()
+        return self.formula.evaluate_with_jacobian(as_points(points, 2))
 
 
 class TorchMap:
@@ -196,6 +191,10 @@ class TorchMap:
     """
 
     def __init__(self, module: torch.nn.Module, name: str, input_dim: int, output_dim: int):
+        import torch
+
+        from jacviz.math.jacobian.sequential import sequential_jacobian
+
         self._module = module.eval()
         self._name = name
         self._input_dim = input_dim
@@ -228,12 +227,18 @@ class TorchMap:
         return self._module
 
     def _tensor(self, points: np.ndarray) -> torch.Tensor:
+        import torch
+
         array = as_points(points, self._input_dim)
         # torch warns on read-only arrays (datasets hand those out): copy them, share the rest.
         return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self._dtype)
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""
+        import torch
+
+        from jacviz.math.jacobian.sequential import sequential_values
+
         tensor = self._tensor(points)
         if self.jacobian_method == "forward tangents":  # a walkable chain: the fast walk
             values = sequential_values(self._module, tensor)
@@ -247,6 +252,11 @@ class TorchMap:
 
     def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``(N, m)`` and Jacobians ``(N, m, n)`` as float64."""
+        import torch
+
+        from jacviz.math.jacobian.autograd import autograd_jacobian
+        from jacviz.math.jacobian.sequential import sequential_jacobian
+
         tensor = self._tensor(points)
         result = None
         if self.jacobian_method == "forward tangents":

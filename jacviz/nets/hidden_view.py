@@ -12,7 +12,6 @@ projection: it never magnifies). Its Jacobian is exact, by the same means as the
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
 from jacviz.math.maps import Map, TorchMap
 from jacviz.nets.views import OutputView, SliceMap
@@ -32,6 +31,8 @@ def hidden_layer(source: Map) -> Map | None:
     network = source.inner if plane is not None else source
     if not isinstance(network, TorchMap):
         return None
+    from torch import nn  # a TorchMap exists, so torch is loaded already
+
     module = network.module
     if not isinstance(module, nn.Sequential) or len(module) < 2:
         return None

@@ -34,20 +34,18 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from jacviz.math.jacobian.walker import (
-    ActivationStep,
-    LinearStep,
-    Step,
-    WalkRefused,
-    named_steps,
-    parameter_dtype,
-)
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from jacviz.math.jacobian.walker import Step
+
+# torch is imported by the functions that compute, so that the types here (and the app that
+# shows them) load without it; any caller has a torch model, hence torch, already.
 
 __all__ = [
     "PROJECTIONS",
@@ -69,8 +67,8 @@ PROJECTIONS: dict[str, str] = {
 Besides these, a pair of unit indices ``(i, j)`` shows units ``i`` and ``j``.
 """
 
-# Activation kinds whose name is not simply the lower-cased class name.
-_KIND_NAMES: dict[type[nn.Module], str] = {nn.LeakyReLU: "leaky_relu"}
+# Activation kinds whose name is not simply the lower-cased class name (torch's own classes).
+_KIND_NAMES: dict[str, str] = {"LeakyReLU": "leaky_relu"}
 
 
 class LayerError(ValueError):
@@ -106,9 +104,14 @@ class _Layer:
 
 
 def _kind(module: nn.Module) -> str:
-    if type(module) is nn.Linear:
+    from torch import nn
+
+    cls = type(module)
+    if cls is nn.Linear:
         return "linear"
-    return _KIND_NAMES.get(type(module), type(module).__name__.lower())
+    if cls is getattr(nn, cls.__name__, None):  # torch's own class, not a namesake
+        return _KIND_NAMES.get(cls.__name__, cls.__name__.lower())
+    return cls.__name__.lower()
 
 
 def _layers(model: nn.Module, n: int) -> list[_Layer]:
@@ -122,6 +125,8 @@ def _layers(model: nn.Module, n: int) -> list[_Layer]:
         If the first Linear layer does not take ``n`` inputs.
 
     """
+    from jacviz.math.jacobian.walker import LinearStep, WalkRefused, named_steps
+
     try:
         named = named_steps(model)
     except WalkRefused as refused:
@@ -150,6 +155,10 @@ def _layers(model: nn.Module, n: int) -> list[_Layer]:
 
 def _model_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     # Activations only: numpy's float64 points are used as they are.
+    import torch
+
+    from jacviz.math.jacobian.walker import parameter_dtype
+
     return parameter_dtype(model) or (torch.float64, torch.device("cpu"))
 
 
@@ -170,6 +179,8 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 def _to_float64(tensor: torch.Tensor) -> np.ndarray:
     """A fresh float64 numpy copy (never a view of a model tensor that training may change)."""
+    import torch
+
     return np.ascontiguousarray(
         tensor.detach().to(device="cpu", dtype=torch.float64, copy=True).numpy()
     )
@@ -267,6 +278,8 @@ def _weight_singular_values(module: nn.Module, weight: np.ndarray) -> np.ndarray
 
 
 def _point_tensor(point: np.ndarray, dtype: torch.dtype, device: Any) -> torch.Tensor:
+    import torch
+
     array = np.asarray(point, dtype=np.float64)
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
@@ -332,6 +345,10 @@ def factorize(
     for a 2-64-64-64-2 MLP (~0.6 ms when its weights have just changed).
 
     """
+    import torch
+
+    from jacviz.math.jacobian.walker import ActivationStep, LinearStep
+
     dtype, device = _model_dtype(model)
     x = _point_tensor(point, dtype, device)
     n = x.shape[1]
@@ -457,6 +474,8 @@ class LayerImage:
 
 def _finite(data: torch.Tensor) -> torch.Tensor:
     """The rows of an ``(N, w)`` tensor without inf/NaN (the tensor itself when all are)."""
+    import torch
+
     if bool(torch.isfinite(data.sum())):  # one reduction answers the common case
         return data
     return data[torch.isfinite(data).all(dim=1)]
@@ -486,6 +505,8 @@ def _plane(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
     Returns the basis, the mean, and the centred rows times ``2**-e``, and ``e``.
     """
+    import torch
+
     width = data.shape[1]
     if not len(data):
         zeros = torch.zeros(width, dtype=data.dtype)
@@ -540,6 +561,8 @@ def principal_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     width 64, seconds at width 4096.
 
     """
+    import torch
+
     data = torch.as_tensor(np.asarray(points, dtype=np.float64))
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"expected points of shape (N, w) with w >= 2, got {tuple(data.shape)}")
@@ -566,6 +589,8 @@ class _Projected:
 
 def _project(activations: torch.Tensor, how: _Projection, measure: bool = True) -> _Projected:
     """Project one layer's ``(N, w)`` float64 rows to 2D; ``measure=False`` skips ``explained``."""
+    import torch
+
     width = activations.shape[1]
     if width == 2:
         return _Projected(activations)
@@ -670,6 +695,8 @@ def _forward(
     model: torch.nn.Module, points: np.ndarray, projection: _Projections, measure: bool
 ) -> list[tuple[_Layer, _Projected]]:
     """Run ``(..., n)`` points through the walked layers, projecting after each one."""
+    import torch
+
     grid = np.asarray(points, dtype=np.float64)
     if grid.ndim < 1:
         raise ValueError("expected points of shape (..., n), got a number")
@@ -784,6 +811,8 @@ def layer_path(
     2-64-64-64-2 MLP.
 
     """
+    import torch
+
     shape = np.shape(points)
     seen = [projected.points for _, projected in _forward(model, points, images, measure=False)]
     if not seen:  # a network without layers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
@@ -32,7 +33,6 @@ from jacviz.gui.common.export import Figure
 from jacviz.gui.common.export_dialog import FigureExporter
 from jacviz.gui.common.panels import side_panel
 from jacviz.gui.common.screen import fit_to_screen
-from jacviz.gui.lab.lab_window import LabWindow
 from jacviz.gui.mapview.controller import Controller
 from jacviz.gui.mapview.editor import MapEditor
 from jacviz.gui.mapview.inspector import Inspector
@@ -60,6 +60,9 @@ from jacviz.nets.views import SliceMap
 from jacviz.state.document import Document
 from jacviz.state.session import SESSION_SUFFIX, LabSession
 from jacviz.state.view import ViewState
+
+if TYPE_CHECKING:
+    from jacviz.gui.lab.lab_window import LabWindow
 
 __all__ = [
     "FIGURE_VIEWS",
@@ -352,8 +355,14 @@ class MainWindow(QMainWindow):
 
     # ---- the lab and sessions ------------------------------------------------------------------
     def open_lab(self) -> LabWindow:
-        """Show the regularization lab (one per main window); its models open here."""
+        """Show the regularization lab (one per main window); its models open here.
+
+        The lab's modules (and torch) are imported here, on the GUI thread, if they are not
+        yet: the Lab menu goes through :meth:`request_lab`, which imports them on a worker.
+        """
         if self.lab_window is None:
+            from jacviz.gui.lab.lab_window import LabWindow
+
             self.lab_window = LabWindow(
                 open_network=self.open_network, save_session=self.sessions.save
             )

@@ -1,4 +1,4 @@
-"""Parse user formulas such as ``"x**2 + y, x*y"`` into sympy expressions and torch functions.
+"""Parse user formulas such as ``"x**2 + y, x*y"`` into sympy expressions and numpy functions.
 
 The text a user types must never reach ``eval``, ``sympify`` or ``parse_expr``: all three
 execute code. Instead the text goes through Python's own parser (``ast.parse``, which only
@@ -20,11 +20,12 @@ are real-argument subclasses that answer from their arguments' own assumptions. 
 fails outright on extreme input, a constant keeps its float value and anything else is
 refused; every refusal is one :class:`FormulaError` line.
 
-Evaluation goes through ``sympy.lambdify`` with our own printer and translation table, because
-lambdify's stock torch printing emits calls such as ``max(0, x)`` or ``torch.log(2)`` that fail
-on tensors or on plain Python numbers. Constant subexpressions are evaluated once, by sympy,
-to more digits than float64 holds, so accepted formulas evaluate to real floats (nan where not
-defined, inf where too large) at any point.
+Evaluation goes through ``sympy.lambdify`` with our own printer and translation tables, because
+lambdify's stock printers emit calls such as ``max(0, x)`` or ``torch.log(2)`` that fail on
+arrays or on plain Python numbers. Constant subexpressions are evaluated once, by sympy, to more
+digits than float64 holds, so accepted formulas evaluate to real floats (nan where not defined,
+inf where too large) at any point. Formulas compute in float64 numpy; torch tensors get the
+same code run by torch (for autograd), and torch is imported only then.
 
 The modules, in the order a formula passes through them:
 
@@ -34,12 +35,15 @@ The modules, in the order a formula passes through them:
 - :mod:`~jacviz.math.formula.language`: the names, functions and refused Python;
 - :mod:`~jacviz.math.formula.compiler`: syntax tree to sympy, with the exact-number bounds;
 - :mod:`~jacviz.math.formula.symbolic`: the variables and the real-valued sympy functions;
-- :mod:`~jacviz.math.formula.codegen`: sympy to vectorised torch functions;
+- :mod:`~jacviz.math.formula.codegen`: sympy to Python code over named functions;
+- :mod:`~jacviz.math.formula.numpy_backend`: that code run by numpy (what maps use);
+- :mod:`~jacviz.math.formula.torch_backend`: that code run by torch (imported on demand);
 - :mod:`~jacviz.math.formula.runtime`: :class:`Formula`, evaluated on many points;
 - :mod:`~jacviz.math.formula.parse`: :func:`parse_formula`, which runs them all.
 """
 
-from jacviz.math.formula.codegen import TORCH_TRANSLATIONS
+from typing import Any
+
 from jacviz.math.formula.language import FUNCTION_NAMES, NAMES
 from jacviz.math.formula.limits import (
     MAX_DEPTH,
@@ -61,10 +65,18 @@ __all__ = [
     "MAX_OUTPUTS",
     "MAX_TEXT_LENGTH",
     "NAMES",
-    "TORCH_TRANSLATIONS",
     "Formula",
     "FormulaError",
     "X",
     "Y",
     "parse_formula",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``TORCH_TRANSLATIONS``, imported (with torch) only when asked for."""
+    if name == "TORCH_TRANSLATIONS":
+        from jacviz.math.formula.torch_backend import TORCH_TRANSLATIONS
+
+        return TORCH_TRANSLATIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,24 +1,27 @@
-"""Torch code for parsed formulas: sympy expressions compiled into vectorised functions.
+"""Python code for parsed formulas: sympy expressions printed once, run by numpy or torch.
 
-Evaluation goes through ``sympy.lambdify`` with our own printer and translation table, because
-lambdify's stock torch printing emits calls such as ``max(0, x)`` or ``torch.log(2)`` that fail
-on tensors or on plain Python numbers. Every function that can appear in a formula or in its
-derivative has a torch implementation here (:data:`TORCH_TRANSLATIONS`) that takes tensors and
-plain numbers alike. Constant subexpressions are evaluated once, by sympy, to more digits than
-float64 holds, so accepted formulas evaluate to real floats (nan where not defined, inf where
-too large) at any point. :func:`compile_torch` is the entry point.
+Evaluation goes through ``sympy.lambdify`` with our own printer, because the stock printers
+emit calls such as ``max(0, x)`` or ``torch.log(2)`` that fail on arrays or on plain Python
+numbers. The printer writes every function as a call to a name of :data:`CODE_NAMES` and
+leaves arithmetic to Python's operators, so one printed text serves both backends: a backend
+is only the table the names are looked up in (:mod:`~jacviz.math.formula.numpy_backend`,
+float64 numpy, used by every map; :mod:`~jacviz.math.formula.torch_backend`, for callers that
+need tensors or autograd). Identical code with identical rules per function is what makes the
+two agree to float64 rounding.
+
+Constant subexpressions are evaluated once, by sympy, to more digits than float64 holds, so
+accepted formulas evaluate to real floats (nan where not defined, inf where too large) at any
+point. :func:`compile_formula` is the entry point; it imports neither numpy nor torch.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sympy
-import torch
-from sympy.printing.pytorch import TorchPrinter
+from sympy.printing.pycode import AbstractPythonCodePrinter
 
 from jacviz.math.formula.limits import MAX_BITS, MAX_EXACT_INT, FormulaError
 from jacviz.math.formula.symbolic import (
@@ -41,146 +44,10 @@ from jacviz.math.formula.symbolic import (
     tanh,
 )
 
-# Every function that can appear in a formula or in its derivative, callable on tensors and on
-# plain Python numbers (constants such as log(2) reach these as numbers).
-
-
-def _as_tensor(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    return torch.tensor(float(value), dtype=torch.float64)
-
-
-def _as_tensors(*values: Any) -> list[torch.Tensor]:
-    """Turn numbers into tensors with the dtype and device of the largest tensor argument.
-
-    Several binary torch functions (``heaviside``, ``hypot``) insist on equal dtypes, while
-    constants arrive as Python numbers or 0-d float64 tensors.
-    """
-    tensors = [v for v in values if isinstance(v, torch.Tensor)]
-    if not tensors:
-        return [_as_tensor(v) for v in values]
-    ref = max(tensors, key=lambda t: t.dim())
-    dtype = ref.dtype if ref.is_floating_point() else torch.float64
-    out = []
-    for v in values:
-        if isinstance(v, torch.Tensor):
-            out.append(v if v.dtype == dtype else v.to(dtype))
-        else:
-            out.append(torch.tensor(float(v), dtype=dtype, device=ref.device))
-    return out
-
-
-def _unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
-    def apply(z: Any) -> torch.Tensor:
-        return fn(_as_tensor(z))
-
-    apply.__name__ = getattr(fn, "__name__", "apply")
-    return apply
-
-
-def _binary(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-) -> Callable[[Any, Any], torch.Tensor]:
-    def apply(a: Any, b: Any) -> torch.Tensor:
-        return fn(*_as_tensors(a, b))
-
-    apply.__name__ = getattr(fn, "__name__", "apply")
-    return apply
-
-
-def _torch_pow(base: Any, exponent: Any) -> torch.Tensor:
-    if isinstance(base, torch.Tensor) or isinstance(exponent, torch.Tensor):
-        return torch.pow(base, exponent)
-    return torch.pow(_as_tensor(base), float(exponent))
-
-
-def _torch_max(*args: Any) -> torch.Tensor:
-    return functools.reduce(torch.maximum, _as_tensors(*args))
-
-
-def _torch_min(*args: Any) -> torch.Tensor:
-    return functools.reduce(torch.minimum, _as_tensors(*args))
-
-
-def _keep_nan(z: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-    """``result`` with nan wherever ``z`` is nan.
-
-    torch's sign and heaviside return 0 for nan, which would give sign(log(x)) the value 0
-    at x < 0, where it is not defined.
-    """
-    return torch.where(torch.isnan(z), z, result)
-
-
-def _torch_sign(z: Any) -> torch.Tensor:
-    z = _as_tensor(z)
-    return _keep_nan(z, torch.sign(z))
-
-
-def _torch_heaviside(z: Any, at_zero: Any = 0.5) -> torch.Tensor:
-    z, at_zero = _as_tensors(z, at_zero)
-    return _keep_nan(z, torch.heaviside(z, at_zero))
-
-
-def _torch_step(z: Any) -> torch.Tensor:
-    return _torch_heaviside(z, 0.0)
-
-
-def _torch_dirac_delta(z: Any, *_order: Any) -> torch.Tensor:
-    # Zero away from the origin: the Jacobian is meant almost everywhere, like autograd's.
-    z = _as_tensor(z)
-    return _keep_nan(z, torch.zeros_like(z))
-
-
-def _torch_softplus(z: Any) -> torch.Tensor:
-    # Stable for any z and exact in its gradient. torch.nn.functional.softplus switches to the
-    # identity above its threshold, whose gradient 1 differs from sigmoid(z) there.
-    z = _as_tensor(z)
-    return torch.clamp(z, min=0) + torch.log1p(torch.exp(-torch.abs(z)))
-
-
-def _torch_cbrt(z: Any) -> torch.Tensor:
-    z = _as_tensor(z)
-    return torch.sign(z) * torch.abs(z).pow(1.0 / 3.0)
-
-
-#: Names printed into lambdified code mapped to torch implementations. Every function that can
-#: occur in a parsed formula or in its symbolic Jacobian is here, and each accepts tensors as
-#: well as plain Python numbers (which become 0-d tensors and broadcast).
-TORCH_TRANSLATIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "sin": _unary(torch.sin),
-    "cos": _unary(torch.cos),
-    "tan": _unary(torch.tan),
-    "asin": _unary(torch.asin),
-    "acos": _unary(torch.acos),
-    "atan": _unary(torch.atan),
-    "atan2": _binary(torch.atan2),
-    "sinh": _unary(torch.sinh),
-    "cosh": _unary(torch.cosh),
-    "tanh": _unary(torch.tanh),
-    "asinh": _unary(torch.asinh),
-    "acosh": _unary(torch.acosh),
-    "atanh": _unary(torch.atanh),
-    "exp": _unary(torch.exp),
-    "log": _unary(torch.log),
-    "sqrt": _unary(torch.sqrt),
-    "Pow": _torch_pow,
-    "cbrt": _torch_cbrt,
-    "Abs": _unary(torch.abs),
-    "sign": _torch_sign,
-    "Max": _torch_max,
-    "Min": _torch_min,
-    "Heaviside": _torch_heaviside,
-    "DiracDelta": _torch_dirac_delta,
-    "relu": _unary(torch.relu),
-    "step": _torch_step,
-    "sigmoid": _unary(torch.sigmoid),
-    "softplus": _torch_softplus,
-    "hypot": _binary(torch.hypot),
-}
-
-#: sympy class -> name in :data:`TORCH_TRANSLATIONS`: every function a formula can hold.
-TORCH_NAMES: dict[type, str] = {
+#: sympy class -> the name the printed code calls it by: every function a formula (or its
+#: derivative) can hold. A backend supplies one implementation per name, plus ``Pow`` and
+#: ``scalar`` (a number as the backend's 0-d float64, for constants sympy cannot evaluate).
+CODE_NAMES: dict[type, str] = {
     sympy.sin: "sin",
     sympy.cos: "cos",
     sympy.tan: "tan",
@@ -219,23 +86,28 @@ TORCH_NAMES: dict[type, str] = {
     hypot: "hypot",
 }
 
+#: Every name a backend's translation table must define: the functions, ``Pow`` and ``sqrt``
+#: (both also printed for powers) and ``scalar``.
+BACKEND_NAMES: frozenset[str] = frozenset({*CODE_NAMES.values(), "Pow", "sqrt", "scalar"})
 
-class _TorchCodePrinter(TorchPrinter):
-    """Print every function as a call into :data:`TORCH_TRANSLATIONS`, constants as floats.
 
-    The stock printer hard-codes ``torch.<name>`` (which fails on Python numbers), prints
-    ``Max(0, x)`` as ``max(0, x)`` and ignores translation dictionaries for functions it knows.
+class FormulaPrinter(AbstractPythonCodePrinter):
+    """Print every function as a call to its :data:`CODE_NAMES` name, constants as floats.
 
     Every constant subexpression is printed as one float, evaluated by sympy to more digits
     than float64 holds. Evaluating it step by step in float64 instead can be wrong or worse:
     ``sin(atan(2**1000))`` is ``2**1000/sqrt(1 + 2**2000)``, whose denominator overflows, and
     substituting floats back into the sympy expression made sympy re-evaluate ``asin`` of a
     rounded 1.0000000000000002 into a complex number. The printed code therefore only does
-    float64 arithmetic with at least one tensor operand, which never raises.
+    float64 arithmetic with at least one array operand (or a backend ``scalar``), which never
+    raises.
     """
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False}
+            | (settings or {})
+        )
         self._constant_nodes: dict[sympy.Basic, bool] = {}
         self._unfoldable = 0
 
@@ -263,7 +135,7 @@ class _TorchCodePrinter(TorchPrinter):
         value = _constant_value(expr)
         if value is not None:
             return _float_literal(value)
-        # sympy cannot evaluate it: let torch, with 0-d float64 tensors for its numbers.
+        # sympy cannot evaluate it: the backend does, with 0-d float64 scalars for its numbers.
         self._unfoldable += 1
         try:
             return super()._print(expr)
@@ -271,9 +143,9 @@ class _TorchCodePrinter(TorchPrinter):
             self._unfoldable -= 1
 
     def _print_Function(self, expr: sympy.Basic) -> str:
-        name = TORCH_NAMES.get(type(expr))
+        name = CODE_NAMES.get(type(expr))
         if name is None:
-            raise TypeError(f"no torch translation for {type(expr).__name__}")
+            raise TypeError(f"no translation for {type(expr).__name__}")
         return f"{name}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
@@ -283,8 +155,8 @@ class _TorchCodePrinter(TorchPrinter):
         return f"Pow({self._print(base)}, {self._print(exponent)})"
 
 
-for _cls in TORCH_NAMES:
-    setattr(_TorchCodePrinter, f"_print_{_cls.__name__}", _TorchCodePrinter._print_Function)
+for _cls in CODE_NAMES:
+    setattr(FormulaPrinter, f"_print_{_cls.__name__}", FormulaPrinter._print_Function)
 del _cls
 
 # Digits sympy evaluates constants to before rounding them to float64 (which holds 15-17).
@@ -322,18 +194,14 @@ def _constant_value(expr: sympy.Expr) -> float | None:
         value, noise = _float_of(real), _float_of(imaginary)
     except (RecursionError, MemoryError):
         raise
-    except Exception:  # sympy's numeric evaluation fails in many ways; torch then takes over
+    except Exception:  # sympy's numeric evaluation fails in many ways; the backend takes over
         return None
     if math.isnan(value) or abs(noise) > _IMAGINARY_NOISE * abs(value):
         return math.nan
     return value
 
 
-# Names the printed code uses besides TORCH_TRANSLATIONS.
-_LAMBDIFY_NAMES: dict[str, Any] = {"inf": math.inf, "nan": math.nan, "scalar": _as_tensor}
-
-
-def _check_exact_numbers(exprs: Sequence[sympy.Expr]) -> None:
+def check_exact_numbers(exprs: Sequence[sympy.Expr]) -> None:
     """Refuse exact numbers larger than the bit budget before anything converts them.
 
     Raises
@@ -351,26 +219,34 @@ def _check_exact_numbers(exprs: Sequence[sympy.Expr]) -> None:
                 raise FormulaError("number too large (in the formula or its derivative)")
 
 
-def compile_torch(exprs: Sequence[sympy.Expr]) -> Callable[..., Any]:
-    """Compile ``exprs`` in :data:`X` and :data:`Y` into one torch function ``f(x, y)``.
+def compile_formula(
+    exprs: Sequence[sympy.Expr], translations: Mapping[str, Callable[..., Any]]
+) -> Callable[..., Any]:
+    """Compile ``exprs`` in :data:`X` and :data:`Y` into one function ``f(x, y)``.
 
-    ``f`` returns one value per expression: a tensor, or a float for a constant. Shared
-    subexpressions are computed once, and constants are folded by sympy (see the printer).
+    ``f`` returns a list with one value per expression, computed by the functions of
+    ``translations`` (one per name of :data:`BACKEND_NAMES`): an array of the backend, or a
+    float for a constant. Shared subexpressions are computed once (sympy's cse), and constants
+    are folded by sympy (see :class:`FormulaPrinter`).
 
     Raises
     ------
     FormulaError
         If an exact number in ``exprs`` is larger than the bit budget.
+    ValueError
+        If ``translations`` lacks a name the code could call.
 
     """
-    _check_exact_numbers(exprs)
+    missing = BACKEND_NAMES - set(translations)
+    if missing:
+        raise ValueError(f"translations lack {sorted(missing)}")
+    check_exact_numbers(exprs)
+    namespace = {"inf": math.inf, "nan": math.nan, **translations}
     return sympy.lambdify(
         (X, Y),
         list(exprs),
-        modules=[_LAMBDIFY_NAMES, TORCH_TRANSLATIONS, "torch"],
-        printer=_TorchCodePrinter(
-            {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False}
-        ),
+        modules=[namespace],
+        printer=FormulaPrinter(),
         cse=True,
         docstring_limit=0,
     )

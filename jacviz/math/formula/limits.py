@@ -34,7 +34,7 @@ MAX_JACOBIAN_NODES = 20000
 MAX_ROOT_DEGREE = 4096
 #: Exact numbers with more bits than this are rooted as floats (see the compiler's roots).
 MAX_ROOT_BITS = 1024
-#: Integers beyond this are handed to torch as floats: torch cannot take them as scalars.
+#: Integers beyond this are printed as floats: torch cannot take them as scalars.
 MAX_EXACT_INT = 2**53
 
 

@@ -4,7 +4,7 @@ Parsing runs the stages of the other modules in order, each refusing what it mus
 :class:`~jacviz.math.formula.limits.FormulaError` line: the text guards
 (:mod:`~jacviz.math.formula.guards`), Python's own parser (``ast.parse``, which only builds a
 tree), the compiler to sympy (:mod:`~jacviz.math.formula.compiler`), a check that every output
-and derivative is a real function torch can evaluate, and the symbolic Jacobian. Text, tree
+and derivative is a real function the backends can evaluate, and the symbolic Jacobian. Text, tree
 size and exact-number sizes are bounded before any heavy work, so a refusal comes quickly.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import sympy
 
-from jacviz.math.formula.codegen import TORCH_NAMES
+from jacviz.math.formula.codegen import CODE_NAMES
 from jacviz.math.formula.compiler import Compiler
 from jacviz.math.formula.guards import (
     character_problem,
@@ -45,7 +45,7 @@ _ARITHMETIC = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Number, sympy.NumberSymbol
 
 
 def _problem(expr: sympy.Expr) -> str | None:
-    """Why ``expr`` cannot be evaluated as a real function on tensors, or None if it can."""
+    """Why ``expr`` cannot be evaluated as a real function on arrays, or None if it can."""
     seen: set[sympy.Basic] = set()
     stack: list[sympy.Basic] = [expr]
     while stack:
@@ -62,7 +62,7 @@ def _problem(expr: sympy.Expr) -> str | None:
         if isinstance(node, sympy.Symbol):
             if node not in (X, Y):
                 return f"uses the unknown symbol {node}"
-        elif not isinstance(node, _ARITHMETIC) and type(node) not in TORCH_NAMES:
+        elif not isinstance(node, _ARITHMETIC) and type(node) not in CODE_NAMES:
             return f"uses {type(node).__name__}, which cannot be evaluated"
         stack.extend(node.args)
     return None
@@ -165,7 +165,7 @@ def parse_formula(text: str) -> Formula:
     Returns
     -------
     Formula
-        The parsed formula, with its symbolic Jacobian and compiled torch functions.
+        The parsed formula, with its symbolic Jacobian and compiled numpy functions.
 
     Raises
     ------

@@ -12,7 +12,7 @@ Two kinds of functions live here:
   them completely and can take minutes on formulas that pass every size guard; these answer
   from their arguments' own assumptions instead, and print like sympy's.
 
-Torch code for all of them is in :mod:`jacviz.math.formula.codegen`.
+Code for all of them is printed by :mod:`jacviz.math.formula.codegen`.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ class DiracDelta(sympy.DiracDelta):
 
     It stands for the derivative of sign and step in the symbolic Jacobian and evaluates to 0,
     or nan where its argument is nan (see
-    :data:`~jacviz.math.formula.codegen.TORCH_TRANSLATIONS`). Like :class:`Heaviside` it never
+    :data:`~jacviz.math.formula.numpy_backend.NUMPY_TRANSLATIONS`). Like :class:`Heaviside` it never
     computes an imaginary part, and it does not raise for arguments sympy can prove complex,
     such as tan(log(-1 - x**2)): it stays, and is nan there.
     """

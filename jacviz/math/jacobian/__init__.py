@@ -17,15 +17,31 @@ one module per idea:
 - :mod:`~jacviz.math.jacobian.inputs`: the checks and conversions they share, and
   :data:`CHUNK_SIZE`.
 
-The torch routes work chunk by chunk: on this machine tensors above ~32 MB page-fault on every
-call, so chunks of ~2048 points are 2-4x faster than one big batch (see ``PERF_NOTES.md``).
+The closed forms and fields are numpy and import no torch; the torch routes (``autograd``,
+``sequential``, ``walker``) are imported on first use of their names here, so that a formula
+map never loads torch. The torch routes work chunk by chunk: on this machine tensors above
+~32 MB page-fault on every call, so chunks of ~2048 points are 2-4x faster than one big batch
+(see ``PERF_NOTES.md``).
 """
 
-from jacviz.math.jacobian.autograd import autograd_jacobian
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from jacviz.math.jacobian.closed_forms import determinant, singular_values
 from jacviz.math.jacobian.field import HEATMAP_QUANTITIES, JacobianField
 from jacviz.math.jacobian.inputs import CHUNK_SIZE
-from jacviz.math.jacobian.sequential import sequential_jacobian, sequential_values
+
+if TYPE_CHECKING:
+    from jacviz.math.jacobian.autograd import autograd_jacobian
+    from jacviz.math.jacobian.sequential import sequential_jacobian, sequential_values
+
+_TORCH_ROUTES = {
+    "autograd_jacobian": "jacviz.math.jacobian.autograd",
+    "sequential_jacobian": "jacviz.math.jacobian.sequential",
+    "sequential_values": "jacviz.math.jacobian.sequential",
+}
 
 __all__ = [
     "CHUNK_SIZE",
@@ -37,3 +53,11 @@ __all__ = [
     "sequential_values",
     "singular_values",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The torch routes, imported (with torch) the first time one is asked for."""
+    module = _TORCH_ROUTES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

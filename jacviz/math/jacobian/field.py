@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from jacviz.math.jacobian.closed_forms import singular_values_and_determinant
 from jacviz.math.jacobian.inputs import as_real_array
@@ -136,36 +135,40 @@ class JacobianField:
             # original precision so float32 Jacobians keep the exact, unscaled route.
             clean = np.where(nonfinite[:, None, None], 0, jac_in)
 
-        mask = torch.from_numpy(nonfinite) if nonfinite.any() else None
+        mask = nonfinite if nonfinite.any() else None
         det = None
-        if n == 2:
-            sv, det = singular_values_and_determinant(clean, mask)
-        else:
-            sv64 = np.linalg.svd(clean.astype(np.float64), compute_uv=False)
-            sv = torch.from_numpy(np.ascontiguousarray(sv64.T))
-            if mask is not None:
-                sv.masked_fill_(mask, np.nan)
-        smax, smin = sv[0], sv[-1]
-        # x / 0 = inf at singular points; 0 / 0 = NaN at J = 0, also infinitely ill-conditioned.
-        condition = (smax / smin).nan_to_num_(nan=np.inf, posinf=np.inf)
-        if len(sv) <= 2:
-            frobenius = torch.hypot(smax, smin) if len(sv) == 2 else smax.clone()
-        else:  # sum sigma_i**2 relative to sigma_1, so that nothing can overflow
-            frobenius = smax * (sv / smax.clamp(min=_TINY)).square().sum(dim=0).sqrt()
-        log_abs_det = None
-        if m == n == 2:
-            # log sigma_1 + log sigma_2 = log|det|, but finite where det itself over/underflows.
-            log_abs_det = torch.log(smax) + torch.log(smin)
+        with np.errstate(all="ignore"):
+            if n == 2:
+                sv, det = singular_values_and_determinant(clean, mask)
+            else:
+                sv = np.ascontiguousarray(
+                    np.linalg.svd(clean.astype(np.float64), compute_uv=False).T
+                )
+                if mask is not None:
+                    sv[:, mask] = np.nan
+            smax, smin = sv[0], sv[-1]
+            # x / 0 = inf at singular points; 0 / 0 = NaN at J = 0, also infinitely
+            # ill-conditioned.
+            condition = np.nan_to_num(smax / smin, nan=np.inf, posinf=np.inf, copy=False)
+            if len(sv) <= 2:
+                frobenius = np.hypot(smax, smin) if len(sv) == 2 else smax.copy()
+            else:  # sum sigma_i**2 relative to sigma_1, so that nothing can overflow
+                ratios = sv / np.maximum(smax, _TINY)
+                frobenius = smax * np.sqrt(np.einsum("kn,kn->n", ratios, ratios))
+            log_abs_det = None
+            if m == n == 2:
+                # log sigma_1 + log sigma_2 = log|det|, but finite where det over/underflows.
+                log_abs_det = np.log(smax) + np.log(smin)
         if mask is not None:
-            condition.masked_fill_(mask, np.nan)  # nan_to_num made the NaN rows inf
+            condition[mask] = np.nan  # nan_to_num made the NaN rows inf
         return cls(
             values=_readonly(vals),
             jacobian=_readonly(jac),
-            det=None if det is None else _readonly(det.numpy()),
-            singular_values=_readonly(sv.numpy().T),
-            frobenius=_readonly(frobenius.numpy()),
-            condition=_readonly(condition.numpy()),
-            log_abs_det=None if log_abs_det is None else _readonly(log_abs_det.numpy()),
+            det=None if det is None else _readonly(det),
+            singular_values=_readonly(sv.T),
+            frobenius=_readonly(frobenius),
+            condition=_readonly(condition),
+            log_abs_det=None if log_abs_det is None else _readonly(log_abs_det),
             nonfinite=_readonly(nonfinite),
         )
 

@@ -8,10 +8,13 @@ entry point raises the same errors for the same mistakes.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CHUNK_SIZE", "as_points", "as_real_array", "check_chunk_size"]
 
@@ -36,6 +39,8 @@ def as_points(points: Any, dtype: torch.dtype | None = None, device: Any = None)
     Integer points become the default float dtype when no ``dtype`` is asked for; anything but
     an ``(N, n)`` array raises ValueError.
     """
+    import torch
+
     pts = torch.as_tensor(points).detach()
     if pts.ndim != 2:
         raise ValueError(f"points must have shape (N, n), got {tuple(pts.shape)}")
@@ -45,8 +50,12 @@ def as_points(points: Any, dtype: torch.dtype | None = None, device: Any = None)
 
 
 def as_real_array(array: Any) -> np.ndarray:
-    """Return a numpy array (a CPU copy of a tensor) of a real dtype; TypeError otherwise."""
-    if isinstance(array, torch.Tensor):
+    """Return a numpy array (a CPU copy of a tensor) of a real dtype; TypeError otherwise.
+
+    Never imports torch: without torch loaded, ``array`` cannot be a tensor.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     out = np.asarray(array)
     if out.dtype.kind not in "fiub":

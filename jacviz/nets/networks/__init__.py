@@ -35,7 +35,8 @@ A ``torch.save`` state dict of an MLP is rebuilt too, given its activation (:mod
 Anything else (other ``torch.save`` files, raw pickles, ONNX, text, ...) is refused with a
 :class:`NetworkError` whose message says what the file is and what to do instead.
 
-Import the public names from the package itself; its modules, one per job, are:
+Import the public names from the package itself (those that need torch import it on first
+use); its modules, one per job, are:
 
 - :mod:`.mlp`: building seeded MLPs (:func:`make_mlp`).
 - :mod:`.mlp_schema`, :mod:`.mlp_format`: the jacviz MLP file, its description and
@@ -54,6 +55,9 @@ Import the public names from the package itself; its modules, one per job, are:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from jacviz.nets.errors import NetworkError
 from jacviz.nets.networks.examples import EXAMPLES_DIR, example_files
 from jacviz.nets.networks.limits import (
@@ -65,18 +69,37 @@ from jacviz.nets.networks.limits import (
     MAX_UNPACKED_BYTES,
     MAX_WIDTH,
 )
-from jacviz.nets.networks.loaded import LoadedNetwork
-from jacviz.nets.networks.loading import (
-    Network,
-    check_network_file,
-    load_network,
-    load_network_bytes,
-    read_network_file,
-)
-from jacviz.nets.networks.mlp import ACTIVATIONS, make_mlp
-from jacviz.nets.networks.mlp_format import mlp_bytes, save_mlp
 from jacviz.nets.networks.peek import peek_metadata
-from jacviz.nets.networks.state_dict import ActivationNeeded, is_state_dict_file
+
+if TYPE_CHECKING:
+    from jacviz.nets.networks.loaded import LoadedNetwork
+    from jacviz.nets.networks.loading import (
+        Network,
+        check_network_file,
+        load_network,
+        load_network_bytes,
+        read_network_file,
+    )
+    from jacviz.nets.networks.mlp import ACTIVATIONS, make_mlp
+    from jacviz.nets.networks.mlp_format import mlp_bytes, save_mlp
+    from jacviz.nets.networks.state_dict import ActivationNeeded, is_state_dict_file
+
+# Names whose modules import torch, loaded on first use: the names above need no torch, so the
+# app and ``jacviz probe --map`` start without it.
+_LAZY = {
+    "LoadedNetwork": "loaded",
+    "Network": "loading",
+    "check_network_file": "loading",
+    "load_network": "loading",
+    "load_network_bytes": "loading",
+    "read_network_file": "loading",
+    "ACTIVATIONS": "mlp",
+    "make_mlp": "mlp",
+    "mlp_bytes": "mlp_format",
+    "save_mlp": "mlp_format",
+    "ActivationNeeded": "state_dict",
+    "is_state_dict_file": "state_dict",
+}
 
 __all__ = [
     "ACTIVATIONS",
@@ -103,3 +126,11 @@ __all__ = [
     "read_network_file",
     "save_mlp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The loaders and builders, imported (with torch) the first time one is asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -2,16 +2,23 @@
 
 Every reader of network files (:mod:`.mlp_format`, :mod:`.torchscript`, :mod:`.exported`,
 :mod:`.loading`) checks against these same numbers and words its refusals with these same
-hints, so they are kept in one place.
+hints, so they are kept in one place. Importing it does not import torch (the app and the
+command line read these before any network is loaded); :data:`FLOAT_DTYPES`, made of torch
+dtypes, is built on first use.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
+    "ACTIVATION_NAMES",
     "EXTRA_FILE",
     "FLOAT_DTYPES",
+    "FLOAT_DTYPE_NAMES",
     "MAX_ARCHIVE_ENTRIES",
     "MAX_FILE_BYTES",
     "MAX_LINEAR_LAYERS",
@@ -51,8 +58,15 @@ unpack to gigabytes (a zip bomb) is refused at once."""
 MAX_ARCHIVE_ENTRIES: int = 10_000
 """Most entries such an archive may list (a real network has a few dozen)."""
 
-FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+ACTIVATION_NAMES: tuple[str, ...] = ("tanh", "relu", "gelu", "softplus", "sigmoid")
+"""The activations a jacviz MLP file may name (:data:`~jacviz.nets.networks.mlp.ACTIVATIONS`)."""
+
+FLOAT_DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 """The dtypes jacviz computes Jacobians in, so the only ones a network's weights may have."""
+
+if TYPE_CHECKING:
+    FLOAT_DTYPES: tuple[torch.dtype, ...]
+    """:data:`FLOAT_DTYPE_NAMES` as torch dtypes."""
 
 EXTRA_FILE = "jacviz.json"
 """Name of the optional metadata entry inside TorchScript and torch.export archives."""
@@ -76,3 +90,12 @@ def too_many_parameters(name: str, count: int) -> str:
         f"{name} has {count:,} parameters; jacviz draws networks of at most "
         f"{MAX_PARAMETERS:,} (each picture evaluates it at tens of thousands of points)"
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``FLOAT_DTYPES``: :data:`FLOAT_DTYPE_NAMES` as torch dtypes, imported on first use."""
+    if name == "FLOAT_DTYPES":
+        import torch
+
+        return tuple(getattr(torch, dtype) for dtype in FLOAT_DTYPE_NAMES)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

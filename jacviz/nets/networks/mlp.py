@@ -12,15 +12,21 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from jacviz.nets.networks.limits import ACTIVATION_NAMES
+
 __all__ = ["ACTIVATIONS", "make_mlp"]
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+_MODULES: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid,
 }
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {name: _MODULES[name] for name in ACTIVATION_NAMES}
+"""The torch module of each activation a jacviz MLP may use, by name (torch-free names:
+:data:`~jacviz.nets.networks.limits.ACTIVATION_NAMES`)."""
 
 
 def make_mlp(

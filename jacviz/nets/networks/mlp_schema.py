@@ -19,12 +19,12 @@ from typing import Any
 
 from jacviz.nets.errors import NetworkError
 from jacviz.nets.networks.limits import (
+    ACTIVATION_NAMES,
     MAX_LINEAR_LAYERS,
     MAX_PARAMETERS,
     MAX_WIDTH,
     too_many_parameters,
 )
-from jacviz.nets.networks.mlp import ACTIVATIONS
 from jacviz.nets.networks.strict import is_int
 
 __all__ = ["HEADER_KEY", "MLP_FORMAT", "MLP_VERSION", "check_mlp_document"]
@@ -107,8 +107,8 @@ def _check_layer(layer: Any, index: int, bad: Callable[[str], NetworkError]) -> 
     if not isinstance(layer, dict) or not isinstance(layer.get("type"), str):
         raise bad(f"{where} is not an object with a 'type'")
     kind = layer["type"]
-    if kind not in _LAYER_FIELDS and kind not in ACTIVATIONS:
-        known = ", ".join(["linear", "identity", *ACTIVATIONS])
+    if kind not in _LAYER_FIELDS and kind not in ACTIVATION_NAMES:
+        known = ", ".join(["linear", "identity", *ACTIVATION_NAMES])
         raise bad(f"{where} has unknown type {kind!r} (known: {known})")
     extra = set(layer) - {"type"} - _LAYER_FIELDS.get(kind, set())
     if extra:

@@ -25,21 +25,41 @@ Modules, one idea each: :mod:`.attacks` (FGSM and PGD), :mod:`.accuracy` (accura
 attack), :mod:`.boundary` (the distance to the boundary) with its :mod:`.cover` of each disc
 and its searches along :mod:`.rays`, :mod:`.flips` (flip fractions); underneath them
 :mod:`.balls` (plane and ball geometry), :mod:`.running` (calling the model) and
-:mod:`.checks` (argument checks). Import the public names from this package.
+:mod:`.checks` (argument checks), and :mod:`.defaults` (names and default sizes, without
+torch). Import the public names from this package; those that need torch load it on first use.
 """
 
 from __future__ import annotations
 
-from jacviz.nets.robustness.accuracy import robust_accuracy
-from jacviz.nets.robustness.attacks import ATTACKS, PGD_RESTARTS, PGD_STEPS, fgsm, pgd
-from jacviz.nets.robustness.balls import NORMS
-from jacviz.nets.robustness.boundary import RADIAL_SAMPLES, SECTORS, boundary_distance
-from jacviz.nets.robustness.flips import (
-    GOLDEN_ANGLE,
-    disc_samples,
-    flip_fraction,
-    linearized_flip_fraction,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from jacviz.nets.robustness.defaults import ATTACKS, NORMS, PGD_RESTARTS, PGD_STEPS
+
+if TYPE_CHECKING:
+    from jacviz.nets.robustness.accuracy import robust_accuracy
+    from jacviz.nets.robustness.attacks import fgsm, pgd
+    from jacviz.nets.robustness.boundary import RADIAL_SAMPLES, SECTORS, boundary_distance
+    from jacviz.nets.robustness.flips import (
+        GOLDEN_ANGLE,
+        disc_samples,
+        flip_fraction,
+        linearized_flip_fraction,
+    )
+
+# Names whose modules import torch: loaded on first use (the constants above need no torch).
+_LAZY = {
+    "robust_accuracy": "accuracy",
+    "fgsm": "attacks",
+    "pgd": "attacks",
+    "RADIAL_SAMPLES": "boundary",
+    "SECTORS": "boundary",
+    "boundary_distance": "boundary",
+    "GOLDEN_ANGLE": "flips",
+    "disc_samples": "flips",
+    "flip_fraction": "flips",
+    "linearized_flip_fraction": "flips",
+}
 
 __all__ = [
     "ATTACKS",
@@ -57,3 +77,11 @@ __all__ = [
     "pgd",
     "robust_accuracy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The attacks and searches, imported (with torch) the first time one is asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

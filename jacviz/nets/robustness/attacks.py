@@ -28,6 +28,7 @@ from jacviz.nets.robustness.checks import (
     check_seed,
     model_dtype,
 )
+from jacviz.nets.robustness.defaults import ATTACKS, PGD_RESTARTS, PGD_STEPS
 from jacviz.nets.robustness.running import (
     classes_of,
     count_classes,
@@ -46,15 +47,6 @@ __all__ = [
     "pgd_rows",
     "unit_starts",
 ]
-
-ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
-"""Names of the attacks :func:`~jacviz.nets.robustness.accuracy.robust_accuracy` runs."""
-
-PGD_STEPS: int = 20
-"""Default steps of each PGD run (Madry et al.'s step size 2.5·ε/steps crosses the ball twice)."""
-
-PGD_RESTARTS: int = 12
-"""Default PGD runs per point, from starts spread round the ball's edge (see :func:`pgd`)."""
 
 
 def _ascent_weights(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import torch
 
+from jacviz.nets.robustness.defaults import NORMS
+
 __all__ = [
     "NORMS",
     "check_norm",
@@ -24,9 +26,6 @@ __all__ = [
     "step_direction",
     "unit",
 ]
-
-NORMS: tuple[str, ...] = ("2", "inf")
-"""Names of the attack norms: the Euclidean ball (``"2"``) and the square (``"inf"``)."""
 
 
 def check_norm(norm: object) -> str:
