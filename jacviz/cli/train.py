@@ -1,9 +1,12 @@
-"""``jacviz train``: train a 2D classifier headless, measure it, and optionally save it.
+"""``jacviz train``: train a classifier headless, measure it, and optionally save it.
 
 ``jacviz train --dataset moons --jr-lambda 0.1 [--json] [--out FILE]`` trains an MLP (with
-or without Jacobian regularization) on a toy dataset or a CSV, and reports its accuracy,
-mean Jacobian Frobenius norm and accuracy under L2 PGD attacks. Every setting is checked
-before any work, so that a bad one is refused at once rather than after minutes of training.
+or without Jacobian regularization) on a toy dataset, a CSV, the 8×8 digits
+(``--dataset digits``) or an ``.npz`` of your own (``--npz FILE``), and reports its accuracy,
+mean Jacobian Frobenius norm and accuracy under L2 PGD attacks, all on raw inputs (data of more
+than two inputs is trained standardized, and saved with the standardization folded in). Every
+setting is checked before any work, so that a bad one is refused at once rather than after
+minutes of training.
 """
 
 from __future__ import annotations
@@ -17,33 +20,29 @@ from jacviz.cli.output import print_json
 from jacviz.support.text_input import parse_integer, quote
 
 if TYPE_CHECKING:
+    from jacviz.nets.data import VectorDataset
     from jacviz.nets.datasets import Dataset
     from jacviz.nets.training import TrainConfig
 
 DEFAULT_EPSILONS = (0.05, 0.1, 0.2, 0.3)
-"""The PGD radii ``--epsilons`` defaults to."""
+"""The PGD radii ``--epsilons`` defaults to for 2D data; for data of more inputs, these
+fractions of its spread (:func:`jacviz.nets.trained.default_epsilons`, whose tuple this is: not
+imported, since importing the cli package loads no torch)."""
 MAX_EPSILONS = 16
 """Most PGD radii ``--epsilons`` takes: each is an attack over every test point."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``train`` and its options to the command's subparsers."""
-    from jacviz.nets.datasets import MAX_COORDINATE
-    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
-
     train = commands.add_parser(
         "train",
-        help="train a 2D classifier, with or without Jacobian regularization, and measure it",
-        description="Train an MLP classifier on a toy dataset (or a CSV of x,y,label) and "
-        "report its accuracy, mean Jacobian Frobenius norm and accuracy under L2 PGD attacks.",
+        help="train a classifier, with or without Jacobian regularization, and measure it",
+        description="Train an MLP classifier on a toy dataset, a CSV of x,y,label, the 8x8 "
+        "digits or an .npz of X, y[, split], and report its accuracy, mean Jacobian Frobenius "
+        "norm and accuracy under L2 PGD attacks.",
     )
-    add_training_options(train)
-    train.add_argument(
-        "--epsilons",
-        default=",".join(map(str, DEFAULT_EPSILONS)),
-        help=f"PGD radii (L2, data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} starts) "
-        f"for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to {MAX_COORDINATE:g}",
-    )
+    add_training_options(train, vector_data=True)
+    add_epsilons_option(train)
     train.add_argument(
         "--out", metavar="FILE", type=FILE_NAME, help="save the model (.safetensors)"
     )
@@ -51,11 +50,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=run)
 
 
-def add_training_options(parser: argparse.ArgumentParser) -> list[str]:
+def add_epsilons_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--epsilons``, the PGD radii of ``pgd_accuracy`` (``jacviz train`` and ``sweep``)."""
+    from jacviz.nets.datasets import MAX_COORDINATE
+    from jacviz.nets.robustness import PGD_RESTARTS, PGD_STEPS
+
+    parser.add_argument(
+        "--epsilons",
+        default=None,
+        help=f"PGD radii (L2, raw data units; {PGD_STEPS} steps from each of {PGD_RESTARTS} "
+        f"starts) for pgd_accuracy, an upper bound: up to {MAX_EPSILONS}, each 0 to "
+        f"{MAX_COORDINATE:g} (default: {','.join(map(str, DEFAULT_EPSILONS))}; for data of more "
+        "than 2 inputs, these fractions of its RMS spread)",
+    )
+
+
+def add_training_options(
+    parser: argparse.ArgumentParser, vector_data: bool = False, lists: tuple[str, str] | None = None
+) -> list[str]:
     """Add the options of a training run (data, model, optimizer, regularizer) to ``parser``.
 
-    ``jacviz train`` and ``jacviz animate --training`` read the same options with the same
-    checks (:func:`training_config`, :func:`training_data`). Returns their destinations.
+    ``jacviz train``, ``jacviz sweep``, ``jacviz animate --training`` and ``jacviz lab`` read
+    the same options with the same checks (:func:`training_config`, :func:`training_data`).
+    With ``vector_data``, the data may also have more than two inputs: ``--dataset digits``
+    and ``--npz FILE`` (the commands that draw the plane leave them out). With ``lists``
+    (default λ and seed lists, as text), ``--jr-lambda`` and ``--seeds`` take comma-separated
+    lists, kept as text for the caller to parse (``jacviz sweep``). Returns their destinations.
     """
     from jacviz.nets.datasets import (
         DATASETS,
@@ -80,11 +100,22 @@ def add_training_options(parser: argparse.ArgumentParser) -> list[str]:
     before = {action.dest for action in parser._actions}
     defaults = TrainConfig()
     train = parser
+    from jacviz.nets.data import VECTOR_DATASETS
+
     data = train.add_mutually_exclusive_group()
-    data.add_argument("--dataset", choices=DATASETS, default="moons", help="(default: moons)")
+    names = DATASETS + VECTOR_DATASETS if vector_data else DATASETS
+    data.add_argument("--dataset", choices=names, default="moons", help="(default: moons)")
     data.add_argument(
         "--csv", metavar="FILE", type=FILE_NAME, help="points from a CSV file: x,y,label[,split]"
     )
+    if vector_data:
+        data.add_argument(
+            "--npz",
+            metavar="FILE",
+            type=FILE_NAME,
+            help="points of any dimension from an .npz with arrays X (N x d), y (N) and "
+            "optionally split (N: True or 1 or 'test' for held-out points)",
+        )
     train.add_argument(
         "--points", type=WHOLE, default=200, help=f"dataset size, to {MAX_POINTS} (default: 200)"
     )
@@ -101,14 +132,23 @@ def add_training_options(parser: argparse.ArgumentParser) -> list[str]:
         "--test-fraction",
         type=REAL,
         default=0.3,
-        help=f"held-out share, 0 to {MAX_TEST_FRACTION:g} (default: 0.3)",
+        help=f"held-out share, 0 to {MAX_TEST_FRACTION:g} (default: 0.3; a file's split "
+        "column or array takes precedence)",
     )
-    train.add_argument(
-        "--jr-lambda",
-        type=REAL,
-        default=0.0,
-        help=f"weight λ of mean ‖J‖²F, 0 to {MAX_PENALTY:g} (default: 0, off)",
-    )
+    if lists is None:
+        train.add_argument(
+            "--jr-lambda",
+            type=REAL,
+            default=0.0,
+            help=f"weight λ of mean ‖J‖²F, 0 to {MAX_PENALTY:g} (default: 0, off)",
+        )
+    else:
+        train.add_argument(
+            "--jr-lambda",
+            default=lists[0],
+            help=f"comma-separated weights λ of mean ‖J‖²F, each 0 to {MAX_PENALTY:g} "
+            f"(default: {lists[0]})",
+        )
     train.add_argument("--estimator", choices=ESTIMATORS, default=defaults.estimator)
     train.add_argument(
         "--n-proj",
@@ -140,38 +180,45 @@ def add_training_options(parser: argparse.ArgumentParser) -> list[str]:
         help=f"L2 on the weights, 0 to {MAX_PENALTY:g}",
     )
     train.add_argument("--steps", type=WHOLE, default=defaults.steps, help=f"1 to {MAX_STEPS}")
-    train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
+    if lists is None:
+        train.add_argument("--seed", type=WHOLE, default=0, help="data, initialization and batches")
+    else:
+        train.add_argument(
+            "--seeds",
+            dest="seed",
+            default=lists[1],
+            help=f"comma-separated seeds, each fixing a run's data split, initialization and "
+            f"batches (default: {lists[1]})",
+        )
     return [action.dest for action in parser._actions if action.dest not in before]
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, measure and maybe save the classifier ``args`` describe; returns the exit status."""
-    import torch
-
     from jacviz.nets.networks import NetworkError, save_mlp
-    from jacviz.nets.robustness import robust_accuracy
-    from jacviz.nets.training import TrainingError, jacobian_frobenius, load_state
+    from jacviz.nets.trained import default_epsilons, measure, raw_model
+    from jacviz.nets.training import TrainingError
     from jacviz.nets.training import run as run_training
 
     # Every setting is checked before any work: the config and the data settings check their
     # own ranges (as for the lab and sessions), then the target, then the file is read.
-    epsilons = _epsilons(args.epsilons)
+    epsilons = None if args.epsilons is None else parse_epsilons(args.epsilons)
     config = training_config(args)
     if args.out is not None:
         _check_writable(Path(args.out))  # before training, not after minutes of it
     data = training_data(args)
+    epsilons = default_epsilons(data) if epsilons is None else epsilons
     try:
         last = run_training(data, config)
     except TrainingError as error:
         raise UsageError(str(error)) from None
-    model = load_state(config, last.state, data.train_points.shape[1], data.n_classes)
-    # Robustness and ‖J‖F are measured on held-out points when there are any.
-    held_out = data.test_points.shape[0] > 0
-    points = data.test_points if held_out else data.train_points
-    labels = data.test_labels if held_out else data.train_labels
-    pgd = robust_accuracy(model, points, labels, epsilons, attack="pgd", norm="2", seed=config.seed)
+    # The model on raw inputs; robustness and ‖J‖F on held-out points when there are any.
+    model = raw_model(data, config, last.state)
+    measured = measure(model, data, epsilons, config.seed)
+    held_out = measured.measured_on == "test"
     result = {
         "dataset": data.name,
+        "inputs": int(data.train_points.shape[1]),
         "classes": int(data.n_classes),
         "train_points": int(data.train_points.shape[0]),
         "test_points": int(data.test_points.shape[0]),
@@ -179,9 +226,9 @@ def run(args: argparse.Namespace) -> int:
         "steps_done": last.step,
         "train_accuracy": last.train_accuracy,
         "test_accuracy": last.test_accuracy if held_out else None,
-        "mean_jacobian_frobenius": float(jacobian_frobenius(model, points).mean()),
-        "measured_on": "test" if held_out else "train",
-        "pgd_accuracy": {repr(float(e)): a for e, a in sorted(pgd.items())},
+        "mean_jacobian_frobenius": measured.mean_jacobian_frobenius,
+        "measured_on": measured.measured_on,
+        "pgd_accuracy": {repr(float(e)): a for e, a in sorted(measured.pgd_accuracy.items())},
         "seconds": last.seconds,
         "diverged": last.diverged,
         "saved": None,
@@ -198,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
             result["test_accuracy"],  # None without held-out points: written as null
         )
         try:
-            save_mlp(model.to(torch.float32), args.out, metadata=metadata)
+            save_mlp(model, args.out, metadata=metadata)
         except (NetworkError, OSError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise UsageError(f"cannot save the model to {quote(args.out)}: {reason}") from None
@@ -216,7 +263,7 @@ def training_config(args: argparse.Namespace) -> TrainConfig:
     The data settings are checked too (unless the points come from a CSV), so that a bad
     one is refused at once, before any work; a UsageError says what is wrong in one line.
     """
-    from jacviz.nets.datasets import DatasetError, check_dataset_settings
+    from jacviz.nets.datasets import DATASETS, DatasetError, check_dataset_settings
     from jacviz.nets.training import TrainConfig, TrainingError
 
     hidden = numbers_option(args.hidden, "--hidden", parse_integer, example="32,32")
@@ -234,7 +281,8 @@ def training_config(args: argparse.Namespace) -> TrainConfig:
             n_proj=args.n_proj,
             weight_decay=args.weight_decay,
         )
-        if args.csv is None:  # with --csv, the generator's settings are unused
+        if args.csv is None and args.dataset in DATASETS and getattr(args, "npz", None) is None:
+            # With a file or the digits, the generator's settings are unused.
             check_dataset_settings(
                 args.dataset, args.points, args.noise, args.seed, args.test_fraction, args.classes
             )
@@ -243,11 +291,20 @@ def training_config(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
-def training_data(args: argparse.Namespace) -> Dataset:
-    """The run's points: the ``--dataset`` drawn or the ``--csv`` read (a UsageError if bad)."""
+def training_data(args: argparse.Namespace) -> Dataset | VectorDataset:
+    """The run's points: the ``--dataset`` drawn or loaded, or the ``--csv`` or ``--npz`` read.
+
+    A UsageError of one line if they cannot be had. ``--dataset digits`` and ``--npz`` only
+    exist for the commands added with ``vector_data``; the others always get a 2D Dataset.
+    """
+    from jacviz.nets.data import VECTOR_DATASETS, load_digits, load_npz
     from jacviz.nets.datasets import DatasetError, load_csv, make_dataset
 
     try:
+        if getattr(args, "npz", None) is not None:
+            return load_npz(args.npz, test_fraction=args.test_fraction, seed=args.seed)
+        if args.dataset in VECTOR_DATASETS:
+            return load_digits(test_fraction=args.test_fraction, seed=args.seed)
         if args.csv is not None:
             return load_csv(args.csv, test_fraction=args.test_fraction, seed=args.seed)
         return make_dataset(
@@ -262,8 +319,11 @@ def training_data(args: argparse.Namespace) -> Dataset:
         raise UsageError(str(error)) from None
 
 
-def _epsilons(text: str) -> list[float]:
-    """The PGD radii of ``--epsilons``: 1 to MAX_EPSILONS numbers, 0 to MAX_COORDINATE."""
+def parse_epsilons(text: str) -> list[float]:
+    """The PGD radii of ``--epsilons``: 1 to MAX_EPSILONS numbers, 0 to MAX_COORDINATE.
+
+    A UsageError of one line otherwise.
+    """
     from jacviz.nets.datasets import MAX_COORDINATE
 
     epsilons = numbers_option(text, "--epsilons", example="0.05,0.1")
@@ -289,7 +349,9 @@ def format_training(result: dict) -> str:
     from jacviz.math.probe import format_number
 
     config = result["config"]
-    widths = "-".join(str(w) for w in [2, *config["hidden"], result["classes"]])
+    widths = "-".join(
+        str(w) for w in [result.get("inputs", 2), *config["hidden"], result["classes"]]
+    )
     regularizer = (
         f"λ = {format_number(config['jr_lambda'])} ({config['estimator']}"
         + (f", {config['n_proj']} projection(s))" if config["estimator"] == "random" else ")")

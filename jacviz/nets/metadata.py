@@ -25,6 +25,15 @@ every reader accepts every file already written. The keys, in the order they are
     Mean ‖J‖_F of the logits over the test points, where the writer measured it.
 ``domain`` (list of 4 numbers)
     ``[xmin, xmax, ymin, ymax]``: the data's rectangle, where the map view opens the network.
+    Only for 2D data: data of more inputs has no plane of its own.
+``input_standardization`` (object, optional)
+    For data of more inputs (:class:`~jacviz.nets.data.VectorDataset`): ``{"mean": [...],
+    "std": [...], "folded": true}``, the per-input standardization the network was trained
+    with. It is *folded* into the saved network's first layer, so the file's network takes raw
+    inputs and nothing is to be applied when it is loaded: this records what was done, for
+    information (and to rebuild the standardized inputs the training saw).
+``input_shape`` (list of int, optional)
+    How the inputs form an image, row by row (``[8, 8]`` for the digits).
 
 Optional keys are left out, not written as null, when the writer has nothing to say; a number
 that is not finite is written as null (JSON has no NaN).
@@ -38,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jacviz.math.grid import Domain
+from jacviz.nets.data import DIGITS_SHAPE, Standardization, VectorDataset
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.training import TrainConfig, TrainingError
 
@@ -51,7 +61,7 @@ def _json_number(value: float | None) -> float | None:
 
 def classifier_metadata(
     description: str,
-    dataset: Dataset,
+    dataset: Dataset | VectorDataset,
     config: TrainConfig,
     train_accuracy: float | None,
     test_accuracy: float | None,
@@ -66,8 +76,9 @@ def classifier_metadata(
     ----------
     description : str
         One line on what the network is.
-    dataset : Dataset
-        The data it was trained on: its class names, name and rectangle are written.
+    dataset : Dataset or VectorDataset
+        The data it was trained on: its class names, name and rectangle (2D) or
+        standardization (more inputs) are written.
     config : TrainConfig
         How it was trained.
     train_accuracy, test_accuracy : float or None
@@ -81,7 +92,6 @@ def classifier_metadata(
         so that a reader can rebuild the data.
 
     """
-    domain = dataset.domain
     metadata: dict[str, Any] = {
         "description": description,
         "class_names": list(dataset.class_names),
@@ -94,7 +104,14 @@ def classifier_metadata(
     metadata["test_accuracy"] = _json_number(test_accuracy)
     if mean_jacobian_frobenius is not None:
         metadata["mean_jacobian_frobenius"] = _json_number(mean_jacobian_frobenius)
-    metadata["domain"] = [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
+    if isinstance(dataset, VectorDataset):
+        standardization = dataset.standardization.to_json()
+        metadata["input_standardization"] = {**standardization, "folded": True}
+        if dataset.name == "digits":
+            metadata["input_shape"] = list(DIGITS_SHAPE)
+    else:
+        domain = dataset.domain
+        metadata["domain"] = [domain.xmin, domain.xmax, domain.ymin, domain.ymax]
     return metadata
 
 
@@ -121,6 +138,11 @@ class ClassifierMetadata:
         NaN where the file has no number.
     domain : Domain or None
         The rectangle to open the network on, when the file has a valid one.
+    standardization : Standardization or None
+        The input standardization the network was trained with (already folded into the
+        saved weights: for information), when the file has a valid one.
+    input_shape : tuple of int or None
+        How the inputs form an image, when the file says.
 
     """
 
@@ -134,6 +156,8 @@ class ClassifierMetadata:
     test_accuracy: float = math.nan
     mean_jacobian_frobenius: float = math.nan
     domain: Domain | None = None
+    standardization: Standardization | None = None
+    input_shape: tuple[int, ...] | None = None
 
 
 def _number(value: object) -> float:
@@ -174,6 +198,13 @@ def read_classifier_metadata(metadata: Mapping[str, object]) -> ClassifierMetada
             domain = Domain(*(float(b) for b in bounds))
         except (TypeError, ValueError):
             domain = None
+    shape = metadata.get("input_shape")
+    if not (
+        isinstance(shape, list)
+        and 1 <= len(shape) <= 4
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+    ):
+        shape = None
     return ClassifierMetadata(
         description=str(metadata.get("description", "")),
         class_names=class_names,
@@ -185,4 +216,6 @@ def read_classifier_metadata(metadata: Mapping[str, object]) -> ClassifierMetada
         test_accuracy=_number(metadata.get("test_accuracy")),
         mean_jacobian_frobenius=_number(metadata.get("mean_jacobian_frobenius")),
         domain=domain,
+        standardization=Standardization.from_json(metadata.get("input_standardization")),
+        input_shape=None if shape is None else tuple(shape),
     )

@@ -84,7 +84,7 @@ def load_npz(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
     if not data.startswith(b"PK"):
         raise DatasetError(
             f"{name} is not an .npz archive (numpy.savez writes one); "
-            + ("an .npy file holds one array" if data.startswith(b"\x93NUMPY") else "")
+            + ("an .npy file holds one array; " if data.startswith(b"\x93NUMPY") else "")
             + "save X and y with numpy.savez(FILE, X=X, y=y)"
         )
     try:
