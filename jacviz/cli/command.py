@@ -2,9 +2,9 @@
 
 :func:`main` reads the command line (``jacviz FILE`` and ``--at -1,2`` included), dispatches to
 the app launch or to a subcommand's module (:mod:`~jacviz.cli.probe`,
-:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`, :mod:`~jacviz.cli.animate`,
-:mod:`~jacviz.cli.lab`), and turns whatever goes wrong into one line on stderr and an exit
-status: nothing else ever reaches stderr.
+:mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.sweep`, :mod:`~jacviz.cli.render`,
+:mod:`~jacviz.cli.animate`, :mod:`~jacviz.cli.lab`), and turns whatever goes wrong into one
+line on stderr and an exit status: nothing else ever reaches stderr.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from jacviz.cli.lab import add_parser as add_lab_parser
 from jacviz.cli.output import complain, tolerant_output
 from jacviz.cli.probe import add_parser as add_probe_parser
 from jacviz.cli.render import add_parser as add_render_parser
+from jacviz.cli.sweep import add_parser as add_sweep_parser
 from jacviz.cli.train import add_parser as add_train_parser
 from jacviz.support.text_input import quote
 
@@ -39,7 +40,7 @@ EXIT_INTERNAL = 1
 """Exit status for an internal error (a bug), also said in one line."""
 EXIT_INTERRUPTED = 130
 """Exit status when interrupted (Ctrl+C), as shells report SIGINT."""
-COMMANDS = ("probe", "train", "render", "animate", "lab")
+COMMANDS = ("probe", "train", "sweep", "render", "animate", "lab")
 """The subcommands: any other first word must be a file to open in the app."""
 VALUE_OPTIONS = ("--at", "--probe", "--domain")
 """Options whose value may start with a minus sign (a negative coordinate)."""
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
     add_probe_parser(commands)
     add_train_parser(commands)
+    add_sweep_parser(commands)
     add_render_parser(commands)
     add_animate_parser(commands)
     add_lab_parser(commands)

@@ -1,0 +1,133 @@
+"""λ sweeps: the same numbers in this process, on 2 local processes and on a Dask cluster."""
+
+import json
+import threading
+
+import pytest
+
+from jacviz.cli import main
+from jacviz.nets.datasets import make_dataset
+from jacviz.nets.sweep import MAX_RUNS, SweepError, check_sweep, run_sweep, train_and_measure
+from jacviz.nets.training import TrainConfig
+
+CONFIG = TrainConfig(hidden=(8,), steps=25, batch_size=32)
+LAMBDAS, SEEDS = [0.0, 0.1], [0, 1]
+
+
+def moons(seed):
+    return make_dataset("moons", n_points=60, seed=seed)
+
+
+def numbers(sweep):
+    """Every field of every run but the wall-clock seconds."""
+    return [dict(run.to_json(), seconds=None) for run in sweep.runs]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return run_sweep(moons, CONFIG, LAMBDAS, SEEDS, workers=1)
+
+
+def test_runs_come_in_lambda_then_seed_order_and_are_what_one_run_gives(reference):
+    assert [(r.jr_lambda, r.seed) for r in reference.runs] == [(0, 0), (0, 1), (0.1, 0), (0.1, 1)]
+    assert reference.epsilons == (0.05, 0.1, 0.2, 0.3) and not reference.cancelled
+    alone = train_and_measure(moons(1), CONFIG.replace(jr_lambda=0.1, seed=1), reference.epsilons)
+    assert dict(alone.to_json(), seconds=None) == numbers(reference)[3]
+    # Seeds fix everything, so two seeds differ, and λ changes the model.
+    assert numbers(reference)[0] != numbers(reference)[1]
+    assert reference.runs[2].mean_jacobian_frobenius < reference.runs[0].mean_jacobian_frobenius
+
+
+@pytest.mark.timeout(300)
+def test_two_local_processes_give_identical_runs(reference):
+    seen = []
+    sweep = run_sweep(
+        moons, CONFIG, LAMBDAS, SEEDS, workers=2, progress=lambda d, t, r: seen.append((d, t))
+    )
+    assert numbers(sweep) == numbers(reference)
+    assert sorted(seen) == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+@pytest.mark.timeout(300)
+def test_a_dask_local_cluster_gives_identical_runs(reference):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as cluster:
+        sweep = run_sweep(moons, CONFIG, LAMBDAS, SEEDS, dask_address=cluster.scheduler_address)
+    assert numbers(sweep) == numbers(reference)
+
+
+def test_cancel_stops_after_the_current_run_and_keeps_what_finished():
+    stop = threading.Event()
+    sweep = run_sweep(
+        moons, CONFIG, LAMBDAS, SEEDS, progress=lambda *_: stop.set(), cancel=stop.is_set
+    )
+    assert sweep.cancelled and len(sweep.runs) == 1
+    assert run_sweep(moons, CONFIG, LAMBDAS, SEEDS, cancel=lambda: True).runs == ()
+
+
+@pytest.mark.parametrize(
+    ("lambdas", "seeds", "workers", "address", "message"),
+    [
+        ([], [0], 1, None, "at least one"),
+        ([0.1, 0.1], [0], 1, None, "listed once"),
+        ([-1.0], [0], 1, None, "from 0 to"),
+        ([float("nan")], [0], 1, None, "from 0 to"),
+        (["0.1"], [0], 1, None, "numbers"),
+        ([0.1], [-1], 1, None, "seeds must be"),
+        ([0.1], [1.5], 1, None, "seeds must be"),
+        ([0.1], [True], 1, None, "seeds must be"),
+        ([0.1], [0], 0, None, "workers"),
+        ([0.1], [0], 1000, None, "workers"),
+        ([0.1], [0], 1, "localhost:8786", "tcp://HOST:PORT"),
+        (list(range(MAX_RUNS + 1)), [0], 1, None, "at most"),
+    ],
+)
+def test_hostile_arguments_are_refused_before_any_work(lambdas, seeds, workers, address, message):
+    with pytest.raises(SweepError, match=message):
+        check_sweep(CONFIG, lambdas, seeds, workers, address)
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_scheduler_is_one_line_after_the_timeout(capsys):
+    argv = ["sweep", "--steps", "5", "--dask", "tcp://127.0.0.1:9", "--dask-timeout", "1"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_command_line_sweep_prints_the_runs_as_json(capsys, reference):
+    argv = ["sweep", "--dataset", "moons", "--points", "60", "--hidden", "8", "--steps", "25"]
+    argv += ["--batch-size", "32", "--jr-lambda", "0,0.1", "--seeds", "0,1", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [dict(run, seconds=None) for run in result["runs"]] == numbers(reference)
+    assert result["jr_lambdas"] == [0.0, 0.1] and result["seeds"] == [0, 1]
+    assert result["engine"] == "joblib" and result["config"]["steps"] == 25
+    for run in result["runs"]:
+        for key in ("jr_lambda", "seed", "test_accuracy", "mean_jacobian_frobenius"):
+            assert key in run
+        assert set(run["pgd_accuracy"]) == {"0.05", "0.1", "0.2", "0.3"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--jr-lambda", "0,x"], "--jr-lambda expects comma-separated numbers"),
+        (["--jr-lambda", "0,2e6"], "from 0 to"),
+        (["--seeds", "0,0"], "listed once"),
+        (["--seeds", "1.5"], "--seeds expects comma-separated whole numbers"),
+        (["--workers", "0"], "workers"),
+        (["--workers", "2", "--dask", "tcp://h:1"], "leave it out with --dask"),
+        (["--dask", "nowhere"], "tcp://HOST:PORT"),
+        (["--dask-timeout", "0"], "--dask-timeout"),
+        (["--hidden", "0"], "hidden widths"),
+        (["--npz", "missing.npz"], "does not exist"),
+    ],
+)
+def test_bad_sweep_options_are_one_line(capsys, argv, message):
+    assert main(["sweep", "--steps", "5", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
