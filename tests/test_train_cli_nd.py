@@ -94,3 +94,12 @@ def test_commands_that_draw_the_plane_do_not_offer_vector_data(capsys):
 
 def test_the_command_line_default_radii_are_the_core_ones():
     assert tuple(DEFAULT_EPSILONS) == CORE_EPSILONS
+
+
+def test_saving_a_model_of_one_input_is_refused_before_training(capsys, tmp_path):
+    path = tmp_path / "line.npz"
+    np.savez(path, X=np.arange(20.0)[:, None], y=np.arange(20) % 2)
+    argv = ["train", *TINY, "--npz", str(path), "--out", str(tmp_path / "m.safetensors")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "at least 2 inputs" in err and err.count("\n") == 1

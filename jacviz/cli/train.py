@@ -207,6 +207,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_writable(Path(args.out))  # before training, not after minutes of it
     data = training_data(args)
+    if args.out is not None and data.train_points.shape[1] < 2:
+        raise UsageError(
+            f"cannot save the model to {quote(args.out)}: jacviz opens networks of at least 2 "
+            "inputs, and the data has 1"
+        )
     epsilons = default_epsilons(data) if epsilons is None else epsilons
     try:
         last = run_training(data, config)
