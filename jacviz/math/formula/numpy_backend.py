@@ -14,7 +14,8 @@ so the two agree to float64 rounding:
 - at kinks, the conventions of torch's autograd: relu'(0) = step(0) = 0, d/dz max(a, b) = 1/2
   at a tie (``Heaviside(0) = 1/2``), sign' = DiracDelta = 0;
 - powers by ``numpy.power`` on float64, never Python's power of two numbers (which raises on
-  overflow and turns ``(-8.0)**0.5`` complex).
+  overflow and turns ``(-8.0)**0.5`` complex), except the power -1/2, which torch computes as
+  ``1 / sqrt`` (nan at -inf, as for any negative number, where C's ``pow`` gives 0).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from jacviz.math.formula.codegen import compile_formula
 
 
 def _pow(base: Any, exponent: Any) -> Any:
+    # torch raises to the power -1/2 (every 1/sqrt(...) of a derivative) as 1 / sqrt: nan at
+    # -inf and -inf at -0.0, where C's pow gives +0 and +inf. Follow torch.
+    if type(exponent) is float and exponent == -0.5:
+        return 1.0 / np.sqrt(base)
     # Python's own power of two numbers raises or turns complex (-8.0 ** 0.5); numpy's does not.
     if not isinstance(base, np.ndarray) and not isinstance(exponent, np.ndarray):
         base = np.float64(base)
