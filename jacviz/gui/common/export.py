@@ -205,6 +205,9 @@ def _unpainted(views: list[QGraphicsView]) -> Iterator[None]:
             view.viewport().removeEventFilter(blocker)
 
 
+_NO_CACHE = QGraphicsItem.CacheMode.NoCache
+
+
 @contextmanager
 def _prepared(views: list[QGraphicsView], transparent: bool) -> Iterator[None]:
     """Put the views in export mode while drawing them, then back as they were.
@@ -214,13 +217,16 @@ def _prepared(views: list[QGraphicsView], transparent: bool) -> Iterator[None]:
     pixmap, which would reach SVG and PDF as fragments of a bitmap and blur at a scale. A
     view's background is drawn afresh instead of from its pixmap cache (again a bitmap),
     or left out for ``transparent``; the cache is filled with the palette even when the
-    background brush is empty.
+    background brush is empty. Items that keep their pixels between paints (a plane's grid,
+    :func:`~jacviz.gui.common.plots.cache_pixels`) are drawn afresh too, for the same reason.
     """
     saved = [(v.cacheMode(), v.backgroundBrush(), v.viewport().autoFillBackground()) for v in views]
-    items = [
-        item for view in views for item in view.scene().items() if isinstance(item, pg.GraphicsItem)
-    ]
+    every = [item for view in views for item in view.scene().items()]
+    items = [item for item in every if isinstance(item, pg.GraphicsItem)]
+    cached = [(item, item.cacheMode()) for item in every if item.cacheMode() != _NO_CACHE]
     try:
+        for item, _mode in cached:
+            item.setCacheMode(_NO_CACHE)
         for item in items:
             item.setExportMode(True, {"antialias": True})
         for view in views:
@@ -232,6 +238,8 @@ def _prepared(views: list[QGraphicsView], transparent: bool) -> Iterator[None]:
     finally:
         for item in items:
             item.setExportMode(False)
+        for item, mode in cached:
+            item.setCacheMode(mode)
         for view, (cache, brush, fill) in zip(views, saved, strict=True):
             view.setCacheMode(cache)
             view.setBackgroundBrush(brush)

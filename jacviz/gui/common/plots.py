@@ -11,8 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF
-from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QPen, QPolygonF
+from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+)
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
 
 from jacviz.gui.common import style
@@ -47,6 +56,21 @@ def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     connect = connect.reshape(-1)
     connect[:-1] &= shown[:-1] & shown[1:]
     return np.where(shown, x, 0.0), np.where(shown, y, 0.0), connect
+
+
+def simplest_connect(connect: np.ndarray, samples: int) -> np.ndarray | str:
+    """``connect`` of :func:`polyline_data` as pyqtgraph's quickest equivalent.
+
+    "all" for one unbroken polyline (the probe's square, circle, ellipse), "pairs" for
+    unbroken segments of 2 points (the edge vectors); else the array itself. pyqtgraph builds
+    those two paths in a single call instead of packing a byte stream, which a probe move
+    does for every figure and its twin in the magnifier.
+    """
+    if connect[:-1].all():
+        return "all"
+    if samples == 2 and connect[::2].all() and not connect[1::2].any():
+        return "pairs"
+    return connect
 
 
 def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +306,18 @@ def paint_regions(
     image.setVisible(True)
 
 
+def cache_pixels(item: QGraphicsItem) -> None:
+    """Keep ``item``'s pixels as a picture, drawn again only when it or the view changes.
+
+    A moving probe dirties the screen under its figures and the magnifier; every item
+    crossing that region is painted again, and a plane's grid crosses all of it (thousands of
+    antialiased segments, the most expensive thing on a plane). Cached, the grid, the fold
+    lines and the heatmap are copied instead, and drawn anew only when their data or the
+    view (pan, zoom, resize) changes. Exports draw the items themselves, not the cache.
+    """
+    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 class Marker(QGraphicsPathItem):
     """A mark of fixed screen size (a dot or a cross) at a data point, whatever the zoom.
 
@@ -313,6 +349,75 @@ class Marker(QGraphicsPathItem):
         self.setVisible(True)
 
 
+class Curve(pg.PlotCurveItem):
+    """A PlotCurveItem that finds its extent once per new data, not at every view change.
+
+    pyqtgraph forgets a curve's data bounds whenever the view's transform changes and
+    recomputes them (NaN-aware minima and maxima under a warnings filter) at the next paint.
+    A plane's curves hold only finite points (:func:`polyline_data`) and cosmetic pens, so
+    their extent depends on the data alone: :meth:`show_lines` computes it with the data,
+    which keeps the inset's re-framing at every probe move cheap.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._extent: tuple[tuple[float, float], tuple[float, float]] | None = None
+        super().__init__(*args, **kwargs)
+
+    def setData(self, *args: object, **kwargs: object) -> None:
+        """Set the data as pyqtgraph does; the extent is then computed by pyqtgraph."""
+        self._extent = None
+        super().setData(*args, **kwargs)
+
+    def show_lines(self, x: np.ndarray, y: np.ndarray, connect: np.ndarray | str) -> None:
+        """Draw the finite points ``x``, ``y`` joined where ``connect`` says (see polyline_data)."""
+        super().setData(x, y, connect=connect, skipFiniteCheck=True)
+        self._extent = (
+            ((float(x.min()), float(x.max())), (float(y.min()), float(y.max()))) if len(x) else None
+        )
+
+    def dataBounds(
+        self, ax: int, frac: float = 1.0, orthoRange: object = None
+    ) -> tuple[float | None, float | None]:
+        """The data's extent along ``ax``; pyqtgraph's own answer for partial ranges."""
+        if self._extent is None or frac < 1.0 or orthoRange is not None or not self._cosmetic():
+            return super().dataBounds(ax, frac, orthoRange)
+        return self._extent[ax]
+
+    def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
+        """Stroke the curve; pyqtgraph's own paint for anything but a plain stroke on screen.
+
+        A probe move repaints two dozen curves: their plain stroke skips the profiler,
+        the fill and shadow checks pyqtgraph makes for each of them.
+        """
+        opts = self.opts
+        pen = opts["pen"]
+        if (
+            self._exportOpts is not False
+            or self.xData is None
+            or opts["fillLevel"] is not None
+            or opts["shadowPen"] is not None
+            or opts["compositionMode"] is not None
+            or opts["stepMode"]
+            or pen is None
+            or not opts["antialias"]  # pyqtgraph may then draw separate segments
+        ):
+            super().paint(painter, option, widget)
+            return
+        if len(self.xData) and pen.style() != Qt.PenStyle.NoPen:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            painter.setPen(pen)
+            painter.drawPath(self.getPath())
+
+    def viewTransformChanged(self) -> None:
+        """The view moved: only the pixel padding of the bounding rectangle changes."""
+        self._boundingRect = None
+        self.prepareGeometryChange()
+
+    def _cosmetic(self) -> bool:
+        pen = self.opts["pen"]
+        return pen is None or pen.isCosmetic() or pen.style() == Qt.PenStyle.NoPen
+
+
 class Plane(pg.PlotWidget):
     """A plot with locked aspect and helpers to add cosmetic-pen items."""
 
@@ -327,11 +432,17 @@ class Plane(pg.PlotWidget):
             self.getAxis(side).enableAutoSIPrefix(False)
         self.setMinimumSize(320, 320)
 
-    def add_curve(self, pen: pg.QtGui.QPen, z: float) -> pg.PlotCurveItem:
-        """A new empty curve drawn with ``pen``, at depth ``z`` (higher is drawn on top)."""
-        item = pg.PlotCurveItem(pen=pen, antialias=True)
+    def add_curve(self, pen: pg.QtGui.QPen, z: float, static: bool = False) -> Curve:
+        """A new empty curve drawn with ``pen``, at depth ``z`` (higher is drawn on top).
+
+        A ``static`` curve (grid lines, fold lines: what stays while the probe moves) is
+        kept as a picture of its pixels (:func:`cache_pixels`).
+        """
+        item = Curve(pen=pen, antialias=True)
         item.setZValue(z)
         self.addItem(item)
+        if static:
+            cache_pixels(item)
         return item
 
     def add_polygon(
@@ -355,10 +466,18 @@ class Plane(pg.PlotWidget):
             item.setVisible(False)
 
     @staticmethod
-    def set_lines(item: pg.PlotCurveItem, curves: np.ndarray) -> None:
-        """Draw ``curves`` ``(L, S, 2)`` as separate polylines (undrawable points break them)."""
+    def set_lines(item: pg.PlotCurveItem, curves: np.ndarray, *twins: pg.PlotCurveItem) -> None:
+        """Draw ``curves`` ``(L, S, 2)`` as separate polylines (undrawable points break them).
+
+        ``twins`` (a magnifier's copies of ``item``) draw the same data, prepared once.
+        """
         x, y, connect = polyline_data(curves)
-        item.setData(x, y, connect=connect)
+        joins = simplest_connect(connect, curves.shape[1])
+        for each in (item, *twins):
+            if isinstance(each, Curve):
+                each.show_lines(x, y, joins)
+            else:
+                each.setData(x, y, connect=joins, skipFiniteCheck=True)
 
     @staticmethod
     def set_vectors(item: pg.PlotCurveItem, origin: np.ndarray, vectors: np.ndarray) -> None:

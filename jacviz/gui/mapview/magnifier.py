@@ -30,7 +30,7 @@ from PyQt6.QtWidgets import (
 )
 
 from jacviz.gui.common import style
-from jacviz.gui.common.plots import Marker, Plane, drawable
+from jacviz.gui.common.plots import Curve, Marker, Plane, drawable
 
 SETTING_KEY = "view/magnifier"
 """Where the window settings keep whether the magnifier is on (it is by default)."""
@@ -130,7 +130,7 @@ class Magnifier:
             color = pen.color()
             color.setAlpha(alpha)
             pen.setColor(color)
-        twin = pg.PlotCurveItem(pen=pen, antialias=True)
+        twin = Curve(pen=pen, antialias=True)
         return self._add_twin(item, twin)
 
     def twin_polygon(self, item: QGraphicsPolygonItem) -> QGraphicsPolygonItem:
@@ -165,8 +165,7 @@ class Magnifier:
 
     def set_lines(self, item: pg.PlotCurveItem, curves: np.ndarray) -> None:
         """Draw ``curves`` ``(L, S, 2)`` with ``item`` and with its twin."""
-        Plane.set_lines(item, curves)
-        Plane.set_lines(self._twins[item], curves)
+        Plane.set_lines(item, curves, self._twins[item])
 
     def set_polygon(self, item: QGraphicsPolygonItem, points: np.ndarray) -> None:
         """Fill the polygon ``points`` ``(K, 2)`` with ``item`` and with its twin."""
@@ -196,6 +195,10 @@ class Magnifier:
                     yRange=(self._subject[0][1], self._subject[1][1]),
                     padding=0,
                 )
+                # pyqtgraph applies a new range when the scene is next painted, which then
+                # dirties the inset again: a second paint per probe move. Applied now, the
+                # move is painted once.
+                self.view.updateMatrix()
         self._place(choose=False)
 
     def set_clutter(self, curves: np.ndarray) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent, QPointF, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QPointF, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QMouseEvent
 
 from jacviz.gui.common import style
@@ -15,14 +15,19 @@ from jacviz.gui.common.plots import (
     Marker,
     Plane,
     add_colorbar,
+    cache_pixels,
     paint_heatmap,
     paint_regions,
     robust_bounds,
 )
-from jacviz.gui.mapview.heatmaps import HeatmapImage
+from jacviz.gui.mapview.detail import DetailLayer, view_request
+from jacviz.gui.mapview.heatmaps import HeatmapImage, ViewRequest
 from jacviz.gui.mapview.magnifier import Magnifier
 from jacviz.math.grid import Domain, WarpedGrid
 from jacviz.math.linearize import Linearization, OutputFigures
+
+VIEW_SETTLE_MS = 80
+"""How long the input plane's view must rest before the part in view is asked for again."""
 
 
 def _segments(origin: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -44,11 +49,15 @@ class InputPlane(Plane):
         The pointer is over this point (rate-limited).
     sigHoverLeft()
         The pointer left the plane.
+    sigViewChanged(ViewRequest or None)
+        The part of the domain in view after a zoom, a pan or a resize (None: all of it),
+        once the view has settled for :data:`VIEW_SETTLE_MS`.
     """
 
     sigPointPicked = pyqtSignal(float, float)
     sigHovered = pyqtSignal(float, float)
     sigHoverLeft = pyqtSignal()
+    sigViewChanged = pyqtSignal(object)
 
     def __init__(self) -> None:
         super().__init__("Input plane", "x", "y")
@@ -62,9 +71,15 @@ class InputPlane(Plane):
         self.regions.setZValue(-20)
         self.regions.setVisible(False)
         self.addItem(self.regions)
-        self.fold_lines = self.add_curve(style.pen(style.BLACK, 2.0), -5)
-        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10)
-        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10)
+        # What stays while the probe moves is kept as pixels, so that a probe move repaints
+        # only the probe's figures and the inset (see cache_pixels).
+        for item in (self.image, self.regions):
+            cache_pixels(item)
+        self.fold_lines = self.add_curve(style.pen(style.BLACK, 2.0), -5, static=True)
+        self.detail = DetailLayer(self, self.fold_lines)
+        self.colorbar.setImageItem([self.image, self.detail.image])
+        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10, static=True)
+        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10, static=True)
         self.square = self.add_curve(style.pen(style.BLACK, 2.0), 5)
         self.circle = self.add_curve(style.pen(style.GREEN, 1.5, style=Qt.PenStyle.DashLine), 5)
         self.e1 = self.add_curve(style.pen(style.GRID_Y_CONST, 3.5), 6)
@@ -85,6 +100,16 @@ class InputPlane(Plane):
         )
         self._dragging = False
         self._domain: Domain | None = None
+        # A zoom or pan asks for the part in view once the view has settled: a wheel turn
+        # changes the range many times, and a request per step would be superseded at once.
+        self._view_sent: ViewRequest | None = None
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(VIEW_SETTLE_MS)
+        self._view_timer.timeout.connect(self._send_view)
+        view_box = self.getViewBox()
+        view_box.sigRangeChanged.connect(self._on_range_changed)
+        view_box.sigResized.connect(self._on_range_changed)
         # threadSafe=False: the pointer's events arrive on the GUI thread anyway, and the
         # thread-safe variant's timer outlived deleted planes in the test suite (a segfault).
         self._hover_proxy = pg.SignalProxy(
@@ -121,12 +146,17 @@ class InputPlane(Plane):
         magnifier.focus(np.concatenate([lin.square, lin.circle]))
 
     def show_heatmap(self, heatmap: HeatmapImage) -> None:
-        """Colour the plane by the heatmap (if any) and draw the fold lines det = 0."""
+        """Colour the plane by the heatmap (if any) and draw the fold lines det = 0.
+
+        A detail (the part in view, finer) is drawn over the domain's heatmap; a heatmap of
+        the domain replaces both.
+        """
+        if heatmap.detail:
+            self.detail.show(heatmap)
+            return
         domain = heatmap.domain
-        if heatmap.folds is not None:
-            self.set_lines(self.fold_lines, heatmap.folds)
-        else:
-            self.fold_lines.setData([], [])
+        self.detail.clear()
+        self.detail.set_domain_folds(heatmap.folds)
         self.regions.setVisible(heatmap.regions is not None)
         if heatmap.regions is not None:
             paint_regions(self.regions, heatmap.regions, domain)
@@ -137,6 +167,21 @@ class InputPlane(Plane):
         paint_heatmap(
             self.image, self.colorbar, heatmap.image, heatmap.key or "", heatmap.label, domain
         )
+
+    def view_request(self) -> ViewRequest | None:
+        """The part of the domain in view and its size in device pixels (None: all of it)."""
+        if self._domain is None:
+            return None
+        return view_request(self.getViewBox(), self._domain, self.devicePixelRatioF())
+
+    def _on_range_changed(self) -> None:
+        self._view_timer.start()
+
+    def _send_view(self) -> None:
+        request = self.view_request()
+        if request != self._view_sent:
+            self._view_sent = request
+            self.sigViewChanged.emit(request)
 
     # ---- user input ----------------------------------------------------------------------------
     # A plain left press on the plot starts moving the probe, and the plot never sees it: it
@@ -222,8 +267,8 @@ class OutputPlane(Plane):
 
     def __init__(self) -> None:
         super().__init__("Output plane: f(x, y)", "f₁", "f₂")
-        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10)
-        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10)
+        self.vertical_lines = self.add_curve(style.pen(style.GRID_X_CONST, 1.0), -10, static=True)
+        self.horizontal_lines = self.add_curve(style.pen(style.GRID_Y_CONST, 1.0), -10, static=True)
         # The true curves (solid) lie beneath their linear approximations (dashed outlines, a
         # translucent fill), so that neither approximation hides under the curve it
         # approximates: where they agree, the dashes run along the solid line.
