@@ -2,9 +2,9 @@
 
 The controller is the only place that calls the core: widgets emit intents (a new formula, a
 picked point, a heatmap choice), the controller computes, and the views draw what they are
-given. Heatmaps (a Jacobian field over a 256² grid) run off the GUI thread
-(:mod:`.heatmaps`); everything at the probe is cheap enough to compute at once
-(:mod:`.pictures` has what is computed).
+given. Heatmaps (a Jacobian field over the domain, coarse then 256², and the part in view at
+screen resolution after a zoom) run off the GUI thread (:mod:`.heatmaps`); everything at the
+probe is cheap enough to compute at once (:mod:`.pictures` has what is computed).
 
 What the user hands the app is prepared off the GUI thread too (:mod:`.loader`,
 :mod:`.openings`): a typed formula is parsed in a child process with a time limit, a network
@@ -32,6 +32,7 @@ from jacviz.gui.mapview.heatmaps import (
     FieldFailure,
     FieldResult,
     HeatmapJobs,
+    ViewRequest,
     heatmap_image,
 )
 from jacviz.gui.mapview.loaded_network import LoadedNetwork
@@ -395,8 +396,23 @@ class Controller(QObject):
         field = self._heatmaps.current_field()
         if field is not None:
             self.sigHeatmapChanged.emit(heatmap_image(field, key))
+            detail = self._heatmaps.current_detail()
+            if detail is not None:
+                self.sigHeatmapChanged.emit(heatmap_image(detail, key, field))
         else:
             self._request_field()
+
+    def set_view(self, view: ViewRequest | None) -> None:
+        """The input plane shows ``view`` of the domain (None: all of it), e.g. after a zoom.
+
+        The heatmap of that part is computed again at screen resolution, off the GUI thread,
+        and drawn over the domain's (the one on screen stays until it is ready); when the
+        domain is all in view again, the domain's field alone is shown.
+        """
+        if self._heatmaps.set_view(view):
+            field = self._heatmaps.current_field()
+            if field is not None:
+                self.sigHeatmapChanged.emit(heatmap_image(field, self._state.heatmap))
 
     @_falls_back
     def set_jacobian_of(self, kind: str) -> None:
@@ -634,9 +650,10 @@ class Controller(QObject):
             else:
                 self.sigStatus.emit(f"Could not compute the heatmap: {result.message}")
             return
-        self.sigHeatmapChanged.emit(heatmap_image(result, self._state.heatmap))
+        under = self._heatmaps.current_field() if result.detail else None
+        self.sigHeatmapChanged.emit(heatmap_image(result, self._state.heatmap, under))
         undefined = float(np.mean(result.field.nonfinite))
-        if undefined > 0:
+        if undefined > 0 and not result.detail:
             self.sigStatus.emit(
                 f"The map is not finite on {100 * undefined:.3g}% of the plane (shown blank)."
             )

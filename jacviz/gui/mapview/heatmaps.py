@@ -1,9 +1,16 @@
 """The input plane's heatmaps: a Jacobian field over the domain, computed off the GUI thread.
 
-:class:`HeatmapJobs` runs one field job at a time through a
+A field is refined progressively: a coarse one (64²) first, there within a frame, then the
+usual 256² over the domain; when the user has zoomed or panned so that the domain is not all
+in view, the visible part of it is computed again at screen resolution (at most
+:data:`~jacviz.math.budget.DETAIL_LIMIT` per side, and within the work budget), so that a
+fold stays sharp however far one zooms in. That last one is the *detail*: drawn over the
+domain's field, in the same colours.
+
+:class:`HeatmapJobs` runs these steps one at a time through a
 :class:`~jacviz.gui.common.runner.LatestOnlyRunner` (a newer request supersedes the running
-job, which stops between blocks of points), keeps the newest field for the map and domain on
-screen, and hands it on; :func:`heatmap_image` turns a field into the
+job, which stops between blocks of points), keeps the newest fields for the map, domain and
+view on screen, and hands them on; :func:`heatmap_image` turns a field into the
 :class:`HeatmapImage` the input plane draws for the quantity chosen.
 """
 
@@ -15,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from jacviz.gui.common.plots import ColourScale, colour_scale
 from jacviz.gui.common.runner import LatestOnlyRunner
-from jacviz.math.budget import side_within_budget
+from jacviz.math.budget import detail_shape, side_within_budget, work_per_point
 from jacviz.math.contour import zero_contour
 from jacviz.math.grid import Domain, sample_points
 from jacviz.math.jacobian import CHUNK_SIZE, HEATMAP_QUANTITIES, JacobianField
@@ -26,6 +34,12 @@ from jacviz.nets.views import DecisionRegions
 from jacviz.state.view import CLASSES
 
 HEATMAP_RESOLUTION = 256
+COARSE_RESOLUTION = 64
+"""The first field of a new map: a sixteenth of the points, on screen within a frame."""
+INLINE_WORK = 4e6
+"""A coarse field estimated below this many multiply-adds (a formula's: about 1 ms) is
+computed at once on the GUI thread, so that it is in the same frame as the grid; anything
+heavier (a network) waits for the worker thread."""
 FIELD_BLOCK = 4 * CHUNK_SIZE
 """Points per step of a heatmap's computation: between steps a superseded job stops."""
 
@@ -44,6 +58,10 @@ class HeatmapImage:
     domain: Domain
     regions: DecisionRegions | None = None
     """(rows, cols) argmax class and confidence, when ``key`` is "classes"."""
+    detail: bool = False
+    """True for the visible part of the domain at screen resolution, drawn over the rest."""
+    scale: ColourScale | None = None
+    """A detail's colours: the scale of the domain's field, so that both read alike."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,17 @@ class FieldResult:
     regions: DecisionRegions | None
     rows: int
     cols: int
+    detail: bool = False
+    """True when ``domain`` is the visible part of the domain (see :class:`ViewRequest`)."""
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """The part of the domain in view, and how many pixels it covers on screen."""
+
+    region: Domain
+    cols: int
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -84,10 +113,19 @@ def heatmap_label(key: str) -> str:
     return f"log10 {label}" if key == "cond" else label
 
 
-def heatmap_image(result: FieldResult, key: str | None) -> HeatmapImage:
-    """What the input plane draws of ``result`` for the quantity ``key`` (None: folds only)."""
+def heatmap_image(
+    result: FieldResult, key: str | None, under: FieldResult | None = None
+) -> HeatmapImage:
+    """What the input plane draws of ``result`` for the quantity ``key`` (None: folds only).
+
+    A detail is coloured on the scale of the field ``under`` it (the domain's), so that the
+    colours and the colour bar keep their meaning while the user zooms.
+    """
     shape = (result.rows, result.cols)
     quantity = key is not None and key != CLASSES
+    scale = None
+    if quantity and result.detail and under is not None:
+        scale = colour_scale(heatmap_values(under.field, key), key)
     return HeatmapImage(
         key=key,
         label="" if key is None else heatmap_label(key),
@@ -96,11 +134,19 @@ def heatmap_image(result: FieldResult, key: str | None) -> HeatmapImage:
         folds=None if key == CLASSES else result.folds,
         domain=result.domain,
         regions=result.regions if key == CLASSES else None,
+        detail=result.detail,
+        scale=scale,
     )
 
 
 def field_job(
-    map_: Map, source: Map, domain: Domain, classifier: bool, rows: int, cols: int
+    map_: Map,
+    source: Map,
+    domain: Domain,
+    classifier: bool,
+    rows: int,
+    cols: int,
+    detail: bool = False,
 ) -> Callable[[Callable[[], bool]], FieldResult | FieldFailure | None]:
     """The job computing ``map_``'s field over ``domain`` on a rows × cols grid.
 
@@ -127,13 +173,23 @@ def field_job(
                 regions = DecisionRegions.from_logits(logits)
         except (NetworkError, MemoryError) as error:
             return FieldFailure(map_, str(error) or "it ran out of memory")
-        return FieldResult(map_, domain, field, folds, regions, rows, cols)
+        return FieldResult(map_, domain, field, folds, regions, rows, cols, detail)
 
     return compute
 
 
+@dataclass(frozen=True)
+class FieldStep:
+    """One field to compute: its rectangle, its resolution, and whether it is a detail."""
+
+    domain: Domain
+    rows: int
+    cols: int
+    detail: bool
+
+
 class HeatmapJobs(QObject):
-    """Computes the heatmaps' fields off the GUI thread, newest request only.
+    """Computes the heatmaps' fields off the GUI thread, coarse to fine, newest request only.
 
     Parameters
     ----------
@@ -144,7 +200,8 @@ class HeatmapJobs(QObject):
     Signals
     -------
     sigComputed(FieldResult or FieldFailure)
-        A field of the map and domain on screen, or why that map failed to give one.
+        A field of the map and domain (or view) on screen, or why that map failed to give one.
+        For one request: the coarse field, then the domain's, then the detail, if any.
     sigStatus(str)
         Information for the status bar (a heavy map drawn coarser, a job that crashed).
 
@@ -157,33 +214,111 @@ class HeatmapJobs(QObject):
         super().__init__(parent)
         self._current = current
         self._field: FieldResult | None = None
+        self._detail: FieldResult | None = None
+        self._view: ViewRequest | None = None
+        self._job: tuple[Map, Map, bool] | None = None
+        """The map, its source and whether it is a classifier, of the newest request."""
+        self._side = HEATMAP_RESOLUTION
+        self._steps: list[FieldStep] = []
+        self._running: FieldStep | None = None
         self.runner = LatestOnlyRunner(self)
         """The background runner of the jobs (tests and renders wait on it)."""
         self.runner.sigResult.connect(self._on_result)
         self.runner.sigFailed.connect(self._on_failed)
 
+    @property
+    def running(self) -> FieldStep | None:
+        """The field being computed now, if any."""
+        return self._running
+
+    @property
+    def pending(self) -> list[FieldStep]:
+        """The fields still to compute after it, in order."""
+        return list(self._steps)
+
     def request(self, map_: Map, source: Map, domain: Domain, classifier: bool) -> None:
         """Compute the Jacobian field of ``map_`` over ``domain`` and its fold lines.
 
-        The resolution is the usual 256² unless one picture of this map would cost more than
-        the work and memory budget (a huge network): then it is coarser, and the status bar
-        says so. The job stops between blocks of points when a newer one supersedes it.
+        First a coarse field (at once, if it is cheap: a formula's), then the usual 256²,
+        unless one picture of this map would cost more than the work and memory budget (a
+        huge network): then it is coarser, and the status bar says so. Then the detail of
+        the view, if the domain is not all in view. Every job stops between blocks of points
+        when a newer request supersedes it.
         """
-        rows = cols = side_within_budget(map_, HEATMAP_RESOLUTION)
-        if rows < HEATMAP_RESOLUTION:
+        side = side_within_budget(map_, HEATMAP_RESOLUTION)
+        if side < HEATMAP_RESOLUTION:
             self.sigStatus.emit(
-                f"{source.name} is a heavy map: the heatmap is drawn at {rows}×{cols} to stay quick"
+                f"{source.name} is a heavy map: the heatmap is drawn at {side}×{side} to stay quick"
             )
-        self.runner.submit_checked(field_job(map_, source, domain, classifier, rows, cols))
+        self._job = (map_, source, classifier)
+        self._side = side
+        self._detail = None
+        coarse = [FieldStep(domain, COARSE_RESOLUTION, COARSE_RESOLUTION, False)]
+        self._steps = [
+            *(coarse if side > COARSE_RESOLUTION else []),
+            FieldStep(domain, side, side, False),
+        ]
+        detail = self._detail_step(map_, domain)
+        if detail is not None:
+            self._steps.append(detail)
+        first = self._steps.pop(0)
+        if first.rows * first.cols * work_per_point(map_, jacobian=True) > INLINE_WORK:
+            self._start(first)
+            return
+        self.runner.cancel()  # an older map's job must not deliver after this one
+        job = field_job(map_, source, domain, classifier, first.rows, first.cols)
+        try:
+            result = job(lambda: False)
+        except Exception:  # the worker runs it again, and reports the error
+            self._start(first)
+            return
+        self._running = first
+        self._on_result(result)
+
+    def set_view(self, view: ViewRequest | None) -> bool:
+        """The part of the domain in view is now ``view`` (None: all of the domain).
+
+        Its detail is computed after the domain's field (at once, if that one is done,
+        superseding an older detail); the detail on screen stays until the new one is ready.
+        Returns True when no detail should be shown any more (the domain is all in view, or
+        the domain's field is as fine as the screen there): the caller then shows that field.
+        """
+        if view == self._view:
+            return False
+        self._view = view
+        self._steps = [step for step in self._steps if not step.detail]
+        if self._job is None:
+            return False
+        _map, domain = self._current()
+        step = self._detail_step(self._job[0], domain)
+        if self._running is not None and not self._running.detail:
+            if step is not None:
+                self._steps.append(step)  # after the domain's field
+            return step is None and self._detail is not None
+        if step is None:
+            if self._running is not None:
+                self.runner.cancel()
+                self._running = None
+            dropped, self._detail = self._detail is not None, None
+            return dropped
+        self._start(step)
+        return False
 
     def current_field(self) -> FieldResult | None:
-        """The newest field, if it is still of the map and domain on screen."""
+        """The newest field of the domain, if it is still of the map and domain on screen."""
         field = self._field
         return field if field is not None and self._is_current(field) else None
 
+    def current_detail(self) -> FieldResult | None:
+        """The detail on screen, if it is of the map on screen (its view may be older)."""
+        detail = self._detail
+        return detail if detail is not None and detail.map_ is self._current()[0] else None
+
     def cancel(self) -> None:
-        """Drop the waiting job and the running one's result."""
+        """Drop the waiting jobs and the running one's result."""
         self.runner.cancel()
+        self._steps = []
+        self._running = None
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the running job ends (at shutdown); True if none runs.
@@ -192,18 +327,50 @@ class HeatmapJobs(QObject):
         """
         return self.runner.wait(msecs)
 
+    def _detail_step(self, map_: Map, domain: Domain) -> FieldStep | None:
+        """The detail of the view, if the screen there is finer than the domain's field."""
+        view = self._view
+        if view is None:
+            return None
+        rows, cols = detail_shape(map_, view.cols, view.rows)
+        cells_x = self._side * view.region.width / domain.width
+        cells_y = self._side * view.region.height / domain.height
+        if cols <= cells_x and rows <= cells_y:
+            return None
+        return FieldStep(view.region, rows, cols, True)
+
+    def _start(self, step: FieldStep) -> None:
+        assert self._job is not None
+        map_, source, classifier = self._job
+        self._running = step
+        job = field_job(map_, source, step.domain, classifier, step.rows, step.cols, step.detail)
+        self.runner.submit_checked(job)
+
     def _is_current(self, result: FieldResult | FieldFailure) -> bool:
         map_, domain = self._current()
         if isinstance(result, FieldFailure):
             return result.map_ is map_
-        return result.map_ is map_ and result.domain == domain
+        if result.map_ is not map_:
+            return False
+        if result.detail:
+            return self._view is not None and result.domain == self._view.region
+        return result.domain == domain
 
     def _on_result(self, result: FieldResult | FieldFailure | None) -> None:
-        if result is None or not self._is_current(result):
-            return
-        if isinstance(result, FieldResult):
-            self._field = result
-        self.sigComputed.emit(result)
+        self._running = None
+        if result is not None and self._is_current(result):
+            if isinstance(result, FieldFailure):
+                self._steps = []
+            elif result.detail:
+                self._detail = result
+            else:
+                self._field = result
+            self.sigComputed.emit(result)
+        # A listener may have made a new request (a failed network replaced by its formula).
+        if self._steps and self._running is None:
+            self._start(self._steps.pop(0))
 
     def _on_failed(self, message: str) -> None:
+        self._running = None
+        self._steps = []
         self.sigStatus.emit(f"Could not compute the heatmap: {message}")
