@@ -12,11 +12,14 @@ hands what was prepared to ``show`` on the GUI thread, or a
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from jacviz.gui.mapview.loaded_network import LoadedNetwork, suggestions
 from jacviz.gui.mapview.loader import Prepare, Refused
 from jacviz.gui.mapview.pictures import try_out
+from jacviz.math import maps
 from jacviz.math.formula import FormulaError
 from jacviz.math.maps import FormulaMap, Map, require_planar
 from jacviz.state.view import ViewState
@@ -25,6 +28,35 @@ ShowNetwork = Callable[[str, LoadedNetwork, Map, dict[str, object]], None]
 """``show(path, network, source, changes)``: the network on the plane, with its suggestions."""
 ShowState = Callable[[ViewState, Map, LoadedNetwork | None], None]
 """``show(state, source, network)``: the saved state with its map (and network, if any)."""
+
+
+REMEMBERED_FORMULAS = 64
+"""How many formulas that passed the check are kept, parsed, for when they are shown again."""
+_remembered: OrderedDict[tuple[str, float], FormulaMap] = OrderedDict()
+_remembered_lock = threading.Lock()
+
+
+def checked_formula(text: str) -> FormulaMap:
+    """The map of the formula ``text``, checked in a child process with a time limit.
+
+    A formula that passed the check before in this session, under the same time limit, is
+    not checked again: parsing it is deterministic, so it cannot hang now, and its parsed map
+    (immutable) is reused. Going back to a formula (a preset, the last one typed) then shows
+    it at once instead of after a child process's start. Raises FormulaError as
+    :meth:`FormulaMap.from_text` does.
+    """
+    key = (text, float(maps.FORMULA_TIME_LIMIT))
+    with _remembered_lock:
+        known = _remembered.get(key)
+        if known is not None:
+            _remembered.move_to_end(key)
+            return known
+    map_ = FormulaMap.from_text(text)  # in a child process, with a time limit
+    with _remembered_lock:
+        _remembered[key] = map_
+        while len(_remembered) > REMEMBERED_FORMULAS:
+            _remembered.popitem(last=False)
+    return map_
 
 
 def prepare_formula(text: str, show: Callable[[str, Map], None]) -> Prepare:
@@ -36,7 +68,7 @@ def prepare_formula(text: str, show: Callable[[str, Map], None]) -> Prepare:
 
     def prepare() -> Callable[[], None] | Refused:
         try:
-            map_ = FormulaMap.from_text(text)  # in a child process, with a time limit
+            map_ = checked_formula(text)
             require_planar(map_)
         except FormulaError as error:
             return Refused(str(error), column=error.column or 0, formula=True)
@@ -73,7 +105,7 @@ def prepare_state(state: ViewState, show: ShowState) -> Prepare:
 
     def prepare() -> Callable[[], None] | Refused:
         try:
-            formula = FormulaMap.from_text(state.formula)
+            formula = checked_formula(state.formula)
             require_planar(formula)
         except (FormulaError, ValueError) as error:
             return Refused(f"its formula cannot be used: {error}")
