@@ -1,8 +1,13 @@
-"""Measure how fast the app responds: one probe update, and one full map change, offscreen."""
+"""Measure how fast the app responds, offscreen: a probe update, a map change, a zoom.
+
+Also how soon a new map's first (coarse) heatmap is drawn, and how long the heatmap of the
+part in view takes after a zoom (at screen resolution).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -19,12 +24,13 @@ from PyQt6.QtCore import QEvent, QObject, QSettings
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.shell.main_window import MainWindow
-from jacviz.math.maps import TorchMap
+from jacviz.math.maps import FormulaMap, TorchMap
 from jacviz.math.presets import preset
 from jacviz.nets.networks import make_mlp
 from jacviz.state.view import ViewState
 
 PROBE_TARGET_MS = 8.0
+FORMULA_PROBE_TARGET_MS = 5.0
 FORMULA_CHANGE_TARGET_MS = 50.0
 MLP_CHANGE_TARGET_MS = 100.0
 FORMULAS = [preset(name).formula for name in ("(x² + y, xy)", "Complex exp", "Swirl", "Hénon map")]
@@ -90,6 +96,87 @@ def map_changes(app: QApplication, window: MainWindow, change, count: int) -> li
     return times
 
 
+class HeatmapClock:
+    """Records when each heatmap of a map change reached the input plane."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.start = 0.0
+        self.first: list[float] = []
+        self._waiting = False
+        # Connected after the window's own slot: the plane has taken the picture by then.
+        window.controller.sigHeatmapChanged.connect(self._on_heatmap)
+
+    def begin(self) -> None:
+        self.start = time.perf_counter()
+        self._waiting = True
+
+    def _on_heatmap(self, _image: object) -> None:
+        if self._waiting:
+            self._waiting = False
+            self.first.append(1e3 * (time.perf_counter() - self.start))
+
+
+def timed_changes(app: QApplication, window: MainWindow, change, count: int, clock) -> list:
+    """:func:`map_changes`, with the time to the first heatmap of each on ``clock``."""
+
+    def started(index: int) -> None:
+        clock.begin()
+        change(index)
+
+    return map_changes(app, window, started, count)
+
+
+ZOOMS = [
+    (0.2, 0.7, -0.4, 0.1),
+    (-1.0, -0.2, 0.3, 1.1),
+    (0.5, 0.9, 0.5, 0.9),
+    (-0.6, 0.6, -0.6, 0.6),
+]
+"""Boxes of the domain [-2, 2]² to zoom into, as fractions of its half-width."""
+
+
+def refinements(app: QApplication, window: MainWindow, count: int) -> tuple[list[float], int]:
+    """Milliseconds from a settled zoom to its detail drawn, and the detail's points.
+
+    The view is set, the plane's range settles (a redraw), and the plane's request is handed
+    to the controller as the window does once the view rests; the time runs until the field
+    of the part in view is drawn.
+    """
+    plane, controller = window.input_plane, window.controller
+    domain = controller.state.domain
+    times, points = [], 0
+    for index in range(count):
+        x0, x1, y0, y1 = (2.0 * v for v in ZOOMS[index % len(ZOOMS)])
+        plane.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        redraw(app, window)
+        request = plane.view_request()
+        start = time.perf_counter()
+        controller.set_view(request)
+        while plane.detail.region != request.region:
+            app.processEvents()
+            time.sleep(0.0005)
+        redraw(app, window)
+        times.append(1e3 * (time.perf_counter() - start))
+        detail = plane.detail.image.image
+        points = 0 if detail is None else detail.shape[0] * detail.shape[1]
+    plane.frame(np.array([domain.xmin, domain.ymin]), np.array([domain.xmax, domain.ymax]))
+    controller.set_view(None)
+    settle(app, window)
+    return times, points
+
+
+def first_paint_ratio() -> float | None:
+    """The window's first paint over a bare pyqtgraph window's (bench_startup.py), if there."""
+    try:
+        startup = importlib.import_module("bench_startup")
+    except ImportError:
+        return None
+    measure = getattr(startup, "measure_first_paint", None)
+    if measure is None:
+        return None
+    return measure(pairs=3).get("first_paint_over_bare_pyqtgraph")
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -107,6 +194,14 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
     map_changes(app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), 4)
     probe_updates(app, window, 10)
 
+    clock = HeatmapClock(window)
+    formula_maps = [FormulaMap.from_text(text, isolated=False) for text in FORMULAS]
+    timed_changes(
+        app, window, lambda i: controller.set_map(formula_maps[i % len(formula_maps)]), 8, clock
+    )
+    coarse_formula = list(clock.first)
+    refine_formula, refine_points = refinements(app, window, change_count)
+
     painted = PaintCounter(
         [window.input_plane.viewport(), window.output_plane.viewport(), window.inspector]
     )
@@ -115,11 +210,20 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
     formula_change = map_changes(
         app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), change_count
     )
+    # Formulas never shown before: each is checked in a child process first.
+    new_formula_change = map_changes(
+        app, window, lambda i: controller.set_formula(f"x**2 + y + {i + 1}/7, x*y"), change_count
+    )
 
     mlps = [TorchMap(make_mlp([2, 64, 64, 64, 2], seed=s), f"mlp{s}", 2, 2) for s in (0, 1)]
     map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), 2)
     mlp_probe = probe_updates(app, window, probe_count)
-    mlp_change = map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), change_count)
+    clock.first.clear()
+    mlp_change = timed_changes(
+        app, window, lambda i: controller.set_map(mlps[i % 2]), change_count, clock
+    )
+    coarse_mlp = list(clock.first)
+    refine_mlp, _ = refinements(app, window, max(3, change_count // 4))
     window.close()
 
     probe_all = formula_probe + mlp_probe
@@ -134,6 +238,13 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
         "map_change_ms_formula_p95": percentile(formula_change, 95),
         "map_change_ms_mlp": statistics.median(mlp_change),
         "map_change_ms_mlp_p95": percentile(mlp_change, 95),
+        "map_change_ms_formula_new": statistics.median(new_formula_change),
+        "heatmap_coarse_ms": statistics.median(coarse_mlp),
+        "heatmap_coarse_ms_formula": statistics.median(coarse_formula),
+        "heatmap_refine_ms": statistics.median(refine_formula),
+        "heatmap_refine_ms_p95": percentile(refine_formula, 95),
+        "heatmap_refine_ms_mlp": statistics.median(refine_mlp),
+        "heatmap_refine_points": refine_points,
         "mlp_jacobian_method": mlps[0].jacobian_method,
         "paints_per_probe_update": paints_per_probe_update,
         "probe_updates": probe_count,
@@ -148,7 +259,11 @@ def report(result: dict[str, object]) -> None:
         print(f"{name:<44} {value:8.2f} ms{verdict}")
 
     print("jacviz interaction benchmark (offscreen; compute + redraw)")
-    line("probe update, formula, median", result["probe_update_ms_median_formula"], PROBE_TARGET_MS)
+    line(
+        "probe update, formula, median",
+        result["probe_update_ms_median_formula"],
+        FORMULA_PROBE_TARGET_MS,
+    )
     line("probe update, formula, 95th percentile", result["probe_update_ms_p95_formula"])
     line(
         "probe update, MLP 2-64-64-64-2, median",
@@ -162,6 +277,15 @@ def report(result: dict[str, object]) -> None:
         FORMULA_CHANGE_TARGET_MS,
     )
     line("map change, MLP (grid + 256² heatmap)", result["map_change_ms_mlp"], MLP_CHANGE_TARGET_MS)
+    line("map change, formula never shown before", result["map_change_ms_formula_new"])
+    line("first (coarse) heatmap after a map change, MLP", result["heatmap_coarse_ms"])
+    line("first (coarse) heatmap, formula", result["heatmap_coarse_ms_formula"])
+    line("zoom: heatmap of the view drawn, formula", result["heatmap_refine_ms"])
+    line("zoom: heatmap of the view drawn, MLP", result["heatmap_refine_ms_mlp"])
+    print(f"points in the zoomed view's heatmap: {result['heatmap_refine_points']}")
+    if result.get("first_paint_over_bare_pyqtgraph") is not None:
+        ratio = result["first_paint_over_bare_pyqtgraph"]
+        print(f"{'first paint over a bare pyqtgraph window':<44} {ratio:8.2f} ×")
     print(f"MLP Jacobian path: {result['mlp_jacobian_method']}")
     print(f"widgets painted per probe update: {result['paints_per_probe_update']:.2f} (of 3)")
 
@@ -173,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=20, help="map changes to time")
     args = parser.parse_args(argv)
     result = run(args.probes, args.changes)
+    ratio = first_paint_ratio()
+    if ratio is not None:
+        result["first_paint_over_bare_pyqtgraph"] = ratio
     if args.json:
         print(json.dumps(result))
     else:
