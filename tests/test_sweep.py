@@ -131,3 +131,11 @@ def test_bad_sweep_options_are_one_line(capsys, argv, message):
     assert main(["sweep", "--steps", "5", *argv]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and message in err
+
+
+def test_numpy_numbers_are_accepted_as_plain_ones():
+    import numpy as np
+
+    configs = check_sweep(CONFIG, [np.float64(0.1), 1], [np.int64(3)])
+    assert [(c.jr_lambda, c.seed) for c in configs] == [(0.1, 3), (1.0, 3)]
+    assert all(type(c.seed) is int and type(c.jr_lambda) is float for c in configs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from jacviz.nets.data import VectorDataset
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.trained import default_epsilons, measure, raw_model
 from jacviz.nets.training import MAX_PENALTY, MAX_SEED, TrainConfig, TrainingError, run
+from jacviz.nets.training.config import is_whole_number
 from jacviz.support.threads import single_threaded
 
 __all__ = [
@@ -154,7 +156,7 @@ def check_sweep(
         if not (math.isfinite(value) and 0 <= value <= MAX_PENALTY):
             raise SweepError(f"each λ must be from 0 to {MAX_PENALTY:g}, got {value!r}")
     for value in seeds:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        if not is_whole_number(value) or not 0 <= value <= MAX_SEED:
             raise SweepError(f"seeds must be whole numbers from 0 to {MAX_SEED}, got {value!r}")
     count = len(lambdas) * len(seeds)
     if count > MAX_RUNS:
@@ -169,7 +171,9 @@ def check_sweep(
             )
     try:
         return [
-            config.replace(jr_lambda=float(value), seed=seed) for value in lambdas for seed in seeds
+            config.replace(jr_lambda=float(value), seed=int(seed))
+            for value in lambdas
+            for seed in seeds
         ]
     except TrainingError as error:
         raise SweepError(str(error)) from None
@@ -259,7 +263,9 @@ def _on_joblib(tasks: list[tuple], workers: int, arrived: Callable[[int, SweepRu
             if arrived(index, result):
                 return True
     finally:
-        results.close()  # on cancel: joblib drops the runs not yet started
+        with warnings.catch_warnings():  # joblib warns that it cancelled tasks: we asked it to
+            warnings.simplefilter("ignore", UserWarning)
+            results.close()  # on cancel: joblib drops the runs not yet finished
     return False
 
 
