@@ -2,7 +2,8 @@
 
 The window builds and wires its parts: the map view's widgets and
 :class:`~jacviz.gui.mapview.controller.Controller`, the menus (:mod:`.menus`), the figures
-(:mod:`.figures`), the session file (:mod:`.sessions`) and the lab window. It owns the
+(:mod:`.figures`), the session file (:mod:`.sessions`) and the lab window (imported when
+first opened, see :mod:`.lab_loader`: the window itself never needs torch). It owns the
 :class:`~jacviz.state.document.Document` (what a session and the settings save), which the
 session machinery works with, and shows the sessions it opens.
 """
@@ -47,6 +48,7 @@ from jacviz.gui.shell.figures import (
     MORPH_HOLD,
     WindowFigures,
 )
+from jacviz.gui.shell.lab_loader import LabLoader
 from jacviz.gui.shell.menus import SHORTCUTS, build_menus
 from jacviz.gui.shell.sessions import SessionKeeper
 from jacviz.gui.shell.status import WindowStatus
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         self.figures = FigureExporter(
             self, FIGURE_VIEWS, self.figure, self.settings, self.figure_available
         )
+        self.lab_loader = LabLoader(self.open_lab, self._show_lab_message, self.status.show_problem)
         menus = build_menus(self, self)
         self.heatmap_actions = menus.heatmap_actions
         self.examples_menu = menus.examples_menu
@@ -354,6 +357,19 @@ class MainWindow(QMainWindow):
         return self.figure_views.export_morph_animation()
 
     # ---- the lab and sessions ------------------------------------------------------------------
+    def request_lab(self) -> None:
+        """Open the lab (Lab menu), loading torch on a worker first if it is not loaded yet.
+
+        Meanwhile the status line says so and the cursor is busy; the window stays usable.
+        """
+        self.lab_loader.request()
+
+    def _show_lab_message(self, text: str) -> None:
+        if text:
+            self.status.show_message(text)
+        else:
+            self.status.show_hint()
+
     def open_lab(self) -> LabWindow:
         """Show the regularization lab (one per main window); its models open here.
 
@@ -405,6 +421,7 @@ class MainWindow(QMainWindow):
         if not self.sessions.confirm_discard("closing"):
             event.ignore()
             return
+        self.lab_loader.cancel()
         self.close_lab()
         self.controller.shutdown()
         self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())

@@ -70,8 +70,8 @@ class MenuTargets(Protocol):
     def reframe(self) -> None:
         """Frame both planes again."""
 
-    def open_lab(self) -> object:
-        """Show the regularization lab."""
+    def request_lab(self) -> None:
+        """Show the regularization lab (loading torch first, off the GUI thread)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def build_menus(window: QMainWindow, targets: MenuTargets) -> Menus:
 
     lab_menu = menu.addMenu("&Lab")
     lab_menu.setToolTipsVisible(True)
-    lab = _action(lab_menu, "Jacobian regularization &lab…", targets.open_lab, "Ctrl+T")
+    lab = _action(lab_menu, "Jacobian regularization &lab…", targets.request_lab, "Ctrl+T")
     lab.setToolTip(
         "Train small classifiers on toy data, with and without Jacobian regularization, "
         "and compare their decision regions and robustness"

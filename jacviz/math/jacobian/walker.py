@@ -26,11 +26,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "ActivationStep",
@@ -45,8 +47,6 @@ __all__ = [
     "parameter_dtype",
     "plan",
 ]
-
-_aten = torch.ops.aten
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class ActivationStep:
         Each kernel reads the one it needs (the output for tanh and sigmoid), so callers pass
         both; neither is modified.
         """
+        import torch
+
         ones = torch.ones_like(pre)
         out = torch.empty_like(pre)
         if self.from_result is not None:
@@ -134,6 +136,10 @@ def activation_step(module: nn.Module) -> ActivationStep | None:
     Derivatives use torch's own backward kernels, so the tangents agree with autograd to rounding
     (including the conventions at kinks: ReLU'(0) = 0, ELU'(0) = alpha, LeakyReLU'(0) = slope).
     """
+    import torch
+    from torch import nn
+
+    _aten = torch.ops.aten
     kind = type(module)
     if kind is nn.Tanh:
         # torch.tanh is the bottleneck of these MLPs on this CPU: 145 us per 2048 x 64 float32
@@ -201,6 +207,8 @@ def global_hooks_registered() -> bool:
 
     They could change any layer's output, so no model is walked while they are.
     """
+    import torch
+
     registry = torch.nn.modules.module
     hooks = getattr(registry, "_global_forward_hooks", None)
     return bool(hooks or getattr(registry, "_global_forward_pre_hooks", None))
@@ -208,6 +216,8 @@ def global_hooks_registered() -> bool:
 
 def _collect(module: nn.Module, name: str, out: list[NamedStep]) -> tuple[str, nn.Module] | None:
     """Append the steps of ``module`` to ``out``; return the first layer refused, else None."""
+    from torch import nn
+
     if has_hooks(module):
         return name, module
     kind = type(module)
@@ -281,13 +291,18 @@ def parameter_dtype(model: nn.Module) -> tuple[torch.dtype, torch.device] | None
     return (params[0].dtype, params[0].device) if params else None
 
 
-# Container and structural types the walk accepts besides the activations.
-_STRUCTURAL: tuple[type[nn.Module], ...] = (nn.Sequential, nn.Linear, nn.Identity, nn.Flatten)
+def _structural() -> tuple[type[nn.Module], ...]:
+    """Container and structural types the walk accepts besides the activations."""
+    from torch import nn
+
+    return (nn.Sequential, nn.Linear, nn.Identity, nn.Flatten)
 
 
 @functools.cache
 def _is_walked_activation(cls: type) -> bool:
     """Whether :func:`activation_step` accepts default-constructed instances of ``cls``."""
+    from torch import nn
+
     try:
         instance = cls()
     except Exception:  # classes with required arguments (e.g. nn.Threshold) are not walked
@@ -308,12 +323,14 @@ def _walked_activation_names() -> tuple[str, ...]:
 
 def _reason(module: nn.Module) -> str:
     """Why the walk refused ``module``, by re-checking its rules: a phrase after "it"."""
+    from torch import nn
+
     cls = type(module)
     base = next(
         (
             b
             for b in cls.__mro__[1:]
-            if b in _STRUCTURAL
+            if b in _structural()
             or (b.__module__ == "torch.nn.modules.activation" and _is_walked_activation(b))
         ),
         None,

@@ -1,30 +1,60 @@
 """Building small seeded MLPs, the networks jacviz trains and ships as examples.
 
 :data:`ACTIVATIONS` is also the list of activations jacviz's own MLP file format can store
-(:mod:`.mlp_schema`).
+(:mod:`.mlp_schema`). Importing this module does not import torch: the activation classes are
+looked up, and torch imported, when an MLP is built or an activation is asked for.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-
-import torch
-from torch import nn
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from jacviz.nets.networks.limits import ACTIVATION_NAMES
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 __all__ = ["ACTIVATIONS", "make_mlp"]
 
-_MODULES: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
-    "sigmoid": nn.Sigmoid,
+# The torch.nn class of each activation, by name.
+_CLASS_NAMES: dict[str, str] = {
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "gelu": "GELU",
+    "softplus": "Softplus",
+    "sigmoid": "Sigmoid",
 }
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {name: _MODULES[name] for name in ACTIVATION_NAMES}
+
+class _Activations(Mapping[str, "type[nn.Module]"]):
+    """Activation name -> torch module class; torch is imported on the first lookup."""
+
+    def __getitem__(self, name: str) -> type[nn.Module]:
+        if name not in _CLASS_NAMES:
+            raise KeyError(name)
+        from torch import nn
+
+        return getattr(nn, _CLASS_NAMES[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ACTIVATION_NAMES)
+
+    def __len__(self) -> int:
+        return len(ACTIVATION_NAMES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _CLASS_NAMES
+
+    def __repr__(self) -> str:
+        return f"ACTIVATIONS({', '.join(ACTIVATION_NAMES)})"
+
+
+assert tuple(_CLASS_NAMES) == ACTIVATION_NAMES, "the names and their classes must agree"
+
+ACTIVATIONS: Mapping[str, type[nn.Module]] = _Activations()
 """The torch module of each activation a jacviz MLP may use, by name (torch-free names:
 :data:`~jacviz.nets.networks.limits.ACTIVATION_NAMES`)."""
 
@@ -33,17 +63,22 @@ def make_mlp(
     widths: Sequence[int],
     activation: str = "tanh",
     seed: int = 0,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
     """A fully connected network ``widths[0] → … → widths[-1]`` with PyTorch's default init.
 
     The activation follows every Linear layer but the last. Weights depend only on ``seed``
     (the global random state is left untouched), so benchmarks and examples are repeatable.
+    ``dtype`` defaults to ``torch.float32``.
     """
+    import torch
+    from torch import nn
+
     if len(widths) < 2 or any(int(w) < 1 for w in widths):
         raise ValueError(f"an MLP needs at least two positive widths, got {list(widths)}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    dtype = torch.float32 if dtype is None else dtype
     layers: list[nn.Module] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

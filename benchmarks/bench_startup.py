@@ -1,0 +1,290 @@
+"""Measure start-up: ``jacviz probe --map`` and the window's first paint, as whole processes.
+
+Each measurement starts a fresh Python process and times it from the parent, so interpreter
+start-up and every import are included; pairs are interleaved (jacviz, then its baseline) so
+that a busy machine slows both alike, and the medians, min–max and median ratios are printed:
+
+- ``jacviz probe --map "x**2 + y, x*y" --at 1,2`` against ``python -c "import numpy"``, and
+  against the same command run from an older checkout (``--old REV``, by default the last
+  commit whose formula path imported torch), extracted with ``git archive``;
+- the time from process start to the main window's first paint on a formula (a small driver
+  opens the real window offscreen the way ``jacviz --map`` does and prints when the first
+  paint event arrives) against a bare pyqtgraph window (QApplication + a shown PlotWidget);
+  target: at most 2.5×;
+- whether torch was imported: every process of the probe command and of the app driver is
+  run once more under ``python -X importtime``, which lists the imports of the fork server and
+  its children too.
+
+``--json`` prints one JSON object; :func:`measure_first_paint` is the window part alone, for
+other benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+FORMULA = "x**2 + y, x*y"
+PROBE_ARGS = ["-m", "jacviz", "probe", "--map", FORMULA, "--at", "1,2"]
+FIRST_PAINT_TARGET = 2.5
+OLD_REVISION = "a0e7315"
+"""The last commit before formula maps stopped importing torch: the "old" probe command."""
+
+READY = "first-paint"
+
+# The real app on a formula, as ``jacviz --map`` opens it (gui.shell.app.run_app): the fork
+# server warmed up, the window built and shown; the first paint event of the window (or any
+# widget in it) ends the run.
+APP_DRIVER = f"""
+import os, sys, time
+from PyQt6.QtCore import QEvent, QObject, QSettings
+from jacviz.gui.shell.app import application
+from jacviz.gui.shell.main_window import MainWindow
+from jacviz.state.view import ViewState
+from jacviz.support.isolation import warm_up
+
+class FirstPaint(QObject):
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint:
+            print("{READY}", "torch" in sys.modules, flush=True)
+            os._exit(0)
+        return False
+
+warm_up()
+app = application()
+settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+window = MainWindow(ViewState(formula={FORMULA!r}), settings=settings)
+watcher = FirstPaint()
+app.installEventFilter(watcher)
+window.show()
+app.exec()
+"""
+
+# The baseline: the least a pyqtgraph window costs.
+BARE_DRIVER = f"""
+import os, sys
+from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtWidgets import QApplication
+import pyqtgraph as pg
+
+class FirstPaint(QObject):
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint:
+            print("{READY}", "torch" in sys.modules, flush=True)
+            os._exit(0)
+        return False
+
+app = QApplication(sys.argv[:1])
+plot = pg.PlotWidget()
+watcher = FirstPaint()
+app.installEventFilter(watcher)
+plot.resize(800, 600)
+plot.show()
+app.exec()
+"""
+
+
+def _environment(pythonpath: Path = ROOT) -> dict[str, str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(pythonpath))
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _time_command(args: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Seconds a whole process takes, from its start to its exit (status must be 0)."""
+    start = time.perf_counter()
+    done = subprocess.run([PYTHON, *args], env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{args} failed: {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def _time_to_ready(script: str, env: dict[str, str], cwd: Path) -> tuple[float, bool]:
+    """Seconds from starting ``python -c script`` to its READY line, and its torch flag."""
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [PYTHON, "-c", script, str(Path(scratch) / "settings.ini")],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith(READY):
+                elapsed = time.perf_counter() - start
+                process.wait(timeout=60)
+                return elapsed, line.split()[1] == "True"
+        process.wait(timeout=60)
+        raise RuntimeError(f"the driver ended without painting: {process.stderr.read()[-800:]}")
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _ratios(numerators: list[float], denominators: list[float]) -> dict[str, float]:
+    return _stats([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
+def imports_torch(args: list[str], env: dict[str, str], cwd: Path) -> bool:
+    """Whether any process of ``python args`` (fork server and children included) imports torch.
+
+    ``-X importtime`` is inherited through the environment (``PYTHONPROFILEIMPORTTIME``) by
+    every Python process started, and each writes its imports to the shared stderr.
+    """
+    env = dict(env, PYTHONPROFILEIMPORTTIME="1")
+    done = subprocess.run([PYTHON, *args], env=env, cwd=cwd, capture_output=True, text=True)
+    return any(
+        line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == "torch"
+        for line in done.stderr.splitlines()
+    )
+
+
+def measure_first_paint(pairs: int) -> dict[str, float | bool | dict[str, float]]:
+    """Time to the main window's first paint against a bare pyqtgraph window's, in ``pairs``.
+
+    Returns ``first_paint_s`` and ``bare_pyqtgraph_s`` (medians, seconds),
+    ``first_paint_over_bare_pyqtgraph`` (the median of the per-pair ratios), their min–max
+    under ``*_spread`` keys, and ``torch_imported_by_window`` (in any of the app's runs).
+    """
+    env = _environment()
+    app_times, bare_times, torch_seen = [], [], False
+    _time_to_ready(BARE_DRIVER, env, ROOT)  # warm the file cache once for both
+    _time_to_ready(APP_DRIVER, env, ROOT)
+    for _ in range(pairs):
+        elapsed, torch_loaded = _time_to_ready(APP_DRIVER, env, ROOT)
+        app_times.append(elapsed)
+        torch_seen |= torch_loaded
+        bare_times.append(_time_to_ready(BARE_DRIVER, env, ROOT)[0])
+    ratios = _ratios(app_times, bare_times)
+    return {
+        "first_paint_s": statistics.median(app_times),
+        "first_paint_spread": _stats(app_times),
+        "bare_pyqtgraph_s": statistics.median(bare_times),
+        "bare_pyqtgraph_spread": _stats(bare_times),
+        "first_paint_over_bare_pyqtgraph": ratios["median"],
+        "first_paint_over_bare_pyqtgraph_spread": ratios,
+        "torch_imported_by_window": torch_seen,
+    }
+
+
+def _old_checkout(revision: str, into: Path) -> Path | None:
+    """The ``jacviz`` package of ``revision``, extracted under ``into``; None if git cannot."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "jacviz"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return into
+
+
+def measure_probe(pairs: int, old_revision: str | None) -> dict[str, object]:
+    """``jacviz probe --map`` against ``import numpy`` and against ``old_revision``'s command."""
+    env = _environment()
+    probe, numpy_only, old = [], [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        old_root = _old_checkout(old_revision, Path(scratch)) if old_revision else None
+        old_env = _environment(old_root) if old_root is not None else None
+        for _ in range(pairs):
+            probe.append(_time_command(PROBE_ARGS, env, ROOT))
+            numpy_only.append(_time_command(["-c", "import numpy"], env, ROOT))
+            if old_env is not None:
+                old.append(_time_command(PROBE_ARGS, old_env, Path(scratch)))
+    result: dict[str, object] = {
+        "probe_cli_s": statistics.median(probe),
+        "probe_cli_spread": _stats(probe),
+        "import_numpy_s": statistics.median(numpy_only),
+        "import_numpy_spread": _stats(numpy_only),
+        "probe_cli_over_import_numpy": _ratios(probe, numpy_only)["median"],
+        "probe_cli_over_import_numpy_spread": _ratios(probe, numpy_only),
+        "probe_cli_torch_imported": imports_torch(PROBE_ARGS, env, ROOT),
+        "probe_cli_json_torch_imported": imports_torch([*PROBE_ARGS, "--json"], env, ROOT),
+    }
+    if old:
+        result |= {
+            "old_revision": old_revision,
+            "old_probe_cli_s": statistics.median(old),
+            "old_probe_cli_spread": _stats(old),
+            "probe_cli_over_old": _ratios(probe, old)["median"],
+            "probe_cli_over_old_spread": _ratios(probe, old),
+        }
+    return result
+
+
+def _line(label: str, stats: dict[str, float], unit: str = "s") -> str:
+    return f"{label:<44} {stats['median']:7.3f} {unit}  ({stats['min']:.3f}–{stats['max']:.3f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--pairs", type=int, default=7, help="interleaved pairs (default: 7)")
+    parser.add_argument(
+        "--old",
+        default=OLD_REVISION,
+        metavar="REV",
+        help=f"git revision whose probe command is the old cost (default: {OLD_REVISION}; "
+        "'' to skip)",
+    )
+    args = parser.parse_args(argv)
+    pairs = max(1, args.pairs)
+    results = measure_probe(pairs, args.old or None) | measure_first_paint(pairs)
+    results["app_torch_imported"] = imports_torch(
+        ["-c", APP_DRIVER, str(Path(tempfile.gettempdir()) / "jacviz-bench-startup.ini")],
+        _environment(),
+        ROOT,
+    )
+    results["pairs"] = pairs
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"start-up, {pairs} interleaved pairs of whole processes: median (min–max)")
+    print(_line("jacviz probe --map ... --at 1,2", results["probe_cli_spread"]))
+    print(_line('python -c "import numpy"', results["import_numpy_spread"]))
+    print(_line("  ratio probe / import numpy", results["probe_cli_over_import_numpy_spread"], "×"))
+    if "old_probe_cli_spread" in results:
+        print(
+            _line(
+                f"jacviz probe at {results['old_revision']} (old)", results["old_probe_cli_spread"]
+            )
+        )
+        print(_line("  ratio new / old", results["probe_cli_over_old_spread"], "×"))
+    print(_line("main window on a formula: first paint", results["first_paint_spread"]))
+    print(_line("bare pyqtgraph window: first paint", results["bare_pyqtgraph_spread"]))
+    verdict = "ok" if results["first_paint_over_bare_pyqtgraph"] <= FIRST_PAINT_TARGET else "MISS"
+    print(
+        _line(
+            "  ratio window / bare pyqtgraph",
+            results["first_paint_over_bare_pyqtgraph_spread"],
+            "×",
+        )
+        + f"  target ≤ {FIRST_PAINT_TARGET}: {verdict}"
+    )
+    print(
+        "torch imported: "
+        f"probe {results['probe_cli_torch_imported']}, "
+        f"probe --json {results['probe_cli_json_torch_imported']}, "
+        f"app on a formula {results['app_torch_imported'] or results['torch_imported_by_window']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
