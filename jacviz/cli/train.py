@@ -145,6 +145,7 @@ def add_training_options(
     else:
         train.add_argument(
             "--jr-lambda",
+            metavar="LAMBDAS",
             default=lists[0],
             help=f"comma-separated weights λ of mean ‖J‖²F, each 0 to {MAX_PENALTY:g} "
             f"(default: {lists[0]})",
@@ -186,6 +187,7 @@ def add_training_options(
         train.add_argument(
             "--seeds",
             dest="seed",
+            metavar="SEEDS",
             default=lists[1],
             help=f"comma-separated seeds, each fixing a run's data split, initialization and "
             f"batches (default: {lists[1]})",

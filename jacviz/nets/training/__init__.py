@@ -10,11 +10,14 @@ Jacobian Regularization"). One module per idea:
   estimators and the fused training step that computes the loss and its gradients by hand;
 - :mod:`~jacviz.nets.training.loop`: the run itself, a generator of :class:`Snapshot` objects
   (:func:`train`, :func:`run`) and what it measures (:func:`accuracy`,
-  :func:`jacobian_frobenius`).
+  :func:`jacobian_frobenius`);
+- :mod:`~jacviz.nets.training.attack`: accuracy under L2 PGD for models of any number of
+  inputs (:func:`pgd_accuracy`; the 2D attacks are :mod:`jacviz.nets.robustness`'s).
 
 Every public name is importable from here.
 """
 
+from jacviz.nets.training.attack import pgd_accuracy
 from jacviz.nets.training.config import (
     ESTIMATORS,
     MAX_BATCH,
@@ -71,6 +74,7 @@ __all__ = [
     "input_scale",
     "jacobian_frobenius",
     "load_state",
+    "pgd_accuracy",
     "projection_estimates",
     "projection_side",
     "run",
