@@ -96,7 +96,7 @@ def zoom(qtbot, controller, plane, box):
 def test_a_zoom_recomputes_the_visible_rectangle_at_screen_resolution(qtbot, wired):
     controller, plane, _sent = wired
     domain = controller.state.domain
-    request = zoom(qtbot, controller, plane, (0.2, 0.6, -0.3, 0.1))
+    request = zoom(qtbot, controller, plane, (0.3, 0.7, 0.3, 0.7))
     (x0, x1), (y0, y1) = plane.getViewBox().viewRange()
     # The region is what the plane shows (inside the domain), at one point per device pixel.
     region = request.region
@@ -120,6 +120,15 @@ def test_a_zoom_recomputes_the_visible_rectangle_at_screen_resolution(qtbot, wir
     rect = image.mapRectToParent(image.boundingRect())
     assert rect.left() == pytest.approx(region.xmin) and rect.right() == pytest.approx(region.xmax)
     assert rect.top() == pytest.approx(region.ymin) and rect.bottom() == pytest.approx(region.ymax)
+    # Its fold lines replace the domain's there (no coarse segment runs beside them).
+    fold_x, fold_y = plane.detail.folds.getData()
+    assert len(fold_x) > 100  # the fold y = 2x² crosses the view, drawn to within a pixel
+    cell = max(region.width / detail.cols, region.height / detail.rows)
+    np.testing.assert_array_less(np.abs(fold_y - 2 * fold_x**2), cell)
+    x, y = plane.fold_lines.getData()
+    assert not np.any(
+        (x >= region.xmin) & (x <= region.xmax) & (y >= region.ymin) & (y <= region.ymax)
+    )
     # Its values are the map's at the pixel centres: det J of (x² + y, xy) is 2x² − y.
     xs = region.xmin + (np.arange(detail.cols) + 0.5) * region.width / detail.cols
     ys = region.ymin + (np.arange(detail.rows) + 0.5) * region.height / detail.rows

@@ -55,11 +55,15 @@ def view_request(view_box: pg.ViewBox, domain: Domain, ratio: float = 1.0) -> Vi
 
 
 def segments_outside(segments: np.ndarray, region: Domain) -> np.ndarray:
-    """The segments ``(K, 2, 2)`` not lying wholly inside ``region``."""
+    """The segments ``(K, 2, 2)`` with neither end inside ``region``.
+
+    The detail's own fold lines reach its edges; a coarse segment poking into it would run
+    beside them, off by up to a coarse cell, and read as a doubled line.
+    """
     x, y = segments[..., 0], segments[..., 1]
     with np.errstate(invalid="ignore"):
         inside = (x >= region.xmin) & (x <= region.xmax) & (y >= region.ymin) & (y <= region.ymax)
-    return segments[~inside.all(axis=1)]
+    return segments[~inside.any(axis=1)]
 
 
 class DetailLayer:
