@@ -74,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--dask-timeout must be in (0, {MAX_DASK_TIMEOUT:g}] seconds, got {args.dask_timeout}"
         )
+    if args.dask is not None and args.dask.startswith("inproc://"):
+        raise UsageError(
+            "an inproc:// address names a cluster inside one Python process; give the "
+            "scheduler's tcp://HOST:PORT"
+        )
     if args.dask is not None and args.workers != 1:
         raise UsageError("--workers sets local processes: leave it out with --dask")
     first = copy.copy(args)

@@ -16,7 +16,9 @@ run as it finishes (``progress``) and can stop the sweep (``cancel``); the lab's
 
 from __future__ import annotations
 
+import gc
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,6 +30,7 @@ from jacviz.nets.datasets import Dataset
 from jacviz.nets.trained import default_epsilons, measure, raw_model
 from jacviz.nets.training import MAX_PENALTY, MAX_SEED, TrainConfig, TrainingError, run
 from jacviz.nets.training.config import is_whole_number
+from jacviz.support.text_input import quote
 from jacviz.support.threads import single_threaded
 
 __all__ = [
@@ -48,8 +51,10 @@ MAX_RUNS: int = 256
 MAX_WORKERS: int = 64
 """Most local worker processes (each holds torch: about 300 MB)."""
 
-DASK_SCHEMES: tuple[str, ...] = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
-"""Address schemes of Dask schedulers (``inproc`` is a LocalCluster in this process)."""
+DASK_SCHEMES: tuple[str, ...] = ("tcp", "ws", "inproc")
+"""Address schemes of the Dask schedulers a sweep connects to: ``tcp://HOST:PORT`` (the usual),
+``ws://HOST:PORT`` and ``inproc://...`` (a LocalCluster in this process). TLS needs security
+settings a command line does not carry."""
 
 
 class SweepError(ValueError):
@@ -163,12 +168,10 @@ def check_sweep(
         raise SweepError(f"a sweep takes at most {MAX_RUNS} runs, got {count} (λ × seeds)")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise SweepError(f"workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}")
-    if dask_address is not None:
-        scheme, _, rest = str(dask_address).partition("://")
-        if scheme not in DASK_SCHEMES or not rest:
-            raise SweepError(
-                f"a Dask scheduler address looks like tcp://HOST:PORT, got {dask_address!r}"
-            )
+    if dask_address is not None and not _is_dask_address(dask_address):
+        raise SweepError(
+            f"a Dask scheduler address looks like tcp://HOST:PORT, got {quote(dask_address)}"
+        )
     try:
         return [
             config.replace(jr_lambda=float(value), seed=int(seed))
@@ -177,6 +180,21 @@ def check_sweep(
         ]
     except TrainingError as error:
         raise SweepError(str(error)) from None
+
+
+def _is_dask_address(address: object) -> bool:
+    """Whether ``address`` is ``scheme://HOST:PORT`` (a port 1..65535), or ``inproc://...``."""
+    if not isinstance(address, str) or not address.isprintable():
+        return False
+    scheme, _, rest = address.partition("://")
+    if scheme not in DASK_SCHEMES or not rest:
+        return False
+    if scheme == "inproc":
+        return True
+    host, _, port = rest.rpartition(":")
+    if host.startswith("[") != host.endswith("]"):
+        return False
+    return bool(host.strip("[]")) and port.isdigit() and 1 <= int(port) <= 65535
 
 
 def run_sweep(
@@ -278,14 +296,24 @@ def _on_dask(
     except ImportError:
         raise SweepError("--dask needs dask.distributed: pip install 'jacviz[dask]'") from None
     started = time.monotonic()
+    failure = None
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as error:
+    except (OSError, TimeoutError, ValueError, TypeError) as error:
         waited = time.monotonic() - started
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SweepError(
-            f"cannot reach the Dask scheduler at {address} (gave up after {waited:.0f} s): {reason}"
-        ) from None
+        failure = f"cannot reach the Dask scheduler at {address} (gave up after {waited:.0f} s): "
+        failure += reason
+    if failure is not None:
+        # A Client that failed to start complains again when collected (its __del__ closes
+        # it): a second message. It is collected now, with such complaints silenced.
+        previous_hook = sys.unraisablehook
+        sys.unraisablehook = lambda _: None
+        try:
+            gc.collect()
+        finally:
+            sys.unraisablehook = previous_hook
+        raise SweepError(failure)
     try:
         shared = {}
         for data, _, _ in tasks:  # each seed's data travels to the cluster once
