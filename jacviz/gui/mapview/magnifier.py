@@ -239,13 +239,15 @@ class Magnifier:
             return
         if abs(self.view.width() - side) > 0.5:
             self.view.resize(side, side)
-        corners = {name: self._corner_rect(name, side) for name in CORNERS}
-        free = [name for name in CORNERS if not self._covers_subject(corners[name])]
-        if choose and free:
-            self._corner = min(free, key=lambda name: self._clutter_in(corners[name]))
-        elif self._corner not in free and free:
-            self._corner = min(free, key=lambda name: self._clutter_in(corners[name]))
-        rect = corners[self._corner]
+        rect = self._corner_rect(self._corner, side)
+        # Following the probe (not choosing), the corner changes only if it now covers the
+        # picture: the other corners are looked at only then.
+        if choose or self._covers_subject(rect):
+            corners = {name: self._corner_rect(name, side) for name in CORNERS}
+            free = [name for name in CORNERS if not self._covers_subject(corners[name])]
+            if free:
+                self._corner = min(free, key=lambda name: self._clutter_in(corners[name]))
+            rect = corners[self._corner]
         self.view.setPos(rect.x(), rect.y())
         self._update_scale()
         self.view.setVisible(bool(self.zoom() >= MIN_ZOOM))
