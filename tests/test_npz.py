@@ -132,6 +132,13 @@ BAD_FILES = {
     "inf": ({"X": np.array([[0.0, 1], [np.inf, 1], [2, 2]]), "y": np.array([0, 1, 0])}, "row 1"),
     "complex": ({"X": np.ones((4, 2), dtype=complex), "y": np.arange(4) % 2}, "dtype complex"),
     "1-D X": ({"X": np.ones(4), "y": np.arange(4) % 2}, r"shape \(N, d\)"),
+    "no rows": ({"X": np.zeros((0, 5)), "y": np.zeros(0, dtype=int)}, r"got \(0, 5\)"),
+    "no inputs": ({"X": np.zeros((5, 0)), "y": np.arange(5) % 2}, r"got \(5, 0\)"),
+    "dates": ({"X": np.zeros((4, 2), dtype="M8[s]"), "y": np.arange(4) % 2}, "must hold num"),
+    "float split": (
+        {"X": np.ones((4, 2)), "y": np.arange(4) % 2, "split": np.ones(4) / 2},
+        "split has dtype float64",
+    ),
     "y too short": ({"X": np.ones((4, 2)), "y": np.array([0, 1])}, r"shape \(4,\)"),
     "one class": ({"X": np.ones((4, 2)), "y": np.zeros(4, dtype=int)}, "only one class"),
     "fractional y": ({"X": np.ones((4, 2)), "y": np.array([0, 0.5, 1, 1])}, "not whole"),

@@ -106,8 +106,11 @@ def load_npz(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
                 f"{name} has no array {key}; save it with numpy.savez(FILE, X=X, y=y)"
             )
     inputs = _read(archive, arrays["X"], name, "X", _INPUT_KINDS)
-    if inputs.ndim < 2:
-        raise DatasetError(f"{name}: X must have shape (N, d), got {inputs.shape}")
+    if inputs.ndim < 2 or inputs.shape[0] < 2 or 0 in inputs.shape:
+        raise DatasetError(
+            f"{name}: X must have shape (N, d) with at least 2 points and 1 input, "
+            f"got {inputs.shape}"
+        )
     count = inputs.shape[0]
     points = inputs.reshape(count, -1).astype(np.float64)
     bad = ~np.isfinite(points)
@@ -147,11 +150,11 @@ def _read(archive: zipfile.ZipFile, member: str, name: str, key: str, kinds: str
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise DatasetError(f"{name}: {key} is not a readable .npy array ({error})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
+        objects = " (Python objects, which jacviz never unpickles)" if dtype.hasobject else ""
+        wanted = {"X": "numbers (bool, integer or float)", "y": "integers, booleans or text"}
         raise DatasetError(
-            f"{name}: {key} has dtype {dtype} ("
-            + ("Python objects, which jacviz never unpickles" if dtype.hasobject else "not used")
-            + f"); {key} must hold "
-            + ("numbers" if key == "X" else "integers, booleans or text")
+            f"{name}: {key} has dtype {dtype}{objects}; {key} must hold "
+            + wanted.get(key, "booleans, 0 and 1, or 'train' and 'test'")
         )
     size = int(np.prod(shape, dtype=np.int64)) if shape else 1
     rows = shape[0] if shape else 1
