@@ -26,7 +26,7 @@ def digits():
 
 def test_digits_are_1797_images_of_64_inputs_split_by_class(digits):
     assert digits.raw_points.shape == (1797, 64) and digits.n_classes == 10
-    assert digits.class_names == tuple("0123456789")
+    assert digits.class_names == tuple("0123456789") and digits.input_shape == (8, 8)
     assert digits.raw_points.min() == 0 and digits.raw_points.max() == 16
     assert digits.is_test.sum() == round(0.3 * 1797)
     shares = np.bincount(digits.test_labels, minlength=10) / np.bincount(digits.labels)
@@ -103,6 +103,7 @@ def test_npz_with_split_labels_as_text_and_images_flattened(tmp_path):
     split = np.array([i % 5 == 0 for i in range(40)])
     data = load_npz(_save(tmp_path / "pets.npz", X=images, y=labels, split=split))
     assert data.name == "pets" and data.input_dim == 12 and data.class_names == ("cat", "dog")
+    assert data.input_shape == (3, 4)
     np.testing.assert_array_equal(data.raw_points, images.reshape(40, 12))
     np.testing.assert_array_equal(data.labels, (labels == "dog").astype(int))
     np.testing.assert_array_equal(data.is_test, split)
@@ -213,3 +214,10 @@ def test_vector_dataset_checks_its_arrays():
         VectorDataset(x, np.array([0, 1, 0, 2]), np.zeros(4, dtype=bool), 2, "t", ("a", "b"))
     with pytest.raises(DatasetError, match="class name"):
         VectorDataset(x, np.array([0, 1, 0, 1]), np.zeros(4, dtype=bool), 2, "t", ("a", "b\n"))
+
+
+def test_an_input_shape_must_hold_the_inputs():
+    x, y, split = np.zeros((4, 6)), np.array([0, 1, 0, 1]), np.zeros(4, dtype=bool)
+    assert VectorDataset(x, y, split, 2, "t", ("a", "b"), (2, 3)).input_shape == (2, 3)
+    with pytest.raises(DatasetError, match="does not hold 6 inputs"):
+        VectorDataset(x, y, split, 2, "t", ("a", "b"), (4, 2))

@@ -33,7 +33,8 @@ every reader accepts every file already written. The keys, in the order they are
     inputs and nothing is to be applied when it is loaded: this records what was done, for
     information (and to rebuild the standardized inputs the training saw).
 ``input_shape`` (list of int, optional)
-    How the inputs form an image, row by row (``[8, 8]`` for the digits).
+    How the inputs form an image, row by row (``[8, 8]`` for the digits, ``[h, w]`` for an
+    ``.npz`` whose ``X`` holds images).
 
 Optional keys are left out, not written as null, when the writer has nothing to say; a number
 that is not finite is written as null (JSON has no NaN).
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jacviz.math.grid import Domain
-from jacviz.nets.data import DIGITS_SHAPE, Standardization, VectorDataset
+from jacviz.nets.data import Standardization, VectorDataset
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.training import TrainConfig, TrainingError
 
@@ -107,8 +108,8 @@ def classifier_metadata(
     if isinstance(dataset, VectorDataset):
         standardization = dataset.standardization.to_json()
         metadata["input_standardization"] = {**standardization, "folded": True}
-        if dataset.name == "digits":
-            metadata["input_shape"] = list(DIGITS_SHAPE)
+        if dataset.input_shape is not None:
+            metadata["input_shape"] = list(dataset.input_shape)
     else:
         domain = dataset.domain
         metadata["domain"] = [domain.xmin, domain.xmax, domain.ymin, domain.ymax]

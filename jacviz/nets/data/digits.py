@@ -56,4 +56,5 @@ def load_digits(test_fraction: float = 0.3, seed: int = 0) -> VectorDataset:
     points = np.asarray(bunch.data, dtype=np.float64)
     labels = np.asarray(bunch.target, dtype=np.int64)
     is_test = stratified_split(labels, 10, fraction, np.random.default_rng(seed))
-    return VectorDataset(points, labels, is_test, 10, "digits", tuple(map(str, range(10))))
+    names = tuple(map(str, range(10)))
+    return VectorDataset(points, labels, is_test, 10, "digits", names, DIGITS_SHAPE)

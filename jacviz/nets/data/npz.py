@@ -131,8 +131,9 @@ def load_npz(path: str | os.PathLike, test_fraction: float = 0.3, seed: int = 0)
         rng = np.random.default_rng(seed)
         is_test = stratified_split(labels, len(class_names), fraction, rng)
     try:
+        image = tuple(inputs.shape[1:]) if inputs.ndim > 2 else None
         return VectorDataset(
-            points, labels, is_test, len(class_names), source.stem or name, class_names
+            points, labels, is_test, len(class_names), source.stem or name, class_names, image
         )
     except DatasetError as error:
         raise DatasetError(f"{name}: {error}") from None

@@ -59,6 +59,9 @@ class VectorDataset:
         ``"digits"`` or the file's stem.
     class_names : tuple of str
         One name per class, in label order.
+    input_shape : tuple of int or None
+        How the d inputs form an image, row by row (``(8, 8)`` for the digits); None for
+        inputs that are not an image. Its product must be d.
     standardization : Standardization
         Fitted on the training split when the dataset is made (not a constructor argument).
 
@@ -70,6 +73,7 @@ class VectorDataset:
     n_classes: int
     name: str
     class_names: tuple[str, ...]
+    input_shape: tuple[int, ...] | None = None
     standardization: Standardization = field(init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,11 @@ class VectorDataset:
         object.__setattr__(self, "is_test", _readonly(is_test.copy()))
         object.__setattr__(self, "name", str(self.name))
         object.__setattr__(self, "class_names", names)
+        if self.input_shape is not None:
+            shape = tuple(int(n) for n in self.input_shape)
+            if not shape or min(shape) < 1 or int(np.prod(shape)) != points.shape[1]:
+                raise DatasetError(f"input_shape {shape} does not hold {points.shape[1]} inputs")
+            object.__setattr__(self, "input_shape", shape)
         standardization = Standardization.fit(points[~is_test])
         object.__setattr__(self, "standardization", standardization)
 
