@@ -14,6 +14,15 @@ CONFIG = TrainConfig(hidden=(8,), steps=25, batch_size=32)
 LAMBDAS, SEEDS = [0.0, 0.1], [0, 1]
 
 
+DIGITS = TrainConfig(hidden=(8,), steps=10, batch_size=32, estimator="random")
+
+
+def digits_data(seed):
+    from jacviz.nets.data import load_digits
+
+    return load_digits(seed=seed)
+
+
 def moons(seed):
     return make_dataset("moons", n_points=60, seed=seed)
 
@@ -55,7 +64,12 @@ def test_a_dask_local_cluster_gives_identical_runs(reference):
         processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
     ) as cluster:
         sweep = run_sweep(moons, CONFIG, LAMBDAS, SEEDS, dask_address=cluster.scheduler_address)
+        # 64 inputs: the output-side estimator and the d-dimensional PGD, on the cluster too.
+        digits = run_sweep(
+            digits_data, DIGITS, LAMBDAS, [0], dask_address=cluster.scheduler_address
+        )
     assert numbers(sweep) == numbers(reference)
+    assert numbers(digits) == numbers(run_sweep(digits_data, DIGITS, LAMBDAS, [0]))
 
 
 def test_cancel_stops_after_the_current_run_and_keeps_what_finished():

@@ -103,3 +103,17 @@ def test_saving_a_model_of_one_input_is_refused_before_training(capsys, tmp_path
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and "at least 2 inputs" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"input_standardization": {"mean": [0, 1], "std": [0, 1]}, "input_shape": [8, "8"]},
+        {"input_standardization": [1, 2], "input_shape": [True]},
+        {"input_standardization": {"mean": [float("nan")], "std": [1]}, "input_shape": []},
+    ],
+)
+def test_bad_standardization_or_shape_in_a_file_reads_as_unknown(extra):
+    meta = read_classifier_metadata({"class_names": ["a", "b"], **extra})
+    assert meta.standardization is None and meta.input_shape is None
+    assert meta.class_names == ("a", "b")
