@@ -18,6 +18,8 @@ the green circle and ellipse, the black curves) keep the Okabe–Ito colours.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from cmap import Colormap
@@ -53,9 +55,17 @@ SEQUENTIAL_COLORMAP = "viridis"  # the lab's Compare tab, whose white lines need
 
 
 def colormap(key: str) -> pg.ColorMap:
-    """The colour map of heatmap ``key``: diverging for det and log|det|, else sequential."""
-    chosen = DIVERGING_MAP if key in ("det", "logdet") else SEQUENTIAL_MAP
-    return chosen.to_pyqtgraph()
+    """The colour map of heatmap ``key``: diverging for det and log|det|, else sequential.
+
+    Converted once per map and shared (converting builds thousands of colours, each time a
+    heatmap is drawn); callers must not change it.
+    """
+    return _pyqtgraph_map(key in ("det", "logdet"))
+
+
+@functools.cache
+def _pyqtgraph_map(diverging: bool) -> pg.ColorMap:
+    return (DIVERGING_MAP if diverging else SEQUENTIAL_MAP).to_pyqtgraph()
 
 
 def pen(color: str, width: float = 1.0, alpha: int = 255, style: Qt.PenStyle | None = None) -> QPen:
