@@ -76,6 +76,11 @@ def test_folded_model_on_raw_inputs_is_the_trained_model_on_standardized_ones(di
     tolerance = 1e-12 if dtype == torch.float64 else 2e-4
     torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
     assert model[0].weight.data_ptr() != folded[0].weight.data_ptr()  # the model is untouched
+    if dtype == torch.float64:  # its Jacobian is the trained one's times diag(1/σ), by jacrev
+        jac = torch.func.vmap(torch.func.jacrev(folded))(raw[:4])
+        inner = torch.func.vmap(torch.func.jacrev(model))(standardized[:4])
+        scale = torch.from_numpy(digits.input_scale)
+        torch.testing.assert_close(jac, inner * scale, rtol=1e-12, atol=1e-13)
     with pytest.raises(ValueError, match="64 inputs"):
         fold_standardization(make_mlp([3, 4, 2], "tanh"), digits.standardization)
 
