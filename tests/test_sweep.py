@@ -153,6 +153,11 @@ def test_bad_sweep_options_are_one_line(capsys, argv, message):
     assert out == "" and err.count("\n") == 1 and message in err
 
 
+def test_bad_radii_are_refused_before_any_training():
+    with pytest.raises(SweepError, match="radii"):
+        run_sweep(moons, CONFIG, [0.0], [0], [0.1, -1.0])
+
+
 def test_numpy_numbers_are_accepted_as_plain_ones():
     import numpy as np
 

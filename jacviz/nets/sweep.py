@@ -233,19 +233,22 @@ def run_sweep(
     progress : callable, optional
         ``progress(done, total, run)`` after each run, in the order runs finish.
     cancel : callable, optional
-        Polled between runs; when it returns True, no new run starts and the sweep returns
-        the runs finished so far with ``cancelled=True``.
+        Polled before the first run and after each; when it returns True, the runs not
+        finished are dropped (those running on other workers too) and the sweep returns the
+        finished ones with ``cancelled=True``.
 
     Raises
     ------
     SweepError
-        For bad arguments (:func:`check_sweep`), an unreachable scheduler or a missing
+        For bad arguments (:func:`check_sweep`, radii), an unreachable scheduler or a missing
         package; TrainingError or DatasetError from the data or a run.
 
     """
     configs = check_sweep(config, lambdas, seeds, workers, dask_address)
     data = {seed: make_data(seed) for seed in seeds}
     radii = tuple(default_epsilons(data[seeds[0]]) if epsilons is None else map(float, epsilons))
+    if not all(math.isfinite(eps) and eps >= 0 for eps in radii):
+        raise SweepError(f"PGD radii must be finite and ≥ 0, got {list(radii)}")
     tasks = [(data[c.seed], c, radii) for c in configs]
     finished: dict[int, SweepRun] = {}
 
