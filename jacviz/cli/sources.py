@@ -16,8 +16,8 @@ from jacviz.cli.arguments import UsageError
 if TYPE_CHECKING:
     from jacviz.math.maps import FormulaMap, Map
 
-# The core (torch, sympy) is imported inside the functions, so that importing the command
-# costs nothing until a map is read.
+# The core (sympy; torch for networks only) is imported inside the functions, so that
+# importing the command costs nothing until a map is read, and a formula never loads torch.
 
 
 def formula_map(text: str) -> FormulaMap:
@@ -54,14 +54,16 @@ def check_showable(args: argparse.Namespace, run_code: bool = True) -> None:
     where the user sees it coming and can cancel, rather than before any window appears.
     """
     from jacviz.math.maps import require_planar
-    from jacviz.nets.networks import NetworkError, check_network_file
+    from jacviz.nets.errors import NetworkError
     from jacviz.nets.views import SliceMap
 
     if args.map is not None:
-        map_ = formula_map(args.map)
+        map_ = formula_map(args.map)  # numpy only: torch is imported for networks alone
     elif run_code:
         map_ = network_map(args.network, getattr(args, "network_activation", None))
     else:
+        from jacviz.nets.networks import check_network_file
+
         try:
             network = check_network_file(args.network, getattr(args, "network_activation", None))
         except NetworkError as error:
