@@ -13,7 +13,10 @@ that a busy machine slows both alike, and the medians, min–max and median rati
   target: at most 2.5×;
 - whether torch was imported: every process of the probe command and of the app driver is
   run once more under ``python -X importtime``, which lists the imports of the fork server and
-  its children too.
+  its children too;
+- in this process, a formula map's ``evaluate_with_jacobian`` at one point (what the probe
+  does per mouse move) and on a 256² grid, computed in numpy (now) and the old way (torch
+  tensors, ``inference_mode``, back to numpy), interleaved call by call.
 
 ``--json`` prints one JSON object; :func:`measure_first_paint` is the window part alone, for
 other benchmarks.
@@ -228,6 +231,60 @@ def measure_probe(pairs: int, old_revision: str | None) -> dict[str, object]:
     return result
 
 
+SPEED_FORMULAS = ("x**2 + y, x*y", "Swirl", "tanh layer")
+"""Formulas (or preset names) whose evaluation speed is measured."""
+
+
+def _old_evaluate_with_jacobian(formula: object, points: object) -> tuple[object, object]:
+    """The old FormulaMap.evaluate_with_jacobian: through torch tensors and back."""
+    import torch
+
+    tensor = torch.from_numpy(points)
+    with torch.inference_mode():
+        values, jacobian = formula.evaluate_with_jacobian(tensor)
+    return values.numpy(), jacobian.numpy()
+
+
+def measure_formula_speed(repeats: int = 300) -> dict[str, dict[str, float]]:
+    """Microseconds per evaluate_with_jacobian, numpy vs torch, at one point and on 256².
+
+    Calls alternate (new, old) so that load on the machine hits both alike; the medians of
+    per-call times and of the per-pair ratios are returned, by formula and size.
+    """
+    import numpy as np
+
+    from jacviz.math.maps import FormulaMap
+    from jacviz.math.presets import PRESETS
+
+    texts = {p.name: p.formula for p in PRESETS}
+    side = np.linspace(-2.0, 2.0, 256)
+    grid = np.ascontiguousarray(np.stack(np.meshgrid(side, side), axis=-1).reshape(-1, 2))
+    results: dict[str, dict[str, float]] = {}
+    for name in SPEED_FORMULAS:
+        formula_map = FormulaMap.from_text(texts.get(name, name), isolated=False)
+        for label, points, count in (
+            ("point", np.array([[0.3, -0.7]]), repeats),
+            ("grid", grid, 15),
+        ):
+            new, old = [], []
+            _old_evaluate_with_jacobian(formula_map.formula, points)  # compile torch first
+            for _ in range(count):
+                start = time.perf_counter()
+                formula_map.evaluate_with_jacobian(points)
+                middle = time.perf_counter()
+                _old_evaluate_with_jacobian(formula_map.formula, points)
+                new.append(middle - start)
+                old.append(time.perf_counter() - middle)
+            results[f"{name} {label}"] = {
+                "numpy_us": statistics.median(new) * 1e6,
+                "torch_us": statistics.median(old) * 1e6,
+                "numpy_over_torch": _ratios(new, old)["median"],
+                "numpy_over_torch_min": _ratios(new, old)["min"],
+                "numpy_over_torch_max": _ratios(new, old)["max"],
+            }
+    return results
+
+
 def _line(label: str, stats: dict[str, float], unit: str = "s") -> str:
     return f"{label:<44} {stats['median']:7.3f} {unit}  ({stats['min']:.3f}–{stats['max']:.3f})"
 
@@ -252,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         ROOT,
     )
     results["pairs"] = pairs
+    results["formula_speed"] = measure_formula_speed()
     if args.json:
         print(json.dumps(results))
         return 0
@@ -283,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         f"probe --json {results['probe_cli_json_torch_imported']}, "
         f"app on a formula {results['app_torch_imported'] or results['torch_imported_by_window']}"
     )
+    print("formula evaluate_with_jacobian, numpy (now) vs torch (old), interleaved: median")
+    for key, speed in results["formula_speed"].items():
+        print(
+            f"  {key:<28} {speed['numpy_us']:9.1f} µs vs {speed['torch_us']:9.1f} µs  "
+            f"ratio {speed['numpy_over_torch']:.3f} "
+            f"({speed['numpy_over_torch_min']:.3f}–{speed['numpy_over_torch_max']:.3f})"
+        )
     return 0
 
 
