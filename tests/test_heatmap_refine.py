@@ -213,3 +213,25 @@ def test_a_heavy_network_detail_stays_within_the_work_budget():
     light = FormulaMap.from_text("x, y", isolated=False)
     assert detail_shape(light, 300, 200) == (200, 300)
     assert detail_shape(light, 4096, 1024) == (256, 1024)
+
+
+def test_the_view_asked_for_is_the_part_of_the_domain_in_view(qtbot, wired):
+    controller, plane, _sent = wired
+    domain = controller.state.domain  # [-2, 2]²
+    box = plane.getViewBox()
+    # Zoomed out: the whole domain is in view, its own field is enough.
+    plane.setRange(xRange=(-5, 5), yRange=(-5, 5), padding=0)
+    qtbot.waitUntil(lambda: box.viewRange()[0][0] < -4, timeout=5000)
+    assert plane.view_request() is None
+    # Panned half out of the domain: the part in view, at its share of the pixels.
+    plane.setRange(xRange=(0, 4), yRange=(-2, 2), padding=0)
+    qtbot.waitUntil(lambda: box.viewRange()[0][0] > -1, timeout=5000)
+    (x0, x1), (y0, y1) = box.viewRange()
+    request = plane.view_request()
+    assert request.region == Domain(x0, domain.xmax, max(y0, -2.0), min(y1, 2.0))
+    width = box.width() * plane.devicePixelRatioF()
+    assert request.cols == pytest.approx((domain.xmax - x0) / (x1 - x0) * width, abs=1)
+    # Wholly outside the domain: nothing to compute.
+    plane.setRange(xRange=(10, 12), yRange=(10, 12), padding=0)
+    qtbot.waitUntil(lambda: box.viewRange()[0][0] > 9, timeout=5000)
+    assert plane.view_request() is None
