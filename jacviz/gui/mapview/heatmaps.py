@@ -291,17 +291,16 @@ class HeatmapJobs(QObject):
             return False
         _map, domain = self._current()
         step = self._detail_step(self._job[0], domain)
-        if self._running is not None and not self._running.detail:
-            if step is not None:
-                self._steps.append(step)  # after the domain's field
-            return step is None and self._detail is not None
         if step is None:
-            if self._running is not None:
+            if self._running is not None and self._running.detail:
                 self.runner.cancel()
                 self._running = None
             dropped, self._detail = self._detail is not None, None
             return dropped
-        self._start(step)
+        if self._running is not None and not self._running.detail:
+            self._steps.append(step)  # after the domain's field
+        else:
+            self._start(step)  # supersedes an older detail still being computed
         return False
 
     def current_field(self) -> FieldResult | None:
