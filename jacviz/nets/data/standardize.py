@@ -18,11 +18,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["Standardization", "fold_standardization"]
 
@@ -112,6 +113,9 @@ def fold_standardization(model: nn.Sequential, standardization: Standardization)
         If the model does not start with a Linear layer of ``d`` inputs.
 
     """
+    import torch  # here: reading data needs no torch
+    from torch import nn
+
     folded = copy.deepcopy(model)
     first = next(iter(folded.children()), None)
     dim = standardization.mean.shape[0]

@@ -14,10 +14,13 @@ Jacobian Regularization"). One module per idea:
 - :mod:`~jacviz.nets.training.attack`: accuracy under L2 PGD for models of any number of
   inputs (:func:`pgd_accuracy`; the 2D attacks are :mod:`jacviz.nets.robustness`'s).
 
-Every public name is importable from here.
+Every public name is importable from here; importing the package loads no torch until a name
+that needs it (the trainer, the penalty, the attack) is first used.
 """
 
-from jacviz.nets.training.attack import pgd_accuracy
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from jacviz.nets.training.config import (
     ESTIMATORS,
     MAX_BATCH,
@@ -34,22 +37,43 @@ from jacviz.nets.training.config import (
     TrainingError,
     build_model,
 )
-from jacviz.nets.training.loop import (
-    Snapshot,
-    TrainingData,
-    accuracy,
-    input_scale,
-    jacobian_frobenius,
-    load_state,
-    run,
-    train,
-)
-from jacviz.nets.training.penalty import (
-    SIDES,
-    directions_count,
-    projection_estimates,
-    projection_side,
-)
+
+if TYPE_CHECKING:
+    from jacviz.nets.training.attack import pgd_accuracy
+    from jacviz.nets.training.loop import (
+        Snapshot,
+        TrainingData,
+        accuracy,
+        input_scale,
+        jacobian_frobenius,
+        load_state,
+        run,
+        train,
+    )
+    from jacviz.nets.training.penalty import (
+        SIDES,
+        directions_count,
+        projection_estimates,
+        projection_side,
+    )
+
+# Names whose modules import torch: loaded on first use, so that the config and its ranges
+# (what command-line parsers and the lab's panels need) come without torch.
+_LAZY = {
+    "pgd_accuracy": "attack",
+    "Snapshot": "loop",
+    "TrainingData": "loop",
+    "accuracy": "loop",
+    "input_scale": "loop",
+    "jacobian_frobenius": "loop",
+    "load_state": "loop",
+    "run": "loop",
+    "train": "loop",
+    "SIDES": "penalty",
+    "directions_count": "penalty",
+    "projection_estimates": "penalty",
+    "projection_side": "penalty",
+}
 
 __all__ = [
     "ESTIMATORS",
@@ -80,3 +104,11 @@ __all__ = [
     "run",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The trainer's torch parts, imported the first time one is asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -2,7 +2,8 @@
 
 A config is checked when it is made, whether typed in the lab, read from a session or given on
 the command line, so every later step (the trainer, the session files, the panels' ranges) can
-rely on it; the limits here are the ranges those inputs offer.
+rely on it; the limits here are the ranges those inputs offer. Importing this module loads no
+torch (only :func:`build_model` does), so command-line parsers can offer these ranges at once.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from jacviz.nets.networks import make_mlp
 from jacviz.support.text_input import quote
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "ESTIMATORS",
@@ -199,5 +201,7 @@ def _positive(name: str, value: object, upper: float) -> None:
 
 def build_model(config: TrainConfig, input_dim: int, n_classes: int) -> nn.Sequential:
     """The untrained network of ``config``: ``input_dim → hidden… → n_classes``, float32."""
+    import torch  # here: a config is made and checked without torch (command-line parsers)
+
     widths = [input_dim, *config.hidden, n_classes]
     return make_mlp(widths, config.activation, seed=config.seed, dtype=torch.float32)
