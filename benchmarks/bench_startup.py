@@ -8,9 +8,9 @@ that a busy machine slows both alike, and the medians, min–max and median rati
   against the same command run from an older checkout (``--old REV``, by default the last
   commit whose formula path imported torch), extracted with ``git archive``;
 - the time from process start to the main window's first paint on a formula (a small driver
-  opens the real window offscreen the way ``jacviz --map`` does and prints when the first
-  paint event arrives) against a bare pyqtgraph window (QApplication + a shown PlotWidget);
-  target: at most 2.5×;
+  calls ``run_app``, the function ``jacviz --map`` opens the window with, offscreen, and prints
+  when the first paint event arrives) against a bare pyqtgraph window (QApplication + a shown
+  PlotWidget); target: at most 2.5×;
 - whether torch was imported: every process of the probe command and of the app driver is
   run once more under ``python -X importtime``, which lists the imports of the fork server and
   its children too;
@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,17 +44,17 @@ OLD_REVISION = "a0e7315"
 """The last commit before formula maps stopped importing torch: the "old" probe command."""
 
 READY = "first-paint"
+DRIVER_TIME_LIMIT = 180.0
+"""Seconds a first-paint driver may run before it is killed (a hang guard)."""
 
-# The real app on a formula, as ``jacviz --map`` opens it (gui.shell.app.run_app): the fork
-# server warmed up, the window built and shown; the first paint event of the window (or any
-# widget in it) ends the run.
+# The real app on a formula, opened by the same function ``jacviz --map`` calls
+# (gui.shell.app.run_app: fork server, window, event loop); the first paint event of the
+# window (or any widget in it) ends the run. Its settings live in a scratch XDG_CONFIG_HOME.
 APP_DRIVER = f"""
-import os, sys, time
-from PyQt6.QtCore import QEvent, QObject, QSettings
-from jacviz.gui.shell.app import application
-from jacviz.gui.shell.main_window import MainWindow
+import os, sys
+from PyQt6.QtCore import QEvent, QObject
+from jacviz.gui.shell.app import application, run_app
 from jacviz.state.view import ViewState
-from jacviz.support.isolation import warm_up
 
 class FirstPaint(QObject):
     def eventFilter(self, watched, event):
@@ -62,14 +63,10 @@ class FirstPaint(QObject):
             os._exit(0)
         return False
 
-warm_up()
-app = application()
-settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
-window = MainWindow(ViewState(formula={FORMULA!r}), settings=settings)
 watcher = FirstPaint()
+app = application()  # kept: run_app finds this QApplication, its filter installed
 app.installEventFilter(watcher)
-window.show()
-app.exec()
+run_app(ViewState(formula={FORMULA!r}))
 """
 
 # The baseline: the least a pyqtgraph window costs.
@@ -113,25 +110,34 @@ def _time_command(args: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def _time_to_ready(script: str, env: dict[str, str], cwd: Path) -> tuple[float, bool]:
-    """Seconds from starting ``python -c script`` to its READY line, and its torch flag."""
-    with tempfile.TemporaryDirectory() as scratch:
+    """Seconds from starting ``python -c script`` to its READY line, and its torch flag.
+
+    The driver is killed if it has not painted within :data:`DRIVER_TIME_LIMIT` seconds.
+    """
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryFile("w+") as errors:
         start = time.perf_counter()
         process = subprocess.Popen(
-            [PYTHON, "-c", script, str(Path(scratch) / "settings.ini")],
-            env=env,
+            [PYTHON, "-c", script],
+            env=dict(env, XDG_CONFIG_HOME=scratch, HOME=scratch),
             cwd=cwd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,
             text=True,
         )
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith(READY):
-                elapsed = time.perf_counter() - start
-                process.wait(timeout=60)
-                return elapsed, line.split()[1] == "True"
-        process.wait(timeout=60)
-        raise RuntimeError(f"the driver ended without painting: {process.stderr.read()[-800:]}")
+        watchdog = threading.Timer(DRIVER_TIME_LIMIT, process.kill)
+        watchdog.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith(READY):
+                    elapsed = time.perf_counter() - start
+                    process.wait(timeout=60)
+                    return elapsed, line.split()[1] == "True"
+            process.wait(timeout=60)
+        finally:
+            watchdog.cancel()
+        errors.seek(0)
+        raise RuntimeError(f"the driver ended without painting: {errors.read()[-800:]}")
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -303,11 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pairs = max(1, args.pairs)
     results = measure_probe(pairs, args.old or None) | measure_first_paint(pairs)
-    results["app_torch_imported"] = imports_torch(
-        ["-c", APP_DRIVER, str(Path(tempfile.gettempdir()) / "jacviz-bench-startup.ini")],
-        _environment(),
-        ROOT,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        results["app_torch_imported"] = imports_torch(
+            ["-c", APP_DRIVER], dict(_environment(), XDG_CONFIG_HOME=scratch, HOME=scratch), ROOT
+        )
     results["pairs"] = pairs
     results["formula_speed"] = measure_formula_speed()
     if args.json:
