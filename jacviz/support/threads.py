@@ -1,11 +1,9 @@
-"""One torch thread for the many small operations of training and attacks.
+"""jacviz's torch thread policy: one intra-op thread for all of its background work.
 
-Training steps and adversarial attacks on 2D classifiers run hundreds of tiny operations; a
-second intra-op thread gains nothing on them, and when the other core is busy (the GUI
-drawing, another run, another process) the two threads wait on each other at every op.
-Measured on this project's 2-core machine under load: a 2-32-32-2 training step took 0.46 ms
-on one thread against 6.7 ms on two (48 ms with the Jacobian regularizer), and
-``boundary_distance`` for 300 points 0.13 s against 12.6 s.
+MEASUREMENTS
+
+Torch is imported inside the functions, never at import time: formula maps and the
+command line's formula paths use this package without torch.
 """
 
 from __future__ import annotations
@@ -13,23 +11,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
+WORKER_THREADS = 1
+"""Torch intra-op threads for jacviz's background work: training steps, pictures of models
+(decision regions, Jacobian fields) and attacks (see the module docstring for why)."""
 
 
 @contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch on one intra-op thread inside this block, then restore the previous count.
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` intra-op threads inside this block, then restore the previous count.
 
-    Usable as a decorator (``@single_threaded()``) too. With torch's OpenMP backend the count
-    belongs to the calling thread (a worker thread setting it leaves the GUI thread's alone;
-    tests/test_threads.py checks this), so each block saves and restores its own thread's.
+    Usable as a decorator (``@torch_threads(1)()``-style through :func:`single_threaded`) too.
+    With torch's OpenMP backend the count belongs to the calling thread (a worker thread
+    setting it leaves the GUI thread's alone; tests/test_threads.py checks this), so each
+    block saves and restores its own thread's.
     """
+    import torch  # here, not at the top: see the module docstring
+
     previous = torch.get_num_threads()
-    if previous == 1:
+    if previous == count:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread inside this block (``@single_threaded()`` decorates)."""
+    with torch_threads(1):
+        yield
+
+
+@contextmanager
+def worker_threads() -> Iterator[None]:
+    """Run torch on :data:`WORKER_THREADS` threads inside this block.
+
+    jacviz's policy for work off the GUI thread (training, pictures, attacks).
+    """
+    with torch_threads(WORKER_THREADS):
+        yield

@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
+from jacviz.gui.lab.pictures import Picture
 from jacviz.gui.lab.worker import TrainingRun, TrainingWorker
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset, DatasetError, load_csv
-from jacviz.nets.fields import DISPLAYS, FieldImage
+from jacviz.nets.fields import DISPLAYS, FieldFunction, compute_field
 from jacviz.nets.metadata import classifier_metadata
 from jacviz.nets.networks import NetworkError, save_mlp
 from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, load_state
@@ -39,9 +40,10 @@ from jacviz.state.session import LabSession
 SNAPSHOT_EVERY = 10
 """Training steps between snapshots: one click of Step, one point of the curves."""
 
-CURVES_INTERVAL_MS = 100
-"""Curves are redrawn at most this often (10 times a second): snapshots come faster, and redrawing
-three plots with their axes for each would take the GUI thread's time from the plane."""
+CURVES_INTERVAL_MS = 250
+"""Curves are redrawn at most this often (4 times a second) while training: snapshots come far
+faster, and one redraw of the three plots with their axes takes the GUI thread 20-30 ms (their
+tick labels' text, mostly), which at 10 Hz was the better part of a core taken from the plane."""
 
 
 def format_accuracy(value: float) -> str:
@@ -70,8 +72,10 @@ class LabController(QObject):
         no model (invalid settings or data).
     sigCurvesChanged(Curves)
         The run's history (rate-limited to :data:`CURVES_INTERVAL_MS`).
-    sigFieldChanged(object)
-        A :class:`~jacviz.nets.fields.FieldImage` of the model, or None to clear the plane.
+    sigFieldChanged(object, object)
+        A :class:`~jacviz.nets.fields.FieldImage` of the model and, for decision regions, its
+        RGBA colours (computed off the GUI thread: the view only uploads them); or None, None
+        to clear the plane.
     sigRunningChanged(bool)
         Training started (True) or stopped, paused, finished or diverged (False).
     sigProblem(str)
@@ -94,12 +98,22 @@ class LabController(QObject):
     sigStateChanged = pyqtSignal(object)
     sigSnapshotChanged = pyqtSignal(object)
     sigCurvesChanged = pyqtSignal(object)
-    sigFieldChanged = pyqtSignal(object)
+    sigFieldChanged = pyqtSignal(object, object)
     sigRunningChanged = pyqtSignal(bool)
     sigProblem = pyqtSignal(str)
     sigStatus = pyqtSignal(str)
 
-    def __init__(self, state: LabState | None = None, parent: QObject | None = None):
+    def __init__(
+        self,
+        state: LabState | None = None,
+        parent: QObject | None = None,
+        field: FieldFunction = compute_field,
+    ):
+        """Start on ``state`` (the lab's start); ``field`` computes the plane's pictures.
+
+        ``field`` has :func:`~jacviz.nets.fields.compute_field`'s signature; tests and
+        benchmarks give another (a slow one, say) to watch training go on meanwhile.
+        """
         super().__init__(parent)
         self.state = state if state is not None else LAB_START
         self.dataset = self.state.data.make()
@@ -114,8 +128,8 @@ class LabController(QObject):
         self._fields_shown: list[float] = []
         self._play_started: tuple[float, int] | None = None
         self._saved: tuple[TrainingRun, int, str] | None = None
-        self.worker = TrainingWorker(self)
-        self.worker.sigSnapshot.connect(self._on_worker_snapshot)
+        self.worker = TrainingWorker(self, field)
+        self.worker.sigSnapshots.connect(self._on_worker_snapshots)
         self.worker.sigField.connect(self._on_worker_field)
         self.worker.sigFailed.connect(self._on_worker_failed)
         self.worker.sigIdle.connect(self._on_worker_idle)
@@ -336,7 +350,7 @@ class LabController(QObject):
         except TrainingError as error:
             self._report(f"Cannot train: {error}")
             self._emit_empty()
-            self.sigFieldChanged.emit(None)
+            self.sigFieldChanged.emit(None, None)
             return
         self._clear_problem()
         self.run = TrainingRun(
@@ -350,8 +364,7 @@ class LabController(QObject):
 
     def _discard_run(self) -> None:
         if self.run is not None:
-            self.run.discarded = True
-            self.worker.stop()
+            self.worker.discard(self.run)
         self.run = None
         self._history = []
         self._failure = None
@@ -472,16 +485,18 @@ class LabController(QObject):
             self.worker.submit(run, 1 if run.latest is None else 0)
 
     # ---- worker results ------------------------------------------------------------------------
-    def _on_worker_snapshot(self, run: TrainingRun, snapshot: Snapshot) -> None:
-        if run is not self.run:
+    def _on_worker_snapshots(self, run: TrainingRun, batch: tuple[Snapshot, ...]) -> None:
+        if run is not self.run or not batch:
             return
         # One row per step: a restored run's first snapshot (its saved model, re-measured)
         # is already in the history the session brought back.
-        if snapshot.diverged is None and (
-            not self._history or self._history[-1][0] < snapshot.step
-        ):
-            self._history.append(Curves.row(snapshot, run.config.jr_lambda))
-            self._schedule_curves()
+        for snapshot in batch:
+            if snapshot.diverged is None and (
+                not self._history or self._history[-1][0] < snapshot.step
+            ):
+                self._history.append(Curves.row(snapshot, run.config.jr_lambda))
+                self._schedule_curves()
+        snapshot = batch[-1]
         self.sigSnapshotChanged.emit(snapshot)
         if snapshot.diverged:
             self._report(_sentence(snapshot.diverged))
@@ -489,20 +504,21 @@ class LabController(QObject):
         elif snapshot.done and self.running:
             self._stop_at_end()
 
-    def _on_worker_field(self, run: TrainingRun, field: FieldImage) -> None:
+    def _on_worker_field(self, run: TrainingRun, picture: Picture) -> None:
         if run is not self.run:
             return
         if self.running:
             self._fields_shown.append(time.perf_counter())
-        self.sigFieldChanged.emit(field)
+        self.sigFieldChanged.emit(picture.field, picture.colours)
 
     def _on_worker_failed(self, run: TrainingRun, message: str) -> None:
         if run is not self.run:
             return
         self._failure = f"Cannot train: {message}"
         self._report(self._failure)
-        self.sigFieldChanged.emit(None)
+        self.sigFieldChanged.emit(None, None)
         if self.running:
+            self.worker.stop()  # a picture failed: training would go on unseen
             self._set_running(False)
             self._finish_play()
 
@@ -512,7 +528,7 @@ class LabController(QObject):
         if self.running:  # the run ended without a final snapshot
             self._stop_at_end()
         elif self._curves_timer.isActive():
-            self._emit_curves()  # a step or a first snapshot: show it now, not in 100 ms
+            self._emit_curves()  # a step or a first snapshot: show it now, not later
 
     def _stop_at_end(self) -> None:
         self._set_running(False)

@@ -1,23 +1,24 @@
 """Training off the GUI thread: jobs that pull snapshots from the core's train() generator.
 
 A :class:`TrainingRun` is one run's generator and what it has produced. A job is superqt's
-:class:`~superqt.utils.GeneratorWorker` running :func:`advance`, which pulls snapshots and
-yields them with pictures of the model; jobs run on a private one-thread pool, so two jobs
-never pull from the same generator at once and queued jobs run in order (a Step clicked while
-the first snapshot is still being made comes after it). Pausing is not pulling: the worker
-quits at the next yield (:meth:`~superqt.utils.GeneratorWorker.quit`), so a job ends within one
-snapshot interval and the run's generator, untouched, resumes where it was when the next job
-pulls. A discarded run's generator is closed once no job holds it.
+:class:`~superqt.utils.GeneratorWorker` running :func:`advance`, which pulls snapshots flat out
+and yields them in batches, at most every :data:`UPDATE_INTERVAL` seconds (the GUI thread then
+updates curves and counters at a bounded rate, not once per snapshot); jobs run on a private
+one-thread pool, so two jobs never pull from the same generator at once and queued jobs run in
+order (a Step clicked while the first snapshot is still being made comes after it). Pausing is
+not pulling: the worker quits at the next yield (:meth:`~superqt.utils.GeneratorWorker.quit`),
+so a job ends within one batch and the run's generator, untouched, resumes where it was when
+the next job pulls. A discarded run's generator is closed once no job holds it.
 
-Pictures of the model (:func:`~jacviz.nets.fields.compute_field`) are computed by the job
-too, from the snapshot's copy of the weights, at most every :data:`FIELD_INTERVAL` seconds while
-training (curves get every snapshot), and once more when a job ends or is stopped (then by a
-picture-only job), so the plane always ends on the model the progress bar shows.
+Pictures of the model are not the training job's: a :class:`~jacviz.gui.lab.pictures.
+PictureWorker` computes them on a thread of its own from the newest snapshot's copy of the
+weights, asked for with every batch and after every picture while the run trains, and once
+more when a job ends, so the plane always ends on the model the progress bar shows. A slow
+picture never holds training; training never waits for a picture.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping
 from functools import partial
@@ -27,23 +28,26 @@ from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from superqt.utils import GeneratorWorker
 
 from jacviz.gui.lab.jobs import failure_message, start_generator_job
+from jacviz.gui.lab.pictures import Picture, PictureWorker
 from jacviz.math.grid import Domain
 from jacviz.nets.datasets import Dataset
-from jacviz.nets.fields import FieldImage, compute_field
+from jacviz.nets.fields import FieldFunction, compute_field
 from jacviz.nets.training import Snapshot, TrainConfig, TrainingError, train
-from jacviz.support.threads import single_threaded
+from jacviz.support.threads import worker_threads
 
-FIELD_INTERVAL = 1 / 20
-"""Least time, in seconds, between the starts of two pictures while training: the plane then
-refreshes up to 20 times a second and the rest of the time goes to training."""
+UPDATE_INTERVAL = 1 / 30
+"""Least time, in seconds, between two batches of snapshots sent to the GUI while training:
+progress, numbers and curves then follow at up to 30 updates a second, however fast the
+steps come, and the GUI thread's share of the interpreter stays small."""
 
 
 class TrainingRun:
     """One training run: its data, configuration, snapshot generator and newest snapshot.
 
-    Only one job touches the generator at a time (the pool has one thread). The GUI thread
-    reads :attr:`latest` (a frozen snapshot, swapped whole) and sets :attr:`display`,
-    :attr:`domain` and :attr:`discarded`; plain attribute assignments, atomic in Python.
+    Only one job touches the generator at a time (the pool has one thread). The worker thread
+    sets :attr:`latest` (a frozen snapshot, swapped whole) and the picture thread
+    :attr:`field_drawn`; the GUI thread reads them and sets :attr:`display`, :attr:`domain`
+    and :attr:`discarded`. Plain attribute assignments, atomic in Python.
     A run is its own generation: results about a run other than the current one are stale.
 
     Parameters
@@ -85,12 +89,12 @@ class TrainingRun:
         self.first_step = first_step
         self.latest: Snapshot | None = None
         self.discarded = False
+        self.field_drawn: tuple[int, str, Domain] | None = None
+        """Step, display and domain of the last picture computed (None before the first)."""
         self._snapshots: Iterator[Snapshot] = train(
             dataset, config, snapshot_every, initial_state, first_step
         )
         self._exhausted = False
-        self._field_started = -math.inf
-        self._field_drawn: tuple[int, str, Domain] | None = None
 
     @property
     def done(self) -> bool:
@@ -112,26 +116,10 @@ class TrainingRun:
         self.latest = snapshot
         return snapshot
 
-    def field_due(self) -> bool:
-        """Whether enough time has passed since the last picture to start another."""
-        return time.perf_counter() - self._field_started >= FIELD_INTERVAL
-
     def field_stale(self) -> bool:
         """Whether the last picture is not of the newest snapshot, display and domain."""
         latest = self.latest
-        return latest is not None and self._field_drawn != (latest.step, self.display, self.domain)
-
-    def field(self) -> FieldImage | None:
-        """The current display's picture of the newest snapshot. Worker thread only."""
-        latest, display, domain = self.latest, self.display, self.domain
-        if latest is None:
-            return None
-        self._field_started = time.perf_counter()
-        image = compute_field(
-            self.config, latest.state, self.dataset.n_classes, domain, display, latest.step
-        )
-        self._field_drawn = (latest.step, display, domain)
-        return image
+        return latest is not None and self.field_drawn != (latest.step, self.display, self.domain)
 
     def close(self) -> None:
         """Close the generator (frees the model it trains). Not while a job is pulling.
@@ -142,37 +130,36 @@ class TrainingRun:
         self._snapshots.close()
 
 
-def advance(run: TrainingRun, snapshots: int | None) -> Iterator[Snapshot | FieldImage]:
-    """Pull up to ``snapshots`` snapshots (None: to the end; 0: none) from ``run``, yielding each.
+def advance(run: TrainingRun, snapshots: int | None) -> Iterator[tuple[Snapshot, ...]]:
+    """Pull up to ``snapshots`` snapshots (None: to the end; 0: none) from ``run``, in batches.
 
-    Pictures of the newest snapshot are yielded too: while training, when one is due
-    (:meth:`TrainingRun.field_due`), and at the end if the plane does not show the newest
-    model yet. A job's generator; stopping it at a yield leaves ``run`` able to go on.
+    A batch holds the snapshots pulled since the last one; it is yielded once
+    :data:`UPDATE_INTERVAL` has passed since the last, after the first snapshot of the job, and
+    at the end. A job's generator; stopping it at a yield leaves ``run`` able to go on.
     """
     pulled = 0
+    batch: list[Snapshot] = []
+    last_yield = -float("inf")
     while snapshots is None or pulled < snapshots:
         if run.discarded:
             return
-        # Pictures too on one torch thread, as training: the other core is the GUI's, to
-        # draw. With two, a 256² picture took seconds instead of 40-80 ms while the GUI (or
-        # another process) kept the second core busy.
-        with single_threaded():
+        # The snapshot's measurements too on the policy's one torch thread (train() keeps its
+        # steps on one): with two, they slowed 10x whenever the other core was busy.
+        with worker_threads():
             snapshot = run.pull()
         if snapshot is None:
             break
         pulled += 1
-        yield snapshot
+        batch.append(snapshot)
         if snapshot.done:
             break
-        if run.field_due() and not run.discarded:
-            yield _picture(run)
-    if not run.discarded and run.field_stale():
-        yield _picture(run)
-
-
-def _picture(run: TrainingRun) -> FieldImage | None:
-    with single_threaded():
-        return run.field()
+        now = time.perf_counter()
+        if pulled == 1 or now - last_yield >= UPDATE_INTERVAL:
+            last_yield = now
+            yield tuple(batch)
+            batch = []
+    if batch and not run.discarded:
+        yield tuple(batch)
 
 
 class _Job:
@@ -181,14 +168,10 @@ class _Job:
     def __init__(self, run: TrainingRun, snapshots: int | None):
         self.target = run
         self.snapshots = snapshots
-        self.started = False
-        """Set on the worker thread when the job begins: from then on it may have read the
-        run's display and domain, so a later change needs a picture of its own."""
         self.worker: GeneratorWorker | None = None
 
-    def steps(self) -> Iterator[Snapshot | FieldImage]:
-        """The job's work (see :func:`advance`), noting that it has begun."""
-        self.started = True
+    def steps(self) -> Iterator[tuple[Snapshot, ...]]:
+        """The job's work (see :func:`advance`)."""
         yield from advance(self.target, self.snapshots)
 
     @property
@@ -209,53 +192,59 @@ class _Job:
 
 
 class TrainingWorker(QObject):
-    """Runs jobs that advance :class:`TrainingRun` objects, one at a time, off the GUI thread.
+    """Runs jobs that advance :class:`TrainingRun` objects, and their pictures, off the GUI thread.
+
+    Training jobs run one at a time on one thread; pictures on another
+    (:class:`~jacviz.gui.lab.pictures.PictureWorker`, which ``field`` is handed to: the
+    function computing a picture, :func:`~jacviz.nets.fields.compute_field` unless a test or
+    benchmark gives another).
 
     Signals (emitted on the GUI thread, each with the run it is about, so a controller can
     ignore runs it has discarded)
     -------
-    sigSnapshot(TrainingRun, Snapshot)
-        A new snapshot of the run.
-    sigField(TrainingRun, FieldImage)
+    sigSnapshots(TrainingRun, tuple)
+        New snapshots of the run, oldest first (at most every :data:`UPDATE_INTERVAL`).
+    sigField(TrainingRun, Picture)
         A new picture of the run's model.
     sigFailed(TrainingRun, str)
         The run raised (e.g. :class:`~jacviz.nets.training.TrainingError` for data that cannot
-        be trained on); the message says why. The run is over.
+        be trained on), or its picture did; the message says why. A training failure ends it.
     sigIdle(TrainingRun)
-        The last queued job has finished; this run was the one it advanced.
+        The last queued training job has finished; this run was the one it advanced.
     """
 
-    sigSnapshot = pyqtSignal(object, object)
+    sigSnapshots = pyqtSignal(object, object)
     sigField = pyqtSignal(object, object)
     sigFailed = pyqtSignal(object, str)
     sigIdle = pyqtSignal(object)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, field: FieldFunction = compute_field):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._jobs: list[_Job] = []
         self._closed = False
+        self.pictures = PictureWorker(field, self)
+        self.pictures.sigPicture.connect(self._on_picture)
+        self.pictures.sigFailed.connect(self.sigFailed)
 
     @property
     def busy(self) -> bool:
-        """True while a job runs or waits to run (or its end has not been reported yet)."""
-        return bool(self._jobs)
+        """True while a job or picture runs or waits (or its end has not been reported yet)."""
+        return bool(self._jobs) or self.pictures.busy
 
     def submit(self, run: TrainingRun, snapshots: int | None) -> None:
         """Queue a job: pull ``snapshots`` snapshots from ``run`` (None: to the end, 0: none).
 
-        Ignored after :meth:`shutdown`.
-
-        Whatever it pulls, the job ends by computing the picture of the newest snapshot if the
-        plane does not show it yet (in the run's display and domain when the job gets there,
-        so a picture-only job waiting to start already covers later changes: no second one).
+        Ignored after :meth:`shutdown`. ``0`` asks only for the picture of the newest snapshot
+        in the run's current display and domain (if the plane does not show it yet); every job
+        ends by asking for that too.
         """
         if self._closed:
             return
-        if snapshots == 0 and any(
-            job.snapshots == 0 and job.target is run and not job.started for job in self._jobs
-        ):
+        if snapshots == 0:
+            if run.field_stale():
+                self.pictures.request(run)
             return
         job = _Job(run, snapshots)
         self._jobs.append(job)
@@ -267,14 +256,18 @@ class TrainingWorker(QObject):
             finished=partial(self._on_job_finished, job),
         )
 
+    def training(self, run: TrainingRun) -> bool:
+        """Whether a job advancing ``run`` is queued or running."""
+        return any(job.target is run for job in self._jobs)
+
     def stop(self) -> None:
-        """Ask every queued and running job to stop after its current snapshot."""
+        """Ask every queued and running job to stop after its current batch."""
         for job in self._jobs:
             job.stop()
 
     def wait(self, msecs: int = -1) -> bool:
-        """Block until no job runs (tests); True if none does."""
-        return self._pool.waitForDone(msecs)
+        """Block until no job or picture runs (tests); True if none does."""
+        return self._pool.waitForDone(msecs) and self.pictures.wait(msecs)
 
     @property
     def closed(self) -> bool:
@@ -282,7 +275,7 @@ class TrainingWorker(QObject):
         return self._closed
 
     def shutdown(self) -> None:
-        """Stop every job and wait for the thread to finish: nothing runs afterwards.
+        """Stop every job and picture and wait for their threads: nothing runs afterwards.
 
         Later submissions are ignored until :meth:`reopen`: closing a window can still deliver
         intents (a text field losing the focus finishes its edit) after the window has shut
@@ -291,6 +284,7 @@ class TrainingWorker(QObject):
         self._closed = True
         self.stop()
         self._pool.waitForDone()
+        self.pictures.shutdown()
         jobs, self._jobs = self._jobs, []  # their end is reported later; nothing waits for it
         for job in jobs:
             if job.target.discarded:
@@ -299,12 +293,26 @@ class TrainingWorker(QObject):
     def reopen(self) -> None:
         """Take jobs again after :meth:`shutdown` (a closed window shown again)."""
         self._closed = False
+        self.pictures.reopen()
 
-    def _on_job_yielded(self, job: _Job, item: Snapshot | FieldImage | None) -> None:
-        if isinstance(item, Snapshot):
-            self.sigSnapshot.emit(job.target, item)
-        elif item is not None:
-            self.sigField.emit(job.target, item)
+    def discard(self, run: TrainingRun) -> None:
+        """Stop working on ``run``: its jobs quit at their next yield, its picture is not made."""
+        run.discarded = True
+        self.pictures.cancel(run)
+        for job in self._jobs:
+            if job.target is run:
+                job.stop()
+
+    def _on_job_yielded(self, job: _Job, batch: tuple[Snapshot, ...]) -> None:
+        run = job.target
+        self.sigSnapshots.emit(run, batch)
+        if not run.discarded and run.field_stale():
+            self.pictures.request(run)
+
+    def _on_picture(self, run: TrainingRun, picture: Picture) -> None:
+        self.sigField.emit(run, picture)
+        if not run.discarded and self.training(run) and run.field_stale():
+            self.pictures.request(run)  # the next frame, of the newest weights by then
 
     def _on_job_errored(self, job: _Job, error: BaseException) -> None:
         message = str(error) if isinstance(error, TrainingError) else failure_message(error)
@@ -315,10 +323,10 @@ class TrainingWorker(QObject):
             return
         self._jobs.remove(job)
         run = job.target
-        if not any(other.target is run for other in self._jobs):
+        if not self.training(run):
             if run.discarded:
                 run.close()  # no job holds it, none will
-            elif job.stopped and run.field_stale():
-                self.submit(run, 0)  # stopped between a snapshot and its picture
+            elif run.field_stale():
+                self.pictures.request(run)  # the plane ends on the newest model
         if not self._jobs:
             self.sigIdle.emit(run)
