@@ -83,10 +83,10 @@ def _numpy_tanh_(values: torch.Tensor) -> torch.Tensor:
 
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    # Those the trainer offers (TRAINABLE_ACTIVATIONS).
     # In place where possible: the buffer is the next layer's input.
     "tanh": _numpy_tanh_,
     "relu": torch.relu_,
-    "sigmoid": torch.sigmoid_,
     "gelu": F.gelu,  # nn.GELU's exact erf form, as the trained model
     "softplus": F.softplus,  # nn.Softplus's defaults (β = 1, threshold 20)
 }
