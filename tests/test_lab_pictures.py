@@ -62,23 +62,27 @@ def new_run(display: str = REGIONS) -> TrainingRun:
 
 
 def test_training_runs_to_the_end_while_a_picture_is_pending(qtbot, blocked):
+    config = CONFIG.replace(steps=2000)
     worker = TrainingWorker(field=blocked)
     shown = []
     worker.sigField.connect(lambda _run, picture: shown.append(picture.field.step))
-    training = new_run()
+    training = TrainingRun(DATA, config, DATA.domain, REGIONS, SNAPSHOT_EVERY)
     worker.submit(training, None)
     qtbot.waitUntil(blocked.entered.is_set, timeout=30000)
-    # The first picture is stuck; every step of the run is taken meanwhile.
+    # The first picture is stuck (asked for with the first snapshots, it took the newest);
+    # every step of the run is taken meanwhile.
     qtbot.waitUntil(lambda: training.done and not worker.training(training), timeout=60000)
-    assert training.latest.step == CONFIG.steps
-    assert blocked.steps == [0]  # one picture started; the newer ones wait, merged
+    assert training.latest.step == config.steps
+    first = blocked.steps[0]
+    assert first < config.steps // 2
+    assert blocked.steps == [first]  # one picture started; the newer ones wait, merged
     assert shown == []
     blocked.release()
     qtbot.waitUntil(lambda: not worker.busy, timeout=30000)
     # The stuck picture, then one of the final model: nothing of the steps in between.
-    assert shown == [0, CONFIG.steps]
-    assert blocked.steps == [0, CONFIG.steps]
-    expected = run(DATA, CONFIG, snapshot_every=SNAPSHOT_EVERY)
+    assert shown == [first, config.steps]
+    assert blocked.steps == [first, config.steps]
+    expected = run(DATA, config, snapshot_every=SNAPSHOT_EVERY)
     for name, tensor in expected.state.items():
         assert torch.equal(training.latest.state[name], tensor), name
     worker.shutdown()
