@@ -1,5 +1,7 @@
 """single_threaded: one torch thread inside the block, the previous count restored after."""
 
+import subprocess
+import sys
 import threading
 
 import torch
@@ -48,6 +50,32 @@ def test_a_worker_thread_block_leaves_the_calling_threads_count_alone():
         thread.join(5)
         assert inside == [1]
         assert main_meanwhile == [2]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_importing_the_policy_does_not_import_torch():
+    # Formula paths import jacviz.support without paying torch's import time.
+    code = "import sys, jacviz.support.threads; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_the_worker_policy_is_one_thread_and_restores_the_count():
+    from jacviz.support.threads import WORKER_THREADS, torch_threads, worker_threads
+
+    assert WORKER_THREADS == 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with worker_threads():
+            assert torch.get_num_threads() == 1
+            with torch_threads(2):
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
