@@ -1,26 +1,29 @@
 """jacviz's torch thread policy: one intra-op thread for all of its work off the GUI thread.
 
-Training steps, pictures of models (the lab's 256² decision regions, the map view's Jacobian
-fields) and attacks all run on worker threads, each with one torch intra-op thread
-(:func:`worker_threads`, :func:`single_threaded`); the lab's training worker takes one core
-and its pictures and the GUI the other. ``benchmarks/bench_threads.py`` measured the choice on
-this project's 2-core machine, shared with other work (load average 2.2-2.3 before the
-"quiet" column; the second adds one busy-loop process), median ms of 1 thread / 2 threads:
+Training steps, the lab's pictures of models and attacks run on worker threads, each with
+one torch intra-op thread (:func:`worker_threads`, :func:`single_threaded`); the lab's
+training worker takes one core and its pictures and the GUI the other. The map view's
+Jacobian fields are measured too: the same policy is meant for them.
 
-============================  ==================  ====================
-workload                      as the machine is   one more core busy
-============================  ==================  ====================
-training step (lab default)   1.43 / 6.88         0.66 / 32.6
-256² regions (lab default)    36.1 / 63.8         40.9 / 130
-256² Jacobian, 2-64-64-64-2   180 / 250           147 / 3444
-PGD attack on 60 test points  485 / 3177          465 / 9373
-============================  ==================  ====================
+``benchmarks/bench_threads.py`` measured the choice on this project's 2-core machine while
+other work shared it (load average 2.3-3.8 before each run): time on 2 threads / time on 1,
+three runs (min-max), as the machine was and with one more busy-loop process:
 
-Two threads never won: tiny ops pay OpenMP's fork/join for nothing, and when the other core
-is busy (the GUI drawing, another program) each op waits for a thread that is not running,
-which made the attack 20× and the Jacobian field 23× slower. Users' machines are often busy,
-so one thread everywhere; a user with many idle cores still has the other workers running in
-parallel (training, pictures, the GUI).
+============================  =============  ==================
+workload                      as it was      one more core busy
+============================  =============  ==================
+training step (lab default)   1.3-5.9        4.9-49
+256² regions (lab default)    0.83-1.8       0.86-3.2
+256² Jacobian, 2-64-64-64-2   0.72-2.9       2.8-23
+PGD attack on 60 test points  1.0-16         5.5-20
+============================  =============  ==================
+
+(medians of 1 thread: 0.3-1.4 ms a step, 8-36 ms a regions picture, 54-180 ms a Jacobian
+field, 0.18-0.49 s an attack.) Two threads won only for the two 256² fields, by at most 1.4×,
+and only when the other core happened to be free; whenever it was busy (the GUI drawing,
+training, another program) every op waited for a thread that was not running, up to 20-50×
+slower. Users' machines are often busy, so one thread everywhere; the cores are used by
+running training, pictures and the GUI side by side instead.
 
 With torch's OpenMP backend the count belongs to the calling thread, so each block sets and
 restores its own thread's (tests/test_threads.py checks a worker's count leaves the GUI
