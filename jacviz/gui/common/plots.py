@@ -383,6 +383,7 @@ class Curve(pg.PlotCurveItem):
             return super().dataBounds(ax, frac, orthoRange)
         return self._extent[ax]
 
+    @pg.debug.warnOnException  # as pyqtgraph's own: an exception here would abort Qt
     def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
         """Stroke the curve; pyqtgraph's own paint for anything but a plain stroke on screen.
 
