@@ -150,13 +150,20 @@ def test_the_detail_goes_when_the_whole_domain_is_in_view_again(qtbot, wired):
 def test_coarse_comes_before_fine_and_the_detail_last(qtbot, wired):
     controller, plane, sent = wired
     zoom(qtbot, controller, plane, (-1.0, 0.0, -1.0, 0.0))
-    sent.clear()
-    assert controller.set_formula("sin(x) + y, x - y**3")
-    idle(qtbot, controller)
-    shapes = [(image.detail, image.image.shape) for image, *_ in sent]
     square = (False, (COARSE_RESOLUTION, COARSE_RESOLUTION))
-    assert shapes[:2] == [square, (False, (HEATMAP_RESOLUTION, HEATMAP_RESOLUTION))]
-    assert len(shapes) == 3 and shapes[2][0] and shapes[2][1][1] > HEATMAP_RESOLUTION / 4
+    fine = (False, (HEATMAP_RESOLUTION, HEATMAP_RESOLUTION))
+    # A formula's coarse field is computed at once, a network's on the worker thread.
+    mlp = TorchMap(make_mlp([2, 32, 32, 2], seed=3), "mlp", 2, 2)
+    for show in (
+        lambda: controller.set_formula("sin(x) + y, x - y**3"),
+        lambda: controller.set_map(mlp),
+    ):
+        sent.clear()
+        show()
+        idle(qtbot, controller)
+        shapes = [(image.detail, image.image.shape) for image, *_ in sent]
+        assert shapes[:2] == [square, fine]
+        assert len(shapes) == 3 and shapes[2][0] and shapes[2][1][1] > HEATMAP_RESOLUTION / 4
 
 
 def test_stale_fields_are_never_shown(qtbot, wired):

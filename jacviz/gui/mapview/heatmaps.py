@@ -186,6 +186,9 @@ class FieldStep:
     rows: int
     cols: int
     detail: bool
+    coarse: int = 0
+    """Side of a coarse field of the same rectangle computed and handed on first (0: none),
+    by the same job: the fine one then starts at once, not after the GUI thread took it."""
 
 
 class HeatmapJobs(QObject):
@@ -209,6 +212,8 @@ class HeatmapJobs(QObject):
 
     sigComputed = pyqtSignal(object)
     sigStatus = pyqtSignal(str)
+    _sigCoarse = pyqtSignal(object, int)
+    """A job's coarse field and the job's number, sent from the worker thread."""
 
     def __init__(self, current: Callable[[], tuple[Map, Domain]], parent: QObject | None = None):
         super().__init__(parent)
@@ -221,6 +226,9 @@ class HeatmapJobs(QObject):
         self._side = HEATMAP_RESOLUTION
         self._steps: list[FieldStep] = []
         self._running: FieldStep | None = None
+        self._number = 0
+        """The number of the newest job started: a coarse field of any other is stale."""
+        self._sigCoarse.connect(self._on_coarse)
         self.runner = LatestOnlyRunner(self)
         """The background runner of the jobs (tests and renders wait on it)."""
         self.runner.sigResult.connect(self._on_result)
@@ -239,7 +247,8 @@ class HeatmapJobs(QObject):
     def request(self, map_: Map, source: Map, domain: Domain, classifier: bool) -> None:
         """Compute the Jacobian field of ``map_`` over ``domain`` and its fold lines.
 
-        First a coarse field (at once, if it is cheap: a formula's), then the usual 256²,
+        First a coarse field (at once if it is cheap, a formula's; else by the worker, which
+        goes on with the fine one without waiting for the GUI thread), then the usual 256²,
         unless one picture of this map would cost more than the work and memory budget (a
         huge network): then it is coarser, and the status bar says so. Then the detail of
         the view, if the domain is not all in view. Every job stops between blocks of points
@@ -253,27 +262,24 @@ class HeatmapJobs(QObject):
         self._job = (map_, source, classifier)
         self._side = side
         self._detail = None
-        coarse = [FieldStep(domain, COARSE_RESOLUTION, COARSE_RESOLUTION, False)]
-        self._steps = [
-            *(coarse if side > COARSE_RESOLUTION else []),
-            FieldStep(domain, side, side, False),
-        ]
         detail = self._detail_step(map_, domain)
-        if detail is not None:
-            self._steps.append(detail)
-        first = self._steps.pop(0)
-        if first.rows * first.cols * work_per_point(map_, jacobian=True) > INLINE_WORK:
-            self._start(first)
+        self._steps = [] if detail is None else [detail]
+        coarse = COARSE_RESOLUTION if side > COARSE_RESOLUTION else 0
+        fine = FieldStep(domain, side, side, False)
+        if coarse and coarse**2 * work_per_point(map_, jacobian=True) <= INLINE_WORK:
+            self.runner.cancel()  # an older map's job must not deliver after this one
+            job = field_job(map_, source, domain, classifier, coarse, coarse)
+            try:
+                result = job(lambda: False)
+            except Exception:  # the worker's field reports the error
+                result = None
+            if result is not None and self._is_current(result):
+                self._accept(result)  # a failure may have replaced the map (a fall back)
+                if isinstance(result, FieldFailure) or self._job[0] is not map_:
+                    return
+            self._start(fine)
             return
-        self.runner.cancel()  # an older map's job must not deliver after this one
-        job = field_job(map_, source, domain, classifier, first.rows, first.cols)
-        try:
-            result = job(lambda: False)
-        except Exception:  # the worker runs it again, and reports the error
-            self._start(first)
-            return
-        self._running = first
-        self._on_result(result)
+        self._start(FieldStep(domain, side, side, False, coarse))
 
     def set_view(self, view: ViewRequest | None) -> bool:
         """The part of the domain in view is now ``view`` (None: all of the domain).
@@ -342,8 +348,37 @@ class HeatmapJobs(QObject):
         assert self._job is not None
         map_, source, classifier = self._job
         self._running = step
-        job = field_job(map_, source, step.domain, classifier, step.rows, step.cols, step.detail)
-        self.runner.submit_checked(job)
+        self._number += 1
+        number, report = self._number, self._sigCoarse.emit
+        fine = field_job(map_, source, step.domain, classifier, step.rows, step.cols, step.detail)
+        if not step.coarse:
+            self.runner.submit_checked(fine)
+            return
+        side = step.coarse
+        coarse = field_job(map_, source, step.domain, classifier, side, side, step.detail)
+
+        def both(superseded: Callable[[], bool]) -> FieldResult | FieldFailure | None:
+            first = coarse(superseded)
+            if not isinstance(first, FieldResult) or superseded():
+                return first  # the map failed, or a newer request came
+            report(first, number)  # queued to the GUI thread, ahead of the fine field
+            return fine(superseded)
+
+        self.runner.submit_checked(both)
+
+    def _on_coarse(self, result: FieldResult, number: int) -> None:
+        if number == self._number and self._is_current(result):
+            self._accept(result)
+
+    def _accept(self, result: FieldResult | FieldFailure) -> None:
+        """Keep a field of what is on screen and hand it on."""
+        if isinstance(result, FieldFailure):
+            self._steps = []
+        elif result.detail:
+            self._detail = result
+        else:
+            self._field = result
+        self.sigComputed.emit(result)
 
     def _is_current(self, result: FieldResult | FieldFailure) -> bool:
         map_, domain = self._current()
@@ -358,13 +393,7 @@ class HeatmapJobs(QObject):
     def _on_result(self, result: FieldResult | FieldFailure | None) -> None:
         self._running = None
         if result is not None and self._is_current(result):
-            if isinstance(result, FieldFailure):
-                self._steps = []
-            elif result.detail:
-                self._detail = result
-            else:
-                self._field = result
-            self.sigComputed.emit(result)
+            self._accept(result)
         # A listener may have made a new request (a failed network replaced by its formula).
         if self._steps and self._running is None:
             self._start(self._steps.pop(0))
