@@ -197,19 +197,23 @@ def regions_from_weights(
         weight, bias = layers[-1]
         logits = buffers.layer(len(layers), n_classes, rows)
         torch.addmm(bias[:, None], weight, h.T, out=logits)
-        finite = torch.isfinite(logits).all(dim=0)
-        if not bool(finite.all()):
+        # One check for the usual case; the per-pixel mask only when some logit is not finite.
+        finite = None if bool(torch.isfinite(logits).all()) else torch.isfinite(logits).all(0)
+        if finite is not None:
             logits = torch.where(finite, logits, 0.0)
         top, classes = logits.max(dim=0)  # ties: the first, as numpy.argmax
         confidence = torch.exp(logits - top).sum(dim=0).reciprocal_()
-        runner_up = logits.scatter(0, classes[None], -torch.inf).amax(dim=0)
-        margin = top - runner_up
-        nan = torch.tensor(torch.nan)
-        shape = (resolution, resolution)
-        arrays = [
-            torch.where(finite, values, fill).numpy().reshape(shape)
-            for values, fill in ((classes, -1), (confidence, nan), (margin, nan))
-        ]
+        if logits.shape[0] == 2:
+            margin = (logits[0] - logits[1]).abs_()
+        else:
+            margin = top - logits.scatter(0, classes[None], -torch.inf).amax(dim=0)
+        values = [classes, confidence, margin]
+        if finite is not None:
+            nan = torch.tensor(torch.nan)
+            values = [
+                torch.where(finite, v, f) for v, f in zip(values, (-1, nan, nan), strict=True)
+            ]
+        arrays = [v.numpy().reshape(resolution, resolution) for v in values]
     for array in arrays:
         array.flags.writeable = False  # shared between the worker and the views
     return DecisionRegions(classes=arrays[0], confidence=arrays[1], margin=arrays[2])
