@@ -104,8 +104,6 @@ class PictureWorker(QObject):
         A picture of the run's model, still of its current display and domain.
     sigFailed(run, str)
         Computing the run's picture raised; the message says why.
-    sigIdle()
-        Nothing runs or waits any more.
 
     Attributes
     ----------
@@ -117,14 +115,14 @@ class PictureWorker(QObject):
 
     sigPicture = pyqtSignal(object, object)
     sigFailed = pyqtSignal(object, str)
-    sigIdle = pyqtSignal()
 
     def __init__(self, field: FieldFunction = compute_field, parent: QObject | None = None):
         super().__init__(parent)
         self.field = field
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._running: FunctionWorker | None = None
+        self._running: int | None = None
+        """The number of the job on the thread (see ``_UNFINISHED``), until it reports."""
         self._waiting: PictureSource | None = None
         self._last_start = -np.inf
         self._pace = QTimer(self)
@@ -152,8 +150,6 @@ class PictureWorker(QObject):
         if self._waiting is run:
             self._waiting = None
             self._pace.stop()
-            if self._running is None:
-                self.sigIdle.emit()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until no picture is computed (tests, shutdown); True if none is."""
@@ -194,11 +190,11 @@ class PictureWorker(QObject):
                 "errored": partial(self._on_errored, run),
             },
         )
-        worker.finished.connect(self._on_finished)
         number = next(_job_numbers)
+        worker.finished.connect(partial(self._on_finished, number))
         _UNFINISHED[number] = worker
         worker.finished.connect(partial(_release, number))  # connected last: delivered last
-        self._running = worker
+        self._running = number
         self._pool.start(worker)
 
     def _on_returned(self, run: PictureSource, picture: Picture | None) -> None:
@@ -211,8 +207,7 @@ class PictureWorker(QObject):
     def _on_errored(self, run: PictureSource, error: BaseException) -> None:
         self.sigFailed.emit(run, failure_message(error))
 
-    def _on_finished(self) -> None:
-        self._running = None
+    def _on_finished(self, number: int) -> None:
+        if number == self._running:  # not a job from before a shutdown
+            self._running = None
         self._start_waiting()
-        if not self.busy:
-            self.sigIdle.emit()
