@@ -780,3 +780,29 @@ def test_images_too_wide_for_float64_keep_the_view(qtbot, window, settle):
     assert window.controller.set_formula("exp(709.7*x/2) - exp(-709.7*x/2), y")
     settle()
     assert window.controller.map.name.startswith("exp(709.7")
+
+
+def test_zooming_the_input_plane_sharpens_its_heatmap_in_the_window(qtbot, window, settle):
+    # The window wires the plane's view to the controller: after a zoom, the part in view is
+    # computed again at screen resolution and drawn over the domain's field.
+    plane, controller = window.input_plane, window.controller
+    assert plane.detail.region is None
+    plane.getViewBox().setRange(xRange=(0.2, 0.6), yRange=(-0.3, 0.1), padding=0)
+
+    def drawn():
+        request = plane.view_request()
+        return request is not None and plane.detail.region == request.region
+
+    qtbot.waitUntil(drawn, timeout=20000)
+    settle()
+    request = plane.view_request()
+    detail = controller._heatmaps.current_detail()
+    assert detail is not None and detail.domain == request.region
+    domain = controller.state.domain
+    assert detail.cols > 256 * request.region.width / domain.width  # finer than the domain's
+    assert plane.detail.image.isVisible()
+    assert plane.detail.image.image.shape == (detail.rows, detail.cols)
+    # Home frames the domain again: the detail goes, the domain's field alone is shown.
+    window.reframe()
+    qtbot.waitUntil(lambda: plane.detail.region is None, timeout=5000)
+    assert not plane.detail.image.isVisible()

@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.input_plane.sigPointPicked.connect(controller.set_probe)
         self.input_plane.sigHovered.connect(controller.hover)
         self.input_plane.sigHoverLeft.connect(controller.hover_left)
+        self.input_plane.sigViewChanged.connect(controller.set_view)
         self.morph.valueChanged.connect(lambda v: controller.set_morph(v / MORPH_STEPS))
 
         controller.sigStateChanged.connect(self._on_state_changed)
