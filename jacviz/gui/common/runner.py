@@ -5,10 +5,13 @@ most one job running and one waiting: a new request replaces the waiting one, an
 is delivered only if no newer request was made after it (a generation counter, as in ndv), so
 a superseded picture never flashes on screen.
 
-Each job is a superqt :class:`~superqt.utils.FunctionWorker` (every background job of the
-map view and the shell goes through a runner: heatmaps, loading, animation export), started
-on the runner's own one-thread pool rather than Qt's global one, so that :meth:`wait` waits
-for exactly this runner's work and a window's shutdown never waits for another's.
+Each job is a :class:`Job`, a QRunnable with its own signals, started on the runner's own
+one-thread pool rather than Qt's global one, so that :meth:`LatestOnlyRunner.wait` waits for
+exactly this runner's work and a window's shutdown never waits for another's (every background
+job of the map view and the shell goes through a runner: heatmaps, loading, animation export).
+It behaves as superqt's ``FunctionWorker``, which the lab's workers use, but is written on
+QtCore alone: importing ``superqt.utils`` imports all of superqt, qtpy and pygments (about
+0.17 s), and the runner is on the path to the window's first paint.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
-from superqt.utils import FunctionWorker, create_worker
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 
 def error_message(error: BaseException) -> str:
@@ -29,14 +31,64 @@ def error_message(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
-_UNFINISHED: dict[int, FunctionWorker] = {}
+class JobSignals(QObject):
+    """What a :class:`Job` reports, from its thread: queued to the receivers' threads.
+
+    ``returned(object)`` carries the job's result (unless it was told to quit),
+    ``errored(object)`` the exception it raised, ``warned(tuple)`` the arguments of
+    :func:`warnings.showwarning` for each warning it issued, and ``finished()`` comes last.
+    """
+
+    returned = pyqtSignal(object)
+    errored = pyqtSignal(object)
+    warned = pyqtSignal(tuple)
+    finished = pyqtSignal()
+
+
+class Job(QRunnable):
+    """``function()`` run once on a thread pool, its outcome reported by :attr:`signals`.
+
+    Create it on the thread that receives its signals (the GUI thread). As in superqt's
+    ``FunctionWorker``, warnings the job issues are sent as ``warned`` rather than shown on
+    its thread, an exception is sent as ``errored``, and after :meth:`quit` its result is
+    not sent at all.
+    """
+
+    def __init__(self, function: Callable[[], Any]):
+        super().__init__()
+        self.setAutoDelete(False)  # the Python object owns it (see _UNFINISHED)
+        self._function = function
+        self._quit = False
+        self.signals = JobSignals()
+
+    def quit(self) -> None:
+        """Ask that the result be dropped: ``returned`` is not sent (the job still runs)."""
+        self._quit = True
+
+    def run(self) -> None:
+        """Run the function, and report (called by the thread pool, on its thread)."""
+        signals = self.signals
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("always")
+                warnings.showwarning = lambda *details: signals.warned.emit(details)
+                result = self._function()
+            if not self._quit:
+                signals.returned.emit(result)
+        except Exception as error:  # reported, never raised: a thread must never raise
+            signals.errored.emit(error)
+        self._function = None  # what it held is let go of now, not when the job is
+        signals.finished.emit()
+
+
+_UNFINISHED: dict[int, Job] = {}
 """Every job whose ``finished`` signal has not been delivered yet, by job number.
 
-A worker's signals are a QObject of its own: it must outlive the signals it queued for the
+A job's signals are a QObject of its own: it must outlive the signals it queued for the
 GUI thread, even when its runner (and the window owning it) is deleted first. Held here, a
-worker is released on the GUI thread by its last signal, never earlier (as superqt's own
-``start`` does for the global pool). Its connections name it by number, not by reference:
-a reference from its own signals' connections would keep it, and its job, alive forever.
+job is released on the GUI thread by its last signal, never earlier. Its connections name
+it by number, not by reference: a reference from its own signals' connections would keep
+it, and its work, alive forever.
 """
 _job_numbers = itertools.count(1)
 
@@ -46,10 +98,10 @@ def _release(number: int) -> None:
 
 
 def _show_warning(details: tuple) -> None:
-    """Show a warning a job issued, as it would have been shown without superqt.
+    """Show a warning a job issued, as it would have been shown on the job's thread.
 
-    A superqt worker catches its job's warnings and sends them as a signal; shown here, on
-    the GUI thread, they still reach the log.
+    A :class:`Job` catches its function's warnings and sends them as a signal; shown here,
+    on the GUI thread, they still reach the log.
     """
     warnings.showwarning(*details)
 
@@ -121,23 +173,19 @@ class LatestOnlyRunner(QObject):
         self._waiting = None
         # Methods of this QObject: delivered on its (the GUI) thread, queued. Errors are
         # reported through sigFailed, never re-raised: a thread must never raise.
-        worker = create_worker(
-            function,
-            _start_thread=False,
-            _connect={
-                "returned": partial(self._on_job_returned, generation),
-                "errored": partial(self._on_job_errored, generation),
-                "warned": _show_warning,
-            },
-        )
+        job = Job(function)
+        signals = job.signals
+        signals.returned.connect(partial(self._on_job_returned, generation))
+        signals.errored.connect(partial(self._on_job_errored, generation))
+        signals.warned.connect(_show_warning)
         number = next(_job_numbers)
-        worker.finished.connect(partial(self._on_job_finished, number))
+        signals.finished.connect(partial(self._on_job_finished, number))
         # Connected last, so delivered last; a plain function: it runs even after the runner
         # is gone.
-        worker.finished.connect(partial(_release, number))
-        _UNFINISHED[number] = worker
+        signals.finished.connect(partial(_release, number))
+        _UNFINISHED[number] = job
         self._running = number
-        self._pool.start(worker)
+        self._pool.start(job)
 
     def _on_job_returned(self, generation: int, result: object) -> None:
         if generation == self._generation:
