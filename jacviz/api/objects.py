@@ -11,18 +11,21 @@ and no hook is added.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import torch
 
 from jacviz.math.maps import FormulaMap, Map, TorchMap, as_points
 
-MapLike = Union[str, "os.PathLike[str]", torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+if TYPE_CHECKING:  # a formula never needs torch: it is imported where a module is used
+    import torch
+
+MapLike = Union[str, "os.PathLike[str]", "torch.nn.Module", Callable[..., Any]]
 """What the API accepts as a map: formula text, a module, a callable, or a network file."""
 
 NETWORK_SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".ts", ".jit")
@@ -70,20 +73,35 @@ class Borrowing:
                     parameter.requires_grad_(requires_grad)
 
 
-class _CallableModule(torch.nn.Module):
+def is_module(obj: object) -> bool:
+    """Whether ``obj`` is a torch ``nn.Module``, without importing torch to find out.
+
+    If torch was never imported, nothing the caller holds can be a module.
+    """
+    torch_module = sys.modules.get("torch")
+    return torch_module is not None and isinstance(obj, torch_module.nn.Module)
+
+
+def _callable_module(
+    function: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype
+) -> torch.nn.Module:
     """A plain callable seen as a module, so that :class:`TorchMap` can run it."""
+    import torch
 
-    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype):
-        super().__init__()
-        self.function = function
-        self.dtype = dtype
-        # A weightless marker, so that TorchMap computes in the callable's dtype.
-        marker = torch.nn.Parameter(torch.empty(0, dtype=dtype), requires_grad=False)
-        self.register_parameter("dtype_marker", marker)
+    class CallableModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.function = function
+            self.dtype = dtype
+            # A weightless marker, so that TorchMap computes in the callable's dtype.
+            marker = torch.nn.Parameter(torch.empty(0, dtype=dtype), requires_grad=False)
+            self.register_parameter("dtype_marker", marker)
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        output = self.function(points.to(self.dtype))
-        return output.unsqueeze(1) if output.ndim == 1 else output
+        def forward(self, points: torch.Tensor) -> torch.Tensor:
+            output = self.function(points.to(self.dtype))
+            return output.unsqueeze(1) if output.ndim == 1 else output
+
+    return CallableModule()
 
 
 class ModuleMap:
@@ -133,6 +151,8 @@ class ModuleMap:
 
 def _output_dim(module: torch.nn.Module, input_dim: int, name: str) -> int:
     """Number of outputs, from one evaluation at the origin; an ObjectError if it fails."""
+    import torch
+
     parameter = next(module.parameters(), None)
     dtype = parameter.dtype if parameter is not None else torch.float32
     try:
@@ -153,6 +173,8 @@ def _callable_dtype(
     function: Callable[[torch.Tensor], torch.Tensor], input_dim: int
 ) -> torch.dtype:
     """float64 if ``function`` accepts float64 input, else float32 (weights it closes over)."""
+    import torch
+
     try:
         with torch.no_grad():
             function(torch.zeros(1, input_dim, dtype=torch.float64))
@@ -220,9 +242,10 @@ def opened_map(obj: MapLike, input_dim: int = 2, activation: str | None = None) 
 
     """
     from jacviz.math.formula import FormulaError
-    from jacviz.nets.networks import NetworkError, load_network
 
     if is_network_path(obj):
+        from jacviz.nets.networks import NetworkError, load_network  # torch: networks only
+
         try:
             activation = checked_activation(obj, activation)  # type: ignore[arg-type]
             map_ = load_network(os.fspath(obj), activation=activation).as_map()  # type: ignore[arg-type]
@@ -250,7 +273,7 @@ def in_memory_name(obj: object) -> str:
 
     Raises ObjectError for anything that is neither.
     """
-    if isinstance(obj, torch.nn.Module):
+    if is_module(obj):
         return type(obj).__name__
     if callable(obj):
         return str(getattr(obj, "__name__", type(obj).__name__))
@@ -267,9 +290,9 @@ def module_map(obj: object, input_dim: int = 2) -> ModuleMap:
     to find its dtype). Raises ObjectError, with one line, for anything else or a failure.
     """
     name = in_memory_name(obj)
-    if isinstance(obj, torch.nn.Module):
-        return ModuleMap(obj, name, input_dim)
-    module = _CallableModule(obj, _callable_dtype(obj, input_dim))  # type: ignore[arg-type]
+    if is_module(obj):
+        return ModuleMap(obj, name, input_dim)  # type: ignore[arg-type]
+    module = _callable_module(obj, _callable_dtype(obj, input_dim))  # type: ignore[arg-type]
     return ModuleMap(module, name, input_dim)
 
 

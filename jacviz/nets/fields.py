@@ -19,14 +19,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from jacviz.math.grid import Domain, sample_points
-from jacviz.nets.training import TrainConfig, TrainingError, jacobian_frobenius, load_state
+from jacviz.nets.training import TrainConfig, TrainingError
 from jacviz.nets.views import DecisionRegions
+
+if TYPE_CHECKING:  # torch loads on the first picture: importing the names stays torch-free
+    import torch
 
 FIELD_RESOLUTION = 256
 """Pixels per side of the regions and ‖J‖_F images."""
@@ -82,14 +84,21 @@ def _numpy_tanh_(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    # Those the trainer offers (TRAINABLE_ACTIVATIONS).
-    # In place where possible: the buffer is the next layer's input.
-    "tanh": _numpy_tanh_,
-    "relu": torch.relu_,
-    "gelu": F.gelu,  # nn.GELU's exact erf form, as the trained model
-    "softplus": F.softplus,  # nn.Softplus's defaults (β = 1, threshold 20)
-}
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The trainer's activation ``name`` (TRAINABLE_ACTIVATIONS), in place where possible.
+
+    In place because the buffer is the next layer's input.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    activations: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "tanh": _numpy_tanh_,
+        "relu": torch.relu_,
+        "gelu": F.gelu,  # nn.GELU's exact erf form, as the trained model
+        "softplus": F.softplus,  # nn.Softplus's defaults (β = 1, threshold 20)
+    }
+    return activations[name]
 
 
 class _Buffers:
@@ -105,6 +114,8 @@ class _Buffers:
 
     def points(self, domain: Domain, resolution: int) -> torch.Tensor:
         """``(resolution², 2)`` float32 pixel centres over ``domain`` (cached for the last one)."""
+        import torch
+
         if self.grid_key != (domain, resolution):
             points = sample_points(domain, resolution).astype(np.float32)
             self.grid, self.grid_key = torch.tensor(points), (domain, resolution)
@@ -113,6 +124,8 @@ class _Buffers:
 
     def layer(self, index: int, rows: int, width: int) -> torch.Tensor:
         """A ``(rows, width)`` float32 buffer for layer ``index``'s output (reused)."""
+        import torch
+
         key = (index, rows, width)
         buffer = self.layers.get(key)
         if buffer is None:
@@ -184,7 +197,9 @@ def regions_from_weights(
     not finite the class is −1 and the confidence and margin NaN, as there.
     """
     layers = linear_layers(config, state, n_classes)
-    activation = _ACTIVATIONS[config.activation]
+    import torch
+
+    activation = _activation(config.activation)
     rows = resolution * resolution
     buffers = _buffers()
     with torch.no_grad():
@@ -259,6 +274,8 @@ def compute_field(
         regions = regions_from_weights(config, state, n_classes, domain, resolution)
         return FieldImage(display, step, domain, n_classes, regions=regions)
     if display == FROBENIUS:
+        from jacviz.nets.training import jacobian_frobenius, load_state
+
         model = load_state(config, state, 2, n_classes)
         values = jacobian_frobenius(model, sample_points(domain, resolution))
         return FieldImage(

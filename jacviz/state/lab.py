@@ -15,7 +15,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,6 @@ from jacviz.nets.training import (
     ESTIMATORS,
     OPTIMIZERS,
     TRAINABLE_ACTIVATIONS,
-    Snapshot,
     TrainConfig,
     TrainingError,
 )
@@ -44,6 +43,9 @@ from jacviz.support.json_input import (
     read_text,
 )
 from jacviz.support.text_input import NumberError, parse_integer, quote
+
+if TYPE_CHECKING:  # annotations only: the trainer's snapshot module imports torch
+    from jacviz.nets.training import Snapshot
 
 MAX_SEED = 2**31 - 1
 """Largest seed the lab takes (its panels' spin boxes hold 32-bit integers)."""

@@ -33,23 +33,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import safetensors.torch
-import torch
 
 from jacviz.math.formula import FormulaError
 from jacviz.math.maps import FormulaMap, require_planar
 from jacviz.nets.datasets import MAX_CLASSES, MAX_POINTS, Dataset
-from jacviz.nets.networks import (
-    MAX_FILE_BYTES,
-    Network,
-    NetworkError,
-    load_network_bytes,
-    read_network_file,
-)
-from jacviz.nets.training import MAX_STEPS, TrainConfig, TrainingError, load_state
+from jacviz.nets.networks import MAX_FILE_BYTES, NetworkError
+from jacviz.nets.training import MAX_STEPS, TrainConfig, TrainingError
 from jacviz.state.lab import LAB_DISPLAYS, Curves, DataSettings, LabState, ModelSettings
 from jacviz.state.view import MAX_PATH, ViewState
 from jacviz.support.files import read_regular_file, write_atomically
@@ -66,6 +58,11 @@ from jacviz.support.json_input import (
     text_problem,
 )
 from jacviz.support.text_input import one_line, printable, quote
+
+if TYPE_CHECKING:  # torch and the network loaders load with the first network or weights
+    import torch
+
+    from jacviz.nets.networks import Network
 
 SESSION_FORMAT = "jacviz-session"
 SESSION_VERSION = 1
@@ -236,6 +233,8 @@ def network_file(session: Session, folder: str | os.PathLike) -> tuple[str | Non
     if data is None:
         return original, False
     if original is not None:
+        from jacviz.nets.networks import read_network_file
+
         try:
             if read_network_file(original) == data:
                 return original, False
@@ -302,7 +301,7 @@ def _document(session: Session) -> dict[str, Any]:
             "weights": None
             if lab.weights is None
             else _encode_bytes(
-                safetensors.torch.save({k: v.contiguous() for k, v in lab.weights.items()})
+                _safetensors().save({k: v.contiguous() for k, v in lab.weights.items()})
             ),
             "step": lab.step,
             "settings": {
@@ -364,6 +363,8 @@ def _read_document(document: object, name: str = "", load_network: bool = True) 
     check_formula(view.formula)
     if entry is None:
         return Session(view=view, lab=lab)
+    from jacviz.nets.networks import load_network_bytes
+
     network = load_network_bytes(network_data, label)  # last: the slowest check
     return Session(view=view, network_data=network_data, lab=lab, network=network)
 
@@ -473,10 +474,21 @@ def _read_config(value: object) -> TrainConfig:
         raise ValueError(f"the lab's training configuration: {error}") from None
 
 
+def _safetensors() -> Any:
+    """safetensors' torch half, imported with the first weights saved or read."""
+    import safetensors.torch
+
+    return safetensors.torch
+
+
 def _read_weights(value: object, config: TrainConfig, n_classes: int) -> dict[str, torch.Tensor]:
+    import torch
+
+    from jacviz.nets.training import load_state
+
     raw = _decode_bytes(value, "the lab's weights", MAX_SESSION_BYTES)
     try:
-        tensors = safetensors.torch.load(raw)
+        tensors = _safetensors().load(raw)
     except Exception as error:  # safetensors raises its own error types on bad bytes
         raise ValueError(
             f"the lab's weights are not a safetensors file ({one_line(str(error), 80)})"

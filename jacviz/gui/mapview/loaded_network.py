@@ -28,7 +28,6 @@ from jacviz.math.maps import Map, require_planar
 from jacviz.math.presets import PRESETS
 from jacviz.nets.hosted import HostedNetwork
 from jacviz.nets.metadata import read_classifier_metadata
-from jacviz.nets.networks import Network, load_network_bytes, mlp_bytes, read_network_file
 from jacviz.nets.views import SliceMap
 from jacviz.state.view import CLASSES, ViewState
 
@@ -122,10 +121,13 @@ class LoadedNetwork:
             held = _HELD.get(path)
         if held is not None:
             return cls(held, "held in memory by your script, never saved to disk", held=path)
+        # The loaders bring torch: imported here, on the loading worker, never at start-up.
+        from jacviz.nets.networks import load_network_bytes, mlp_bytes, read_network_file
+
         data = read_network_file(path)
         name = Path(path).name or str(path)
         activation = chosen_activation(path)
-        network: Network = load_network_bytes(data, name, activation=activation)
+        network = load_network_bytes(data, name, activation=activation)
         if network.format != "state-dict":
             activation = None
         elif network.module is not None:

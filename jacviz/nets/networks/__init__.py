@@ -82,7 +82,8 @@ if TYPE_CHECKING:
     )
     from jacviz.nets.networks.mlp import ACTIVATIONS, make_mlp
     from jacviz.nets.networks.mlp_format import mlp_bytes, save_mlp
-    from jacviz.nets.networks.state_dict import ActivationNeeded, is_state_dict_file
+    from jacviz.nets.networks.sniff import is_state_dict_file
+    from jacviz.nets.networks.state_dict import ActivationNeeded
 
 # Names whose modules import torch, loaded on first use: the names above need no torch, so the
 # app and ``jacviz probe --map`` start without it.
@@ -98,7 +99,7 @@ _LAZY = {
     "mlp_bytes": "mlp_format",
     "save_mlp": "mlp_format",
     "ActivationNeeded": "state_dict",
-    "is_state_dict_file": "state_dict",
+    "is_state_dict_file": "sniff",
 }
 
 __all__ = [

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import pickletools
 import re
+import stat
 import zipfile
 
 from jacviz.nets.networks.limits import SAVE_INSTEAD, SUPPORTED
@@ -20,6 +22,7 @@ __all__ = [
     "describe_other_zip",
     "describe_torch_save",
     "describe_unrecognised",
+    "is_state_dict_file",
     "is_state_dict_pickle",
 ]
 
@@ -98,6 +101,31 @@ def is_state_dict_pickle(pickle_bytes: bytes) -> bool:
     """
     found = _pickle_globals(pickle_bytes)
     return found is not None and _is_state_dict(found)
+
+
+def is_state_dict_file(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` looks like a state dict, from its zip directory and pickle.
+
+    Quick enough for the GUI thread, which asks for the activation before loading: only a
+    regular file's zip directory and its small ``data.pkl`` are read, and the pickle is
+    decoded statically (nothing imported or called). Anything unusual gives False; loading
+    then says what the file is.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > 10_000:
+                return False
+            pickles = [e for e in entries if e.filename.split("/")[-1] == "data.pkl"]
+            if len(pickles) != 1 or pickles[0].file_size > 1 << 20:
+                return False
+            if any("/code/" in f"/{e.filename}" for e in entries):
+                return False  # TorchScript
+            return is_state_dict_pickle(archive.read(pickles[0]))
+    except (OSError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError):
+        return False
 
 
 def _describe_pickle(data: bytes, name: str) -> str:

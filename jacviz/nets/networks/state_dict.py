@@ -14,10 +14,7 @@ line saying what is missing.
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
-import zipfile
 
 import torch
 from torch import nn
@@ -26,10 +23,9 @@ from jacviz.nets.errors import NetworkError
 from jacviz.nets.networks.limits import FLOAT_DTYPES, MAX_PARAMETERS, too_many_parameters
 from jacviz.nets.networks.loaded import LoadedNetwork, finish_network, nonfinite_message
 from jacviz.nets.networks.mlp import ACTIVATIONS
-from jacviz.nets.networks.sniff import is_state_dict_pickle
 from jacviz.support.isolation import error_line
 
-__all__ = ["ActivationNeeded", "is_state_dict_file", "load_state_dict", "state_dict_message"]
+__all__ = ["ActivationNeeded", "load_state_dict", "state_dict_message"]
 
 _KEY = re.compile(r"(\d{1,4})\.(weight|bias)")
 
@@ -45,31 +41,6 @@ def state_dict_message(name: str) -> str:
         "but not the activation; give it with --activation "
         f"{'|'.join(ACTIVATIONS)} (jacviz rebuilds an nn.Sequential of Linear layers)"
     )
-
-
-def is_state_dict_file(path: str | os.PathLike) -> bool:
-    """Whether the file at ``path`` looks like a state dict, from its zip directory and pickle.
-
-    Quick enough for the GUI thread, which asks for the activation before loading: only a
-    regular file's zip directory and its small ``data.pkl`` are read, and the pickle is
-    decoded statically (nothing imported or called). Anything unusual gives False; loading
-    then says what the file is.
-    """
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return False
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-            if len(entries) > 10_000:
-                return False
-            pickles = [e for e in entries if e.filename.split("/")[-1] == "data.pkl"]
-            if len(pickles) != 1 or pickles[0].file_size > 1 << 20:
-                return False
-            if any("/code/" in f"/{e.filename}" for e in entries):
-                return False  # TorchScript
-            return is_state_dict_pickle(archive.read(pickles[0]))
-    except (OSError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError):
-        return False
 
 
 def load_state_dict(data: bytes, name: str, activation: str) -> LoadedNetwork:
