@@ -78,8 +78,9 @@ SUPPORTED = (
 """The end of a refusal: which formats jacviz does read."""
 
 SAVE_INSTEAD = (
-    "save the network with torch.jit.save, torch.export.save or jacviz.nets.networks.save_mlp "
-    "instead"
+    "save the network with torch.export.save, torch.jit.save or jacviz.save_mlp instead, or, "
+    "for an nn.Sequential of Linear layers and one activation, its weights with "
+    "torch.save(model.state_dict()) (opened with --activation)"
 )
 """The end of a refusal of a format jacviz will never read: what to save instead."""
 
