@@ -10,6 +10,8 @@ with no display, to PNG, SVG or PDF.
 the map, and ``jacviz animate --training [train options] --out run.mp4`` a training run's
 decision regions, as GIF or MP4 with exactly ``--frames`` frames.
 ``jacviz lab [train options]`` opens the app with the regularization lab in front.
+``jacviz sweep --dataset digits --jr-lambda 0,0.01,0.1 --seeds 0,1,2 [--workers N]
+[--dask ADDRESS] [--json]`` trains every (λ, seed) and reports each run.
 Bad input ends with exit status 2 and one line on stderr that says what is wrong; whatever
 the input, nothing else reaches stderr (no traceback, no warning) and nothing printed can fail
 on the terminal's encoding.
@@ -19,8 +21,8 @@ The modules, one per part of the command:
 - :mod:`~jacviz.cli.command`: the parser and :func:`main`, which dispatches and reports.
 - :mod:`~jacviz.cli.app`: ``jacviz`` with no subcommand, which opens the app.
 - :mod:`~jacviz.cli.probe`, :mod:`~jacviz.cli.train`, :mod:`~jacviz.cli.render`,
-  :mod:`~jacviz.cli.animate`, :mod:`~jacviz.cli.lab`: the subcommands, each with its options
-  and what it runs and prints.
+  :mod:`~jacviz.cli.animate`, :mod:`~jacviz.cli.lab`, :mod:`~jacviz.cli.sweep`: the
+  subcommands, each with its options and what it runs and prints.
 - :mod:`~jacviz.cli.arguments`: the parser class, option types and :class:`UsageError`.
 - :mod:`~jacviz.cli.output`: always-valid JSON and the one-line error.
 - :mod:`~jacviz.cli.sources`: the ``--map`` or ``--network`` a command works on.
