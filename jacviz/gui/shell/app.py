@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QEventLoop, QThread, QTimer
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtCore import QEvent, QEventLoop, QObject, QThread, QTimer
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from jacviz.gui.mapview.loaded_network import hold_map, release_held
 from jacviz.gui.shell.main_window import MainWindow
@@ -49,10 +50,10 @@ def run_app(
     domain); a problem with either is shown in the window. Else it shows the map shown when
     the app last closed. With ``lab``, the lab window opens in front on those settings.
     """
-    warm_up()  # the process formulas and network files are checked in, started meanwhile
     app = application()
     window = MainWindow(state)
     window.show()
+    start_fork_server_after_paint(window)
     if session is not None:
         window.sessions.open_session(session)
     if network is not None:
@@ -60,6 +61,33 @@ def run_app(
     if lab is not None:
         open_lab(window, lab)
     return app.exec()
+
+
+class _AfterFirstPaint(QObject):
+    """Calls ``action`` once, on the event loop's turn after ``widget`` is first painted."""
+
+    def __init__(self, widget: QWidget, action: Callable[[], None]):
+        super().__init__(widget)
+        self._action = action
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:
+        """On the first paint event, schedule the action and stop watching."""
+        if event is not None and event.type() == QEvent.Type.Paint and watched is not None:
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self._action)
+        return False
+
+
+def start_fork_server_after_paint(window: QWidget) -> None:
+    """Start the process formulas and network files are checked in, once ``window`` is painted.
+
+    Starting it (:func:`~jacviz.support.isolation.warm_up`) launches a process that imports
+    jacviz's core: on a machine of two cores that competes with the window's own start-up,
+    so it waits until the window has been painted once. A request that needs it sooner (a
+    network given on the command line, a formula typed at once) starts it itself.
+    """
+    _AfterFirstPaint(window, warm_up)
 
 
 def open_lab(window: MainWindow, start: LabStart) -> None:
@@ -109,12 +137,12 @@ def show_window(
     ``block`` is true (by default: unless a Qt event loop already runs, as under IPython's
     ``%gui qt``); the held map is then let go of.
     """
-    warm_up()
     application()
     if block is None:
         block = not event_loop_running()
     window = MainWindow(state)
     window.show()
+    start_fork_server_after_paint(window)
     name = None if held is None else hold_map(held)
     if name is not None:
         window.request_network(name)
