@@ -78,9 +78,8 @@ SUPPORTED = (
 """The end of a refusal: which formats jacviz does read."""
 
 SAVE_INSTEAD = (
-    "save the network with torch.export.save, torch.jit.save or jacviz.save_mlp instead, or, "
-    "for an nn.Sequential of Linear layers and one activation, its weights with "
-    "torch.save(model.state_dict()) (opened with --activation)"
+    "save model.state_dict() instead (a Sequential of Linear layers; open it with "
+    "--activation), or use torch.export.save, torch.jit.save or jacviz.save_mlp"
 )
 """The end of a refusal of a format jacviz will never read: what to save instead."""
 
