@@ -19,6 +19,7 @@ from jacviz.nets.layers import (
     LayerError,
     LayerImage,
     factorize,
+    layer_count,
     layer_images,
     layer_path,
     principal_plane,
@@ -638,6 +639,8 @@ def test_unwalkable_models_raise_layer_error_naming_the_layer(case):
         factorize(model, np.zeros(2))
     with pytest.raises(LayerError, match=pattern):
         layer_images(model, LINES)
+    with pytest.raises(LayerError, match=pattern):
+        layer_count(model, 2)  # the app's cheap check refuses the same models
     # Exactly the models sequential_jacobian refuses to walk.
     assert sequential_jacobian(model, torch.zeros(3, 2)) is None
 
@@ -694,3 +697,20 @@ def test_layer_image_is_a_frozen_record():
     assert isinstance(image, LayerImage)
     with pytest.raises(AttributeError):
         image.explained = 0.5  # type: ignore[misc]
+
+
+def test_layer_count_is_the_number_of_images():
+    model = make_mlp([2, 8, 8, 2], seed=1)
+    assert layer_count(model, 2) == len(layer_images(model, LINES)) == 5
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        layer_count(model, 3)
+
+
+def test_layer_images_leave_the_callers_torch_threads_alone():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        layer_images(make_mlp([2, 16, 2], seed=0), LINES)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

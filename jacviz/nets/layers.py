@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jacviz.support.threads import single_threaded
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -705,12 +707,24 @@ def _forward(
     per_layer = _per_layer(projection, layers)
     x = torch.from_numpy(grid.reshape(-1, grid.shape[-1])).to(dtype=dtype, device=device)
     results = []
-    with torch.inference_mode():
+    # One torch thread, as everywhere in jacviz (see jacviz.support.threads): this runs on the
+    # GUI thread, where two threads on a busy machine made a grid's layers 20-35x slower.
+    with torch.inference_mode(), single_threaded():
         for layer, how in zip(layers, per_layer, strict=True):
             x = _call(layer, x)
             activations = x.detach().to(device="cpu", dtype=torch.float64, copy=True)
             results.append((layer, _project(activations, how, measure)))
     return results
+
+
+def layer_count(model: torch.nn.Module, n: int) -> int:
+    """How many layers :func:`layer_images` shows for ``n`` inputs, without running the model.
+
+    Cheap (a walk of the modules): the app offers its "Inside the network" view with it and
+    draws the layers only when the view is on screen. Raises as :func:`layer_images` does
+    when a layer cannot be walked or the first Linear layer does not take ``n`` inputs.
+    """
+    return len(_layers(model, n))
 
 
 def layer_images(
