@@ -701,6 +701,7 @@ def test_inside_a_sliced_network_follows_the_plane(qtbot, window, settle):
     assert window.open_network(str(EXAMPLES_DIR / "turn_3d.safetensors"))
     settle()
     assert window.right_tabs.isTabEnabled(1)
+    window.right_tabs.setCurrentIndex(1)  # the layers are drawn while their view is shown
     # After a tanh layer (the first Linear layer's image of a plane is a plane, which PCA
     # centres: the same picture wherever the plane lies).
     window.layer_view.layers.setCurrentIndex(1)

@@ -7,8 +7,9 @@ import torch
 from test_app import curve_points, data_per_pixel, drag, saved_network, widget_pos
 
 from jacviz.gui.mapview.pictures import PATH_CIRCLE_SAMPLES
-from jacviz.math.grid import grid_lines
+from jacviz.math.grid import Domain, grid_lines
 from jacviz.math.linearize import unit_circle
+from jacviz.math.maps import TorchMap
 from jacviz.nets.layers import layer_images
 from jacviz.nets.networks import EXAMPLES_DIR, load_network
 
@@ -182,3 +183,59 @@ def test_a_sliced_network_is_factored_through_its_plane(qtbot, window, settle):
     np.testing.assert_allclose(last_sigmas(), sigma, rtol=5e-3)
     inspector = [float(window.inspector.values[k].text()) for k in ("sigma1", "sigma2")]
     np.testing.assert_allclose(last_sigmas(), inspector, rtol=5e-3)
+
+
+def test_layers_are_drawn_only_while_their_view_is_shown(qtbot, window, settle, monkeypatch):
+    import jacviz.gui.mapview.controller as controller_module
+
+    drawn = []
+    real = controller_module.layer_pictures
+
+    def counting(source, state, units):
+        images = real(source, state, units)
+        drawn.append(source)
+        return images
+
+    monkeypatch.setattr(controller_module, "layer_pictures", counting)
+    controller, tabs = window.controller, window.right_tabs
+    assert window.open_network(str(TANH_WARP))
+    settle()
+    controller.set_domain(Domain(-1.0, 1.0, -1.0, 1.0))  # a map change while hidden
+    # Offered (its tab enabled), but not drawn: nobody looks inside the network yet.
+    assert tabs.isTabEnabled(1) and tabs.currentIndex() == 0
+    assert drawn == []
+    tabs.setCurrentIndex(1)  # the view appears: the layers of the map shown, drawn once
+    assert len(drawn) == 1 and drawn[0] is controller.source
+    module = load_network(TANH_WARP).module
+    lines = grid_lines(controller.state.domain, controller.state.grid_lines)
+    expected = layer_images(module, lines)
+    assert window.layer_view.layers.count() == len(expected) == 5
+    window.layer_view.layers.setCurrentIndex(1)
+    np.testing.assert_allclose(drawn_grid(window.layer_view), expected[1].curves.reshape(-1, 2))
+    # While shown, every map change draws them again; hidden again, none does.
+    controller.set_domain(Domain(-2.0, 2.0, -1.0, 1.0))
+    assert len(drawn) == 2
+    tabs.setCurrentIndex(0)
+    controller.set_domain(Domain(-1.0, 1.0, -2.0, 2.0))
+    assert len(drawn) == 2
+    # A figure of the view (as renders ask for it) draws the layers of the map shown.
+    assert window.figure_available("layers") and len(drawn) == 3
+    lines = grid_lines(controller.state.domain, controller.state.grid_lines)
+    assert window.layer_view.layers.count() == 5
+    np.testing.assert_allclose(
+        controller.layer_images()[1].curves, layer_images(module, lines)[1].curves
+    )
+    assert len(drawn) == 3  # not again: nothing changed
+
+
+def test_units_a_new_network_lacks_are_dropped_while_its_layers_are_hidden(qtbot, window, settle):
+    controller = window.controller
+    assert window.open_network(str(TANH_WARP))  # 32 units a layer
+    settle()
+    window.right_tabs.setCurrentIndex(1)
+    controller.set_layer_units((30, 31))
+    window.right_tabs.setCurrentIndex(0)
+    small = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    controller.set_map(TorchMap(small.double(), "small", 2, 2))
+    assert window.right_tabs.isTabEnabled(1)
+    assert controller.state.layer_units is None  # dropped at once, as when shown

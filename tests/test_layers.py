@@ -19,9 +19,9 @@ from jacviz.nets.layers import (
     LayerError,
     LayerImage,
     factorize,
-    layer_count,
     layer_images,
     layer_path,
+    layer_widths,
     principal_plane,
 )
 from jacviz.nets.networks import make_mlp
@@ -640,7 +640,7 @@ def test_unwalkable_models_raise_layer_error_naming_the_layer(case):
     with pytest.raises(LayerError, match=pattern):
         layer_images(model, LINES)
     with pytest.raises(LayerError, match=pattern):
-        layer_count(model, 2)  # the app's cheap check refuses the same models
+        layer_widths(model, 2)  # the app's cheap check refuses the same models
     # Exactly the models sequential_jacobian refuses to walk.
     assert sequential_jacobian(model, torch.zeros(3, 2)) is None
 
@@ -699,11 +699,12 @@ def test_layer_image_is_a_frozen_record():
         image.explained = 0.5  # type: ignore[misc]
 
 
-def test_layer_count_is_the_number_of_images():
-    model = make_mlp([2, 8, 8, 2], seed=1)
-    assert layer_count(model, 2) == len(layer_images(model, LINES)) == 5
+def test_layer_widths_are_the_images_widths():
+    model = make_mlp([2, 8, 6, 2], seed=1)
+    widths = [image.width for image in layer_images(model, LINES)]
+    assert layer_widths(model, 2) == widths == [8, 8, 6, 6, 2]
     with pytest.raises(ValueError, match="takes 2 inputs"):
-        layer_count(model, 3)
+        layer_widths(model, 3)
 
 
 def test_layer_images_leave_the_callers_torch_threads_alone():

@@ -717,14 +717,15 @@ def _forward(
     return results
 
 
-def layer_count(model: torch.nn.Module, n: int) -> int:
-    """How many layers :func:`layer_images` shows for ``n`` inputs, without running the model.
+def layer_widths(model: torch.nn.Module, n: int) -> list[int]:
+    """The width of each layer :func:`layer_images` shows for ``n`` inputs, in forward order.
 
-    Cheap (a walk of the modules): the app offers its "Inside the network" view with it and
-    draws the layers only when the view is on screen. Raises as :func:`layer_images` does
-    when a layer cannot be walked or the first Linear layer does not take ``n`` inputs.
+    Cheap (a walk of the modules, the model is not run): the app offers its "Inside the
+    network" view, and checks a unit pair, with it, and draws the layers only when the view
+    is on screen. Raises as :func:`layer_images` does when a layer cannot be walked or the
+    first Linear layer does not take ``n`` inputs.
     """
-    return len(_layers(model, n))
+    return [layer.out_features for layer in _layers(model, n)]
 
 
 def layer_images(

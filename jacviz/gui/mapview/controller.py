@@ -45,6 +45,7 @@ from jacviz.gui.mapview.pictures import (
     heatmap_problem,
     is_classifier,
     layer_pictures,
+    layers_offered,
     output_view_problem,
     probe_factors,
     probe_path,
@@ -94,8 +95,11 @@ class Controller(QObject):
     column)`` ('' when the formula is fine; column 0 when there is no position),
     ``sigStatus(str)`` for the status bar and ``sigFactorsChanged`` (a network's chain-rule
     factors at the probe, a string saying why there are none, or None for formulas),
-    ``sigLayerImagesChanged`` (the grid in each layer of a walkable network, or None) and
-    ``sigLayerPathChanged`` (a :class:`LayerPath`: the probe in each of those layers, or None).
+    ``sigLayersOffered(bool)`` (whether the map is a network whose layers can be shown),
+    ``sigLayerImagesChanged`` (the grid in each layer of a walkable network, or None: sent
+    only while a view of the layers is on screen, see :meth:`set_layer_path_shown`, or when
+    asked for with :meth:`layer_images`) and ``sigLayerPathChanged`` (a :class:`LayerPath`:
+    the probe in each of those layers, or None).
     ``sigLoading(str)`` says what is being prepared off the GUI thread ('' when nothing is),
     and ``sigProblem(title, message)`` reports a request that could not be shown (a network
     that does not load) or a network that failed and was replaced by the last formula.
@@ -121,6 +125,7 @@ class Controller(QObject):
     sigStatus = pyqtSignal(str)
     sigFactorsChanged = pyqtSignal(object)
     sigInspected = pyqtSignal(object)
+    sigLayersOffered = pyqtSignal(bool)
     sigLayerImagesChanged = pyqtSignal(object)
     sigLayerPathChanged = pyqtSignal(object)
     sigLoading = pyqtSignal(str)
@@ -147,9 +152,11 @@ class Controller(QObject):
         self._linearization: Linearization | None = None
         self._inspected: Linearization | None = None
         self._layers: list[LayerImage] | None = None  # the grid in each layer, as shown
-        # Whether a view of the layers is on screen: the probe's path is followed only then,
-        # to keep probe updates quick when nobody looks inside the network.
+        # Whether a view of the layers is on screen: the layers are drawn, and the probe's
+        # path followed, only then, to keep map changes and probe updates quick when nobody
+        # looks inside the network. Until then the layers of the map shown are "stale".
         self._path_shown = False
+        self._layers_stale = False
         self._heatmaps = HeatmapJobs(lambda: (self._analysed, self._state.domain), self)
         self._heatmaps.sigComputed.connect(self._on_field_ready)
         self._heatmaps.sigStatus.connect(self.sigStatus)
@@ -457,16 +464,36 @@ class Controller(QObject):
             images = self._layer_images(units)
         except ValueError as error:
             self.sigStatus.emit(f"Projection not changed: {error}")
-            self.sigLayerImagesChanged.emit(self._layers)
+            self.sigLayerImagesChanged.emit(self.layer_images())
             return
         self._set(layer_units=units)
+        self._layers_stale = False
         self._show_layers(images)
 
+    @_falls_back
     def set_layer_path_shown(self, shown: bool) -> None:
-        """A view of the layers appeared (True) or went away: follow the probe there or not."""
+        """A view of the layers appeared (True) or went away: draw them and follow the probe.
+
+        The layers of a new map are computed when a view of them appears, not before.
+        """
         self._path_shown = bool(shown)
-        if self._path_shown:
+        if not self._path_shown:
+            return
+        if self._layers_stale:
+            self._draw_layers()
+        else:
             self._update_layer_path()
+
+    def layer_images(self) -> list[LayerImage] | None:
+        """The grid in each layer of the network shown (None: it has none to show).
+
+        Computed now if no view of the layers was on screen since the map changed (and then
+        sent with ``sigLayerImagesChanged``, so that a view shows them): for figures and
+        renders of a view not yet shown.
+        """
+        if self._layers_stale:
+            self._draw_layers()
+        return self._layers
 
     def set_morph(self, t: float) -> None:
         """Show the output plane at (1 − t)·p + t·f(p)."""
@@ -593,11 +620,23 @@ class Controller(QObject):
         state = self._state
         self._grid = warp(self._map, state)
         self.sigGridChanged.emit(self._grid)
+        offered, units_fit = layers_offered(self._source, self._state)
+        if not units_fit:  # the chosen units are not in this network's layers: PCA instead
+            self._set(layer_units=None)
+        self.sigLayersOffered.emit(offered)
+        if offered and not self._path_shown:
+            self._layers_stale, self._layers = True, None  # drawn when a view appears
+        else:
+            self._draw_layers()
+
+    def _draw_layers(self) -> None:
+        """Compute the grid in each layer, with the state's units (else PCA), and send it."""
         try:
             images = self._layer_images(self._state.layer_units)
-        except ValueError:  # the chosen units are not in this network's layers: PCA instead
+        except ValueError:  # units not in this network's layers (checked above): PCA instead
             self._set(layer_units=None)
             images = self._layer_images(None)
+        self._layers_stale = False
         self._show_layers(images)
 
     def _layer_images(self, units: tuple[int, int] | None) -> list[LayerImage] | None:

@@ -23,7 +23,15 @@ from jacviz.math.maps import Map, TorchMap, require_planar
 from jacviz.math.probe import probe
 from jacviz.nets.hidden_view import hidden_layer, hidden_layer_view
 from jacviz.nets.hosted import HostedNetwork
-from jacviz.nets.layers import Factor, LayerError, LayerImage, factorize, layer_images, layer_path
+from jacviz.nets.layers import (
+    Factor,
+    LayerError,
+    LayerImage,
+    factorize,
+    layer_images,
+    layer_path,
+    layer_widths,
+)
 from jacviz.nets.margin import MarginView
 from jacviz.nets.views import OutputView, ProbabilityMap, SliceMap
 from jacviz.state.view import CLASSES, HIDDEN_VIEW, MARGIN_VIEW, PCA_VIEW, ViewState
@@ -196,6 +204,33 @@ def missing_outputs(output_view: str, output_dim: int) -> bool:
         return False
     first, second = (int(i) for i in output_view[len("outputs(") : -1].split(","))
     return max(first, second) >= output_dim or first == second
+
+
+def layers_offered(source: Map, state: ViewState) -> tuple[bool, bool]:
+    """Whether "Inside the network" can show ``source``, and whether it can on the state's units.
+
+    Cheap (the network is walked, not run): the layers are drawn only while the view is on
+    screen. The first is False for maps that are not walkable networks and for networks
+    too big to draw within the budget; the second is False when ``state.layer_units`` are
+    not in every layer wider than 2 (the view then shows principal directions).
+    """
+    network, _plane = walkable(source)
+    if network is None:
+        return False, False
+    lines = grid_lines(state.domain, state.grid_lines)
+    if lines.shape[0] * lines.shape[1] > points_within_budget(network, jacobian=False):
+        return False, False
+    try:
+        widths = layer_widths(network.module, network.input_dim)
+    except ValueError:  # LayerError too: a layer that cannot be walked
+        return False, False
+    units = state.layer_units
+    fits = units is None or (
+        units[0] != units[1]
+        and min(units) >= 0
+        and all(width <= 2 or max(units) < width for width in widths)
+    )
+    return True, fits
 
 
 def layer_pictures(

@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
         controller.sigProbeChanged.connect(self.output_plane.show_linearization)
         controller.sigInspected.connect(self.inspector.show_linearization)
         controller.sigFactorsChanged.connect(self.layers.show_factors)
+        controller.sigLayersOffered.connect(self._offer_layers)
         controller.sigLayerImagesChanged.connect(self._on_layer_images)
         controller.sigLayerPathChanged.connect(self.layer_view.show_path)
         controller.sigHeatmapChanged.connect(self.input_plane.show_heatmap)
@@ -302,11 +303,16 @@ class MainWindow(QMainWindow):
         self.output_plane.set_morph(state.morph)
         self.morph_label.setText(f"Morph t = {state.morph:.2f}:  (1 − t)·p + t·f(p)")
 
+    def _offer_layers(self, offered: bool) -> None:
+        """Enable "Inside the network" for a network whose layers can be shown, or not."""
+        self.right_tabs.setTabEnabled(LAYERS_TAB, offered)
+        if not offered:
+            self.right_tabs.setCurrentIndex(0)
+
     def _on_layer_images(self, images: object) -> None:
         self.layer_view.show_images(images)
-        self.right_tabs.setTabEnabled(LAYERS_TAB, images is not None)
-        if images is None:
-            self.right_tabs.setCurrentIndex(0)
+        if images is None:  # the network could not be walked after all
+            self._offer_layers(False)
 
     def _show_plane_controls(self) -> None:
         source = self.controller.source
@@ -342,7 +348,13 @@ class MainWindow(QMainWindow):
 
     # ---- figures -------------------------------------------------------------------------------
     def figure_available(self, view: str) -> bool:
-        """Whether the view ``view`` (a key of :data:`FIGURE_VIEWS`) can be exported now."""
+        """Whether the view ``view`` (a key of :data:`FIGURE_VIEWS`) can be exported now.
+
+        For "layers" the layers are computed first if their tab was not shown since the map
+        changed, so that the layer view offers them (renders pick a layer before showing it).
+        """
+        if view == "layers":
+            self.controller.layer_images()
         return self.figure_views.available(view)
 
     def figure(self, view: str) -> Figure:
