@@ -242,3 +242,29 @@ def test_the_view_asked_for_is_the_part_of_the_domain_in_view(qtbot, wired):
     plane.setRange(xRange=(10, 12), yRange=(10, 12), padding=0)
     qtbot.waitUntil(lambda: box.viewRange()[0][0] > 9, timeout=5000)
     assert plane.view_request() is None
+
+
+def test_a_networks_field_runs_on_one_torch_thread():
+    import torch
+
+    from jacviz.gui.mapview.heatmaps import field_job
+
+    mlp = TorchMap(make_mlp([2, 16, 2], seed=0), "mlp", 2, 2)
+    seen = []
+
+    class Recording:
+        name, input_dim, output_dim = "recording", 2, 2
+
+        def evaluate_with_jacobian(self, points):
+            seen.append(torch.get_num_threads())
+            return mlp.evaluate_with_jacobian(points)
+
+    domain = Domain(-1.0, 1.0, -1.0, 1.0)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        field_job(Recording(), mlp, domain, False, 8, 8)(lambda: False)
+        assert seen == [1]  # jacviz.support.threads: one thread for pictures
+        assert torch.get_num_threads() == 2  # the caller's count is put back
+    finally:
+        torch.set_num_threads(previous)

@@ -16,7 +16,9 @@ view on screen, and hands them on; :func:`heatmap_image` turns a field into the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,7 @@ from jacviz.math.maps import Map
 from jacviz.nets.networks import NetworkError
 from jacviz.nets.views import DecisionRegions
 from jacviz.state.view import CLASSES
+from jacviz.support.threads import worker_threads
 
 HEATMAP_RESOLUTION = 256
 COARSE_RESOLUTION = 64
@@ -139,6 +142,16 @@ def heatmap_image(
     )
 
 
+def thread_policy() -> AbstractContextManager[None]:
+    """jacviz's torch thread policy for a field's work (:mod:`jacviz.support.threads`).
+
+    One torch thread, as for the lab's pictures: a 256² field of a network measured up to
+    23x slower on two threads when the other core was busy. Nothing when torch is not
+    loaded: a formula's field never needs it.
+    """
+    return worker_threads() if "torch" in sys.modules else nullcontext()
+
+
 def field_job(
     map_: Map,
     source: Map,
@@ -155,6 +168,10 @@ def field_job(
     """
 
     def compute(superseded: Callable[[], bool]) -> FieldResult | FieldFailure | None:
+        with thread_policy():
+            return fill(superseded)
+
+    def fill(superseded: Callable[[], bool]) -> FieldResult | FieldFailure | None:
         points = sample_points(domain, cols, rows)
         values, jacobians = [], []
         try:
