@@ -23,6 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 
@@ -56,7 +57,6 @@ class Job(QRunnable):
 
     def __init__(self, function: Callable[[], Any]):
         super().__init__()
-        self.setAutoDelete(False)  # the Python object owns it (see _UNFINISHED)
         self._function = function
         self._quit = False
         self.signals = JobSignals()
@@ -94,7 +94,17 @@ _job_numbers = itertools.count(1)
 
 
 def _release(number: int) -> None:
-    _UNFINISHED.pop(number, None)
+    """Let go of a job whose last signal was delivered, deleting its signals on this thread.
+
+    The pool deletes the QRunnable itself after its ``run`` (auto-delete). The job's thread
+    may still hold the Python object for an instant after its last signal: were the signals'
+    QObject deleted with it, that could happen on that thread, while this one uses it. So
+    Qt owns it from here, and deletes it on this thread's next turn of the event loop.
+    """
+    job = _UNFINISHED.pop(number, None)
+    if job is not None:
+        sip.transferto(job.signals, None)
+        job.signals.deleteLater()
 
 
 def _show_warning(details: tuple) -> None:
