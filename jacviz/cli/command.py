@@ -122,9 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         arguments = _file_as_network(words)
         args = parser.parse_args(_join_negative_values(arguments))
-        if args.command in (None, "probe", "render", "animate", "lab"):
+        if args.command in ("probe", "render", "animate", "lab"):
             # Formulas and network code are checked in child processes started from a fork
-            # server; starting it now lets it import jacviz while this process does too.
+            # server; starting it now lets it import jacviz while this process does too. The
+            # app starts it after its window's first paint (gui/shell/app.py), not before.
             from jacviz.support.isolation import warm_up
 
             warm_up()
