@@ -178,6 +178,8 @@ class InputPlane(Plane):
         self._view_timer.start()
 
     def _send_view(self) -> None:
+        if self.plotItem is None:  # closed while the view settled: nothing to send
+            return
         request = self.view_request()
         if request != self._view_sent:
             self._view_sent = request
