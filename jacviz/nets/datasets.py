@@ -20,6 +20,7 @@ import math
 import numbers
 import operator
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "check_dataset_settings",
     "check_seed",
     "check_test_fraction",
+    "checked_class_names",
     "load_csv",
     "make_dataset",
     "stratified_split",
@@ -100,6 +102,21 @@ class DatasetError(ValueError):
     which line). It subclasses :class:`ValueError`, so callers that already catch bad input keep
     working.
     """
+
+
+def checked_class_names(names: Sequence[object], n_classes: int) -> tuple[str, ...]:
+    """``names`` as ``n_classes`` strings, each non-empty and printable; else a DatasetError.
+
+    Every dataset can then be saved (CSV, session, model metadata) and read back.
+    """
+    class_names = tuple(str(name) for name in names)
+    if len(class_names) != n_classes:
+        raise DatasetError(f"need {n_classes} class names, got {len(class_names)}")
+    for name in class_names:
+        problem = "is empty" if not name else text_problem(name, MAX_CLASS_NAME)
+        if problem is not None:
+            raise DatasetError(f"the class name {quote(name)} {problem}")
+    return class_names
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,14 +182,7 @@ class Dataset:
             raise DatasetError(f"n_classes must be 1 to {MAX_CLASSES}, got {n_classes}")
         if count and (labels.min() < 0 or labels.max() >= n_classes):
             raise DatasetError(f"labels must be in 0..{n_classes - 1}")
-        class_names = tuple(str(name) for name in self.class_names)
-        if len(class_names) != n_classes:
-            raise DatasetError(f"need {n_classes} class names, got {len(class_names)}")
-        for name in class_names:
-            # Every dataset can then be saved (CSV, session, model metadata) and read back.
-            problem = "is empty" if not name else text_problem(name, MAX_CLASS_NAME)
-            if problem is not None:
-                raise DatasetError(f"the class name {quote(name)} {problem}")
+        class_names = checked_class_names(self.class_names, n_classes)
         object.__setattr__(self, "points", _readonly(points))
         object.__setattr__(self, "labels", _readonly(labels.astype(np.int64)))
         object.__setattr__(self, "is_test", _readonly(is_test.astype(np.bool_)))

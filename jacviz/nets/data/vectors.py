@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jacviz.nets.data.standardize import Standardization
-from jacviz.nets.datasets import MAX_CLASS_NAME, MAX_COORDINATE, MAX_POINTS, DatasetError
-from jacviz.support.json_input import text_problem
-from jacviz.support.text_input import quote
+from jacviz.nets.datasets import (
+    MAX_COORDINATE,
+    MAX_POINTS,
+    DatasetError,
+    checked_class_names,
+)
 
 __all__ = ["MAX_INPUTS", "MAX_VALUES", "MAX_VECTOR_CLASSES", "VectorDataset"]
 
@@ -106,13 +109,7 @@ class VectorDataset:
             raise DatasetError(f"labels must be in 0..{classes - 1}")
         if is_test.all():
             raise DatasetError("the split leaves no training point")
-        names = tuple(str(name) for name in self.class_names)
-        if len(names) != classes:
-            raise DatasetError(f"need {classes} class names, got {len(names)}")
-        for name in names:
-            problem = "is empty" if not name else text_problem(name, MAX_CLASS_NAME)
-            if problem is not None:
-                raise DatasetError(f"the class name {quote(name)} {problem}")
+        names = checked_class_names(self.class_names, classes)
         object.__setattr__(self, "raw_points", _readonly(points))
         object.__setattr__(self, "labels", _readonly(labels.astype(np.int64)))
         object.__setattr__(self, "is_test", _readonly(is_test.copy()))
