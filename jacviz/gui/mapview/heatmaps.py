@@ -16,9 +16,7 @@ view on screen, and hands them on; :func:`heatmap_image` turns a field into the
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,15 +24,15 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from jacviz.gui.common.plots import ColourScale, colour_scale
 from jacviz.gui.common.runner import LatestOnlyRunner
+from jacviz.math.blocks import map_blocks, thread_policy
 from jacviz.math.budget import detail_shape, side_within_budget, work_per_point
 from jacviz.math.contour import zero_contour
 from jacviz.math.grid import Domain, sample_points
 from jacviz.math.jacobian import CHUNK_SIZE, HEATMAP_QUANTITIES, JacobianField
-from jacviz.math.maps import Map
+from jacviz.math.maps import Map, TorchMap
 from jacviz.nets.networks import NetworkError
-from jacviz.nets.views import DecisionRegions
+from jacviz.nets.views import DecisionRegions, OutputView, ProbabilityMap, SliceMap
 from jacviz.state.view import CLASSES
-from jacviz.support.threads import worker_threads
 
 HEATMAP_RESOLUTION = 256
 COARSE_RESOLUTION = 64
@@ -142,14 +140,17 @@ def heatmap_image(
     )
 
 
-def thread_policy() -> AbstractContextManager[None]:
-    """jacviz's torch thread policy for a field's work (:mod:`jacviz.support.threads`).
+def splittable(map_: Map) -> bool:
+    """Whether two threads may compute blocks of ``map_``'s field at once (:func:`map_blocks`).
 
-    One torch thread, as for the lab's pictures: a 256² field of a network measured up to
-    23x slower on two threads when the other core was busy. Nothing when torch is not
-    loaded: a formula's field never needs it.
+    True for an in-process torch network walked by forward tangents, seen directly or through
+    jacviz's adapters (a slice, softmax, two outputs: pure functions of their inner map);
+    False for anything else (formulas are cheap; a hosted network shares one pipe; a user's
+    in-memory module runs under its time limit, one call at a time).
     """
-    return worker_threads() if "torch" in sys.modules else nullcontext()
+    while isinstance(map_, SliceMap | ProbabilityMap | OutputView):
+        map_ = map_.inner
+    return isinstance(map_, TorchMap) and map_.jacobian_method == "forward tangents"
 
 
 def field_job(
@@ -173,21 +174,26 @@ def field_job(
 
     def fill(superseded: Callable[[], bool]) -> FieldResult | FieldFailure | None:
         points = sample_points(domain, cols, rows)
-        values, jacobians = [], []
         try:
-            for start in range(0, len(points), FIELD_BLOCK):
-                if superseded():
-                    return None
-                block = map_.evaluate_with_jacobian(points[start : start + FIELD_BLOCK])
-                values.append(block[0])
-                jacobians.append(block[1])
+            parallel = splittable(map_)
+            blocks = map_blocks(
+                map_.evaluate_with_jacobian, points, FIELD_BLOCK, superseded, parallel
+            )
+            if blocks is None:
+                return None
+            values, jacobians = zip(*blocks, strict=True)
             field = JacobianField.from_arrays(np.concatenate(values), np.concatenate(jacobians))
             det = field.det
             folds = None if det is None else zero_contour(det.reshape(rows, cols), domain)
             regions = None
             if classifier:
-                logits = source.evaluate(points).reshape(rows, cols, -1)
-                regions = DecisionRegions.from_logits(logits)
+                parallel = splittable(source)
+                logits = map_blocks(source.evaluate, points, FIELD_BLOCK, superseded, parallel)
+                if logits is None:
+                    return None
+                regions = DecisionRegions.from_logits(
+                    np.concatenate(logits).reshape(rows, cols, -1)
+                )
         except (NetworkError, MemoryError) as error:
             return FieldFailure(map_, str(error) or "it ran out of memory")
         return FieldResult(map_, domain, field, folds, regions, rows, cols, detail)
