@@ -11,7 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from jacviz.nets.data import VectorDataset
 from jacviz.nets.networks import make_mlp
+from jacviz.nets.robustness import robust_accuracy
+from jacviz.nets.trained import measure
 from jacviz.nets.training import (
     TRAINABLE_ACTIVATIONS,
     TrainConfig,
@@ -22,7 +25,6 @@ from jacviz.nets.training import (
     run,
     train,
 )
-from jacviz.nets.training.attack import pgd_accuracy
 from jacviz.nets.training.penalty import Directions, FusedStep
 
 
@@ -171,9 +173,10 @@ def test_training_on_d_inputs_is_deterministic_and_measures_the_scaled_jacobian(
     assert first.test_frobenius < plain.test_frobenius
 
 
-def test_pgd_in_d_dimensions_matches_the_closed_form_of_a_linear_classifier():
+def test_measured_pgd_in_d_dimensions_is_the_closed_form_of_a_linear_classifier():
     # Two classes, logits (w·x + b, 0): a point of class 0 is robust at ε iff its distance to the
     # plane, (w·x + b) / ‖w‖, exceeds ε; PGD follows -w exactly and finds every other point.
+    # measure() reports jacviz.nets.robustness's robust_accuracy, the one attack for any d.
     rng = np.random.default_rng(3)
     d = 20
     w = rng.normal(size=d)
@@ -186,11 +189,16 @@ def test_pgd_in_d_dimensions_matches_the_closed_form_of_a_linear_classifier():
     margin = points @ w + 0.5
     points, margin = points[margin > 0], margin[margin > 0]
     distance = margin / np.linalg.norm(w)
+    labels = np.zeros(len(points), dtype=int)
+    is_test = np.arange(len(points)) % 2 == 0
+    labels[~is_test] = 1  # training labels only fit the standardization; measure uses the test
+    data = VectorDataset(points, labels, is_test, 2, "plane", ("a", "b"))
     epsilons = [0.0, 0.1, 0.3, 1.0]
-    got = pgd_accuracy(model, points, np.zeros(len(points), dtype=int), epsilons, seed=1)
+    got = measure(model, data, epsilons, seed=1)
+    assert got.measured_on == "test"
+    assert got.pgd_accuracy == robust_accuracy(
+        model, points[is_test], labels[is_test], epsilons, attack="pgd", norm="2", seed=1
+    )
     for eps in epsilons:
-        assert got[eps] == pytest.approx(np.mean(distance > eps * (1 + 1e-9)), abs=1e-12)
-    with pytest.raises(ValueError, match="labels"):
-        pgd_accuracy(model, points, np.full(len(points), 2), [0.1])
-    with pytest.raises(ValueError, match="epsilons"):
-        pgd_accuracy(model, points, np.zeros(len(points), dtype=int), [float("nan")])
+        exact = np.mean(distance[is_test] > eps * (1 + 1e-9))
+        assert got.pgd_accuracy[eps] == pytest.approx(exact, abs=1e-12)

@@ -21,7 +21,6 @@ from jacviz.nets.data import VectorDataset, fold_standardization
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.robustness import robust_accuracy
 from jacviz.nets.training import TrainConfig, jacobian_frobenius, load_state
-from jacviz.nets.training.attack import pgd_accuracy
 
 __all__ = [
     "DEFAULT_EPSILONS",
@@ -89,9 +88,10 @@ def measure(
 ) -> Measurements:
     """Mean ‖J‖F and L2 PGD accuracy of ``model`` (a :func:`raw_model`) on ``data``'s points.
 
-    2D models are attacked by :func:`jacviz.nets.robustness.robust_accuracy` (starts round
-    the circle), models of more inputs by :func:`jacviz.nets.training.attack.pgd_accuracy`;
-    both are seeded, so a run's numbers are the same on every machine and in every worker.
+    Attacked by :func:`jacviz.nets.robustness.robust_accuracy` (L2 PGD, 20 steps from 12
+    starts: round the circle for 2D models; for models of more inputs from the point itself
+    and 11 random points of the ε-sphere), in the model's own dtype. Seeded, so a run's
+    numbers are the same on every machine and in every worker.
     """
     if isinstance(data, VectorDataset):
         test, train = data.raw_test_points, data.raw_train_points
@@ -101,10 +101,7 @@ def measure(
     points = test if held_out else train
     labels = data.test_labels if held_out else data.train_labels
     frobenius = float(jacobian_frobenius(model, points).mean())
-    if points.shape[1] == 2:
-        pgd = robust_accuracy(model, points, labels, epsilons, attack="pgd", norm="2", seed=seed)
-    else:
-        pgd = pgd_accuracy(model, points, labels, epsilons, seed=seed)
+    pgd = robust_accuracy(model, points, labels, epsilons, attack="pgd", norm="2", seed=seed)
     return Measurements(
         measured_on="test" if held_out else "train",
         mean_jacobian_frobenius=frobenius if math.isfinite(frobenius) else math.nan,

@@ -2,7 +2,8 @@
 
 One batch attacks every point at every radius (each row with its own ball), and errors found
 at a radius carry to all larger ones, so the curve never rises and every error it counts has a
-witness: an upper bound on the true robust accuracy.
+witness: an upper bound on the true robust accuracy. Points have any number of coordinates:
+the lab's 2D classifiers, the 64 pixels of the digits, a user's ``.npz`` data.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def robust_accuracy(
     Parameters
     ----------
     model : torch.nn.Module
-        Maps ``(B, 2)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
+        Maps ``(B, d)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
     points : numpy.ndarray
-        ``(n, 2)`` finite inputs, ``n >= 1``.
+        ``(n, d)`` finite inputs, ``n >= 1``, any ``d >= 1``.
     labels : numpy.ndarray
         ``(n,)`` true classes, integers in ``[0, k)``.
     epsilons : sequence of float
@@ -83,7 +84,9 @@ def robust_accuracy(
         each radius gets the errors ``pgd(..., eps, seed=seed, restarts=restarts)`` alone
         would find.
     restarts : int
-        PGD runs from different random starts, ``>= 1`` (ignored by FGSM). See ``pgd``.
+        PGD runs from different starts, ``>= 1`` (ignored by FGSM): in the plane evenly round
+        the edge of the ball; in ``d != 2`` dimensions from the point itself and from
+        ``restarts − 1`` seeded random points of the edge. See ``pgd``.
 
     Returns
     -------
@@ -94,8 +97,9 @@ def robust_accuracy(
     ------
     ValueError
         For an unknown attack or norm, a negative or non-finite radius, ``steps < 1``,
-        ``restarts < 1``, no points, points not ``(n, 2)`` and finite, labels of the wrong shape
-        or outside ``[0, k)``, or a model that does not give ``(B, k >= 2)`` logits.
+        ``restarts < 1``, no points, points not ``(n, d)`` and finite, labels of the wrong shape
+        or outside ``[0, k)``, or a model that does not take ``d`` inputs and give
+        ``(B, k >= 2)`` logits.
 
     """
     if not isinstance(attack, str) or attack not in ATTACKS:
@@ -113,7 +117,8 @@ def robust_accuracy(
     dtype = model_dtype(model)
     x = torch.from_numpy(centres)
     clean = classes_of(run_logits(model, x, dtype))
-    targets = torch.from_numpy(check_labels(labels, len(centres), count_classes(model, dtype)))
+    k = count_classes(model, dtype, centres.shape[1])
+    targets = torch.from_numpy(check_labels(labels, len(centres), k))
     correct_clean = (clean == targets).numpy()
     accuracy = {0.0: float(correct_clean.mean())}
     positive = sorted({eps for eps in radii if eps > 0.0})
@@ -125,7 +130,7 @@ def robust_accuracy(
         if attack == "pgd":
             adversarial = all_centres.clone()
             wrong = torch.from_numpy(~np.tile(correct_clean, blocks))
-            for start in unit_starts(n, norm, seed, restarts):
+            for start in unit_starts(n, norm, seed, restarts, centres.shape[1]):
                 # A point already wrong at a radius is wrong at every larger one: skip those.
                 done = torch.cummax(wrong.reshape(blocks, n).to(torch.uint8), dim=0).values
                 rows = torch.nonzero(done.reshape(-1) == 0).squeeze(1)

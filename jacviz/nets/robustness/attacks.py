@@ -1,10 +1,12 @@
-"""Adversarial attacks on 2D classifiers: FGSM and PGD in L2 and L∞ balls.
+"""Adversarial attacks on classifiers of any number of inputs: FGSM and PGD in L2 and L∞ balls.
 
 :func:`fgsm` (Goodfellow et al.) takes one step up the cross-entropy; :func:`pgd` (Madry et
-al.) takes many, each projected back onto the ball, from starts spread round the ball's edge.
-Both were cross-checked against torchattacks. The row-wise pieces (:func:`fgsm_points`,
-:func:`pgd_rows`, :func:`unit_starts`) give every row its own radius, so that
-:func:`~jacviz.nets.robustness.accuracy.robust_accuracy` attacks all radii in one batch.
+al.) takes many, each projected back onto the ball: in the plane from starts spread evenly
+round the ball's edge, in ``d != 2`` dimensions from the point itself and from seeded random
+points of the edge (:func:`unit_starts`). Both were cross-checked against torchattacks. The
+row-wise pieces (:func:`fgsm_points`, :func:`pgd_rows`, :func:`unit_starts`) give every row its
+own radius, so that :func:`~jacviz.nets.robustness.accuracy.robust_accuracy` attacks all radii
+in one batch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from jacviz.nets.robustness.balls import (
     check_norm,
     edge_points,
     into_balls,
+    onto_edge,
     project,
     step_direction,
 )
@@ -81,10 +84,11 @@ def _ascent_gradient(
 def _attack_inputs(
     model: nn.Module, points: object, labels: object
 ) -> tuple[np.ndarray, torch.dtype, np.ndarray]:
-    """Checked points, the model's dtype, and checked labels for its classes, in that order."""
+    """Checked ``(n, d)`` points, the model's dtype, and checked labels for its classes."""
     centres = check_points(points)
     dtype = model_dtype(model)
-    return centres, dtype, check_labels(labels, len(centres), count_classes(model, dtype))
+    k = count_classes(model, dtype, centres.shape[1])
+    return centres, dtype, check_labels(labels, len(centres), k)
 
 
 def _better(
@@ -135,7 +139,8 @@ def pgd_rows(
     best = points.clone()
     best_wrong = torch.zeros(len(centres), dtype=torch.bool)
     best_loss = torch.full((len(centres),), -torch.inf, dtype=torch.float64)
-    onehot = torch.nn.functional.one_hot(labels, count_classes(model, dtype)).bool()
+    onehot = torch.nn.functional.one_hot(labels, count_classes(model, dtype, centres.shape[1]))
+    onehot = onehot.bool()
     active = torch.arange(len(centres))
     for step in range(steps + 1):
         if len(active) == 0:
@@ -167,18 +172,27 @@ def pgd_rows(
     return best, best_wrong, best_loss
 
 
-def unit_starts(n: int, norm: str, seed: int, restarts: int) -> torch.Tensor:
-    """``(restarts, n, 2)`` starts on the edge of the unit ball: restart ``r`` of point ``i``.
+def unit_starts(n: int, norm: str, seed: int, restarts: int, dim: int) -> torch.Tensor:
+    """``(restarts, n, dim)`` starts in the unit ball: restart ``r`` of point ``i``, to scale by ε.
 
-    Point ``i``'s starts are ``(r + u_i) / restarts`` of the way round the edge, ``u_i``
-    uniform in [0, 1) from ``seed`` alone: evenly spread, so that a region of another class
-    in any direction of the ball is approached from a start beside it, and at the edge, where
-    a loss that grows outwards has its maxima.
+    In the plane (``dim == 2``), point ``i``'s starts are ``(r + u_i) / restarts`` of the way
+    round the edge, ``u_i`` uniform in [0, 1) from ``seed`` alone: evenly spread, so that a
+    region of another class in any direction of the ball is approached from a start beside
+    it, and at the edge, where a loss that grows outwards has its maxima.
+
+    In ``dim != 2`` dimensions no few starts can surround a point, so restart 0 is the point
+    itself (zero: the first step goes straight up the loss's gradient there) and restart
+    ``r >= 1`` is a seeded Gaussian direction scaled onto the edge (:func:`.balls.onto_edge`;
+    uniform on the sphere for L2), drawn from a private generator in the order ``(r, i)``:
+    the same seed gives the same starts, and more restarts only add starts.
     """
     generator = torch.Generator().manual_seed(seed)
-    phase = torch.rand((n,), generator=generator, dtype=torch.float64)
-    turns = (torch.arange(restarts, dtype=torch.float64)[:, None] + phase[None, :]) / restarts
-    return edge_points(turns, norm)
+    if dim == 2:
+        phase = torch.rand((n,), generator=generator, dtype=torch.float64)
+        turns = (torch.arange(restarts, dtype=torch.float64)[:, None] + phase[None, :]) / restarts
+        return edge_points(turns, norm)
+    gaussian = torch.randn((restarts - 1, n, dim), generator=generator, dtype=torch.float64)
+    return torch.cat([torch.zeros((1, n, dim), dtype=torch.float64), onto_edge(gaussian, norm)])
 
 
 @single_threaded()
@@ -195,9 +209,9 @@ def fgsm(
     Parameters
     ----------
     model : torch.nn.Module
-        Maps ``(B, 2)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
+        Maps ``(B, d)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
     points : numpy.ndarray
-        ``(n, 2)`` finite inputs.
+        ``(n, d)`` finite inputs, any ``d >= 1``.
     labels : numpy.ndarray
         ``(n,)`` true classes, integers in ``[0, k)``.
     eps : float
@@ -208,15 +222,15 @@ def fgsm(
     Returns
     -------
     numpy.ndarray
-        ``(n, 2)`` float64 adversarial points, each within ``eps`` of its input in the chosen
+        ``(n, d)`` float64 adversarial points, each within ``eps`` of its input in the chosen
         norm as float64 computes it. Points where the gradient is zero or not finite stay put.
 
     Raises
     ------
     ValueError
-        For an unknown norm, a negative or non-finite ``eps``, points not ``(n, 2)`` and finite,
-        labels of the wrong shape or outside ``[0, k)``, or a model that does not give
-        ``(B, k >= 2)`` logits.
+        For an unknown norm, a negative or non-finite ``eps``, points not ``(n, d)`` and finite,
+        labels of the wrong shape or outside ``[0, k)``, or a model that does not take ``d``
+        inputs and give ``(B, k >= 2)`` logits.
 
     """
     norm = check_norm(norm)
@@ -246,15 +260,17 @@ def pgd(
     Starting from a random point on the edge of the eps-ball (``random_start``), take ``steps``
     steps up the cross-entropy (sign of the gradient for L∞, normalised gradient for L2), each
     followed by the projection onto the eps-ball around the original point (clipping for L∞,
-    rescaling for L2); then again from ``restarts − 1`` other starts, spread evenly round the
-    edge. All points move together, one batched forward and backward per step.
+    rescaling for L2); then again from ``restarts − 1`` other starts: in the plane spread
+    evenly round the edge, in ``d != 2`` dimensions the first run starts at the point itself
+    and the others at seeded random points of the edge (:func:`unit_starts`). All points move
+    together, one batched forward and backward per step.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Maps ``(B, 2)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
+        Maps ``(B, d)`` float tensors to ``(B, k)`` logits; run in its parameters' dtype.
     points : numpy.ndarray
-        ``(n, 2)`` finite inputs.
+        ``(n, d)`` finite inputs, any ``d >= 1``.
     labels : numpy.ndarray
         ``(n,)`` true classes, integers in ``[0, k)``.
     eps : float
@@ -270,23 +286,25 @@ def pgd(
     random_start : bool
         Start on the edge of the ball (the circle for L2, the square for L∞) instead of at the
         input. Madry et al. start uniformly inside the ball; in 2D the edge serves better: the
-        starts of one point go evenly round it (see ``restarts``).
+        starts of one point go evenly round it (see ``restarts``). In ``d != 2`` dimensions
+        the first run still starts at the input, the others on the edge.
     seed : int
-        Seed of the starts: per point, where round the edge the first one is (the others
-        follow at equal steps), drawn from a private ``torch.Generator``, so the same seed
-        gives the same result and global random state is never touched.
+        Seed of the starts, drawn from a private ``torch.Generator``, so the same seed gives
+        the same result and global random state is never touched: in the plane, per point,
+        where round the edge the first one is (the others follow at equal steps); in ``d != 2``
+        dimensions the random directions.
     restarts : int
-        Runs per point, ``>= 1``, from starts ``1/restarts`` of the way round the edge apart
-        (one without ``random_start``: every run would be the same). A ball that holds a region
-        of another class in a narrow range of directions traps runs from elsewhere in a local
-        maximum of the loss: on the spirals example at L2 ε = 0.3, Madry et al.'s single run of
-        20 steps reports a robust accuracy of 0.325 where the truth is 0.15; from 12 starts
-        round the edge it is 0.15.
+        Runs per point, ``>= 1`` (one without ``random_start``: every run would be the same);
+        in the plane from starts ``1/restarts`` of the way round the edge apart. A ball that
+        holds a region of another class in a narrow range of directions traps runs from
+        elsewhere in a local maximum of the loss: on the spirals example at L2 ε = 0.3, Madry
+        et al.'s single run of 20 steps reports a robust accuracy of 0.325 where the truth is
+        0.15; from 12 starts round the edge it is 0.15.
 
     Returns
     -------
     numpy.ndarray
-        ``(n, 2)`` float64 adversarial points, each within ``eps`` of its input in the chosen
+        ``(n, d)`` float64 adversarial points, each within ``eps`` of its input in the chosen
         norm as float64 computes it. Per point, the iterate (starts included) of all runs with
         the highest cross-entropy, misclassified iterates first; Madry et al. keep the last
         iterate, which can only be a weaker witness.
@@ -295,9 +313,9 @@ def pgd(
     ------
     ValueError
         For an unknown norm, a negative or non-finite ``eps``, ``steps < 1``, ``restarts < 1``,
-        a step size that is not finite and positive, points not ``(n, 2)`` and finite, labels
-        of the wrong shape or outside ``[0, k)``, or a model that does not give ``(B, k >= 2)``
-        logits.
+        a step size that is not finite and positive, points not ``(n, d)`` and finite, labels
+        of the wrong shape or outside ``[0, k)``, or a model that does not take ``d`` inputs and
+        give ``(B, k >= 2)`` logits.
 
     Notes
     -----
@@ -320,7 +338,7 @@ def pgd(
     x, y = torch.from_numpy(centres), torch.from_numpy(targets)
     radius = torch.full((n,), eps, dtype=torch.float64)
     sizes = torch.full((n,), size, dtype=torch.float64)
-    starts = unit_starts(n, norm, seed, restarts) if random_start else [None]
+    starts = unit_starts(n, norm, seed, restarts, centres.shape[1]) if random_start else [None]
     best = x.clone()
     best_wrong = torch.zeros(n, dtype=torch.bool)
     best_loss = torch.full((n,), -torch.inf, dtype=torch.float64)

@@ -1,10 +1,13 @@
-"""Plane geometry of the attacks: unit vectors, lengths, and the L2 and L∞ balls.
+"""Geometry of the attacks: lengths, unit vectors, and the L2 and L∞ balls in d dimensions.
 
-An attack on a 2D classifier moves each point within a ball around it: the disc (``"2"``) or
-the square (``"inf"``). This module holds what attacks need of those balls: steepest-ascent
-steps and the projection back onto a ball (as Madry et al.'s PGD takes them), points round a
-ball's edge (where PGD starts), and the final nudge that makes every returned point lie inside
-its ball as float64 computes it. The boundary search reuses :func:`unit` and :func:`lengths`.
+An attack moves each point within a ball around it: the Euclidean ball (``"2"``; the disc in
+the plane) or the cube (``"inf"``; the square). This module holds what attacks need of those
+balls, for points of any number ``d`` of coordinates: steepest-ascent steps and the projection
+back onto a ball (as Madry et al.'s PGD takes them), points on a ball's edge (where PGD
+starts: evenly round the circle or square in the plane, :func:`edge_points`; along given
+directions in any ``d``, :func:`onto_edge`), and the final nudge that makes every returned
+point lie inside its ball as float64 computes it. The boundary search, whose geometry is the
+plane's, reuses :func:`unit` and :func:`lengths`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "edge_points",
     "into_balls",
     "lengths",
+    "onto_edge",
     "project",
     "step_direction",
     "unit",
@@ -41,8 +45,14 @@ def unit(angles: torch.Tensor) -> torch.Tensor:
 
 
 def lengths(vectors: torch.Tensor) -> torch.Tensor:
-    """Euclidean lengths of ``(..., 2)`` vectors."""
-    return torch.hypot(vectors[..., 0], vectors[..., 1])
+    """Euclidean lengths of ``(..., d)`` vectors (the vector norm over the last axis).
+
+    In the plane by ``torch.hypot``, as jacviz always measured them there: the same value to
+    within an ulp, but the plane's attacks and distances stay the same to the bit.
+    """
+    if vectors.shape[-1] == 2:
+        return torch.hypot(vectors[..., 0], vectors[..., 1])
+    return torch.linalg.vector_norm(vectors, dim=-1)
 
 
 def step_direction(gradient: torch.Tensor, norm: str) -> torch.Tensor:
@@ -68,10 +78,18 @@ def project(
 
 
 def _offset_size(delta: np.ndarray, norm: str) -> np.ndarray:
-    """The norm of each row of ``delta``, as callers of the attacks will measure it."""
+    """The norm of each row of ``delta`` ``(n, d)``, as callers of the attacks will measure it.
+
+    Max-abs for L∞; for L2 ``np.linalg.norm`` over the row, and in the plane also ``np.hypot``
+    (the larger of the two, which can differ by an ulp): either way a caller checks it, the
+    returned points pass.
+    """
     if norm == "inf":
-        return np.maximum(np.abs(delta[:, 0]), np.abs(delta[:, 1]))
-    return np.hypot(delta[:, 0], delta[:, 1])
+        return np.abs(delta).max(axis=1, initial=0.0)
+    size = np.linalg.norm(delta, axis=1)
+    if delta.shape[1] == 2:
+        size = np.maximum(size, np.hypot(delta[:, 0], delta[:, 1]))
+    return size
 
 
 def into_balls(centres: np.ndarray, points: np.ndarray, eps: np.ndarray, norm: str) -> np.ndarray:
@@ -79,7 +97,8 @@ def into_balls(centres: np.ndarray, points: np.ndarray, eps: np.ndarray, norm: s
 
     ``centre + delta`` rounds, so ``(centre + delta) − centre`` can exceed ``eps`` by an ulp of
     the centre even when ``delta`` did not. Callers get the guarantee as they will check it:
-    ``size(points − centres) <= eps`` in float64 (``np.hypot`` for L2, max-abs for L∞).
+    ``size(points − centres) <= eps`` in float64 (``np.linalg.norm`` over each row, and
+    ``np.hypot`` in the plane, for L2; max-abs for L∞).
     """
     points = points.copy()
     for _ in range(8):
@@ -94,8 +113,21 @@ def into_balls(centres: np.ndarray, points: np.ndarray, eps: np.ndarray, norm: s
     return points
 
 
+def onto_edge(directions: torch.Tensor, norm: str) -> torch.Tensor:
+    """``directions`` ``(..., d)`` scaled onto the edge of the unit ball: the sphere or cube.
+
+    Divided by their Euclidean length for L2, by their largest coordinate's size for L∞ (a
+    point of the cube's surface). Gaussian directions give uniform points of the sphere. A
+    zero direction stays zero (the centre).
+    """
+    size = lengths(directions) if norm == "2" else directions.abs().amax(dim=-1)
+    return directions / torch.where(size > 0, size, 1.0)[..., None]
+
+
 def edge_points(fractions: torch.Tensor, norm: str) -> torch.Tensor:
-    """Points ``(..., 2)`` on the edge of the unit ball, ``fractions`` of the way round it.
+    """Points ``(..., 2)`` on the edge of the unit disc or square, ``fractions`` of the way round.
+
+    The plane's starts, evenly spread round the edge (other ``d`` use :func:`onto_edge`).
 
     The circle for L2 (by angle); the square's perimeter for L∞ (by length), from its corner
     ``(−1, −1)`` anticlockwise.

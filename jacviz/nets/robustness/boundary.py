@@ -6,6 +6,10 @@ cells labelled with what is known of them (:mod:`~jacviz.nets.robustness.cover`:
 distance, an upper bound, is kept), then rays and narrowing fans of rays through the cells
 left, each change along them located exactly (:mod:`~jacviz.nets.robustness.rays`). Every
 distance returned is attained: some point that far away really has another class.
+
+The search covers discs with annular sectors and fans of rays by angle: it is a measure of the
+plane, and points of any other number of coordinates are refused with one ValueError line
+(the attacks of :mod:`~jacviz.nets.robustness.attacks` work in any number).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ _MAX_ROUNDS = 40  # rounds of a fan that may move on without narrowing
 _PAST = 1e-6  # how far (relative) a Newton probe steps past the boundary
 _ANGLE_TOL = 1e-5  # radians; a distance error of ~tol²/2 relative for a straight boundary
 _REFINE_RAYS = 12  # rays per fan of the refinement: each round narrows it 5.5-fold
+_PLANE = "the distance to the boundary is searched in discs of the plane (2 inputs)"
 
 
 def _clusters(owner: torch.Tensor, t0: torch.Tensor, t1: torch.Tensor) -> torch.Tensor:
@@ -262,7 +267,8 @@ def boundary_distance(
     Raises
     ------
     ValueError
-        For points not ``(n, 2)`` and finite, a ``max_radius`` that is not finite and positive,
+        For points not ``(n, 2)`` (the search is the plane's: sectors and rays by angle) and
+        finite, a ``max_radius`` that is not finite and positive,
         ``n_directions < 1`` or ``radial_samples < 1``, or a model that does not give
         ``(B, k >= 2)`` logits.
 
@@ -270,11 +276,11 @@ def boundary_distance(
     max_radius = check_number(max_radius, "max_radius", positive=True)
     n_directions = check_int(n_directions, "n_directions", 1)
     radial_samples = check_int(radial_samples, "radial_samples", 1)
-    centres = check_points(points)
+    centres = check_points(points, dim=2, why=_PLANE)
     dtype = model_dtype(model)
     n = len(centres)
     if n == 0:
-        count_classes(model, dtype)  # still check the model
+        count_classes(model, dtype, 2)  # still check the model
         return np.zeros(0)
     x = torch.from_numpy(centres)
     own = classes_of(run_logits(model, x, dtype))

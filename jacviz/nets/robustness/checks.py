@@ -59,27 +59,42 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-def check_points(points: object, what: str = "points") -> np.ndarray:
-    """``points`` as a fresh, finite float64 ``(n, 2)`` array, or a clear ValueError."""
+def check_points(
+    points: object, what: str = "points", dim: int | None = None, why: str = ""
+) -> np.ndarray:
+    """``points`` as a fresh, finite float64 ``(n, d)`` array, or a clear ValueError.
+
+    Any ``d >= 1`` (an attack works in any number of inputs); ``dim`` demands that one, e.g. 2
+    for the measures whose geometry is the plane's (discs and their sectors), and ``why``
+    ends the message about a wrong shape with the reason.
+    """
+    shape = "(n, d)" if dim is None else f"(n, {dim})"
     try:
         array = np.array(points, dtype=np.float64)  # a copy: callers' arrays are left alone
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be an (n, 2) array of numbers, got {points!r:.60}") from None
-    if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(f"{what} must have shape (n, 2), got {array.shape}")
+        raise ValueError(
+            f"{what} must be an {shape} array of numbers, got {points!r:.60}"
+        ) from None
+    if array.ndim != 2 or array.shape[1] < 1 or (dim is not None and array.shape[1] != dim):
+        reason = f": {why}" if why else ""
+        raise ValueError(f"{what} must have shape {shape}, got {array.shape}{reason}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} have NaN or infinite coordinates")
+        rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
+        raise ValueError(f"{what} have NaN or infinite coordinates (row {rows[0]} first)")
     return array
 
 
-def check_point(point: object) -> np.ndarray:
-    """``point`` as a fresh, finite float64 ``(2,)`` array, or a clear ValueError."""
+def check_point(point: object, why: str) -> np.ndarray:
+    """``point`` as a fresh, finite float64 ``(2,)`` array (a point of the plane), or a ValueError.
+
+    ``why`` ends the message about a wrong shape with the reason the plane is needed.
+    """
     try:
         array = np.array(point, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"point must be 2 numbers, got {point!r:.60}") from None
     if array.shape != (2,):
-        raise ValueError(f"point must have shape (2,), got {array.shape}")
+        raise ValueError(f"point must have shape (2,), got {array.shape}: {why}")
     if not np.all(np.isfinite(array)):
         raise ValueError("point has NaN or infinite coordinates")
     return array

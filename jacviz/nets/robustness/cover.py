@@ -6,7 +6,8 @@ centre (an attained distance, an upper bound on the answer), it is certified fre
 change by the logit margin there, it is no nearer than the best distance so far, or it is
 halved. What is left are the smallest cells that may hold the nearest change
 (:class:`Candidates`), which :mod:`~jacviz.nets.robustness.boundary` refines along rays. A
-region however thin is found this way, where a march along fixed rays steps over it.
+region however thin is found this way, where a march along fixed rays steps over it. Cells
+are sectors of discs, so this is the plane's (2 inputs), as is the whole boundary search.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@
 first-order model its Jacobian gives at the point, on the same deterministic samples
 (:func:`disc_samples`): their difference shows how much the boundary curves within the disc,
 which the lab's Compare tab sets beside what the Jacobian predicts.
+
+Both are areas of discs, so they are measures of the plane: a point or Jacobian of any other
+number of inputs is refused with one ValueError line (in ``d`` dimensions the same idea would
+need samples of a ball, and the lab shows flips only for its 2D classifiers).
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ def flip_fraction(model: nn.Module, point: np.ndarray, eps: float, n_samples: in
         ``n_samples < 1``, or a model that does not give ``(B, k >= 2)`` logits.
 
     """
-    centre = check_point(point)
+    centre = check_point(point, "flip fractions are measured in discs of the plane")
     disc = _scaled_disc(eps, n_samples)
     dtype = model_dtype(model)
     samples = np.vstack([centre, centre + disc])
@@ -152,7 +156,8 @@ def linearized_flip_fraction(
         raise ValueError(f"logits must have shape (k,) with k >= 2, got {z.shape}")
     if jac.shape != (len(z), 2):
         raise ValueError(
-            f"jacobian must have shape ({len(z)}, 2) for {len(z)} logits, got {jac.shape}"
+            f"jacobian must have shape ({len(z)}, 2) for {len(z)} logits, got {jac.shape}: "
+            "flip fractions are measured in discs of the plane"
         )
     if not (np.all(np.isfinite(z)) and np.all(np.isfinite(jac))):
         raise ValueError("logits and jacobian must be finite")

@@ -4,7 +4,8 @@ The distance to the decision boundary is found along rays. This module samples r
 chosen radii (:func:`first_change_estimates`), picks those radii where the logit margin's
 tangent line says the boundary is (:func:`tangent_crossing`, :func:`ray_radii`), and narrows
 a bracketed class change to a point the model really classifies differently (:func:`locate`).
-All of them read the logit margin (:func:`margins`): how far the point's class leads.
+All of them read the logit margin (:func:`margins`): how far the point's class leads. Rays
+are ``(q, 2)`` directions of the plane, as everywhere in the boundary search.
 """
 
 from __future__ import annotations

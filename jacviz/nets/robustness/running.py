@@ -3,8 +3,9 @@
 Attacks and the boundary search call the model on many float64 points at once. This module
 does it the same way for all of them: in chunks of :data:`CHUNK_ROWS` rows, in the model's own
 dtype, through the fast layer walk of :mod:`jacviz.math.jacobian` where the model is a plain
-chain of layers, and with the model's output checked to be ``(B, k >= 2)`` logits. Results
-come back as float64 tensors. The model is never modified and gets no parameter gradients.
+chain of layers, and with the model's output checked to be ``(B, k >= 2)`` logits. Points
+have any number ``d`` of coordinates, the model's inputs. Results come back as float64 tensors.
+The model is never modified and gets no parameter gradients.
 """
 
 from __future__ import annotations
@@ -16,14 +17,28 @@ from torch import nn
 
 from jacviz.math.jacobian import sequential_jacobian, sequential_values
 
-__all__ = ["CHUNK_ROWS", "classes_of", "count_classes", "run_logits", "weighted_gradients"]
+__all__ = [
+    "CHUNK_ROWS",
+    "TANGENT_INPUTS",
+    "classes_of",
+    "count_classes",
+    "run_logits",
+    "weighted_gradients",
+]
 
 CHUNK_ROWS = 1 << 16
 """Rows per forward pass: bounds the memory of hidden activations."""
 
+TANGENT_INPUTS = 2
+"""Most inputs for which gradients come from the walk's forward tangents, not a backward pass.
+
+The walk pushes one tangent per input through every layer, a backward pass one row of
+weights whatever ``d``: the walk is the faster only for few inputs
+(``benchmarks/bench_robustness.py`` measures both)."""
+
 
 def _checked(logits: object, batch: torch.Tensor) -> torch.Tensor:
-    """``logits`` if they are a ``(B, k)`` tensor with ``k >= 2`` for the ``(B, 2)`` batch."""
+    """``logits`` if they are a ``(B, k)`` tensor with ``k >= 2`` for the ``(B, d)`` batch."""
     if (
         not isinstance(logits, torch.Tensor)
         or logits.ndim != 2
@@ -32,7 +47,7 @@ def _checked(logits: object, batch: torch.Tensor) -> torch.Tensor:
     ):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(
-            f"the model must map (B, 2) inputs to (B, k) logits with k >= 2; "
+            f"the model must map (B, {batch.shape[1]}) inputs to (B, k) logits with k >= 2; "
             f"a {tuple(batch.shape)} batch gave {shape}"
         )
     return logits
@@ -45,7 +60,8 @@ def _call(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     except RuntimeError as error:  # shape or dtype mismatch inside the model
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
         raise ValueError(
-            f"the model failed on a {tuple(batch.shape)} {batch.dtype} batch: {first_line}"
+            f"the model failed on points of {batch.shape[1]} coordinates (a "
+            f"{tuple(batch.shape)} {batch.dtype} batch): {first_line}"
         ) from None
     return _checked(logits, batch)
 
@@ -57,9 +73,12 @@ def _walk(
 
     The walk (:func:`~jacviz.math.jacobian.sequential_values`, ``sequential_jacobian``) gives
     the module's values up to an ulp or so of its activations, about 4x faster than calling it
-    (numpy's tanh), and Jacobians by forward tangents instead of a backward pass. None also when
-    the walk refuses the batch: calling the model then says what is wrong.
+    (numpy's tanh), and Jacobians by forward tangents instead of a backward pass: only for at
+    most :data:`TANGENT_INPUTS` inputs, where that is the faster. None also when the walk
+    refuses the batch: calling the model then says what is wrong.
     """
+    if jacobians and batch.shape[1] > TANGENT_INPUTS:
+        return None
     try:
         walked = (sequential_jacobian if jacobians else sequential_values)(model, batch)
     except ValueError:
@@ -70,7 +89,7 @@ def _walk(
 
 
 def run_logits(model: nn.Module, points: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Float64 logits ``(n, k)`` at float64 ``points`` ``(n, 2)``, computed in ``dtype``."""
+    """Float64 logits ``(n, k)`` at float64 ``points`` ``(n, d)``, computed in ``dtype``."""
     chunks = []
     with torch.no_grad():
         for chunk in points.split(CHUNK_ROWS):
@@ -86,9 +105,9 @@ def classes_of(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(finite, torch.nan_to_num(logits).argmax(dim=1), -1)
 
 
-def count_classes(model: nn.Module, dtype: torch.dtype) -> int:
-    """How many logits the model gives (its ``k``), checked on one point."""
-    return run_logits(model, torch.zeros((1, 2), dtype=torch.float64), dtype).shape[1]
+def count_classes(model: nn.Module, dtype: torch.dtype, dim: int) -> int:
+    """How many logits the model gives (its ``k``), checked on one point of ``dim`` inputs."""
+    return run_logits(model, torch.zeros((1, dim), dtype=torch.float64), dtype).shape[1]
 
 
 def weighted_gradients(

@@ -10,12 +10,13 @@ Jacobian Regularization"). One module per idea:
   estimators and the fused training step that computes the loss and its gradients by hand;
 - :mod:`~jacviz.nets.training.loop`: the run itself, a generator of :class:`Snapshot` objects
   (:func:`train`, :func:`run`) and what it measures (:func:`accuracy`,
-  :func:`jacobian_frobenius`);
-- :mod:`~jacviz.nets.training.attack`: accuracy under L2 PGD for models of any number of
-  inputs (:func:`pgd_accuracy`; the 2D attacks are :mod:`jacviz.nets.robustness`'s).
+  :func:`jacobian_frobenius`).
+
+Accuracy under attack, for models of any number of inputs, is
+:func:`jacviz.nets.robustness.robust_accuracy`'s.
 
 Every public name is importable from here; importing the package loads no torch until a name
-that needs it (the trainer, the penalty, the attack) is first used.
+that needs it (the trainer, the penalty) is first used.
 """
 
 import importlib
@@ -39,7 +40,6 @@ from jacviz.nets.training.config import (
 )
 
 if TYPE_CHECKING:
-    from jacviz.nets.training.attack import pgd_accuracy
     from jacviz.nets.training.loop import (
         Snapshot,
         TrainingData,
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 # Names whose modules import torch: loaded on first use, so that the config and its ranges
 # (what command-line parsers and the lab's panels need) come without torch.
 _LAZY = {
-    "pgd_accuracy": "attack",
     "Snapshot": "loop",
     "TrainingData": "loop",
     "accuracy": "loop",
@@ -98,7 +97,6 @@ __all__ = [
     "input_scale",
     "jacobian_frobenius",
     "load_state",
-    "pgd_accuracy",
     "projection_estimates",
     "projection_side",
     "run",
