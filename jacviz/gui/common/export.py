@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -95,6 +95,10 @@ class Figure:
         moved there when below it would leave the plot too little height. Empty: none.
     beside_width : int
         The width of the column of ``beside``, in pixels.
+    sharpen : callable, optional
+        Called with the export's scale around the painting: a context in which the view
+        draws what is computed at screen resolution (a heatmap) for the exported pixels
+        instead, and restores itself after. None: the view is drawn as it is.
 
     """
 
@@ -104,6 +108,7 @@ class Figure:
     title: str = "jacviz figure"
     beside: str = ""
     beside_width: int = 0
+    sharpen: Callable[[float], AbstractContextManager[None]] | None = None
 
 
 def figure_of(view: QWidget | Figure) -> Figure:
@@ -287,7 +292,8 @@ def _paint(
 ) -> None:
     layout = _Layout(figure)
     views = _graphics_views(figure.body)
-    with _prepared(views, transparent), _wider_cosmetic_pens(views, scale):
+    sharper = figure.sharpen(scale) if figure.sharpen is not None else nullcontext()
+    with sharper, _prepared(views, transparent), _wider_cosmetic_pens(views, scale):
         layout.paint(painter, transparent)
 
 

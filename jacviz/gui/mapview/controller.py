@@ -31,6 +31,7 @@ from jacviz.gui.common.runner import LatestOnlyRunner
 from jacviz.gui.mapview.heatmaps import (
     FieldFailure,
     FieldResult,
+    HeatmapImage,
     HeatmapJobs,
     ViewRequest,
     heatmap_image,
@@ -400,13 +401,10 @@ class Controller(QObject):
             self.sigStateChanged.emit(self._state)  # put the widgets back
             return
         self._set(heatmap=key)
-        field = self._heatmaps.current_field()
-        if field is not None:
-            self.sigHeatmapChanged.emit(heatmap_image(field, key))
-            detail = self._heatmaps.current_detail()
-            if detail is not None:
-                self.sigHeatmapChanged.emit(heatmap_image(detail, key, field))
-        else:
+        images = self.heatmap_images()
+        for image in images:
+            self.sigHeatmapChanged.emit(image)
+        if not images:
             self._request_field()
 
     def set_view(self, view: ViewRequest | None) -> None:
@@ -420,6 +418,17 @@ class Controller(QObject):
             field = self._heatmaps.current_field()
             if field is not None:
                 self.sigHeatmapChanged.emit(heatmap_image(field, self._state.heatmap))
+
+    def heatmap_images(self) -> list[HeatmapImage]:
+        """The heatmap as the input plane shows it now: the domain's, then the detail if any."""
+        return self._heatmaps.images(self._state.heatmap)
+
+    def export_heatmap(self, view: ViewRequest) -> HeatmapImage | None:
+        """The heatmap of ``view`` at its own pixels for an exported figure, computed now.
+
+        None when the plane's heatmap is already as fine there (or there is none yet).
+        """
+        return self._heatmaps.export_image(view, self._state.heatmap)
 
     @_falls_back
     def set_jacobian_of(self, kind: str) -> None:

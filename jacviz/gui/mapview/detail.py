@@ -22,12 +22,16 @@ DETAIL_Z = -19
 """The detail's depth: over the domain's heatmap (-20), under the grid lines (-10)."""
 
 
-def view_request(view_box: pg.ViewBox, domain: Domain, ratio: float = 1.0) -> ViewRequest | None:
+def view_request(
+    view_box: pg.ViewBox, domain: Domain, ratio: float = 1.0, whole: bool = False
+) -> ViewRequest | None:
     """The part of ``domain`` that ``view_box`` shows, and its size in device pixels.
 
-    None when the whole domain is in view (the domain's own field then fills the screen at
-    its usual resolution), when none of it is, or when the part in view is not a rectangle
-    jacviz can draw (a sliver along an edge). ``ratio`` is the screen's device pixel ratio.
+    None when none of it is in view, or when the part in view is not a rectangle jacviz can
+    draw (a sliver along an edge); and, unless ``whole``, when the whole domain is in view
+    (on screen the domain's own field then fills it at its usual resolution; an exported
+    figure asks with ``whole``, for its own pixels). ``ratio`` is the device pixel ratio: the
+    screen's, times the export's scale.
     """
     (x0, x1), (y0, y1) = view_box.viewRange()
     width, height = view_box.width() * ratio, view_box.height() * ratio
@@ -35,7 +39,8 @@ def view_request(view_box: pg.ViewBox, domain: Domain, ratio: float = 1.0) -> Vi
         return None
     slack = 1e-9 * max(domain.width, domain.height)
     if (
-        x0 <= domain.xmin + slack
+        not whole
+        and x0 <= domain.xmin + slack
         and x1 >= domain.xmax - slack
         and y0 <= domain.ymin + slack
         and y1 >= domain.ymax - slack

@@ -342,6 +342,40 @@ class HeatmapJobs(QObject):
         detail = self._detail
         return detail if detail is not None and detail.map_ is self._current()[0] else None
 
+    def images(self, key: str | None) -> list[HeatmapImage]:
+        """What the plane shows for ``key`` now: the domain's field, then the detail if any."""
+        field = self.current_field()
+        if field is None:
+            return []
+        detail = self.current_detail()
+        images = [heatmap_image(field, key)]
+        return images + ([heatmap_image(detail, key, field)] if detail is not None else [])
+
+    def export_image(self, view: ViewRequest, key: str | None) -> HeatmapImage | None:
+        """A detail of ``view`` at its own pixels, for an exported figure; None if none is finer.
+
+        Computed here and now (export runs on the GUI thread), within the same limits as the
+        detail after a zoom (:func:`~jacviz.math.budget.detail_shape`), and coloured on the
+        domain field's scale. None when there is no field of the map on screen yet, when the
+        field on screen is already as fine there, or when the map fails on it (the plane then
+        keeps what it shows).
+        """
+        field = self.current_field()
+        if field is None or self._job is None:
+            return None
+        map_, source, classifier = self._job
+        rows, cols = detail_shape(map_, view.cols, view.rows)
+        shown = self.current_detail() or field
+        cells_x = shown.cols * view.region.width / shown.domain.width
+        cells_y = shown.rows * view.region.height / shown.domain.height
+        if cols <= cells_x and rows <= cells_y:
+            return None
+        job = field_job(map_, source, view.region, classifier, rows, cols, detail=True)
+        result = job(lambda: False)
+        if not isinstance(result, FieldResult):
+            return None
+        return heatmap_image(result, key, field)
+
     def cancel(self) -> None:
         """Drop the waiting jobs and the running one's result."""
         self.runner.cancel()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PyQt6.QtCore import QEvent
@@ -20,6 +21,7 @@ from PyQt6.QtWidgets import QApplication, QMainWindow, QTabWidget
 from jacviz.gui.common.animation import export_animation
 from jacviz.gui.common.export import ExportError, Figure, figure_image
 from jacviz.gui.mapview.controller import Controller
+from jacviz.gui.mapview.detail import view_request
 from jacviz.gui.mapview.layer_view import LEGEND as LAYER_LEGEND
 from jacviz.gui.mapview.layer_view import LayerView
 from jacviz.gui.mapview.planes import InputPlane, OutputPlane, legend_html
@@ -101,13 +103,37 @@ class WindowFigures:
                 # The tab was hidden: let it and its plot lay themselves out before drawing.
                 QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         if view == "input":
-            return Figure(self._input_plane, title=title)
+            return Figure(self._input_plane, title=title, sharpen=self.sharper_heatmap)
         if view == "output":
             return Figure(self._output_plane, below=legend_html(), title=title)
         if view == "layers":
             above = html.escape(self._layer_view.title.text())
             return Figure(self._layer_view.plot, above=above, below=LAYER_LEGEND, title=title)
-        return Figure(self._window.centralWidget(), title=title)
+        return Figure(self._window.centralWidget(), title=title, sharpen=self.sharper_heatmap)
+
+    @contextmanager
+    def sharper_heatmap(self, scale: float) -> Iterator[None]:
+        """Inside this block the input plane's heatmap has the exported figure's pixels.
+
+        On screen, the heatmap of the whole domain is 256² (finer after a zoom: the part in
+        view at screen resolution); a figure exported at ``scale`` gets the part in view
+        computed at its own pixels (within the same limits), and the plane shows what it
+        showed before once the figure is drawn.
+        """
+        plane = self._input_plane
+        domain = self._controller.state.domain
+        ratio = plane.devicePixelRatioF() * scale
+        request = view_request(plane.getViewBox(), domain, ratio, whole=True)
+        image = None if request is None else self._controller.export_heatmap(request)
+        if image is None:
+            yield
+            return
+        plane.show_heatmap(image)
+        try:
+            yield
+        finally:
+            for shown in self._controller.heatmap_images():
+                plane.show_heatmap(shown)
 
     def morph_frames(self, count: int = MORPH_FRAMES, hold: int = MORPH_HOLD) -> Iterator[QImage]:
         """Frames of the output plane as the morph t goes from 0 to 1, then ``hold`` more at 1.
