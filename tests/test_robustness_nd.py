@@ -128,7 +128,10 @@ def test_one_input_is_an_interval():
 
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_starts_in_d_dimensions_are_the_point_then_seeded_points_of_the_edge(norm):
-    starts = unit_starts(50, norm, 4, PGD_RESTARTS, D)
+    def starts_of(seed, restarts):
+        return torch.stack(list(unit_starts(50, norm, seed, restarts, D)))
+
+    starts = starts_of(4, PGD_RESTARTS)
     assert starts.shape == (PGD_RESTARTS, 50, D) and starts.dtype == torch.float64
     assert torch.count_nonzero(starts[0]) == 0  # restart 0: the point itself
     edge = starts[1:]
@@ -136,9 +139,9 @@ def test_starts_in_d_dimensions_are_the_point_then_seeded_points_of_the_edge(nor
     torch.testing.assert_close(size, torch.ones_like(size), rtol=1e-15, atol=0)
     # Seeded: the same seed gives the same starts, more restarts only add starts, another
     # seed gives others.
-    assert torch.equal(starts, unit_starts(50, norm, 4, PGD_RESTARTS, D))
-    assert torch.equal(starts[:3], unit_starts(50, norm, 4, 3, D))
-    assert not torch.equal(starts[1:], unit_starts(50, norm, 5, PGD_RESTARTS, D)[1:])
+    assert torch.equal(starts, starts_of(4, PGD_RESTARTS))
+    assert torch.equal(starts[:3], starts_of(4, 3))
+    assert not torch.equal(starts[1:], starts_of(5, PGD_RESTARTS)[1:])
     # In 64 dimensions Gaussian directions are spread: no two of a point's starts are close.
     if norm == "2":
         cosines = torch.einsum("rnd,snd->nrs", edge, edge) - torch.eye(PGD_RESTARTS - 1)

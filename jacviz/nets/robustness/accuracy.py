@@ -138,7 +138,7 @@ def robust_accuracy(
                     break
                 found, fell, _ = pgd_rows(
                     model, dtype, all_centres[rows], all_labels[rows], eps_rows[rows], norm,
-                    steps, 2.5 * eps_rows[rows] / steps, start.repeat(blocks, 1)[rows],
+                    steps, 2.5 * eps_rows[rows] / steps, start[rows % n],
                     until_wrong=True,
                 )  # fmt: skip
                 adversarial[rows[fell]] = found[fell]

@@ -11,6 +11,8 @@ in one batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -172,27 +174,33 @@ def pgd_rows(
     return best, best_wrong, best_loss
 
 
-def unit_starts(n: int, norm: str, seed: int, restarts: int, dim: int) -> torch.Tensor:
-    """``(restarts, n, dim)`` starts in the unit ball: restart ``r`` of point ``i``, to scale by ε.
+def unit_starts(n: int, norm: str, seed: int, restarts: int, dim: int) -> Iterator[torch.Tensor]:
+    """The ``restarts`` starts of ``n`` points in the unit ball, one ``(n, dim)`` tensor each.
 
-    In the plane (``dim == 2``), point ``i``'s starts are ``(r + u_i) / restarts`` of the way
-    round the edge, ``u_i`` uniform in [0, 1) from ``seed`` alone: evenly spread, so that a
-    region of another class in any direction of the ball is approached from a start beside
-    it, and at the edge, where a loss that grows outwards has its maxima.
+    Starts are offsets to scale by ε. In the plane (``dim == 2``), point ``i``'s starts are
+    ``(r + u_i) / restarts`` of the way round the edge, ``u_i`` uniform in [0, 1) from ``seed``
+    alone: evenly spread, so that a region of another class in any direction of the ball is
+    approached from a start beside it, and at the edge, where a loss that grows outwards has
+    its maxima.
 
     In ``dim != 2`` dimensions no few starts can surround a point, so restart 0 is the point
     itself (zero: the first step goes straight up the loss's gradient there) and restart
-    ``r >= 1`` is a seeded Gaussian direction scaled onto the edge (:func:`.balls.onto_edge`;
-    uniform on the sphere for L2), drawn from a private generator in the order ``(r, i)``:
-    the same seed gives the same starts, and more restarts only add starts.
+    ``r >= 1`` is a seeded Gaussian direction per point scaled onto the edge
+    (:func:`.balls.onto_edge`; uniform on the sphere for L2), drawn from a private generator
+    one restart after another: the same seed gives the same starts, more restarts only add
+    starts, and only one restart's ``(n, dim)`` draws are held at a time (a user's data may
+    have millions of coordinates).
     """
     generator = torch.Generator().manual_seed(seed)
     if dim == 2:
         phase = torch.rand((n,), generator=generator, dtype=torch.float64)
         turns = (torch.arange(restarts, dtype=torch.float64)[:, None] + phase[None, :]) / restarts
-        return edge_points(turns, norm)
-    gaussian = torch.randn((restarts - 1, n, dim), generator=generator, dtype=torch.float64)
-    return torch.cat([torch.zeros((1, n, dim), dtype=torch.float64), onto_edge(gaussian, norm)])
+        yield from edge_points(turns, norm)
+        return
+    yield torch.zeros((n, dim), dtype=torch.float64)
+    for _ in range(restarts - 1):
+        gaussian = torch.randn((n, dim), generator=generator, dtype=torch.float64)
+        yield onto_edge(gaussian, norm)
 
 
 @single_threaded()
