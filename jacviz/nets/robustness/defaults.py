@@ -13,10 +13,12 @@ ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 """Names of the attacks :func:`~jacviz.nets.robustness.accuracy.robust_accuracy` runs."""
 
 NORMS: tuple[str, ...] = ("2", "inf")
-"""Names of the attack norms: the Euclidean ball (``"2"``) and the square (``"inf"``)."""
+"""Names of the attack norms: the Euclidean ball (``"2"``) and the cube (``"inf"``; in the
+plane, the disc and the square)."""
 
 PGD_STEPS: int = 20
 """Default steps of each PGD run (Madry et al.'s step size 2.5·ε/steps crosses the ball twice)."""
 
 PGD_RESTARTS: int = 12
-"""Default PGD runs per point, from starts spread round the ball's edge (see :func:`pgd`)."""
+"""Default PGD runs per point: in the plane from starts spread round the ball's edge, in other
+dimensions from the point itself and seeded random points of the edge (see :func:`pgd`)."""
