@@ -28,6 +28,7 @@ from torch import nn
 
 from jacviz.math.grid import Domain, sample_points
 from jacviz.math.maps import TorchMap
+from jacviz.nets.data import VectorDataset
 from jacviz.nets.views import MIN_SINE, DecisionRegions, SliceMap, softmax
 from jacviz.support.threads import single_threaded
 
@@ -39,6 +40,7 @@ __all__ = [
     "PlaneFields",
     "PointReading",
     "anchor_indices",
+    "held_out",
     "jacobians",
     "plane_fields",
     "read_point",
@@ -175,6 +177,16 @@ def anchor_indices(indices: Sequence[object], count: int) -> tuple[int, int, int
     return checked[0], checked[1], checked[2]
 
 
+def held_out(data: VectorDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The points anchors are picked from, raw, with their labels: the held-out ones.
+
+    The training points when nothing is held out. Indices of anchors count in this array.
+    """
+    if data.raw_test_points.shape[0]:
+        return data.raw_test_points, data.test_labels
+    return data.raw_train_points, data.train_labels
+
+
 def _output_count(model: nn.Module) -> int:
     last = next((m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
     if last is None:
@@ -211,7 +223,7 @@ def jacobians(model: nn.Module, inputs: np.ndarray) -> tuple[np.ndarray, np.ndar
     jacobian = np.empty((n, k, d))
     with single_threaded(), torch.no_grad():
         for start in range(0, n, chunk):
-            block = torch.as_tensor(x[start : start + chunk], dtype=dtype)
+            block = torch.tensor(x[start : start + chunk], dtype=dtype)
             jac, out = batched(block)
             values[start : start + chunk] = out.double().numpy()
             jacobian[start : start + chunk] = jac.double().numpy()

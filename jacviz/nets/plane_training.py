@@ -21,10 +21,21 @@ from jacviz.nets.data import VectorDataset
 from jacviz.nets.trained import raw_model
 from jacviz.nets.training import TrainConfig, train
 
-__all__ = ["SNAPSHOTS_PER_RUN", "PlaneModel", "paired_configs", "plane_model", "training_steps"]
+__all__ = [
+    "MAX_SNAPSHOT_EVERY",
+    "SNAPSHOTS_PER_RUN",
+    "PlaneModel",
+    "paired_configs",
+    "plane_model",
+    "training_steps",
+]
 
-SNAPSHOTS_PER_RUN: int = 20
+SNAPSHOTS_PER_RUN: int = 10
 """Progress reports (and chances to stop) per run; each costs a pass over the data."""
+
+MAX_SNAPSHOT_EVERY: int = 500
+"""Most steps between two snapshots, whatever the run's length: a stop waits for at most this
+many steps (a fraction of a second for the digits' 64-64 net)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +94,7 @@ def training_steps(
     models = []
     for config in configs:
         label = f"λ = {config.jr_lambda:g}"
-        every = max(1, config.steps // SNAPSHOTS_PER_RUN)
+        every = max(1, min(config.steps // SNAPSHOTS_PER_RUN, MAX_SNAPSHOT_EVERY))
         last = None
         for last in train(data, config, snapshot_every=every):
             yield Progress((done + last.step) / total, f"training {label}: step {last.step}")

@@ -1,0 +1,216 @@
+"""The lab's page of the plane through three inputs, alone (a LabWindow is not built here)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt6.QtGui import QImage, QMouseEvent
+from PyQt6.QtWidgets import QApplication
+
+from jacviz.gui.lab.plane_page import PlanePage
+from jacviz.nets.data import VectorDataset
+from jacviz.nets.input_plane import held_out
+from jacviz.nets.trained import raw_model
+from jacviz.nets.training import TrainConfig, run
+
+pytestmark = pytest.mark.timeout(180)
+
+LEFT = Qt.MouseButton.LeftButton
+TINY = TrainConfig(hidden=(8,), steps=30, jr_lambda=0.1, estimator="random", learning_rate=0.01)
+
+
+def dataset(shape=(4, 4)):
+    """Three classes of 16 inputs (a 4×4 image, or no image), 60 points, every 5th held out."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    points = rng.uniform(0, 4, size=(60, 16)) + 8 * np.eye(3, 16)[labels]
+    is_test = np.zeros(60, bool)
+    is_test[::5] = True
+    return VectorDataset(points, labels, is_test, 3, "tiny", ("a", "b", "c"), shape)
+
+
+@pytest.fixture
+def page(qtbot):
+    page = PlanePage()
+    qtbot.addWidget(page)
+    page.resize(1366, 768)
+    page.show()
+    qtbot.waitExposed(page)
+    yield page
+    page.shutdown()
+
+
+def settle(qtbot, page):
+    qtbot.waitUntil(lambda: not page.busy(), timeout=120_000)
+    qtbot.wait(10)
+
+
+def send(widget, kind, pos, button, buttons):
+    event = QMouseEvent(
+        kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def widget_pos(plot, s, t):
+    return plot.mapFromScene(plot.getViewBox().mapViewToScene(QPointF(s, t)))
+
+
+def pixmap_cells(label, shape):
+    """The grey level of each input's cell in a label's pixmap (sampled at cell centres)."""
+    image = label.pixmap().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    rows, columns = shape
+    return np.array(
+        [
+            [
+                QImage.pixelColor(
+                    image,
+                    int((j + 0.5) * image.width() / columns),
+                    int((i + 0.5) * image.height() / rows),
+                ).red()
+                for j in range(columns)
+            ]
+            for i in range(rows)
+        ]
+    )
+
+
+def expected_grey(values, data):
+    low, high = float(data.raw_points.min()), float(data.raw_points.max())
+    return np.round(255 * (1 - np.clip((values - low) / (high - low), 0, 1))).reshape(4, 4)
+
+
+def test_dragging_the_probe_shows_the_input_at_the_plane_point(qtbot, page):
+    data = dataset()
+    page.set_data(data)
+    plot = page.plots.plots[0]
+    qtbot.wait(50)
+    coordinates = page.plane.coordinates
+    start, end = coordinates[0], coordinates[1]  # from anchor 1 to anchor 2
+    viewport = plot.viewport()
+    a, b = widget_pos(plot, *start), widget_pos(plot, *end)
+    send(viewport, QEvent.Type.MouseButtonPress, a, LEFT, LEFT)
+    seen = []
+    for k in range(1, 9):
+        point = QPoint(
+            round(a.x() + k / 8 * (b.x() - a.x())), round(a.y() + k / 8 * (b.y() - a.y()))
+        )
+        send(viewport, QEvent.Type.MouseMove, point, Qt.MouseButton.NoButton, LEFT)
+        qtbot.wait(15)  # pyqtgraph passes on at most one move per 10 ms (mouseRateLimit)
+        view = plot.getViewBox().mapSceneToView(plot.mapToScene(point))
+        assert np.allclose(page.probe, (view.x(), view.y()))
+        x = page.plane.lift(page.probe)[0]
+        # The input drawn is the plane's point b + s·u + t·v, in its pixels' greys.
+        assert np.array_equal(page.probe_panel.shown_input, x)
+        cells = pixmap_cells(page.probe_panel.input_picture, (4, 4))
+        assert np.array_equal(cells, expected_grey(x, data))
+        seen.append(cells)
+    send(viewport, QEvent.Type.MouseButtonRelease, b, LEFT, Qt.MouseButton.NoButton)
+    # It morphed: the first and last pictures differ, the last is (nearly) anchor 2 itself.
+    assert not np.array_equal(seen[0], seen[-1])
+    anchor = held_out(data)[0][page.anchors[1]]
+    assert np.abs(seen[-1] - expected_grey(anchor, data)).max() <= 255 * 2 / 12
+    assert plot.probe.isVisible() and page.plots.plots[1].probe.pos() == plot.probe.pos()
+
+
+def test_train_shows_both_models_their_fields_and_readings(qtbot, page):
+    data = dataset()
+    page.set_data(data)
+    page.controls.hidden.setText("8")
+    page.controls.steps.setValue(30)
+    page.controls.jr_lambda.setText("0.1")
+    assert page.train()
+    assert page.controls.cancel.isEnabled() and not page.controls.train.isEnabled()
+    settle(qtbot, page)
+    assert [m.label for m in page.models] == ["λ = 0", "λ = 0.1"]
+    assert page.controls.train.isEnabled()
+    # The models are those `jacviz train` makes, on raw inputs.
+    config = page.controls.config()
+    for model, each in zip(page.models, (config.replace(jr_lambda=0.0), config), strict=True):
+        expected = raw_model(data, each, run(data, each).state)
+        x = np.array(data.raw_points[:4], dtype=np.float32)
+        import torch
+
+        assert torch.equal(model.model(torch.from_numpy(x)), expected(torch.from_numpy(x)))
+    assert len(page.fields) == 2
+    assert page.fields[0].domain == page.view
+    image = page.plots.plots[0].image.image
+    assert image is not None and image.shape[-1] == 4  # classes: RGBA regions
+    readout = page.probe_panel.readouts[1]
+    assert readout.isVisible() and "predicts" in readout.prediction.text()
+    shown = [picture for picture, _caption in readout.cells if not picture.isHidden()]
+    assert len(shown) == 3  # one row of J per class
+    # ‖J‖F: one colour scale for both plots, with its bar.
+    page.controls.heatmap.setCurrentIndex(page.controls.heatmap.findData("frobenius"))
+    levels = [plot.image.levels for plot in page.plots.plots]
+    assert np.array_equal(levels[0], levels[1]) and not page.plots.bar_widget.isHidden()
+    page.probe_panel.mode.setCurrentIndex(1)
+    assert readout.cells[0][1].text() == "σ1"
+
+
+def test_cancel_stops_training_and_shows_no_model(qtbot, page):
+    page.set_data(dataset())
+    page.controls.steps.setValue(200_000)
+    page.controls.hidden.setText("8")
+    assert page.train()
+    qtbot.waitUntil(lambda: page.controls.progress.value() > 0, timeout=60_000)
+    page.controls.cancel.click()
+    qtbot.waitUntil(lambda: not page.training, timeout=60_000)
+    assert page.models == () and page.controls.status.text() == "cancelled"
+    assert page.controls.train.isEnabled()
+
+
+def test_the_gallery_sets_anchors_in_turn_and_refusals_are_one_line(qtbot, page):
+    data = dataset()
+    page.set_data(data)
+    gallery = page.controls.gallery
+    assert gallery.count() == len(held_out(data)[0])
+    for index in (5, 6, 7):
+        gallery.sigPointClicked.emit(index)
+    assert page.anchors == [5, 6, 7] and page.controls.anchors.text() == "5, 6, 7"
+    assert gallery.item(6).text().endswith("[2]")
+    page.controls.anchors.setText("1, 1, 2")
+    page.controls.anchors.editingFinished.emit()
+    status = page.controls.status.text()
+    assert "must differ" in status and "\n" not in status
+    page.controls.anchors.setText("1, x, 2")
+    page.controls.anchors.editingFinished.emit()
+    assert page.controls.status.text().startswith("anchors: ")
+    page.controls.jr_lambda.setText("0")
+    assert not page.train() and "λ must be above 0" in page.controls.status.text()
+
+
+def test_a_bad_npz_is_refused_in_one_line_and_vectors_are_bar_strips(qtbot, page, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    page.load(str(bad))
+    settle(qtbot, page)
+    message = page.controls.data_status.text()
+    assert "bad.npz" in message and "\n" not in message and page.data is None
+    page.set_data(dataset(shape=None))
+    assert page.probe_panel.input_picture.pixmap().width() == 240  # a strip, not a square
+
+
+@dataclass(frozen=True)
+class Run:
+    data: object
+    model: object
+    config: TrainConfig
+
+
+def test_a_sweeps_run_is_shown_against_lambda_zero_of_its_seed_or_alone(qtbot, page):
+    data = dataset()
+    config = TINY.replace(seed=3)
+    model = raw_model(data, config, run(data, config).state)
+    assert page.show_run(Run(data, model, config), against_plain=False)
+    settle(qtbot, page)
+    assert [m.label for m in page.models] == ["λ = 0.1, seed 3"]
+    assert page.plots.plots[1].isHidden() and len(page.fields) == 1
+    assert page.show_run(Run(data, model, config))
+    settle(qtbot, page)
+    assert [m.label for m in page.models] == ["λ = 0", "λ = 0.1, seed 3"]
+    assert page.models[0].config == config.replace(jr_lambda=0.0)
+    assert not page.plots.plots[1].isHidden()
+    assert not page.show_run(Run(object(), model, config))
