@@ -1,14 +1,28 @@
 """λ sweeps: the same numbers in this process, on 2 local processes and on a Dask cluster."""
 
+import dataclasses
 import json
+import os
 import threading
+from pathlib import Path
 
 import pytest
+import torch
 
 from jacviz.cli import main
 from jacviz.nets.datasets import make_dataset
-from jacviz.nets.sweep import MAX_RUNS, SweepError, check_sweep, run_sweep, train_and_measure
-from jacviz.nets.training import TrainConfig
+from jacviz.nets.metadata import read_classifier_metadata
+from jacviz.nets.networks import load_network
+from jacviz.nets.sweep import (
+    MAX_RUNS,
+    SweepError,
+    check_sweep,
+    run_sweep,
+    sweep_model,
+    train_and_measure,
+)
+from jacviz.nets.trained import measure
+from jacviz.nets.training import MAX_STEPS, TrainConfig
 
 CONFIG = TrainConfig(hidden=(8,), steps=25, batch_size=32)
 LAMBDAS, SEEDS = [0.0, 0.1], [0, 1]
@@ -164,3 +178,92 @@ def test_numpy_numbers_are_accepted_as_plain_ones():
     configs = check_sweep(CONFIG, [np.float64(0.1), 1], [np.int64(3)])
     assert [(c.jr_lambda, c.seed) for c in configs] == [(0.1, 3), (1.0, 3)]
     assert all(type(c.seed) is int and type(c.jr_lambda) is float for c in configs)
+
+
+def loky_workers() -> list[int]:
+    """Process ids of this process's loky worker children (not its resource trackers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == os.getpid() and b"popen_loky_posix" in command:
+            found.append(int(entry.name))
+    return found
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+
+
+@needs_proc
+@pytest.mark.timeout(300)
+def test_cancelling_a_loky_sweep_after_a_run_keeps_it_and_ends_the_workers():
+    stop = threading.Event()
+    sweep = run_sweep(
+        moons, CONFIG, LAMBDAS, SEEDS, workers=2, progress=lambda *_: stop.set(), cancel=stop.is_set
+    )
+    assert sweep.cancelled and len(sweep.runs) == 1
+    assert numbers(sweep)[0] in numbers(run_sweep(moons, CONFIG, LAMBDAS, SEEDS))
+    assert loky_workers() == []
+
+
+@needs_proc
+@pytest.mark.timeout(120)  # the runs would take many minutes: cancel must not wait for them
+def test_cancelling_a_loky_sweep_mid_run_stops_the_running_runs_and_leaves_no_worker():
+    endless = CONFIG.replace(steps=MAX_STEPS)
+    polls: list[int] = []
+
+    def cancel_one() -> bool:
+        polls.append(len(loky_workers()))
+        return polls[-20:] == [1] * 20
+
+    def cancel() -> bool:
+        # Stop once both workers have been there for 20 polls (2 s): they are busy with a run.
+        polls.append(len(loky_workers()))
+        return polls[-20:] == [2] * 20
+
+    sweep = run_sweep(moons, endless, LAMBDAS, SEEDS, workers=2, cancel=cancel)
+    assert sweep.cancelled and sweep.runs == ()
+    assert max(polls) == 2 and loky_workers() == []
+    # One worker process, as the lab runs them, stops the same way.
+    polls.clear()
+    sweep = run_sweep(moons, endless, LAMBDAS, SEEDS, workers=1, processes=True, cancel=cancel_one)
+    assert sweep.cancelled and sweep.runs == () and loky_workers() == []
+
+
+@pytest.mark.timeout(300)
+def test_a_run_carries_its_model_which_measures_and_saves_as_the_run_says(tmp_path, reference):
+    run = reference.runs[3]
+    assert run.weights is not None and "weights" not in run.to_json()
+    opened = sweep_model(run, moons(1), CONFIG)
+    assert (opened.jr_lambda, opened.seed, opened.inputs) == (0.1, 1, 2)
+    assert opened.label == "moons, λ = 0.1, seed 1"
+    measured = measure(opened.model, moons(1), reference.epsilons, 1)
+    assert measured.mean_jacobian_frobenius == run.mean_jacobian_frobenius
+    assert measured.pgd_accuracy == run.pgd_accuracy
+    opened.save(tmp_path / "run.safetensors")
+    saved = load_network(tmp_path / "run.safetensors")
+    meta = read_classifier_metadata(saved.metadata)
+    assert meta.training == CONFIG.replace(jr_lambda=0.1, seed=1)
+    assert meta.test_accuracy == run.test_accuracy and meta.domain == moons(1).domain
+    points = torch.tensor(moons(1).test_points, dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(saved.module(points), opened.model(points))
+    # Weights are not part of a run's identity; a run without them has no model.
+    assert dataclasses.replace(run, weights=None) == run
+    with pytest.raises(SweepError, match="no weights"):
+        sweep_model(dataclasses.replace(run, weights=None), moons(1), CONFIG)
+
+
+def test_digits_runs_reopen_as_models_of_raw_pixels():
+    pytest.importorskip("sklearn")
+    sweep = run_sweep(digits_data, DIGITS, [0.01], [0])
+    data = digits_data(0)
+    opened = sweep_model(sweep.runs[0], data, DIGITS)
+    assert opened.inputs == 64 and opened.metadata()["input_shape"] == [8, 8]
+    frobenius = measure(opened.model, data, sweep.epsilons, 0).mean_jacobian_frobenius
+    assert frobenius == sweep.runs[0].mean_jacobian_frobenius

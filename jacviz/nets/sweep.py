@@ -8,25 +8,39 @@ mean ‖J‖F and accuracy under L2 PGD, on raw inputs.
 
 Runs are independent and each is fully determined by its data, config and radii, and runs on
 one torch thread, so the numbers are identical whatever runs them: :func:`run_sweep` in this
-process (``workers=1``), on ``workers`` local processes through joblib (loky), or on a
-``dask.distributed`` cluster. Nothing here schedules: joblib and Dask do. The caller gets each
-run as it finishes (``progress``) and can stop the sweep (``cancel``); the lab's Sweep tab and
-``jacviz sweep`` both call :func:`run_sweep`. No Qt here.
+process (``workers=1``), on ``workers`` local processes (joblib's loky executor), or on a
+``dask.distributed`` cluster. Nothing here schedules: loky and Dask do. A sweep is planned
+(:func:`plan_sweep`: lists checked, each seed's data made, radii fixed), then its runs are
+pulled as they finish (:func:`sweep_runs`, a generator that also wakes every
+:data:`POLL_SECONDS` while other processes work, so that its caller can stop it at once);
+:func:`run_sweep` does both with a ``progress`` callback and a ``cancel`` poll, for
+``jacviz sweep``; the lab's Sweep tab pulls the generator on a worker thread.
+
+Each run carries its trained weights back (:attr:`SweepRun.weights`), so that any run of a
+sweep can be rebuilt as a model on raw inputs and opened or saved (:func:`sweep_model`).
+No Qt here.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import math
 import sys
 import time
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
 
 from jacviz.nets.data import VectorDataset
 from jacviz.nets.datasets import Dataset
+from jacviz.nets.metadata import classifier_metadata
+from jacviz.nets.networks import save_mlp
 from jacviz.nets.trained import default_epsilons, measure, raw_model
 from jacviz.nets.training import MAX_PENALTY, MAX_SEED, TrainConfig, TrainingError, run
 from jacviz.nets.training.config import is_whole_number
@@ -37,11 +51,17 @@ __all__ = [
     "DASK_SCHEMES",
     "MAX_RUNS",
     "MAX_WORKERS",
+    "POLL_SECONDS",
     "Sweep",
     "SweepError",
+    "SweepModel",
+    "SweepPlan",
     "SweepRun",
     "check_sweep",
+    "plan_sweep",
     "run_sweep",
+    "sweep_model",
+    "sweep_runs",
     "train_and_measure",
 ]
 
@@ -50,6 +70,10 @@ MAX_RUNS: int = 256
 
 MAX_WORKERS: int = 64
 """Most local worker processes (each holds torch: about 300 MB)."""
+
+POLL_SECONDS: float = 0.1
+"""Longest wait of :func:`sweep_runs` for other processes before it yields (None), so that a
+caller polling between yields stops a sweep within about this long."""
 
 DASK_SCHEMES: tuple[str, ...] = ("tcp", "ws", "inproc")
 """Address schemes of the Dask schedulers a sweep connects to: ``tcp://HOST:PORT`` (the usual),
@@ -67,7 +91,10 @@ class SweepRun:
 
     ``test_accuracy`` is None without held-out points (then ‖J‖F and PGD are measured on the
     training points, ``measured_on == "train"``); ``seconds`` is the training time, the only
-    number that differs between two executions of the same run.
+    number that differs between two executions of the same run. ``weights`` is the trained
+    network's ``state_dict`` as numpy arrays (on the standardized inputs it was trained on:
+    :func:`sweep_model` makes the model on raw inputs of it); it is neither in :meth:`to_json`
+    nor compared, and None for a run made without it.
     """
 
     jr_lambda: float
@@ -80,6 +107,7 @@ class SweepRun:
     steps_done: int
     diverged: str | None
     seconds: float
+    weights: Mapping[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The run as ``jacviz sweep --json`` prints it (radii as text keys, as ``train``)."""
@@ -112,7 +140,8 @@ def train_and_measure(
     """Train ``config`` on ``data`` and measure the model: one run, on one torch thread.
 
     What every worker runs (a top-level function, so processes and Dask workers can import
-    it). Raises TrainingError if the data cannot be trained on.
+    it). The run carries its weights back as numpy arrays (a few kB to a few MB). Raises
+    TrainingError if the data cannot be trained on.
     """
     with single_threaded():
         last = run(data, config, snapshot_every=config.steps)
@@ -130,6 +159,7 @@ def train_and_measure(
         steps_done=last.step,
         diverged=last.diverged,
         seconds=last.seconds,
+        weights={name: tensor.detach().cpu().numpy() for name, tensor in last.state.items()},
     )
 
 
@@ -197,6 +227,98 @@ def _is_dask_address(address: object) -> bool:
     return bool(host.strip("[]")) and port.isdigit() and 1 <= int(port) <= 65535
 
 
+@dataclass(frozen=True, eq=False)
+class SweepPlan:
+    """A checked sweep with its data made: what :func:`sweep_runs` runs.
+
+    Attributes
+    ----------
+    configs : tuple of TrainConfig
+        One per run, λ first, then seed (the order of :attr:`Sweep.runs`).
+    data : dict of int to Dataset or VectorDataset
+        Each seed's data, made once and sent to the workers with each run of that seed.
+    epsilons : tuple of float
+        The PGD radii of every run.
+
+    """
+
+    configs: tuple[TrainConfig, ...]
+    data: dict[int, Dataset | VectorDataset]
+    epsilons: tuple[float, ...]
+
+    @property
+    def total(self) -> int:
+        """How many runs the sweep has."""
+        return len(self.configs)
+
+    def order(self, run: SweepRun) -> int:
+        """The place of ``run`` in :attr:`configs` (each λ and seed is listed once)."""
+        for index, config in enumerate(self.configs):
+            if (config.jr_lambda, config.seed) == (run.jr_lambda, run.seed):
+                return index
+        raise SweepError(f"no run λ = {run.jr_lambda!r}, seed {run.seed} in this sweep")
+
+
+def plan_sweep(
+    make_data: Callable[[int], Dataset | VectorDataset],
+    config: TrainConfig,
+    lambdas: Sequence[float],
+    seeds: Sequence[int],
+    epsilons: Sequence[float] | None = None,
+    workers: int = 1,
+    dask_address: str | None = None,
+) -> SweepPlan:
+    """Check a sweep (:func:`check_sweep`), make each seed's data and fix the PGD radii.
+
+    Arguments as :func:`run_sweep`'s. Raises SweepError for a bad argument or radius, and
+    whatever ``make_data`` raises (DatasetError), before any training.
+    """
+    configs = check_sweep(config, lambdas, seeds, workers, dask_address)
+    data = {int(seed): make_data(int(seed)) for seed in seeds}
+    first = data[int(seeds[0])]
+    radii = tuple(default_epsilons(first) if epsilons is None else map(float, epsilons))
+    if not radii or not all(math.isfinite(eps) and eps >= 0 for eps in radii):
+        raise SweepError(f"PGD radii must be finite and ≥ 0, got {list(radii)}")
+    return SweepPlan(tuple(configs), data, radii)
+
+
+def sweep_runs(
+    plan: SweepPlan,
+    *,
+    workers: int = 1,
+    dask_address: str | None = None,
+    connect_timeout: float = 10.0,
+    processes: bool = False,
+) -> Iterator[SweepRun | None]:
+    """Yield every run of ``plan`` as it finishes, in the order they finish.
+
+    With ``workers > 1``, ``processes`` or a Dask cluster, the runs go to other processes and
+    the generator also yields None after each :data:`POLL_SECONDS` without a result, so that
+    its consumer can decide to stop. Closing the generator (or leaving it to be collected)
+    stops the sweep: runs not started never start, and runs in progress are stopped at once
+    on local processes (the processes are ended) and dropped on a Dask cluster (its workers
+    finish them, unused). In this process (``workers == 1``, no ``processes``) a run in
+    progress always finishes first, since it runs inside the consumer's ``next``. No process
+    is left behind however the generator ends.
+
+    Raises
+    ------
+    SweepError
+        An unreachable scheduler, a missing package or a worker process that died.
+    TrainingError
+        A run that cannot be trained (raised in the worker, passed on here).
+
+    """
+    tasks = [(plan.data[c.seed], c, plan.epsilons) for c in plan.configs]
+    if dask_address is not None:
+        yield from _on_dask(tasks, dask_address, connect_timeout)
+    elif workers > 1 or processes:
+        yield from _on_processes(tasks, workers)
+    else:
+        for task in tasks:
+            yield train_and_measure(*task)
+
+
 def run_sweep(
     make_data: Callable[[int], Dataset | VectorDataset],
     config: TrainConfig,
@@ -207,6 +329,7 @@ def run_sweep(
     workers: int = 1,
     dask_address: str | None = None,
     connect_timeout: float = 10.0,
+    processes: bool = False,
     progress: Callable[[int, int, SweepRun], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Sweep:
@@ -225,75 +348,114 @@ def run_sweep(
         PGD radii; by default :func:`~jacviz.nets.trained.default_epsilons` of the first seed's
         data, the same for every run so that runs compare.
     workers : int
-        Local processes (joblib's loky backend); 1 runs in this process.
+        Local processes (joblib's loky executor); 1 runs in this process.
     dask_address : str, optional
         A ``dask.distributed`` scheduler (``tcp://HOST:PORT``) to run on instead.
     connect_timeout : float
         Seconds to wait for the scheduler before giving up.
+    processes : bool
+        Run on ``workers`` child processes even when ``workers`` is 1 (then a run in
+        progress can be stopped, and never holds this process's interpreter).
     progress : callable, optional
         ``progress(done, total, run)`` after each run, in the order runs finish.
     cancel : callable, optional
-        Polled before the first run and after each; when it returns True, the runs not
-        finished are dropped (those running on other workers too) and the sweep returns the
-        finished ones with ``cancelled=True``.
+        Polled before the first run, after each, and every :data:`POLL_SECONDS` while runs
+        are in other processes; when it returns True the sweep stops as closing
+        :func:`sweep_runs` does (runs in progress on local processes are stopped at once) and
+        returns the finished runs with ``cancelled=True``.
 
     Raises
     ------
     SweepError
-        For bad arguments (:func:`check_sweep`, radii), an unreachable scheduler or a missing
-        package; TrainingError or DatasetError from the data or a run.
+        For bad arguments (:func:`check_sweep`, radii), an unreachable scheduler, a missing
+        package or a worker process that died; TrainingError or DatasetError from the data
+        or a run.
 
     """
-    configs = check_sweep(config, lambdas, seeds, workers, dask_address)
-    data = {seed: make_data(seed) for seed in seeds}
-    radii = tuple(default_epsilons(data[seeds[0]]) if epsilons is None else map(float, epsilons))
-    if not all(math.isfinite(eps) and eps >= 0 for eps in radii):
-        raise SweepError(f"PGD radii must be finite and ≥ 0, got {list(radii)}")
-    tasks = [(data[c.seed], c, radii) for c in configs]
-    finished: dict[int, SweepRun] = {}
-
-    def arrived(index: int, result: SweepRun) -> bool:
-        finished[index] = result
-        if progress is not None:
-            progress(len(finished), len(tasks), result)
-        return cancel is not None and bool(cancel())
-
+    plan = plan_sweep(make_data, config, lambdas, seeds, epsilons, workers, dask_address)
     if cancel is not None and cancel():
-        return Sweep((), radii, cancelled=True)
-    if dask_address is not None:
-        stopped = _on_dask(tasks, dask_address, connect_timeout, arrived)
-    else:
-        stopped = _on_joblib(tasks, workers, arrived)
-    return Sweep(tuple(finished[i] for i in sorted(finished)), radii, cancelled=stopped)
+        return Sweep((), plan.epsilons, cancelled=True)
+    finished: dict[int, SweepRun] = {}
+    runs = sweep_runs(
+        plan,
+        workers=workers,
+        dask_address=dask_address,
+        connect_timeout=connect_timeout,
+        processes=processes,
+    )
+    stopped = False
+    try:
+        for result in runs:
+            if result is not None:
+                finished[plan.order(result)] = result
+                if progress is not None:
+                    progress(len(finished), plan.total, result)
+            if cancel is not None and cancel():
+                stopped = len(finished) < plan.total
+                break
+    finally:
+        runs.close()  # on cancel: the runs not finished are stopped
+    return Sweep(tuple(finished[i] for i in sorted(finished)), plan.epsilons, cancelled=stopped)
 
 
 def _indexed(index: int, task: tuple) -> tuple[int, SweepRun]:
     return index, train_and_measure(*task)
 
 
-def _on_joblib(tasks: list[tuple], workers: int, arrived: Callable[[int, SweepRun], bool]) -> bool:
-    """Run ``tasks`` through joblib; True if ``arrived`` asked to stop."""
+def _on_processes(tasks: list[tuple], workers: int) -> Iterator[SweepRun | None]:
+    """Run ``tasks`` on ``workers`` fresh loky processes, ended whichever way this ends.
+
+    A pool of its own rather than joblib's shared one: stopping a sweep ends its processes
+    (the only way to stop a run in progress), which must not touch anyone else's work. At
+    most one task per process is handed to the pool at a time, so that every task the pool
+    holds is running when it is shut down (loky's shutdown of a pool still holding tasks not
+    yet queued to a process can fail in its manager thread and leave a process behind).
+    """
     try:
-        from joblib import Parallel, delayed
+        from joblib.externals.loky import BrokenProcessPool, ProcessPoolExecutor
     except ImportError:
         raise SweepError("parallel sweeps need joblib: pip install joblib") from None
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    results = parallel(delayed(_indexed)(i, task) for i, task in enumerate(tasks))
+    size = min(workers, len(tasks))
+    executor = ProcessPoolExecutor(max_workers=size)
+    waiting = list(enumerate(tasks))[::-1]
+    futures: dict[concurrent.futures.Future, int] = {}
+
+    def hand_over() -> None:
+        while waiting and len(futures) < size:
+            index, task = waiting.pop()
+            futures[executor.submit(_indexed, index, task)] = index
+
+    complete = False
     try:
-        for index, result in results:
-            if arrived(index, result):
-                return True
+        hand_over()
+        while futures:
+            done, _ = concurrent.futures.wait(
+                futures, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            if not done:
+                yield None
+            for future in sorted(done, key=futures.__getitem__):
+                del futures[future]
+                try:
+                    result = future.result()[1]
+                except BrokenProcessPool as error:
+                    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                    raise SweepError(f"a sweep's worker process died: {reason}") from None
+                hand_over()  # before the result goes out: the processes keep busy meanwhile
+                yield result
+        complete = True
     finally:
-        with warnings.catch_warnings():  # joblib warns that it cancelled tasks: we asked it to
-            warnings.simplefilter("ignore", UserWarning)
-            results.close()  # on cancel: joblib drops the runs not yet finished
-    return False
+        if not complete:  # let the pool queue what was just handed over (see above)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and not all(f.running() or f.done() for f in futures):
+                time.sleep(0.005)
+        # Finished: the processes exit as they are told. Stopped or failed: they are ended,
+        # with the runs they were in.
+        executor.shutdown(wait=True, kill_workers=not complete)
 
 
-def _on_dask(
-    tasks: list[tuple], address: str, timeout: float, arrived: Callable[[int, SweepRun], bool]
-) -> bool:
-    """Run ``tasks`` on the Dask scheduler at ``address``; True if ``arrived`` asked to stop."""
+def _on_dask(tasks: list[tuple], address: str, timeout: float) -> Iterator[SweepRun | None]:
+    """Run ``tasks`` on the Dask scheduler at ``address``; stopped, its futures are cancelled."""
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -317,20 +479,105 @@ def _on_dask(
         finally:
             sys.unraisablehook = previous_hook
         raise SweepError(failure)
+    futures: list = []
+    complete = False
     try:
         shared = {}
         for data, _, _ in tasks:  # each seed's data travels to the cluster once
             if id(data) not in shared:
                 shared[id(data)] = client.scatter(data, broadcast=False)
-        futures = {
-            client.submit(_indexed, i, (shared[id(data)], cfg, radii), pure=False): i
+        futures = [
+            client.submit(_indexed, i, (shared[id(data)], cfg, radii), pure=False)
             for i, (data, cfg, radii) in enumerate(tasks)
-        }
-        for future in as_completed(list(futures), loop=client.loop):
-            index, result = future.result()
-            if arrived(index, result):
-                client.cancel(list(futures))
-                return True
-        return False
+        ]
+        arriving = as_completed(futures, loop=client.loop)
+        while not arriving.is_empty():
+            if not arriving.has_ready():
+                time.sleep(POLL_SECONDS)
+                yield None
+                continue
+            yield next(arriving).result()[1]
+        complete = True
     finally:
+        if not complete and futures:
+            client.cancel(futures)
         client.close()
+
+
+@dataclass(frozen=True, eq=False)
+class SweepModel:
+    """One run of a sweep as a model to open or save: what the lab's Sweep tab hands on.
+
+    Attributes
+    ----------
+    data : Dataset or VectorDataset
+        The data the run was trained on (its seed's split).
+    model : nn.Sequential
+        The trained network on raw inputs (:func:`~jacviz.nets.trained.raw_model`: float32,
+        eval mode, no gradients; for standardized data the standardization is folded in).
+    config : TrainConfig
+        The run's configuration (the sweep's, with the run's λ and seed).
+    run : SweepRun
+        What the run measured.
+
+    """
+
+    data: Dataset | VectorDataset
+    model: nn.Sequential
+    config: TrainConfig
+    run: SweepRun
+
+    @property
+    def jr_lambda(self) -> float:
+        """The run's λ."""
+        return self.config.jr_lambda
+
+    @property
+    def seed(self) -> int:
+        """The run's seed."""
+        return self.config.seed
+
+    @property
+    def inputs(self) -> int:
+        """Number of inputs of the model: 2 for the plane's datasets."""
+        return int(self.data.train_points.shape[1])
+
+    @property
+    def label(self) -> str:
+        """A short name: ``"digits, λ = 0.01, seed 1"``."""
+        return f"{self.data.name}, λ = {self.jr_lambda:g}, seed {self.seed}"
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata a saved file of this model carries (as ``jacviz train`` writes it)."""
+        run = self.run
+        return classifier_metadata(
+            f"trained by a λ sweep on {self.data.name}, λ = {self.jr_lambda:g}, "
+            f"seed {self.seed}, {run.steps_done} steps",
+            self.data,
+            self.config,
+            run.train_accuracy,
+            run.test_accuracy,
+            step=run.steps_done,
+            mean_jacobian_frobenius=(
+                run.mean_jacobian_frobenius if run.measured_on == "test" else None
+            ),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write the model to ``path`` in jacviz's network format, with :meth:`metadata`.
+
+        Raises NetworkError (a model jacviz cannot open: fewer than 2 inputs) or OSError.
+        """
+        save_mlp(self.model, path, metadata=self.metadata())
+
+
+def sweep_model(run: SweepRun, data: Dataset | VectorDataset, config: TrainConfig) -> SweepModel:
+    """The model of ``run``, trained on ``data`` with ``config``'s settings and its λ and seed.
+
+    Raises SweepError for a run without weights.
+    """
+    if run.weights is None:
+        raise SweepError(f"the run λ = {run.jr_lambda:g}, seed {run.seed} has no weights")
+    config = config.replace(jr_lambda=run.jr_lambda, seed=run.seed)
+    state = {name: torch.from_numpy(np.asarray(array)) for name, array in run.weights.items()}
+    return SweepModel(data, raw_model(data, config, state), config, run)
