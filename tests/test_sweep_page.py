@@ -1,6 +1,8 @@
 """The lab's Sweep tab, alone: its checks, a tiny sweep on moons, cancel, close, open and save."""
 
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from jacviz.nets.data import load_digits
 from jacviz.nets.datasets import make_dataset
 from jacviz.nets.metadata import read_classifier_metadata
 from jacviz.nets.networks import load_network
-from jacviz.nets.sweep import SweepModel, SweepRun, run_sweep
+from jacviz.nets.sweep import MAX_WORKERS, SweepModel, SweepRun, run_sweep
 from jacviz.nets.trained import default_epsilons, measure
 from jacviz.nets.training import MAX_STEPS, TrainConfig
 
@@ -240,3 +242,21 @@ def test_a_digits_run_opens_as_a_model_of_raw_pixels(page, qtbot):
 def test_the_page_fits_a_laptop_screen(page):
     hint = page.minimumSizeHint()
     assert hint.width() <= 1366 and hint.height() <= 700
+
+
+@pytest.mark.timeout(120)
+def test_without_scikit_learn_the_digits_are_one_line_under_the_data_choice(
+    page, qtbot, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # its import now fails
+    page.form.source.setCurrentIndex(page.form.source.findData("digits"))
+    with qtbot.waitSignal(page.controller.sigFinished, timeout=WAIT_MS) as finished:
+        assert page.start()
+    assert finished.args[1] == "data"
+    problem = page.form.data_problem.text()
+    assert "scikit-learn" in problem and "\n" not in problem
+
+
+def test_worker_processes_default_to_two_and_stop_at_the_cpu_count(page):
+    assert page.form.workers.value() == min(2, os.cpu_count() or 1)
+    assert page.form.workers.maximum() == min(os.cpu_count() or 1, MAX_WORKERS)

@@ -139,7 +139,7 @@ class SweepPage(QWidget):
         self.open_button = QPushButton("Open this model")
         self.open_button.clicked.connect(self.open_chosen)
         self.save_button = QPushButton("Save model…")
-        self.save_button.clicked.connect(self.ask_save_chosen)
+        self.save_button.clicked.connect(lambda: self.ask_save_chosen())
         top = QHBoxLayout()
         top.addWidget(QLabel("PGD radius ε"))
         top.addWidget(self.epsilon)
@@ -305,17 +305,19 @@ class SweepPage(QWidget):
             self.sigOpenModel.emit(model)
             self._say(f"Opening the model of {model.label}.")
 
-    def ask_save_chosen(self) -> None:
-        """Ask for a file name and save the chosen run's model there."""
+    def ask_save_chosen(self) -> str | None:
+        """Ask for a file name and save the chosen run's model there; the path, or None.
+
+        The lab opens a 2D run in the map view this way: saved, then the file opened.
+        """
         model = self.chosen_model()
         if model is None:
-            return
+            return None
         name = f"{model.data.name}_lambda{model.jr_lambda:g}_seed{model.seed}.safetensors"
         path, _ = QFileDialog.getSaveFileName(
             self, "Save model", name, "jacviz networks (*.safetensors)"
         )
-        if path:
-            self.save_chosen(path)
+        return path if path and self.save_chosen(path) else None
 
     def save_chosen(self, path: str) -> bool:
         """Save the chosen run's model to ``path``; False (saying why in one line) on failure."""
