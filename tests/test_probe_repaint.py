@@ -81,3 +81,54 @@ def test_the_grid_is_painted_again_when_it_changes(window, settle, monkeypatch):
     app.processEvents()
     assert window.input_plane.vertical_lines in painted
     assert window.output_plane.horizontal_lines in painted
+
+
+def test_a_probe_move_builds_each_figure_path_once_for_plane_and_inset(window, settle, monkeypatch):
+    """The plane's figure and its copy in the inset draw one path, built once per move."""
+    import pyqtgraph as pg
+
+    settle()
+    moves(window, 3)
+    built = []
+    build = pg.functions.arrayToQPath
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(pg.functions, "arrayToQPath", counting)
+    moves(window, 6)
+    figures = []
+    for plane in (window.input_plane, window.output_plane):
+        for name in ("square", "circle", "ellipse", "ellipse_axes", "e1", "e2", "je1", "je2"):
+            item = vars(plane).get(name)
+            if item is not None:
+                figures.append(item)
+                assert item.getPath() is plane.magnifier.twin(item).getPath(), name
+    assert len(figures) == 10  # 4 on the input plane, 6 curves on the output plane
+    # At most one path per figure and move: the inset's copies share them, and nothing else
+    # (a grid) is rebuilt while the probe moves.
+    assert 0 < len(built) <= 6 * len(figures)
+    assert window.input_plane.magnifier.view.isVisible()
+    assert window.output_plane.magnifier.view.isVisible()
+
+
+def test_a_figure_keeps_the_points_it_was_given(window, settle):
+    """The probe's figures hold exactly the linearization's points (what is drawn is exact)."""
+    settle()
+    moves(window, 2)
+    lin = window.controller.linearization
+    planes = window.input_plane, window.output_plane
+    for plane, item, expected in (
+        (planes[0], planes[0].square, lin.square),
+        (planes[0], planes[0].circle, lin.circle),
+        (planes[1], planes[1].square, lin.square_image),
+        (planes[1], planes[1].ellipse, lin.ellipse),
+    ):
+        for each in (item, plane.magnifier.twin(item)):
+            x, y = each.getData()
+            np.testing.assert_array_equal(np.column_stack([x, y]), expected)
+        path = item.getPath()
+        assert path.elementCount() == len(expected)
+        first = path.elementAt(0)
+        assert (first.x, first.y) == tuple(expected[0])

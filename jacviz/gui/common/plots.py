@@ -7,11 +7,12 @@ what is not finite or too far out is left out rather than drawn wrong.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import (
     QBrush,
     QColor,
@@ -71,6 +72,45 @@ def simplest_connect(connect: np.ndarray, samples: int) -> np.ndarray | str:
     if samples == 2 and connect[::2].all() and not connect[1::2].any():
         return "pairs"
     return connect
+
+
+@dataclass(frozen=True, eq=False)
+class Lines:
+    """Curves ``(L, S, 2)`` as a :class:`Curve` draws them, prepared once for it and its twins.
+
+    ``x``, ``y`` and ``connect`` as :func:`polyline_data` and :func:`simplest_connect` give
+    them, the extent ``((xmin, xmax), (ymin, ymax))`` of the points drawn (None: none), and
+    the path, built at the first paint of any item showing these lines and then shared (an
+    item and its copy in a magnifier draw one path).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    connect: np.ndarray | str
+    extent: tuple[tuple[float, float], tuple[float, float]] | None
+
+    @classmethod
+    def of(cls, curves: np.ndarray) -> Lines:
+        """The lines of ``curves`` ``(L, S, 2)``; undrawable points break them.
+
+        One curve that can be drawn whole (the probe's square, circle, ellipse, on every
+        probe move) takes a shortcut: its own coordinates, joined all along.
+        """
+        if curves.shape[0] == 1 and drawable(curves).all():
+            points = curves[0]
+            low, high = points.min(axis=0), points.max(axis=0)
+            extent = ((float(low[0]), float(high[0])), (float(low[1]), float(high[1])))
+            return cls(points[:, 0], points[:, 1], "all", extent)
+        x, y, connect = polyline_data(curves)
+        extent = (
+            ((float(x.min()), float(x.max())), (float(y.min()), float(y.max()))) if len(x) else None
+        )
+        return cls(x, y, simplest_connect(connect, curves.shape[1]), extent)
+
+    @functools.cached_property
+    def path(self) -> QPainterPath:
+        """The path of these lines (Qt shares its data between the items that draw it)."""
+        return pg.functions.arrayToQPath(self.x, self.y, connect=self.connect, finiteCheck=False)
 
 
 def robust_bounds(points: np.ndarray, coverage: float = 99.5) -> tuple[np.ndarray, np.ndarray]:
@@ -361,19 +401,40 @@ class Curve(pg.PlotCurveItem):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self._extent: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self._lines: Lines | None = None
+        self._pixel: tuple[float, float] | None = None  # a view pixel, in data units
         super().__init__(*args, **kwargs)
 
     def setData(self, *args: object, **kwargs: object) -> None:
         """Set the data as pyqtgraph does; the extent is then computed by pyqtgraph."""
-        self._extent = None
+        self._extent = self._lines = None
         super().setData(*args, **kwargs)
 
-    def show_lines(self, x: np.ndarray, y: np.ndarray, connect: np.ndarray | str) -> None:
-        """Draw the finite points ``x``, ``y`` joined where ``connect`` says (see polyline_data)."""
-        super().setData(x, y, connect=connect, skipFiniteCheck=True)
-        self._extent = (
-            ((float(x.min()), float(x.max())), (float(y.min()), float(y.max()))) if len(x) else None
-        )
+    def show_lines(self, lines: Lines) -> None:
+        """Draw ``lines`` (finite points; see :class:`Lines`).
+
+        This is pyqtgraph's ``setData`` without the checks and keyword handling it makes on
+        every call, which a probe move would pay for two dozen curves; the path is the one of
+        ``lines``, shared with the other items that show them.
+        """
+        self._lines = lines
+        self.xData, self.yData = lines.x, lines.y
+        self.opts["connect"] = lines.connect
+        self.opts["skipFiniteCheck"] = True
+        self.path = self.fillPath = self._fillPathList = self._mouseShape = None
+        self._lineSegmentsRendered = False
+        self.invalidateBounds()
+        self._extent = lines.extent
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.update()
+        self.sigPlotChanged.emit(self)
+
+    def getPath(self) -> QPainterPath:
+        """The path drawn: the shared one of the lines shown, else pyqtgraph's."""
+        if self.path is None and self._lines is not None:
+            self.path = self._lines.path
+        return super().getPath()
 
     def dataBounds(
         self, ax: int, frac: float = 1.0, orthoRange: object = None
@@ -382,6 +443,36 @@ class Curve(pg.PlotCurveItem):
         if self._extent is None or frac < 1.0 or orthoRange is not None or not self._cosmetic():
             return super().dataBounds(ax, frac, orthoRange)
         return self._extent[ax]
+
+    def boundingRect(self) -> QRectF:
+        """The data's extent, padded by the pen's half width in view pixels.
+
+        As pyqtgraph's, but the size of a view pixel is worked out once per view transform
+        rather than at every new data: a probe move gives a dozen curves new data while the
+        plane's view stays put.
+        """
+        rect = self._boundingRect
+        if rect is not None:
+            return rect
+        if self._extent is None or not self._cosmetic():
+            return super().boundingRect()
+        if self._pixel is None:
+            self._pixel = self._pixel_size()
+        pad = self.pixelPadding()
+        px, py = (0.0, 0.0) if self._pixel is None else (pad * v for v in self._pixel)
+        (x0, x1), (y0, y1) = self._extent
+        self._boundingRect = QRectF(x0 - px, y0 - py, x1 - x0 + 2 * px, y1 - y0 + 2 * py)
+        return self._boundingRect
+
+    def _pixel_size(self) -> tuple[float, float] | None:
+        """The length of a view pixel along x and y in data units (None: not shown yet)."""
+        px, py = self.pixelVectors()
+        if px is None or py is None:
+            return None
+        try:
+            return px.length(), py.length()
+        except OverflowError:
+            return 0.0, 0.0
 
     @pg.debug.warnOnException  # as pyqtgraph's own: an exception here would abort Qt
     def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
@@ -412,6 +503,7 @@ class Curve(pg.PlotCurveItem):
     def viewTransformChanged(self) -> None:
         """The view moved: only the pixel padding of the bounding rectangle changes."""
         self._boundingRect = None
+        self._pixel = None
         self.prepareGeometryChange()
 
     def _cosmetic(self) -> bool:
@@ -472,13 +564,12 @@ class Plane(pg.PlotWidget):
 
         ``twins`` (a magnifier's copies of ``item``) draw the same data, prepared once.
         """
-        x, y, connect = polyline_data(curves)
-        joins = simplest_connect(connect, curves.shape[1])
+        lines = Lines.of(curves)
         for each in (item, *twins):
             if isinstance(each, Curve):
-                each.show_lines(x, y, joins)
+                each.show_lines(lines)
             else:
-                each.setData(x, y, connect=joins, skipFiniteCheck=True)
+                each.setData(lines.x, lines.y, connect=lines.connect, skipFiniteCheck=True)
 
     @staticmethod
     def set_vectors(item: pg.PlotCurveItem, origin: np.ndarray, vectors: np.ndarray) -> None:
