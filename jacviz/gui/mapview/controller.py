@@ -47,6 +47,7 @@ from jacviz.gui.mapview.pictures import (
     is_classifier,
     layer_pictures,
     layers_offered,
+    one_torch_thread,
     output_view_problem,
     probe_factors,
     probe_path,
@@ -509,6 +510,7 @@ class Controller(QObject):
         self._set(morph=float(np.clip(t, 0.0, 1.0)))
 
     @_falls_back
+    @one_torch_thread
     def hover(self, x: float, y: float) -> None:
         """The pointer is at (x, y) in the input plane: mark its image."""
         value = self._map.evaluate(np.array([[x, y]]))[0]
@@ -666,6 +668,7 @@ class Controller(QObject):
             return  # sent when a view appears (set_layer_path_shown)
         self.sigLayerPathChanged.emit(probe_path(self._source, self._state, self._layers))
 
+    @one_torch_thread
     def _update_probe(self) -> None:
         lin = linearize(self._map, self._state.probe, self._state.h)
         self._linearization = lin

@@ -10,7 +10,11 @@ and, for networks that can be walked layer by layer, the grid in each layer's sp
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +39,7 @@ from jacviz.nets.layers import (
 from jacviz.nets.margin import MarginView
 from jacviz.nets.views import OutputView, ProbabilityMap, SliceMap
 from jacviz.state.view import CLASSES, HIDDEN_VIEW, MARGIN_VIEW, PCA_VIEW, ViewState
+from jacviz.support.threads import single_threaded
 
 PATH_CIRCLE_SAMPLES = 64
 """Samples of the circle |δ| = h whose image the layer view draws: few, as it follows the probe."""
@@ -90,6 +95,28 @@ def derive(source: Map, state: ViewState, classifier: bool) -> tuple[Map, Map]:
         points = sample_points(state.domain, 32)
         return analysed, OutputView(analysed, "pca", points=points)
     return analysed, OutputView(analysed, state.output_view)
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def one_torch_thread(function: _Function) -> _Function:
+    """Run ``function`` on one torch thread, as all of jacviz's torch work (support.threads).
+
+    For what the probe and the pointer ask of a network on the GUI thread: a few hundred
+    points, where a second thread never helps. On a busy machine an op then waits for a
+    thread that is not running: bench_interaction's MLP probe moves took ~95 ms instead of
+    ~15 in some runs of 100. A formula map never loads torch, and then nothing is set.
+    """
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if "torch" not in sys.modules:
+            return function(*args, **kwargs)
+        with single_threaded():
+            return function(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
 
 
 def warp(map_: Map, state: ViewState) -> WarpedGrid:
