@@ -6,17 +6,17 @@ through exactly the same Jacobian-field code (:mod:`jacviz.math.jacobian`).
 
 Formula maps compute in float64 numpy and never import torch; :class:`TorchMap` imports it
 when one is made (a network is loaded), so that the app and ``jacviz probe --map`` start
-without it.
+without it. Importing this module imports no sympy either: formulas import it when parsed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from jacviz.math.formula import Formula, FormulaError, parse_formula
+from jacviz.math.formula import FormulaError, count_outputs
 from jacviz.math.jacobian import CHUNK_SIZE, JacobianField
 from jacviz.support.isolation import (
     Cancelled,
@@ -28,6 +28,8 @@ from jacviz.support.isolation import (
 
 if TYPE_CHECKING:
     import torch
+
+    from jacviz.math.formula import Formula
 
 
 @runtime_checkable
@@ -126,6 +128,8 @@ def check_formula(text: str, time_limit: float | None = None) -> None:
 
 def _parse_verdict(text: str) -> Reply:
     """In the child: parse ``text``; the reply is empty, or the error's message and column."""
+    from jacviz.math.formula import parse_formula
+
     try:
         parse_formula(text)
     except FormulaError as error:
@@ -133,16 +137,30 @@ def _parse_verdict(text: str) -> Reply:
     return Reply()
 
 
-@dataclass(frozen=True)
 class FormulaMap:
     """A map typed by the user, e.g. ``"x**2 + y, x*y"``, computed in float64.
 
     Values and Jacobians both come from the parsed formula, in float64 numpy: the Jacobian
     is the lambdified *symbolic* Jacobian, exact up to float64 rounding and cheaper than
     differentiating numerically (about the cost of one more forward pass). No torch.
+
+    Make one with :meth:`from_text`. A formula jacviz wrote itself (``isolated=False``) is
+    read as far as its syntax at once, without sympy, and parsed in full when first used
+    (:meth:`prepare`, :attr:`formula`, or an evaluation): that is how the app's window shows
+    its saved map's text and paints before sympy is imported. Two maps of the same text are
+    equal, since parsing is deterministic.
     """
 
-    formula: Formula
+    def __init__(self, text: str, output_dim: int, formula: Formula | None = None) -> None:
+        """Prefer :meth:`from_text`; this takes ``text`` already read (``formula`` if parsed).
+
+        ``output_dim`` is the number of outputs the text was read to have.
+        """
+        self._text = text
+        self._output_dim = output_dim
+        self._formula = formula
+        self._error: FormulaError | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_text(cls, text: str, *, isolated: bool = True) -> FormulaMap:
@@ -150,17 +168,76 @@ class FormulaMap:
 
         With ``isolated`` (the default, for anything a user typed or a file held) the text is
         first parsed in a child process with a time limit (:func:`check_formula`), so that no
-        formula can hang the caller; ``isolated=False`` skips that for text jacviz wrote
-        itself (presets, the default formula).
+        formula can hang the caller, then parsed here. ``isolated=False`` is for text jacviz
+        wrote itself or accepted before (presets, the default formula, the last map shown):
+        its syntax is checked now, without sympy, and the rest of the parse runs on first use,
+        where a text hand-edited into the settings may still raise FormulaError.
         """
         if isolated:
             check_formula(text)
-        return cls(parse_formula(text))
+            from jacviz.math.formula import parse_formula
+
+            formula = parse_formula(text)
+            return cls(text, formula.output_dim, formula)
+        return cls(text, count_outputs(text))
+
+    def prepare(self) -> None:
+        """Parse the formula now if that is not done yet (thread-safe; sympy is imported).
+
+        Raises
+        ------
+        FormulaError
+            If the text does not parse (only for text given with ``isolated=False``); every
+            later use raises the same error.
+
+        """
+        self._parsed()
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the formula is parsed (its first use will not wait for sympy)."""
+        return self._formula is not None
+
+    @property
+    def formula(self) -> Formula:
+        """The parsed formula (parsed now if it is not yet; see :meth:`prepare`)."""
+        return self._parsed()
+
+    def _parsed(self) -> Formula:
+        formula = self._formula
+        if formula is not None:
+            return formula
+        with self._lock:
+            if self._formula is None and self._error is None:
+                from jacviz.math.formula import parse_formula
+
+                try:
+                    self._formula = parse_formula(self._text)
+                except FormulaError as error:
+                    self._error = error
+            if self._error is not None:
+                raise FormulaError(self._error.message, self._error.column)
+            assert self._formula is not None
+            return self._formula
+
+    def __eq__(self, other: object) -> bool:
+        """Maps of the same formula text are the same map."""
+        if not isinstance(other, FormulaMap):
+            return NotImplemented
+        return self._text == other._text
+
+    def __hash__(self) -> int:
+        """Hash of the formula text (see :meth:`__eq__`)."""
+        return hash(("FormulaMap", self._text))
+
+    def __repr__(self) -> str:
+        """``FormulaMap('x**2 + y, x*y')``."""
+        return f"FormulaMap({self._text!r})"
 
     @property
     def name(self) -> str:
         """The formula as the user typed it."""
-        return self.formula.text
+        return self._text
 
     @property
     def input_dim(self) -> int:
@@ -170,15 +247,15 @@ class FormulaMap:
     @property
     def output_dim(self) -> int:
         """Number of comma-separated components."""
-        return self.formula.output_dim
+        return self._output_dim
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)`` in float64."""
-        return self.formula.evaluate(as_points(points, 2))
+        return self._parsed().evaluate(as_points(points, 2))
 
     def evaluate_with_jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``(N, m)`` and closed-form Jacobians ``(N, m, 2)`` in float64."""
-        return self.formula.evaluate_with_jacobian(as_points(points, 2))
+        return self._parsed().evaluate_with_jacobian(as_points(points, 2))
 
 
 class TorchMap:

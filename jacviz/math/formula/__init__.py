@@ -32,6 +32,7 @@ The modules, in the order a formula passes through them:
 - :mod:`~jacviz.math.formula.limits`: the bounds and :class:`FormulaError`;
 - :mod:`~jacviz.math.formula.source`: the text Python's parser sees, and columns back;
 - :mod:`~jacviz.math.formula.guards`: the checks before and around Python's parser;
+- :mod:`~jacviz.math.formula.syntax`: those two, text to one syntax tree per output (no sympy);
 - :mod:`~jacviz.math.formula.language`: the names, functions and refused Python;
 - :mod:`~jacviz.math.formula.compiler`: syntax tree to sympy, with the exact-number bounds;
 - :mod:`~jacviz.math.formula.symbolic`: the variables and the real-valued sympy functions;
@@ -40,11 +41,17 @@ The modules, in the order a formula passes through them:
 - :mod:`~jacviz.math.formula.torch_backend`: that code run by torch (imported on demand);
 - :mod:`~jacviz.math.formula.runtime`: :class:`Formula`, evaluated on many points;
 - :mod:`~jacviz.math.formula.parse`: :func:`parse_formula`, which runs them all.
+
+Importing this package costs no sympy: :class:`FormulaError`, the bounds and
+:func:`count_outputs` come from modules without it, and the names that need sympy
+(:func:`parse_formula`, :class:`Formula`, :data:`X`, :data:`Y`, :data:`NAMES`,
+:data:`FUNCTION_NAMES`; ``TORCH_TRANSLATIONS`` also imports torch) are imported when first
+asked for. That keeps sympy (about a quarter of a second) off the app window's first paint.
 """
 
+import importlib
 from typing import Any
 
-from jacviz.math.formula.language import FUNCTION_NAMES, NAMES
 from jacviz.math.formula.limits import (
     MAX_DEPTH,
     MAX_MESSAGE_LENGTH,
@@ -53,9 +60,7 @@ from jacviz.math.formula.limits import (
     MAX_TEXT_LENGTH,
     FormulaError,
 )
-from jacviz.math.formula.parse import parse_formula
-from jacviz.math.formula.runtime import Formula
-from jacviz.math.formula.symbolic import X, Y
+from jacviz.math.formula.syntax import count_outputs
 
 __all__ = [
     "FUNCTION_NAMES",
@@ -69,14 +74,27 @@ __all__ = [
     "FormulaError",
     "X",
     "Y",
+    "count_outputs",
     "parse_formula",
 ]
 
+_LAZY = {
+    "FUNCTION_NAMES": "language",
+    "NAMES": "language",
+    "Formula": "runtime",
+    "parse_formula": "parse",
+    "X": "symbolic",
+    "Y": "symbolic",
+    "TORCH_TRANSLATIONS": "torch_backend",
+}
+"""Names imported on first use (with sympy, and torch for the last), by their module."""
+
 
 def __getattr__(name: str) -> Any:
-    """``TORCH_TRANSLATIONS``, imported (with torch) only when asked for."""
-    if name == "TORCH_TRANSLATIONS":
-        from jacviz.math.formula.torch_backend import TORCH_TRANSLATIONS
-
-        return TORCH_TRANSLATIONS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """The names of :data:`_LAZY`, imported from their module when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

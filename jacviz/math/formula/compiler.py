@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import sympy
 
+from jacviz.math.formula.guards import CHAIN_GROUPS
 from jacviz.math.formula.language import (
     ARITHMETIC_OPERATIONS,
     BINARY_OPERATORS,
-    CHAIN_GROUPS,
     COMPARISONS,
     CONSTANTS,
     DECIMAL,

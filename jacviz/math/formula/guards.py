@@ -12,9 +12,12 @@ from __future__ import annotations
 import ast
 import unicodedata
 
-from jacviz.math.formula.language import CHAIN_GROUPS
 from jacviz.math.formula.limits import MAX_DEPTH, MAX_NODES, MAX_OUTPUTS, FormulaError
 from jacviz.math.formula.source import Source
+
+CHAIN_GROUPS: dict[type, str] = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}
+"""Operators whose left-nested chains (a + b - c + ...) sympy flattens into one node: such a
+chain counts as one level of nesting, and the compiler walks it without recursion."""
 
 # Characters that Python's tokenizer reads silently: the rest of the line becomes a comment,
 # a line continues, a second statement starts.

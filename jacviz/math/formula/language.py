@@ -169,6 +169,3 @@ ARITHMETIC_OPERATIONS: dict[type, Callable[[Any, Any], sympy.Expr]] = {
 LOGARITHMS = ("log", "log2", "log10")
 #: A number as a person writes it: decimal digits, an optional point, an optional exponent.
 DECIMAL = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-
-#: Operators whose left-nested chains (a + b - c + ...) sympy flattens into one node.
-CHAIN_GROUPS: dict[type, str] = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}

@@ -1,39 +1,25 @@
 """From formula text to a :class:`~jacviz.math.formula.runtime.Formula`: :func:`parse_formula`.
 
 Parsing runs the stages of the other modules in order, each refusing what it must with one
-:class:`~jacviz.math.formula.limits.FormulaError` line: the text guards
-(:mod:`~jacviz.math.formula.guards`), Python's own parser (``ast.parse``, which only builds a
-tree), the compiler to sympy (:mod:`~jacviz.math.formula.compiler`), a check that every output
-and derivative is a real function the backends can evaluate, and the symbolic Jacobian. Text, tree
+:class:`~jacviz.math.formula.limits.FormulaError` line: the syntax stage
+(:mod:`~jacviz.math.formula.syntax`: the text guards and Python's own parser, no sympy), the
+compiler to sympy (:mod:`~jacviz.math.formula.compiler`), a check that every output and
+derivative is a real function the backends can evaluate, and the symbolic Jacobian. Text, tree
 size and exact-number sizes are bounded before any heavy work, so a refusal comes quickly.
 """
 
 from __future__ import annotations
 
-import ast
-import warnings
 from collections.abc import Sequence
 
 import sympy
 
 from jacviz.math.formula.codegen import CODE_NAMES
 from jacviz.math.formula.compiler import Compiler
-from jacviz.math.formula.guards import (
-    character_problem,
-    check_brackets,
-    check_tree_size,
-    split_outputs,
-    syntax_message,
-)
-from jacviz.math.formula.limits import (
-    MAX_JACOBIAN_NODES,
-    MAX_TEXT_LENGTH,
-    FormulaError,
-    shorten,
-)
+from jacviz.math.formula.limits import MAX_JACOBIAN_NODES, FormulaError, shorten
 from jacviz.math.formula.runtime import Formula
-from jacviz.math.formula.source import Source
 from jacviz.math.formula.symbolic import X, Y
+from jacviz.math.formula.syntax import read_outputs
 
 _UNDEFINED = (
     sympy.core.numbers.NaN,
@@ -79,35 +65,8 @@ def _count_nodes(exprs: Sequence[sympy.Expr], limit: int) -> int:
 
 
 def _parse(text: str) -> Formula:
-    if len(text) > MAX_TEXT_LENGTH:
-        raise FormulaError(f"formula too long ({len(text)} characters; at most {MAX_TEXT_LENGTH})")
-    for index, ch in enumerate(text):
-        problem = character_problem(ch)
-        if problem is not None:
-            raise FormulaError(problem, index + 1)
-    source = Source(text)
-    if not source.code.strip():
-        raise FormulaError("empty formula")
-    check_brackets(source)
-    try:
-        with warnings.catch_warnings():
-            # Python warns on stderr about spellings such as "1if" or "2(x)"; the compiler
-            # below refuses what they mean with its own message.
-            warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(source.code, mode="eval")
-    except SyntaxError as error:
-        column = source.syntax_column(error)
-        message = syntax_message(error)
-        if column is not None and text[column - 1 : column] == "=":
-            message = "'=' is not allowed"
-        raise FormulaError(message, column) from None
-    except (RecursionError, MemoryError, OverflowError):
-        raise FormulaError("formula too complex to parse") from None
-    except ValueError as error:
-        raise FormulaError(f"cannot parse formula: {error}") from None
-    check_tree_size(source, tree.body)
-
-    elements = split_outputs(source, tree.body)
+    outputs = read_outputs(text)
+    source, elements = outputs.source, outputs.elements
     compiler = Compiler(source)
     exprs = []
     for element in elements:
