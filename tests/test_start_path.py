@@ -1,8 +1,9 @@
-"""What the window's first paint waits for: only what it needs.
+"""What the window's first paint waits for: only what it needs, and the picture comes after.
 
 The app is started as ``jacviz --map`` starts it (:func:`jacviz.gui.shell.app.run_app`), in a
 fresh process so that ``sys.modules`` starts clean; the first paint event of any widget is
-recorded with what was imported by then and whether the fork server had been asked to start.
+recorded with what was imported by then, what the window shows, and whether the fork server
+had been asked to start; then the first picture (grid, probe, heatmap) is waited for.
 Work is checked, never the clock (``benchmarks/bench_startup.py`` measures the time).
 """
 
@@ -18,12 +19,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+HEAVY = ("sympy", "torch", "superqt", "scipy", "PIL", "matplotlib", "IPython")
+"""Packages the first paint must not wait for (sympy parses formulas after it)."""
+
 DRIVER = """
 import json, os, sys
 from PyQt6.QtCore import QEvent, QObject, QTimer
 import jacviz.gui.shell.app as app_module
+from jacviz.gui.shell.main_window import MainWindow
 from jacviz.state.view import ViewState
 
+HEAVY = sys.argv[2].split(",")
 seen = {"painted": False, "warm_up_before_paint": None, "warm_up_calls": 0}
 real_warm_up = app_module.warm_up
 
@@ -35,24 +41,44 @@ def warm_up():
 
 app_module.warm_up = warm_up
 
+def the_window():
+    return next(w for w in app_module.QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+
+def picture(window):
+    # The grid and the probe's picture, and the heatmap's image on the input plane.
+    controller = window.controller
+    heatmap = window.input_plane.image.image is not None
+    return [controller.grid is not None, controller.linearization is not None, heatmap]
+
 class FirstPaint(QObject):
     def eventFilter(self, watched, event):
         if event.type() == QEvent.Type.Paint and not seen["painted"]:
             seen["painted"] = True
-            seen["superqt_at_paint"] = any(name.split(".")[0] == "superqt" for name in sys.modules)
-            seen["torch_at_paint"] = "torch" in sys.modules
-            QTimer.singleShot(500, report)
+            seen["heavy_at_paint"] = sorted(
+                {name.split(".")[0] for name in sys.modules} & set(HEAVY)
+            )
+            window = the_window()
+            seen["formula_at_paint"] = window.editor.formula.text()
+            seen["status_at_paint"] = window.statusBar().currentMessage()
+            seen["menus_at_paint"] = [a.text() for a in window.menuBar().actions()]
+            seen["picture_at_paint"] = picture(window)
+            poll.start()
         return False
 
 def report():
-    window = app_module.QApplication.instance().activeWindow() or next(
-        w for w in app_module.QApplication.topLevelWidgets() if w.isVisible()
-    )
+    window = the_window()
+    if not all(picture(window)):
+        return  # not yet: the test's time limit ends a run that never draws
     seen["formula"] = window.editor.formula.text()
-    seen["grid"] = window.controller.grid is not None
+    seen["state_formula"] = window.controller.state.formula
+    seen["status"] = window.statusBar().currentMessage()
+    seen["picture"] = picture(window)
+    seen["sympy_after"] = "sympy" in sys.modules
     print(json.dumps(seen), flush=True)
     os._exit(0)
 
+poll = QTimer(interval=50)
+poll.timeout.connect(report)
 watcher = FirstPaint()
 app = app_module.application()
 app.installEventFilter(watcher)
@@ -60,12 +86,12 @@ app_module.run_app(ViewState(formula=sys.argv[1]))
 """
 
 
-@pytest.mark.timeout(300)
-def test_the_first_paint_waits_for_neither_superqt_nor_the_fork_server(tmp_path: Path) -> None:
+def first_paint(formula: str, tmp_path: Path) -> dict:
+    """Run the app on ``formula`` in a clean process: what its first paint and picture show."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     env.update(XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, "x*y, x - y"],
+        [sys.executable, "-c", DRIVER, formula, ",".join(HEAVY)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -73,10 +99,35 @@ def test_the_first_paint_waits_for_neither_superqt_nor_the_fork_server(tmp_path:
         timeout=280,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(300)
+def test_the_window_paints_before_sympy_and_the_picture_follows(tmp_path: Path) -> None:
+    seen = first_paint("x*y, x - y", tmp_path)
     assert seen["painted"]
-    assert seen["superqt_at_paint"] is False  # the runner is written on QtCore alone
-    assert seen["torch_at_paint"] is False
+    # Nothing heavy before the first paint: sympy parses the formula after it, the map
+    # view's runner is written on QtCore alone (no superqt), and formulas never load torch.
+    assert seen["heavy_at_paint"] == []
+    # What the user sees at once is there: the formula in its editor, the menus, and a status
+    # line saying the map is being drawn; the picture itself is not there yet.
+    assert seen["formula_at_paint"] == "x*y, x - y"
+    assert "&File" in seen["menus_at_paint"] or "File" in seen["menus_at_paint"]
+    assert seen["status_at_paint"] == "Drawing the map…"
+    assert seen["picture_at_paint"] == [False, False, False]
+    # Then the first picture: grid, probe and heatmap, with sympy imported for it.
+    assert seen["picture"] == [True, True, True] and seen["sympy_after"]
+    assert seen["formula"] == seen["state_formula"] == "x*y, x - y"
+    assert seen["status"] != "Drawing the map…"
     # The fork server is started once, after the first paint (not before, not never).
     assert seen["warm_up_before_paint"] is False and seen["warm_up_calls"] == 1
-    assert seen["formula"] == "x*y, x - y" and seen["grid"]
+
+
+@pytest.mark.timeout(300)
+def test_a_saved_formula_that_does_not_parse_gives_way_to_the_default(tmp_path: Path) -> None:
+    seen = first_paint("foo(x), y", tmp_path)  # as if hand-edited into the settings
+    assert seen["heavy_at_paint"] == [] and seen["formula_at_paint"] == "foo(x), y"
+    assert seen["picture"] == [True, True, True]
+    assert seen["formula"] == seen["state_formula"] == "x**2 + y, x*y"
+    assert seen["status"].startswith("The saved formula could not be read")
+    assert "unknown function 'foo'" in seen["status"]

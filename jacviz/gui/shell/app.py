@@ -49,17 +49,27 @@ def run_app(
     as File → Open network opens it (a classifier on its decision regions and its data's
     domain); a problem with either is shown in the window. Else it shows the map shown when
     the app last closed. With ``lab``, the lab window opens in front on those settings.
+
+    The window is painted first, with its menus, panels and the formula in its editor; then,
+    on the event loop's next turn (:func:`after_first_paint`), the fork server starts, the
+    formula is parsed (sympy is imported here) and the first picture drawn, and only then are
+    the session, network or lab opened.
     """
     app = application()
-    window = MainWindow(state)
+    window = MainWindow(state, draw=False)
     window.show()
-    start_fork_server_after_paint(window)
-    if session is not None:
-        window.sessions.open_session(session)
-    if network is not None:
-        window.request_network(network)
-    if lab is not None:
-        open_lab(window, lab)
+
+    def start() -> None:
+        warm_up()
+        window.draw_first_picture()
+        if session is not None:
+            window.sessions.open_session(session)
+        if network is not None:
+            window.request_network(network)
+        if lab is not None:
+            open_lab(window, lab)
+
+    after_first_paint(window, start)
     return app.exec()
 
 
@@ -79,6 +89,15 @@ class _AfterFirstPaint(QObject):
         return False
 
 
+def after_first_paint(widget: QWidget, action: Callable[[], None]) -> None:
+    """Call ``action`` once, on the event loop's turn after ``widget`` is first painted.
+
+    What the user does not see at once waits for this: on a machine of two cores, work
+    started before the window is painted delays it.
+    """
+    _AfterFirstPaint(widget, action)
+
+
 def start_fork_server_after_paint(window: QWidget) -> None:
     """Start the process formulas and network files are checked in, once ``window`` is painted.
 
@@ -87,7 +106,7 @@ def start_fork_server_after_paint(window: QWidget) -> None:
     so it waits until the window has been painted once. A request that needs it sooner (a
     network given on the command line, a formula typed at once) starts it itself.
     """
-    _AfterFirstPaint(window, warm_up)
+    after_first_paint(window, warm_up)
 
 
 def open_lab(window: MainWindow, start: LabStart) -> None:

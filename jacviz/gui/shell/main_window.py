@@ -58,10 +58,13 @@ from jacviz.gui.shell.window_settings import (
     save_state_to_settings,
     state_from_settings,
 )
+from jacviz.math.formula import FormulaError
+from jacviz.math.maps import FormulaMap
+from jacviz.math.presets import PRESETS
 from jacviz.nets.views import SliceMap
 from jacviz.state.document import Document
 from jacviz.state.session import SESSION_SUFFIX, LabSession
-from jacviz.state.view import ViewState
+from jacviz.state.view import DEFAULT_FORMULA, ViewState
 
 if TYPE_CHECKING:
     from jacviz.gui.lab.lab_window import LabWindow
@@ -78,6 +81,10 @@ __all__ = [
 ]
 
 MORPH_STEPS = 100
+DRAWING = "Drawing the map…"
+"""The status line while the first picture is not drawn yet (see ``MainWindow(draw=False)``)."""
+DEFAULT_PRESET = next(preset for preset in PRESETS if preset.formula == DEFAULT_FORMULA)
+"""What a saved formula that no longer parses is replaced by."""
 NUDGE_FRACTION = 0.01
 """Arrow keys move the probe by this fraction of the domain's width and height."""
 
@@ -105,9 +112,22 @@ class _InputPlaneWithKeys(InputPlane):
 
 
 class MainWindow(QMainWindow):
-    """The app window. ``settings`` stores geometry and the last map (QSettings)."""
+    """The app window. ``settings`` stores geometry and the last map (QSettings).
 
-    def __init__(self, state: ViewState | None = None, settings: QSettings | None = None):
+    With ``draw`` False the window is built without its first picture: the editor, menus
+    and panels show the state, the status line says the map is being drawn, and
+    :meth:`draw_first_picture` (which the app calls after the window's first paint) parses
+    the formula and draws the grid, probe and heatmap. The window then paints before sympy is
+    imported.
+    """
+
+    def __init__(
+        self,
+        state: ViewState | None = None,
+        settings: QSettings | None = None,
+        *,
+        draw: bool = True,
+    ):
         super().__init__()
         self.setAcceptDrops(True)
         self._shown_state: ViewState | None = None
@@ -150,8 +170,41 @@ class MainWindow(QMainWindow):
         self.examples_menu = menus.examples_menu
         self._connect()
         fit_to_screen(self, (1500, 860), self.settings.value(GEOMETRY_KEY))
+        self._drawn = False
+        if draw:
+            self.draw_first_picture()
+        else:  # everything but the picture, as refresh() would show it
+            self._on_state_changed(self.controller.state)
+            self.sessions.update_title()
+            self.status.show_message(DRAWING)
+
+    def draw_first_picture(self) -> None:
+        """Parse the map's formula if it is not yet, and draw the first picture (once).
+
+        A formula hand-edited into the settings that does not parse is replaced by the
+        preset of the default formula, and the status line says so.
+        """
+        if self._drawn:
+            return
+        self._drawn = True
         self.status.show_hint()
+        source = self.controller.source
+        try:
+            if isinstance(source, FormulaMap):
+                source.prepare()  # here sympy is imported, on the first start-up path
+        except FormulaError as error:
+            self.controller.load_preset(DEFAULT_PRESET)
+            self.controller.refresh()
+            self.status.show_message(
+                f"The saved formula could not be read ({error}): showing {DEFAULT_PRESET.name}."
+            )
+            return
         self.controller.refresh()
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the first picture was drawn (see :meth:`draw_first_picture`)."""
+        return self._drawn
 
     # ---- construction --------------------------------------------------------------------------
     def _build_layout(self) -> None:
