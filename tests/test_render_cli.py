@@ -416,3 +416,122 @@ def test_a_bad_session_is_refused(qapp, capsys, tmp_path):
     status, _, err = render(capsys, "--session", session, "--out", tmp_path / "x.png")
     assert status == 2 and re.search(r"not a jacviz session", err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jacviz"]
+
+
+# ---- --view plane: the lab's plane through three inputs of a dataset ----------------------
+
+PLANE_TINY = ["--hidden", "8", "--steps", "40"]
+
+
+def tiny_npz(tmp_path, image=False):
+    """Three classes of 16 inputs, 60 points, a fifth held out; saved as numpy would."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = rng.uniform(0, 4, size=(60, 16)) + 8 * np.eye(3, 16)[y]
+    path = tmp_path / "tiny.npz"
+    np.savez(path, X=x.reshape(60, 4, 4) if image else x, y=y, split=np.arange(60) % 5 == 0)
+    return path
+
+
+def test_the_plane_of_digits_renders_at_the_size_asked_with_both_models(qapp, capsys, tmp_path):
+    out = tmp_path / "plane.png"
+    status, stdout, err = render(
+        capsys, "--dataset", "digits", "--anchors", "0,10,20", *PLANE_TINY,
+        "--size", "1200x700", "--out", out,
+    )  # fmt: skip
+    assert status == 0, err
+    assert stdout.strip() == f"saved {out} (1200×700 px)"
+    rgba = pixels(QImage(str(out)))
+    assert rgba.shape[:2] == (700, 1200)
+    # Decision regions in colour on both halves (λ = 0 left, λ > 0 right): tinted pixels
+    # (a grey or blank plot has none), of more than one hue.
+    for half in (rgba[60:650, 50:400], rgba[60:650, 460:810]):
+        rgb = half[..., :3].astype(int)
+        tinted = rgb[(rgb.max(axis=-1) - rgb.min(axis=-1)) > 12]
+        assert len(tinted) > 0.5 * len(rgb.reshape(-1, 3))
+        dominant = np.argmax(tinted, axis=-1)  # red, green or blue strongest
+        assert len(np.unique(dominant)) >= 2
+    # The probe's panel on the right: the digit's greys.
+    panel = rgba[:, 900:]
+    assert len(np.unique(panel[..., :3].reshape(-1, 3), axis=0)) > 50
+
+
+@pytest.mark.parametrize(("size", "heatmap"), [((320, 240), "frob"), ((800, 600), "margin")])
+def test_the_plane_reflows_down_to_320x240_and_colours_heatmaps(
+    qapp, capsys, tmp_path, size, heatmap
+):
+    out = tmp_path / "plane.png"
+    status, _, err = render(
+        capsys, "--npz", tiny_npz(tmp_path), "--heatmap", heatmap, *PLANE_TINY,
+        "--size", f"{size[0]}x{size[1]}", "--probe", "1,1", "--out", out,
+    )  # fmt: skip
+    assert status == 0, err
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == size
+    rgba = pixels(image)
+    assert np.mean(np.any(rgba[..., :3] < 235, axis=-1)) > 0.1  # drawn, not blank
+
+
+def test_the_render_help_gives_the_planes_own_defaults(capsys):
+    from jacviz.nets.plane_training import PLANE_CONFIG
+
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {PLANE_CONFIG.jr_lambda:g}; random projections)" in text
+    assert PLANE_CONFIG.estimator == "random" and PLANE_CONFIG.activation == "tanh"
+    assert f"Adam at {PLANE_CONFIG.learning_rate:g}" in text and PLANE_CONFIG.optimizer == "adam"
+    assert f"(default: {','.join(map(str, PLANE_CONFIG.hidden))})" in text
+    assert f"training steps (default: {PLANE_CONFIG.steps})" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--map", "x, y", "--view", "plane"], "--view plane draws the plane through three"),
+        (["--dataset", "digits", "--view", "warp"], "--view plane draws the plane through"),
+        (["--map", "x, y", "--anchors", "0,1,2"], "--anchors and the training options are for"),
+        (["--map", "x, y", "--steps", "10"], "--anchors and the training options are for"),
+        (["--map", "x, y", "--heatmap", "margin"], "--heatmap margin colours --view plane"),
+        (["--dataset", "digits", "--heatmap", "det"], "colours by classes, frob or margin"),
+        (["--dataset", "digits", "--anchors", "0,1"], "--anchors expects three indices"),
+        (["--dataset", "digits", "--anchors", "0,x,1"], "--anchors expects comma-separated"),
+        (["--dataset", "digits", "--anchors", "0,-1,2"], "whole numbers from 0"),
+        (["--dataset", "digits", "--jr-lambda", "0"], "--jr-lambda must be above 0"),
+        (["--dataset", "digits", "--hidden", "0"], "hidden widths must be whole numbers"),
+        (["--dataset", "digits", "--domain", "0,1,0,1"], "takes neither --layer nor --domain"),
+        (["--dataset", "digits", "--map", "x, y"], "not allowed with argument"),
+        (["--npz", "nowhere.npz"], "nowhere.npz"),
+    ],
+)
+def test_bad_plane_requests_end_with_one_line_and_status_2(
+    qapp, capsys, monkeypatch, tmp_path, argv, message
+):
+    import jacviz.gui.lab.plane_page
+
+    def no_page(*_args):
+        raise AssertionError("a page was built")
+
+    monkeypatch.setattr(jacviz.gui.lab.plane_page, "PlanePage", no_page)
+    out = tmp_path / "figure.png"
+    status, stdout, err = render(capsys, *argv, "--out", out)
+    assert status == 2 and stdout == ""
+    assert len(err.splitlines()) == 1 and message in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("anchors", "message"),
+    [
+        ("0,0,1", "the three points must differ"),
+        ("0,1,12", "point index 12 is outside 0..11"),
+    ],
+)
+def test_anchors_the_data_refuses_end_with_one_line(qapp, capsys, tmp_path, anchors, message):
+    out = tmp_path / "figure.png"
+    status, stdout, err = render(
+        capsys, "--npz", tiny_npz(tmp_path), "--anchors", anchors, *PLANE_TINY, "--out", out
+    )
+    assert status == 2 and stdout == ""
+    assert len(err.splitlines()) == 1 and message in err
+    assert not out.exists()

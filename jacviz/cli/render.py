@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``render`` and its options to the command's subparsers."""
     from jacviz.math.jacobian import HEATMAP_QUANTITIES
+    from jacviz.nets.data import VECTOR_DATASETS
 
     render = commands.add_parser(
         "render",
@@ -43,23 +44,38 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--network", metavar="FILE", type=FILE_NAME, help="a network file the app opens"
     )
     source.add_argument("--session", metavar="FILE", type=FILE_NAME, help="a saved .jacviz session")
+    source.add_argument(
+        "--dataset",
+        choices=VECTOR_DATASETS,
+        help="data for --view plane: the plane through three of its held-out points",
+    )
+    source.add_argument(
+        "--npz", metavar="FILE", type=FILE_NAME, help="data of your own for --view plane"
+    )
     add_activation_option(render)
     render.add_argument(
         "--view",
-        choices=("warp", "input", "regions", "layers", "composite"),
-        default="composite",
+        choices=("warp", "input", "regions", "layers", "composite", "plane"),
+        default=None,
         help="warp: the output plane (the warped grid) with its legend; input: the input "
         "plane with the heatmap; regions: the input plane with a classifier's decision "
         "regions; layers: the grid inside the network's layers; composite: the whole window "
-        "(default)",
+        "(default for a map); plane: the lab's plane through three inputs of --dataset or "
+        "--npz, λ = 0 and λ > 0 side by side (default for data)",
     )
     render.add_argument(
         "--heatmap",
-        choices=(*HEATMAP_QUANTITIES, "classes", "none"),
+        choices=(*HEATMAP_QUANTITIES, "classes", "margin", "none"),
         help="what colours the input plane (default: det, or decision regions for a "
-        "classifier, or the session's)",
+        "classifier, or the session's); --view plane: classes (default), frob or margin",
     )
-    render.add_argument("--probe", metavar="X,Y", help="the probe point (or --probe=-1,2)")
+    render.add_argument(
+        "--probe",
+        metavar="X,Y",
+        help="the probe point (or --probe=-1,2); --view plane: plane coordinates S,T "
+        "(default: the anchors' centre)",
+    )
+    _add_plane_options(render)
     render.add_argument(
         "--layer",
         type=WHOLE,
@@ -87,6 +103,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     render.set_defaults(run=run)
 
 
+def _add_plane_options(render: argparse.ArgumentParser) -> None:
+    """The plane view's anchors and training settings (the lab's defaults otherwise).
+
+    The defaults are :data:`~jacviz.nets.plane_training.PLANE_CONFIG`'s, written out here:
+    importing it would load torch to build the parser (tests check they agree).
+    """
+    plane = render.add_argument_group("--view plane")
+    plane.add_argument(
+        "--anchors",
+        metavar="I,J,K",
+        help="indices of three held-out points (default: the first of three classes)",
+    )
+    plane.add_argument(
+        "--jr-lambda",
+        type=REAL,
+        help="λ of the regularized run, above 0 (default: 0.01; random projections)",
+    )
+    plane.add_argument("--hidden", help="hidden widths, tanh, Adam at 0.003 (default: 64,64)")
+    plane.add_argument("--steps", type=WHOLE, help="training steps (default: 2000)")
+    plane.add_argument("--seed", type=WHOLE, help="initialization and batches (default: 0)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Render the view ``args`` ask for to ``--out`` and say so; returns the exit status."""
     import tempfile
@@ -99,11 +137,16 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as error:
         raise UsageError(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="jacviz-session-") as folder:
-        request = with_source(request, args, folder)
         from jacviz.gui.shell.headless import RenderError, render_to_file
 
         try:
-            path, width, height = render_to_file(request, args.out)
+            if request.view == "plane":
+                from jacviz.gui.shell.headless_plane import render_plane
+
+                path, width, height = render_plane(request, args.out)
+            else:
+                request = with_source(request, args, folder)
+                path, width, height = render_to_file(request, args.out)
         except (RenderError, ExportError) as error:
             raise UsageError(str(error)) from None
     scale = f" at scale {args.scale:g}" if path.suffix.lower() == ".png" and args.scale != 1 else ""
@@ -137,7 +180,12 @@ def render_options(args: argparse.Namespace) -> RenderRequest:
     from jacviz.math.grid import Domain
     from jacviz.state.view import ViewState
 
+    data = args.dataset if args.dataset is not None else args.npz
+    if args.view is None:
+        args.view = "composite" if data is None else "plane"
     heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
+    if args.view != "plane" and heatmap == "margin":
+        raise UsageError("--heatmap margin colours --view plane (the logit margin)")
     if args.view == "regions" and heatmap not in (KEEP, "classes"):
         raise UsageError(
             f"--view regions shows decision regions; leave out --heatmap {args.heatmap} "
@@ -168,9 +216,42 @@ def render_options(args: argparse.Namespace) -> RenderRequest:
             scale=args.scale,
             transparent=args.transparent,
             layer=args.layer,
+            dataset=data,
+            **plane_options(args),
         )
     except RenderError as error:
         raise UsageError(str(error)) from None
+
+
+def plane_options(args: argparse.Namespace) -> dict:
+    """``anchors`` and ``training`` of a plane request from the options, each checked.
+
+    Empty when none of the plane's options is given; a UsageError says what is wrong.
+    """
+    from jacviz.nets.training import TrainingError
+
+    options: dict = {}
+    if args.anchors is not None:
+        indices = numbers_option(args.anchors, "--anchors", parse_integer, example="0,10,20")
+        if len(indices) != 3:
+            raise UsageError(f"--anchors expects three indices I,J,K, got {quote(args.anchors)}")
+        options["anchors"] = tuple(indices)
+    given = {
+        "jr_lambda": args.jr_lambda,
+        "steps": args.steps,
+        "seed": args.seed,
+    }
+    if args.hidden is not None:
+        given["hidden"] = tuple(numbers_option(args.hidden, "--hidden", parse_integer, "64,64"))
+    changes = {name: value for name, value in given.items() if value is not None}
+    if changes:
+        from jacviz.nets.plane_training import PLANE_CONFIG
+
+        try:
+            options["training"] = PLANE_CONFIG.replace(**changes)
+        except TrainingError as error:
+            raise UsageError(str(error)) from None
+    return options
 
 
 def with_source(request: RenderRequest, args: argparse.Namespace, folder: str) -> RenderRequest:

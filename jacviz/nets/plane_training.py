@@ -23,12 +23,26 @@ from jacviz.nets.training import TrainConfig, train
 
 __all__ = [
     "MAX_SNAPSHOT_EVERY",
+    "PLANE_CONFIG",
     "SNAPSHOTS_PER_RUN",
     "PlaneModel",
     "paired_configs",
     "plane_model",
     "training_steps",
 ]
+
+PLANE_CONFIG = TrainConfig(
+    hidden=(64, 64),
+    activation="tanh",
+    optimizer="adam",
+    learning_rate=0.003,
+    steps=2000,
+    jr_lambda=0.01,
+    estimator="random",
+)
+"""The regularized run the plane's page and ``jacviz render --view plane`` train by default:
+what ``jacviz train --dataset digits --hidden 64,64 --learning-rate 0.003 --jr-lambda 0.01
+--estimator random`` trains, the README's digits numbers."""
 
 SNAPSHOTS_PER_RUN: int = 10
 """Progress reports (and chances to stop) per run; each costs a pass over the data."""

@@ -4,7 +4,7 @@ Widgets only: :class:`PlaneControls` reads its fields into a :class:`~jacviz.net
 TrainConfig` and anchor indices, each refusal one line (:meth:`PlaneControls.config`,
 :meth:`PlaneControls.typed_anchors`); the page acts on its buttons. The training defaults are
 those of the README's digits numbers: a 64-64 tanh MLP, Adam at 0.003, 2000 steps, λ = 0.01
-with the random-projection estimator.
+with the random-projection estimator (:data:`~jacviz.nets.plane_training.PLANE_CONFIG`).
 """
 
 from __future__ import annotations
@@ -27,23 +27,12 @@ from PyQt6.QtWidgets import (
 
 from jacviz.gui.lab.plane_gallery import PointGallery
 from jacviz.gui.lab.plane_plots import HEATMAPS
+from jacviz.nets.plane_training import PLANE_CONFIG
 from jacviz.nets.training import MAX_SEED, MAX_STEPS, TrainConfig, TrainingError
 from jacviz.state.lab import parse_hidden
 from jacviz.support.text_input import NumberError, parse_integer, parse_numbers, parse_real
 
-__all__ = ["DEFAULT_CONFIG", "PlaneControls", "parse_anchors"]
-
-DEFAULT_CONFIG = TrainConfig(
-    hidden=(64, 64),
-    activation="tanh",
-    optimizer="adam",
-    learning_rate=0.003,
-    steps=2000,
-    jr_lambda=0.01,
-    estimator="random",
-)
-"""What `jacviz train --dataset digits --hidden 64,64 --learning-rate 0.003 --jr-lambda 0.01
---estimator random` trains: the README's digits numbers."""
+__all__ = ["PlaneControls", "parse_anchors"]
 
 ERROR_STYLE = "color: #B00020;"
 
@@ -95,12 +84,12 @@ class PlaneControls(QWidget):
 
         train_box = QGroupBox("Train λ = 0 and λ > 0 from the same start")
         form = QFormLayout(train_box)
-        self.hidden = QLineEdit(",".join(map(str, DEFAULT_CONFIG.hidden)))
+        self.hidden = QLineEdit(",".join(map(str, PLANE_CONFIG.hidden)))
         self.hidden.setToolTip("Hidden layer widths; tanh, Adam at learning rate 0.003")
         self.steps = QSpinBox()
         self.steps.setRange(1, MAX_STEPS)
-        self.steps.setValue(DEFAULT_CONFIG.steps)
-        self.jr_lambda = QLineEdit(f"{DEFAULT_CONFIG.jr_lambda:g}")
+        self.steps.setValue(PLANE_CONFIG.steps)
+        self.jr_lambda = QLineEdit(f"{PLANE_CONFIG.jr_lambda:g}")
         self.jr_lambda.setToolTip("λ of the regularized run (random projections of ‖J‖²F)")
         self.seed = QSpinBox()
         self.seed.setRange(0, min(MAX_SEED, 2**31 - 1))  # a spin box holds 32 bits
@@ -140,7 +129,7 @@ class PlaneControls(QWidget):
             raise TrainingError(f"λ: {error}") from None
         if not jr_lambda > 0:
             raise TrainingError(f"λ must be above 0 (λ = 0 is the other run), got {jr_lambda:g}")
-        return DEFAULT_CONFIG.replace(
+        return PLANE_CONFIG.replace(
             hidden=parse_hidden(self.hidden.text()),
             steps=self.steps.value(),
             seed=self.seed.value(),

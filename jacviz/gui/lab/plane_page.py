@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from PyQt6.QtCore import Qt, QThreadPool, pyqtSignal
-from PyQt6.QtGui import QCloseEvent
+from PyQt6.QtGui import QCloseEvent, QShowEvent
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QSplitter, QWidget
 
 from jacviz.gui.common.export import Figure
@@ -103,6 +103,9 @@ class PlanePage(QWidget):
         self.view: Domain | None = None
         """The rectangle of the plane the plots show: what the fields cover."""
         self._worker = None
+        self._closed = False
+        """Set by :meth:`shutdown`: no job is started after it (its result would find the
+        page's runners deleted)."""
         self._after_training: Callable[[tuple[PlaneModel, ...]], None] | None = None
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -125,7 +128,8 @@ class PlanePage(QWidget):
         right = QScrollArea()
         right.setWidget(self.probe_panel)
         right.setWidgetResizable(True)
-        right.setMinimumWidth(270)
+        right.setMinimumWidth(280)
+        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.display = QWidget()
         """The plots and the probe's panel: the page's figure."""
         row = QHBoxLayout(self.display)
@@ -166,7 +170,8 @@ class PlanePage(QWidget):
     def load(self, source: str) -> None:
         """Read ``"digits"`` or an ``.npz`` path off the GUI thread, then show it."""
         self.controls.say(self.controls.data_status, "reading the data…")
-        self.loader.submit(lambda: load_data(source))
+        if not self._closed:
+            self.loader.submit(lambda: load_data(source))
 
     def open_npz(self) -> None:
         """Ask for an ``.npz`` file and load it."""
@@ -285,6 +290,8 @@ class PlanePage(QWidget):
 
     def _start(self, data: VectorDataset, configs: Sequence[TrainConfig], done: Callable) -> None:
         self.cancel()
+        if self._closed:
+            return
         self._after_training = done
         self.controls.set_running(True)
         self._worker = start_generator_job(
@@ -327,7 +334,7 @@ class PlanePage(QWidget):
 
     # ---- fields and the probe ---------------------------------------------------------------
     def _request_fields(self) -> None:
-        if self.plane is None or not self.models:
+        if self._closed or self.plane is None or not self.models:
             return
         plane, models, domain = self.plane, self.models, self.view or self.plane.default_domain()
         rows = max(2, round(FIELD_COLUMNS * domain.height / domain.width))
@@ -369,7 +376,7 @@ class PlanePage(QWidget):
         self._request_readings()
 
     def _request_readings(self) -> None:
-        if self.plane is None or self.probe is None or not self.models:
+        if self._closed or self.plane is None or self.probe is None or not self.models:
             return
         x, models = self.plane.lift(self.probe)[0], self.models
         self.reading_runner.submit(lambda: (models, [read_point(m.model, x) for m in models]))
@@ -406,12 +413,22 @@ class PlanePage(QWidget):
         return Figure(self.display, above=above, title="jacviz: plane through three inputs")
 
     def shutdown(self, msecs: int = -1) -> bool:
-        """Stop every job and wait up to ``msecs`` (-1: for ever); True when none runs."""
+        """Stop every job and wait up to ``msecs`` (-1: for ever); True when none runs.
+
+        No job starts afterwards until :meth:`showEvent` (the page shown again).
+        """
+        self._closed = True
+        self.plots.stop_view_updates()
         self.cancel()
         for runner in (self.loader, self.field_runner, self.reading_runner):
             runner.cancel()
         waits = [r.wait(msecs) for r in (self.loader, self.field_runner, self.reading_runner)]
         return self._pool.waitForDone(msecs) and all(waits)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Shown (again): jobs may start."""
+        self._closed = False
+        super().showEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closed on its own (not as a tab), it waits for its jobs."""

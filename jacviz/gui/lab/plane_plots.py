@@ -202,6 +202,10 @@ class PlanePlots(QWidget):
         """Whether a change of view is yet to be sent."""
         return self._view_timer.isActive()
 
+    def stop_view_updates(self) -> None:
+        """Forget a change of view not sent yet (the page is closing)."""
+        self._view_timer.stop()
+
     def _emit_view(self) -> None:
         (xmin, xmax), (ymin, ymax) = self.plots[0].getViewBox().viewRange()
         try:

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from jacviz.gui.lab.compare_style import MODEL_COLOURS
 from jacviz.gui.lab.plane_pictures import diverging_pixmap, grey_pixmap, is_image
@@ -128,7 +136,7 @@ class ProbePanel(QWidget):
         layout.setContentsMargins(4, 0, 4, 0)
         heading = QLabel("<b>At the probe</b> (click or drag on a plot)")
         self.input_picture = QLabel()
-        self.input_picture.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.input_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
         self.mode = QComboBox()
@@ -140,7 +148,12 @@ class ProbePanel(QWidget):
         )
         self.mode.currentIndexChanged.connect(lambda _index: self.sigModeChanged.emit())
         self.readouts = tuple(ModelReadout(colour) for colour in MODEL_COLOURS)
-        for widget in (heading, self.input_picture, self.input_caption, self.mode, *self.readouts):
+        row = QHBoxLayout()  # the input beside its caption: the panel fits a 768-pixel screen
+        row.addWidget(self.input_picture)
+        row.addWidget(self.input_caption, 1)
+        layout.addWidget(heading)
+        layout.addLayout(row)
+        for widget in (self.mode, *self.readouts):
             layout.addWidget(widget)
         layout.addStretch(1)
         self.shown_input: np.ndarray | None = None
@@ -162,9 +175,9 @@ class ProbePanel(QWidget):
     ) -> None:
         """The input ``point`` ``(d,)`` as an image (grey from ``grey[0]`` white to black)."""
         if is_image(shape):
-            pixmap = grey_pixmap(point, shape, grey[0], grey[1], 128)
+            pixmap = grey_pixmap(point, shape, grey[0], grey[1], 112)
         else:
-            pixmap = grey_pixmap(point, None, grey[0], grey[1], 240, 60)
+            pixmap = grey_pixmap(point, None, grey[0], grey[1], 160, 60)
         self.input_picture.setPixmap(pixmap)
         self.shown_input = np.array(point, dtype=np.float64)
         self.input_caption.setText(caption)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import (
     QEvent,
@@ -47,15 +48,30 @@ from jacviz.math.grid import MAX_BOUND, Domain
 from jacviz.state.view import CLASSES, ViewState
 from jacviz.support.text_input import one_line, quote
 
+KEEP = "keep"
+"""``heatmap=KEEP``: leave the heatmap the window chose (det, or decision regions)."""
+
+if TYPE_CHECKING:
+    from jacviz.nets.training import TrainConfig
+
 RENDER_VIEWS = {
     "warp": "output",
     "input": "input",
     "regions": "input",
     "layers": "layers",
     "composite": "window",
+    "plane": "plane",
 }
-"""``jacviz render --view`` choices → the main window's figure views (``FIGURE_VIEWS``)."""
-DEFAULT_SIZES = {"composite": (1500, 820)}
+"""``jacviz render --view`` choices → the main window's figure views (``FIGURE_VIEWS``); ``plane``
+is the lab's plane through three inputs (:mod:`.headless_plane`), drawn from data, not a map."""
+PLANE_HEATMAPS = {
+    KEEP: "classes",
+    "classes": "classes",
+    "frob": "frobenius",
+    "margin": "margin",
+}
+"""``--heatmap`` choices of the plane view → what its plots colour (KEEP: decision regions)."""
+DEFAULT_SIZES = {"composite": (1500, 820), "plane": (1500, 760)}
 """Figure sizes in pixels when none is asked for; the other views get :data:`DEFAULT_SIZE`."""
 DEFAULT_SIZE = (720, 720)
 MIN_SIZE = (320, 240)
@@ -64,8 +80,6 @@ MAX_SIZE = 10_000
 """Largest width or height of a figure, in pixels."""
 HEATMAP_TIMEOUT = 120.0
 """Seconds to wait for the background heatmap before giving up."""
-KEEP = "keep"
-"""``heatmap=KEEP``: leave the heatmap the window chose (det, or decision regions)."""
 
 
 class RenderError(Exception):
@@ -125,6 +139,14 @@ class RenderRequest:
         PNG without the plots' background.
     layer : int or None
         For the layers view: which layer, counted from 1 as the app lists them (None: 1).
+    dataset : str or None
+        For the plane view (and only for it): ``"digits"`` or the path of an ``.npz`` file.
+    anchors : tuple of int or None
+        For the plane view: indices of the three held-out points the plane passes through
+        (None: the first of three different classes, as the lab picks them).
+    training : TrainConfig or None
+        For the plane view: the regularized run (λ > 0); the other is the same with λ = 0.
+        None: the lab's defaults (the README's digits settings).
 
     """
 
@@ -138,6 +160,9 @@ class RenderRequest:
     scale: float = 1.0
     transparent: bool = False
     layer: int | None = None
+    dataset: str | None = None
+    anchors: tuple[int, int, int] | None = None
+    training: TrainConfig | None = None
 
     def __post_init__(self) -> None:
         """Check what can be checked before a window is built; a RenderError says what is wrong.
@@ -181,6 +206,37 @@ class RenderRequest:
             )
         if self.domain is not None and not isinstance(self.domain, Domain):
             raise RenderError(f"the domain must be a Domain, got {quote(self.domain)}")
+        self._check_plane()
+
+    def _check_plane(self) -> None:
+        """The plane view's options: data, anchors, training, and what it cannot take."""
+        plane = self.view == "plane"
+        if plane != (self.dataset is not None):
+            raise RenderError(
+                "--view plane draws the plane through three inputs of --dataset digits or "
+                "--npz FILE, and those draw nothing else"
+            )
+        if not plane:
+            if self.anchors is not None or self.training is not None:
+                raise RenderError("--anchors and the training options are for --view plane")
+            return
+        if self.heatmap not in PLANE_HEATMAPS:
+            raise RenderError(
+                f"--view plane colours by classes, frob or margin, not {quote(self.heatmap)}"
+            )
+        if self.layer is not None or self.domain is not None:
+            raise RenderError("--view plane takes neither --layer nor --domain")
+        if self.anchors is not None and not (
+            isinstance(self.anchors, tuple)
+            and len(self.anchors) == 3
+            and all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in self.anchors)
+        ):
+            raise RenderError(
+                f"--anchors takes three point indices (whole numbers from 0), got "
+                f"{quote(self.anchors)}"
+            )
+        if self.training is not None and not self.training.regularized:
+            raise RenderError("--jr-lambda must be above 0: the plane compares it with λ = 0")
 
     @property
     def figure_size(self) -> tuple[int, int]:
