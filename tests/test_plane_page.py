@@ -170,7 +170,7 @@ def test_the_gallery_sets_anchors_in_turn_and_refusals_are_one_line(qtbot, page)
     for index in (5, 6, 7):
         gallery.sigPointClicked.emit(index)
     assert page.anchors == [5, 6, 7] and page.controls.anchors.text() == "5, 6, 7"
-    assert gallery.item(6).text().endswith("[2]")
+    assert gallery.item(6).text() == "6·b ②"
     page.controls.anchors.setText("1, 1, 2")
     page.controls.anchors.editingFinished.emit()
     status = page.controls.status.text()
@@ -215,3 +215,26 @@ def test_a_sweeps_run_is_shown_against_lambda_zero_of_its_seed_or_alone(qtbot, p
     assert page.models[0].config == config.replace(jr_lambda=0.0)
     assert not page.plots.plots[1].isHidden()
     assert not page.show_run(Run(object(), model, config))
+
+
+def test_shown_with_no_data_the_page_reads_the_digits_off_the_gui_thread(qtbot, page):
+    pytest.importorskip("sklearn")
+    qtbot.waitUntil(lambda: page.data is not None, timeout=60_000)
+    assert page.data.name == "digits" and page.data.input_shape == (8, 8)
+    assert page.anchors == [0, 1, 2] and page.plane is not None
+    assert page.controls.gallery.count() == 500  # of 539 held-out digits
+
+
+def test_jacobian_rows_are_white_at_zero_yellow_above_and_blue_below():
+    from jacviz.gui.lab.plane_pictures import diverging_pixmap, grey_pixmap
+
+    row = np.zeros(16)
+    row[0], row[5] = 2.0, -2.0
+    image = diverging_pixmap(row, (4, 4), 2.0, 4).toImage()
+    white, up, down = (image.pixelColor(x, y) for x, y in ((3, 3), (0, 0), (1, 1)))
+    assert min(white.red(), white.green(), white.blue()) >= 230  # CBD1's centre: near-white
+    assert up.red() > up.blue() + 100 and down.blue() > down.red() + 100  # yellow, blue
+    # Inputs in grey: the low end white, the high end black; a strip for inputs of no shape.
+    grey = grey_pixmap(np.array([0.0, 16.0]), None, 0.0, 16.0, 20, 24).toImage()
+    assert grey.pixelColor(2, 23).red() == 255 and grey.pixelColor(15, 23).red() == 0
+    assert grey.pixelColor(15, 0).red() == 0 and grey.pixelColor(2, 0).red() == 255

@@ -1,7 +1,8 @@
 """A gallery of a dataset's held-out points, to pick the three anchors of the plane.
 
 Each thumbnail is the input as an image (a bar strip for inputs that form none) with its
-index among the test points and its true class; the chosen anchors are tinted and numbered.
+index among the test points and its true class (``12·5``); the chosen anchors are tinted and
+numbered (①, ②, ③).
 Clicking a thumbnail emits its index (:attr:`PointGallery.sigPointClicked`); the page decides
 which anchor it sets. At most :data:`MAX_THUMBNAILS` are drawn (the rest are still reachable
 by typing their index).
@@ -19,13 +20,16 @@ from jacviz.gui.lab.plane_pictures import grey_pixmap, is_image
 from jacviz.nets.data import VectorDataset
 from jacviz.nets.input_plane import held_out
 
-__all__ = ["ANCHOR_TINTS", "MAX_THUMBNAILS", "PointGallery", "input_range"]
+__all__ = ["ANCHOR_MARKS", "ANCHOR_TINTS", "MAX_THUMBNAILS", "PointGallery", "input_range"]
 
 MAX_THUMBNAILS: int = 500
 """Thumbnails drawn at most: the first test points; the others are picked by index."""
 
 THUMBNAIL: int = 44
 """Side of a thumbnail in pixels."""
+
+ANCHOR_MARKS: tuple[str, str, str] = ("①", "②", "③")
+"""What follows the label of anchors 1, 2 and 3 in the gallery."""
 
 ANCHOR_TINTS: tuple[str, str, str] = ("#BBCCEE", "#CCEEFF", "#EEEEBB")
 """Background of anchors 1, 2 and 3 in the gallery (pale, so the digit stays readable)."""
@@ -80,7 +84,7 @@ class PointGallery(QListWidget):
         self._labels = []
         for index in range(min(len(points), MAX_THUMBNAILS)):
             pixmap = grey_pixmap(points[index], shape, low, high, THUMBNAIL, height)
-            label = f"{index} · {data.class_names[int(labels[index])]}"
+            label = f"{index}·{data.class_names[int(labels[index])]}"
             item = QListWidgetItem(QIcon(pixmap), label)
             item.setData(_INDEX, index)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
@@ -96,7 +100,7 @@ class PointGallery(QListWidget):
         for number, index in enumerate(anchors):
             if index is not None and index < self.count():
                 item = self.item(index)
-                item.setText(f"{self._labels[index]} [{number + 1}]")
+                item.setText(f"{self._labels[index]} {ANCHOR_MARKS[number]}")
                 item.setBackground(QBrush(QColor(ANCHOR_TINTS[number])))
 
 

@@ -103,6 +103,7 @@ class PlanePage(QWidget):
         self.view: Domain | None = None
         """The rectangle of the plane the plots show: what the fields cover."""
         self._worker = None
+        self._load_started = False
         self._closed = False
         """Set by :meth:`shutdown`: no job is started after it (its result would find the
         page's runners deleted)."""
@@ -171,6 +172,7 @@ class PlanePage(QWidget):
         """Read ``"digits"`` or an ``.npz`` path off the GUI thread, then show it."""
         self.controls.say(self.controls.data_status, "reading the data…")
         if not self._closed:
+            self._load_started = True
             self.loader.submit(lambda: load_data(source))
 
     def open_npz(self) -> None:
@@ -186,7 +188,11 @@ class PlanePage(QWidget):
             self.set_data(result)
 
     def set_data(self, data: VectorDataset) -> None:
-        """Show ``data``: its gallery, default anchors; models of other data are dropped."""
+        """Show ``data``: its gallery, default anchors; models of other data are dropped.
+
+        Data being read is forgotten: what is set here wins.
+        """
+        self.loader.cancel()
         if not isinstance(data, VectorDataset):
             self._problem("the plane through three inputs needs data of more than two inputs")
             return
@@ -426,9 +432,11 @@ class PlanePage(QWidget):
         return self._pool.waitForDone(msecs) and all(waits)
 
     def showEvent(self, event: QShowEvent) -> None:
-        """Shown (again): jobs may start."""
+        """Shown (again): jobs may start; the first time, with no data yet, the digits load."""
         self._closed = False
         super().showEvent(event)
+        if self.data is None and not self.loader.busy and not self._load_started:
+            self.load("digits")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closed on its own (not as a tab), it waits for its jobs."""
