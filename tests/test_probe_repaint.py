@@ -132,3 +132,21 @@ def test_a_figure_keeps_the_points_it_was_given(window, settle):
         assert path.elementCount() == len(expected)
         first = path.elementAt(0)
         assert (first.x, first.y) == tuple(expected[0])
+
+
+def test_a_probe_move_writes_each_inset_scale_once(window, settle, monkeypatch):
+    """The inset's label and scale bar are written once per move, though asked for twice
+    (by the inset's new range, then by its placing)."""
+    from jacviz.gui.mapview import magnifier as magnifier_module
+
+    settle()
+    moves(window, 3)
+    written = []
+    zoom_text = magnifier_module.zoom_text
+    monkeypatch.setattr(
+        magnifier_module, "zoom_text", lambda zoom: written.append(zoom) or zoom_text(zoom)
+    )
+    moves(window, 8)
+    assert len(written) == 2 * 8  # each plane's inset, once per move
+    for magnifier in (window.input_plane.magnifier, window.output_plane.magnifier):
+        assert magnifier.label.text() == f"{zoom_text(magnifier.zoom())} around {magnifier.what}"

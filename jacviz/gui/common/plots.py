@@ -550,13 +550,19 @@ class Plane(pg.PlotWidget):
         return item
 
     @staticmethod
-    def set_polygon(item: QGraphicsPolygonItem, points: np.ndarray) -> None:
-        """Show the polygon of ``points`` ``(K, 2)``, or hide it if any is not drawable."""
-        if drawable(points).all():
-            item.setPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in points]))
-            item.setVisible(True)
-        else:
-            item.setVisible(False)
+    def set_polygon(
+        item: QGraphicsPolygonItem, points: np.ndarray, *twins: QGraphicsPolygonItem
+    ) -> None:
+        """Show the polygon of ``points`` ``(K, 2)``, or hide it if any is not drawable.
+
+        ``twins`` (a magnifier's copies of ``item``) show the same polygon, made once.
+        """
+        shown = bool(drawable(points).all())
+        polygon = QPolygonF([QPointF(x, y) for x, y in points.tolist()]) if shown else None
+        for each in (item, *twins):
+            if polygon is not None:
+                each.setPolygon(polygon)
+            each.setVisible(shown)
 
     @staticmethod
     def set_lines(item: pg.PlotCurveItem, curves: np.ndarray, *twins: pg.PlotCurveItem) -> None:

@@ -114,6 +114,7 @@ class Magnifier:
         self._subject: tuple[np.ndarray, np.ndarray] | None = None
         self._clutter = np.zeros((0, 2))
         self._corner = CORNERS[0]
+        self._scale_key: tuple[float, ...] | None = None  # what the scale was written for
         self.view.setVisible(False)
         self.host.sigResized.connect(lambda _box: self._place(choose=True))
         self.host.sigRangeChanged.connect(lambda *_: self._place(choose=False))
@@ -169,8 +170,7 @@ class Magnifier:
 
     def set_polygon(self, item: QGraphicsPolygonItem, points: np.ndarray) -> None:
         """Fill the polygon ``points`` ``(K, 2)`` with ``item`` and with its twin."""
-        Plane.set_polygon(item, points)
-        Plane.set_polygon(self._twins[item], points)
+        Plane.set_polygon(item, points, self._twins[item])
 
     def place(self, item: Marker, point: np.ndarray | None) -> None:
         """Put the marker ``item`` and its twin at ``point`` (None hides them)."""
@@ -280,14 +280,22 @@ class Magnifier:
         return int(inside.sum())
 
     def _update_scale(self) -> None:
+        """Write the magnification and the scale bar, unless they are as written last.
+
+        A probe move reframes the inset (a new range) and then places it: both ask for this.
+        """
         zoom = self.zoom()
+        (u0, u1), _ = self.view.viewRange()
+        side = self.view.width()
+        key = (zoom, u0, u1, side, self.view.height())
+        if key == self._scale_key:
+            return
+        self._scale_key = key
         self.label.setText(f"{zoom_text(zoom)} around {self.what}")
         self.label.setPos(5, 3)
         self.label_patch.setRect(
             self.label.mapRectToParent(self.label.boundingRect()).adjusted(-3, -1, 3, 1)
         )
-        (u0, u1), _ = self.view.viewRange()
-        side = self.view.width()
         length = nice_length(0.3 * (u1 - u0))
         pixels = length / (u1 - u0) * side if u1 > u0 else 0.0
         bottom = self.view.height() - 8

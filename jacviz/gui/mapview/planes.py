@@ -32,7 +32,10 @@ VIEW_SETTLE_MS = 80
 
 def _segments(origin: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Each row of ``vectors`` as a segment ``(2, 2)`` from ``origin``: curves for set_lines."""
-    return np.stack([np.broadcast_to(origin, vectors.shape), origin + vectors], axis=1)
+    segments = np.empty((len(vectors), 2, 2))
+    segments[:, 0] = origin
+    segments[:, 1] = origin + vectors
+    return segments
 
 
 class InputPlane(Plane):
