@@ -44,8 +44,9 @@ PLANE_CONFIG = TrainConfig(
 what ``jacviz train --dataset digits --hidden 64,64 --learning-rate 0.003 --jr-lambda 0.01
 --estimator random`` trains, the README's digits numbers."""
 
-SNAPSHOTS_PER_RUN: int = 10
-"""Progress reports (and chances to stop) per run; each costs a pass over the data."""
+SNAPSHOTS_PER_RUN: int = 5
+"""Progress reports (and chances to stop) per run: each measures the model on the test points,
+about 10 % of a 2000-step digits run at 5 (20 % at 10, measured)."""
 
 MAX_SNAPSHOT_EVERY: int = 500
 """Most steps between two snapshots, whatever the run's length: a stop waits for at most this
