@@ -277,3 +277,30 @@ def test_training_steps_trains_lambda_zero_and_lambda_from_the_same_start():
     # Same start: the first snapshots (step 0) of the two runs hold the same weights.
     starts = [next(train(data, c)).state for c in paired_configs(config)]
     assert all(torch.equal(starts[0][name], starts[1][name]) for name in starts[0])
+
+
+def test_boundaries_lie_where_the_top_two_logits_tie(digit_like):
+    model, x = digit_like
+    model64 = copy.deepcopy(model).double()
+    plane = InputPlane.through(x[:3])
+    domain = plane.default_domain()
+    fields = plane_fields(model64, plane, domain, 80, 60)
+    segments = fields.boundaries
+    classes = fields.regions.classes
+    assert len(np.unique(classes)) >= 2 and len(segments) > 0
+    # Every segment lies inside the domain, at a tie of the top two logits to within the
+    # linear interpolation's error: a cell's margin changes by at most its largest step.
+    ends = segments.reshape(-1, 2)
+    assert np.all((ends[:, 0] >= domain.xmin) & (ends[:, 0] <= domain.xmax))
+    assert np.all((ends[:, 1] >= domain.ymin) & (ends[:, 1] <= domain.ymax))
+    logits = model64(torch.as_tensor(plane.lift(segments.mean(axis=1)))).numpy()
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    step = np.abs(np.diff(fields.regions.margin, axis=1)).max()
+    assert np.max(top2[:, 1] - top2[:, 0]) <= step
+    # And each class change between neighbouring pixels has a segment between them.
+    changes = np.argwhere(classes[:, 1:] != classes[:, :-1])
+    xs = domain.xmin + (changes[:, 1] + 1.0) * domain.width / 80
+    ys = domain.ymin + (changes[:, 0] + 0.5) * domain.height / 60
+    mids = segments.mean(axis=1)
+    for point in np.column_stack([xs, ys]):
+        assert np.min(np.linalg.norm(mids - point, axis=1)) <= 1.5 * domain.width / 80

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jacviz.math.contour import zero_contour
 from jacviz.math.grid import Domain, sample_points
 from jacviz.math.maps import TorchMap
 from jacviz.nets.data import VectorDataset
@@ -40,6 +41,7 @@ __all__ = [
     "PlaneFields",
     "PointReading",
     "anchor_indices",
+    "boundary_segments",
     "held_out",
     "jacobians",
     "plane_fields",
@@ -239,6 +241,24 @@ class PlaneFields:
     """Class, confidence and logit margin (top minus runner-up) per pixel."""
     frobenius: np.ndarray
     """``(rows, columns)`` ‖J‖F of the full ``k × d`` Jacobian of the logits, raw input units."""
+    boundaries: np.ndarray
+    """``(K, 2, 2)`` segments of the decision boundaries (:func:`boundary_segments`)."""
+
+
+def boundary_segments(logits: np.ndarray, domain: Domain) -> np.ndarray:
+    """Segments ``(K, 2, 2)`` of the edges of the classes' regions, from ``(rows, columns, k)``.
+
+    Class c wins where ``z_c − max_{j≠c} z_j > 0``; the zero contour of that, interpolated
+    between pixel centres (:func:`~jacviz.math.contour.zero_contour`), is the edge of its
+    region, smooth where a pixel outline would be a staircase. Only the classes that win some
+    pixel are traced (the others have no edge in view).
+    """
+    segments = [np.zeros((0, 2, 2))]
+    present = np.unique(np.argmax(logits, axis=-1))
+    for c in present:
+        others = np.delete(logits, c, axis=-1).max(axis=-1)
+        segments.append(zero_contour(logits[..., c] - others, domain))
+    return np.concatenate(segments)
 
 
 def plane_fields(
@@ -252,8 +272,14 @@ def plane_fields(
     inputs = plane.lift(sample_points(domain, columns, rows))
     logits, jacobian = jacobians(model, inputs)
     frobenius = np.sqrt(np.einsum("nij,nij->n", jacobian, jacobian)).reshape(rows, columns)
-    regions = DecisionRegions.from_logits(logits.reshape(rows, columns, -1))
-    return PlaneFields(domain=domain, regions=regions, frobenius=frobenius)
+    image = logits.reshape(rows, columns, -1)
+    regions = DecisionRegions.from_logits(image)
+    return PlaneFields(
+        domain=domain,
+        regions=regions,
+        frobenius=frobenius,
+        boundaries=boundary_segments(image, domain),
+    )
 
 
 @dataclass(frozen=True, eq=False)

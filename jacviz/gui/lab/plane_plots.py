@@ -25,7 +25,7 @@ from jacviz.math.grid import Domain
 from jacviz.nets.input_plane import PlaneFields
 from jacviz.state.compare import log_ticks
 
-__all__ = ["HEATMAPS", "VIEW_DELAY_MS", "PlanePlot", "PlanePlots", "boundary_overlay"]
+__all__ = ["HEATMAPS", "VIEW_DELAY_MS", "PlanePlot", "PlanePlots"]
 
 HEATMAPS: dict[str, str] = {
     "classes": "Decision regions (shaded by confidence)",
@@ -38,19 +38,7 @@ VIEW_DELAY_MS: int = 120
 """A view resting this long is sent for new fields: a zoom or a resize asks once, not per step."""
 
 BOUNDARY = "#222222"
-"""Decision boundaries drawn over a heatmap: dark, over the light colour maps."""
-
-
-def boundary_overlay(classes: np.ndarray) -> np.ndarray:
-    """RGBA image marking the pixels whose class differs from a neighbour's (the boundaries)."""
-    edge = np.zeros(classes.shape, dtype=bool)
-    across = classes[:, 1:] != classes[:, :-1]
-    up = classes[1:, :] != classes[:-1, :]
-    edge[:, 1:] |= across
-    edge[1:, :] |= up
-    rgba = np.zeros((*classes.shape, 4), dtype=np.uint8)
-    rgba[edge] = (*pg.mkColor(BOUNDARY).getRgb()[:3], 230)
-    return rgba
+"""Decision boundaries: dark, over the pale regions and the light colour maps."""
 
 
 @functools.cache
@@ -72,9 +60,7 @@ class PlanePlot(Plane):
         self.image = pg.ImageItem()
         self.image.setZValue(-20)
         self.addItem(self.image)
-        self.edges = pg.ImageItem()
-        self.edges.setZValue(-10)
-        self.addItem(self.edges)
+        self.boundary = self.add_curve(style.pen(BOUNDARY, 1.6, alpha=230), -5)
         self.anchor_marks = [
             Marker("dot", 9, style.pen(style.BLACK, 1.5), style.brush("#FFFFFF", 255))
             for _ in range(3)
@@ -142,12 +128,9 @@ class PlanePlot(Plane):
             self.image.setImage(image, autoLevels=False, levels=levels)
         self.image.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
 
-    def show_edges(self, rgba: np.ndarray | None, domain: Domain) -> None:
-        """The boundary overlay (:func:`boundary_overlay`), or none."""
-        self.edges.setVisible(rgba is not None)
-        if rgba is not None:
-            self.edges.setImage(rgba, levels=(0, 255))
-            self.edges.setRect(domain.xmin, domain.ymin, domain.width, domain.height)
+    def show_boundaries(self, segments: np.ndarray) -> None:
+        """The decision boundaries, segments ``(K, 2, 2)`` of the plane."""
+        self.set_lines(self.boundary, segments)
 
 
 class PlanePlots(QWidget):
@@ -229,7 +212,7 @@ class PlanePlots(QWidget):
                 plot.image.setLookupTable(None)  # the colour bar's, for heatmaps: not for RGBA
                 paint_regions(plot.image, field.regions, domain, n_classes, 0.8)
                 # Edges too: with more classes than colours, two regions may share one.
-                plot.show_edges(boundary_overlay(field.regions.classes), domain)
+                plot.show_boundaries(field.boundaries)
             self.bar_widget.setVisible(False)
             return
         if heatmap == "frobenius":
@@ -248,7 +231,7 @@ class PlanePlots(QWidget):
         for plot, field, value in zip(self.plots, fields, values, strict=False):
             plot.image.setLookupTable(_heatmap_table())
             plot.show_image(np.clip(value, low, high), domain, (low, high))
-            plot.show_edges(boundary_overlay(field.regions.classes), domain)
+            plot.show_boundaries(field.boundaries)
         self.colorbar.setLevels((low, high))
         self.colorbar.setLabel("right", label)
         self.colorbar.getAxis("right").setTicks(None if ticks is None else [ticks])
