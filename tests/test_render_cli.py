@@ -494,6 +494,7 @@ def test_the_render_help_gives_the_planes_own_defaults(capsys):
         (["--map", "x, y", "--steps", "10"], "--anchors and the training options are for"),
         (["--map", "x, y", "--heatmap", "margin"], "--heatmap margin colours --view plane"),
         (["--dataset", "digits", "--heatmap", "det"], "colours by classes, frob or margin"),
+        (["--dataset", "digits", "--heatmap", "none"], "frob or margin, not none"),
         (["--dataset", "digits", "--anchors", "0,1"], "--anchors expects three indices"),
         (["--dataset", "digits", "--anchors", "0,x,1"], "--anchors expects comma-separated"),
         (["--dataset", "digits", "--anchors", "0,-1,2"], "whole numbers from 0"),

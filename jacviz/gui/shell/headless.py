@@ -221,9 +221,8 @@ class RenderRequest:
                 raise RenderError("--anchors and the training options are for --view plane")
             return
         if self.heatmap not in PLANE_HEATMAPS:
-            raise RenderError(
-                f"--view plane colours by classes, frob or margin, not {quote(self.heatmap)}"
-            )
+            shown = "none" if self.heatmap is None else quote(self.heatmap)
+            raise RenderError(f"--view plane colours by classes, frob or margin, not {shown}")
         if self.layer is not None or self.domain is not None:
             raise RenderError("--view plane takes neither --layer nor --domain")
         if self.anchors is not None and not (
