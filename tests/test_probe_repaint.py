@@ -7,10 +7,12 @@ the inset included. Counted in paints, never timed.
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.common.plots import Curve
+from jacviz.gui.mapview.inspector import text_size, write_value
+from jacviz.math.probe import format_number
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -150,3 +152,63 @@ def test_a_probe_move_writes_each_inset_scale_once(window, settle, monkeypatch):
     assert len(written) == 2 * 8  # each plane's inset, once per move
     for magnifier in (window.input_plane.magnifier, window.output_plane.magnifier):
         assert magnifier.label.text() == f"{zoom_text(magnifier.zoom())} around {magnifier.what}"
+
+
+class LayoutRequests(QObject):
+    """Counts the layout requests of every widget (a new text in a label asks for one)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+    def close(self):
+        QApplication.instance().removeEventFilter(self)
+
+
+def test_the_inspector_shows_each_move_without_laying_the_panel_out(window, settle):
+    """Its value labels keep their size while the text fits: the side panel is not laid out
+    again at every move, and what they show is the controller's numbers."""
+    settle()
+    moves(window, 12)  # the labels take the sizes of these texts
+    requests = LayoutRequests()
+    try:
+        moves(window, 12)  # the same points again
+    finally:
+        requests.close()
+    assert requests.count == 0  # 3 per move when each new text re-laid out the panel
+    inspector, lin = window.inspector, window.controller.inspected
+    assert inspector.values["sigma1"].text() == format_number(float(lin.report.singular_values[0]))
+    for label in inspector.values.values():
+        if label.isVisibleTo(inspector) and not label.wordWrap():
+            need = text_size(label, label.text())
+            assert label.height() == need.height() and label.width() >= need.width()
+
+
+def test_a_wider_value_gets_room_at_once(window, settle):
+    """A value wider than its label lays the panel out again: no text is ever cut."""
+    settle()
+    moves(window, 2)
+    label = window.inspector.values["point"]
+    wide = "(" + ", ".join(["-1.23456e+300"] * 2) + ")"
+    write_value(label, wide)
+    QApplication.instance().processEvents()
+    assert label.text() == wide and label.width() >= text_size(label, wide).width()
+    write_value(label, "(0, 0)")  # much narrower: the label narrows too
+    QApplication.instance().processEvents()
+    assert label.text() == "(0, 0)"
+    assert text_size(label, "(0, 0)").width() == label.width() < text_size(label, wide).width()
+
+
+def test_text_size_is_the_size_an_unfixed_label_asks_for(qtbot):
+    from PyQt6.QtWidgets import QLabel
+
+    for text in ("(1, 0.5)", "│ 1  -2 │\n│ 3.5  4 │", "–", "a\tb"):
+        label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        assert text_size(label, text) == label.sizeHint()
