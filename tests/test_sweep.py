@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -199,21 +200,32 @@ def loky_workers() -> list[int]:
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
 
+def wait_for_no_workers() -> None:
+    """Let the processes of an earlier finished sweep exit (they do on their own, soon)."""
+    while Path("/proc/self/stat").exists() and loky_workers():
+        time.sleep(0.05)  # bounded by the test's timeout
+
+
+@pytest.fixture
+def no_workers():
+    """No worker process of an earlier test is still exiting when the test starts."""
+    wait_for_no_workers()
+
+
 @needs_proc
 @pytest.mark.timeout(300)
-def test_cancelling_a_loky_sweep_after_a_run_keeps_it_and_ends_the_workers():
+def test_cancelling_a_loky_sweep_after_a_run_keeps_it_and_ends_the_workers(no_workers):
     stop = threading.Event()
     sweep = run_sweep(
         moons, CONFIG, LAMBDAS, SEEDS, workers=2, progress=lambda *_: stop.set(), cancel=stop.is_set
     )
-    assert sweep.cancelled and len(sweep.runs) == 1
+    assert sweep.cancelled and len(sweep.runs) == 1 and loky_workers() == []
     assert numbers(sweep)[0] in numbers(run_sweep(moons, CONFIG, LAMBDAS, SEEDS))
-    assert loky_workers() == []
 
 
 @needs_proc
 @pytest.mark.timeout(120)  # the runs would take many minutes: cancel must not wait for them
-def test_cancelling_a_loky_sweep_mid_run_stops_the_running_runs_and_leaves_no_worker():
+def test_cancelling_a_loky_sweep_mid_run_stops_the_running_runs_and_leaves_no_worker(no_workers):
     endless = CONFIG.replace(steps=MAX_STEPS)
     polls: list[int] = []
 
@@ -267,3 +279,13 @@ def test_digits_runs_reopen_as_models_of_raw_pixels():
     assert opened.inputs == 64 and opened.metadata()["input_shape"] == [8, 8]
     frobenius = measure(opened.model, data, sweep.epsilons, 0).mean_jacobian_frobenius
     assert frobenius == sweep.runs[0].mean_jacobian_frobenius
+
+
+def test_worker_processes_start_with_one_thread_per_pool_unless_the_user_chose(monkeypatch):
+    from jacviz.nets.sweep import THREAD_VARIABLES, worker_environment
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert worker_environment() == dict.fromkeys(THREAD_VARIABLES, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert worker_environment()["OMP_NUM_THREADS"] == "3"

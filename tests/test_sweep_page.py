@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_sweep import loky_workers, needs_proc, numbers
+from test_sweep import loky_workers, needs_proc, numbers, wait_for_no_workers
 
 from jacviz.gui.lab.sweep_page import SweepPage
 from jacviz.gui.lab.sweep_plots import lambda_axis, run_value, summarise
@@ -30,6 +30,7 @@ def lab_data(_seed):
 
 @pytest.fixture
 def page(qtbot):
+    wait_for_no_workers()
     page = SweepPage(DATA, CONFIG)
     qtbot.addWidget(page)
     page.resize(1366, 700)
@@ -125,7 +126,8 @@ def test_a_tiny_sweep_draws_every_run_and_opens_and_saves_the_chosen_one(
     with qtbot.waitSignal(page.controller.sigFinished, timeout=WAIT_MS) as finished:
         assert page.start()
         assert page.controller.busy and not page.start_button.isEnabled()
-    assert finished.args[1] == "done" and loky_workers() == []
+    assert finished.args[1] == "done"
+    qtbot.waitUntil(lambda: loky_workers() == [], timeout=60_000)  # they exit on their own
     assert page.progress.value() == page.progress.maximum() == 4
     sweep = page.controller.runs
     reference = run_sweep(lab_data, CONFIG, [0.0, 0.1], [0, 1])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,7 +46,7 @@ from jacviz.nets.trained import default_epsilons, measure, raw_model
 from jacviz.nets.training import MAX_PENALTY, MAX_SEED, TrainConfig, TrainingError, run
 from jacviz.nets.training.config import is_whole_number
 from jacviz.support.text_input import quote
-from jacviz.support.threads import single_threaded
+from jacviz.support.threads import WORKER_THREADS, single_threaded
 
 __all__ = [
     "DASK_SCHEMES",
@@ -299,7 +300,8 @@ def sweep_runs(
     on local processes (the processes are ended) and dropped on a Dask cluster (its workers
     finish them, unused). In this process (``workers == 1``, no ``processes``) a run in
     progress always finishes first, since it runs inside the consumer's ``next``. No process
-    is left behind however the generator ends.
+    is left behind however the generator ends: stopped, its processes are ended before it
+    returns; finished, they are told to exit and do so on their own a moment later.
 
     Raises
     ------
@@ -402,6 +404,28 @@ def _indexed(index: int, task: tuple) -> tuple[int, SweepRun]:
     return index, train_and_measure(*task)
 
 
+THREAD_VARIABLES: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+"""Thread-pool sizes set in a sweep's worker processes (the variables joblib's own processes
+set): one process per core already keeps the cores busy, and more threads per process only
+make them wait for each other."""
+
+
+def worker_environment() -> dict[str, str]:
+    """The thread-pool variables a sweep's worker processes start with.
+
+    Each is :data:`~jacviz.support.threads.WORKER_THREADS` (jacviz's policy off the GUI
+    thread), set before torch and numpy start their pools, unless the user set it already.
+    """
+    return {name: os.environ.get(name, str(WORKER_THREADS)) for name in THREAD_VARIABLES}
+
+
 def _on_processes(tasks: list[tuple], workers: int) -> Iterator[SweepRun | None]:
     """Run ``tasks`` on ``workers`` fresh loky processes, ended whichever way this ends.
 
@@ -416,7 +440,7 @@ def _on_processes(tasks: list[tuple], workers: int) -> Iterator[SweepRun | None]
     except ImportError:
         raise SweepError("parallel sweeps need joblib: pip install joblib") from None
     size = min(workers, len(tasks))
-    executor = ProcessPoolExecutor(max_workers=size)
+    executor = ProcessPoolExecutor(max_workers=size, env=worker_environment())
     waiting = list(enumerate(tasks))[::-1]
     futures: dict[concurrent.futures.Future, int] = {}
 
@@ -449,9 +473,10 @@ def _on_processes(tasks: list[tuple], workers: int) -> Iterator[SweepRun | None]
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline and not all(f.running() or f.done() for f in futures):
                 time.sleep(0.005)
-        # Finished: the processes exit as they are told. Stopped or failed: they are ended,
-        # with the runs they were in.
-        executor.shutdown(wait=True, kill_workers=not complete)
+        if complete:  # the processes exit as they are told, without keeping the caller
+            executor.shutdown(wait=False)  # (a process with torch takes seconds to exit)
+        else:  # stopped or failed: they are ended, with the runs they were in
+            executor.shutdown(wait=True, kill_workers=True)
 
 
 def _on_dask(tasks: list[tuple], address: str, timeout: float) -> Iterator[SweepRun | None]:
