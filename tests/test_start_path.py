@@ -23,13 +23,26 @@ HEAVY = ("sympy", "torch", "superqt", "scipy", "PIL", "matplotlib", "IPython")
 """Packages the first paint must not wait for (sympy parses formulas after it)."""
 
 DRIVER = """
-import json, os, sys
+import json, os, sys, threading
 from PyQt6.QtCore import QEvent, QObject, QTimer
+
+class SympyImport:
+    # Records the thread that imports sympy (finds nothing: the import goes on as usual).
+    thread = None
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "sympy" and cls.thread is None:
+            cls.thread = threading.current_thread().name
+        return None
+
+sys.meta_path.insert(0, SympyImport)
 import jacviz.gui.shell.app as app_module
 from jacviz.gui.shell.main_window import MainWindow
 from jacviz.state.view import ViewState
 
 HEAVY = sys.argv[2].split(",")
+SESSION = sys.argv[3] if len(sys.argv) > 3 else None
 seen = {"painted": False, "warm_up_before_paint": None, "warm_up_calls": 0}
 real_warm_up = app_module.warm_up
 
@@ -67,13 +80,14 @@ class FirstPaint(QObject):
 
 def report():
     window = the_window()
-    if not all(picture(window)):
+    if not all(picture(window)) or (SESSION is not None and window.sessions.path is None):
         return  # not yet: the test's time limit ends a run that never draws
     seen["formula"] = window.editor.formula.text()
     seen["state_formula"] = window.controller.state.formula
     seen["status"] = window.statusBar().currentMessage()
     seen["picture"] = picture(window)
     seen["sympy_after"] = "sympy" in sys.modules
+    seen["sympy_thread"] = SympyImport.thread
     print(json.dumps(seen), flush=True)
     os._exit(0)
 
@@ -82,16 +96,20 @@ poll.timeout.connect(report)
 watcher = FirstPaint()
 app = app_module.application()
 app.installEventFilter(watcher)
-app_module.run_app(ViewState(formula=sys.argv[1]))
+app_module.run_app(ViewState(formula=sys.argv[1]), session=SESSION)
 """
 
 
-def first_paint(formula: str, tmp_path: Path) -> dict:
-    """Run the app on ``formula`` in a clean process: what its first paint and picture show."""
+def first_paint(formula: str, tmp_path: Path, session: Path | None = None) -> dict:
+    """Run the app on ``formula`` in a clean process: what its first paint and picture show.
+
+    With ``session``, the app is also given that session file to open, as ``jacviz FILE``.
+    """
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     env.update(XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, formula, ",".join(HEAVY)],
+        [sys.executable, "-c", DRIVER, formula, ",".join(HEAVY)]
+        + ([] if session is None else [str(session)]),
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -115,8 +133,10 @@ def test_the_window_paints_before_sympy_and_the_picture_follows(tmp_path: Path) 
     assert "&File" in seen["menus_at_paint"] or "File" in seen["menus_at_paint"]
     assert seen["status_at_paint"] == "Drawing the map…"
     assert seen["picture_at_paint"] == [False, False, False]
-    # Then the first picture: grid, probe and heatmap, with sympy imported for it.
+    # Then the first picture: grid, probe and heatmap, with sympy imported for it on a worker
+    # thread, so that the window handles input meanwhile.
     assert seen["picture"] == [True, True, True] and seen["sympy_after"]
+    assert seen["sympy_thread"] not in (None, "MainThread")
     assert seen["formula"] == seen["state_formula"] == "x*y, x - y"
     assert seen["status"] != "Drawing the map…"
     # The fork server is started once, after the first paint (not before, not never).
@@ -131,3 +151,16 @@ def test_a_saved_formula_that_does_not_parse_gives_way_to_the_default(tmp_path: 
     assert seen["formula"] == seen["state_formula"] == "x**2 + y, x*y"
     assert seen["status"].startswith("The saved formula could not be read")
     assert "unknown function 'foo'" in seen["status"]
+
+
+@pytest.mark.timeout(300)
+def test_a_session_given_at_start_opens_after_the_first_picture(tmp_path: Path) -> None:
+    from jacviz.state.session import Session, save_session
+    from jacviz.state.view import ViewState
+
+    path = tmp_path / "start.jacviz"
+    save_session(Session(ViewState(formula="sin(x), x*y", probe=(0.5, -0.5))), path)
+    seen = first_paint("x*y, x - y", tmp_path, path)
+    assert seen["heavy_at_paint"] == [] and seen["picture_at_paint"] == [False, False, False]
+    assert seen["picture"] == [True, True, True]
+    assert seen["formula"] == seen["state_formula"] == "sin(x), x*y"

@@ -51,23 +51,25 @@ def run_app(
     the app last closed. With ``lab``, the lab window opens in front on those settings.
 
     The window is painted first, with its menus, panels and the formula in its editor; then,
-    on the event loop's next turn (:func:`after_first_paint`), the fork server starts, the
-    formula is parsed (sympy is imported here) and the first picture drawn, and only then are
-    the session, network or lab opened.
+    on the event loop's next turn (:func:`after_first_paint`), the fork server starts and the
+    formula is parsed on a worker thread (sympy is imported there, while the window handles
+    input); the first picture is drawn, and only then are the session, network or lab opened.
     """
     app = application()
     window = MainWindow(state, draw=False)
     window.show()
 
-    def start() -> None:
-        warm_up()
-        window.draw_first_picture()
+    def open_what_was_given() -> None:
         if session is not None:
             window.sessions.open_session(session)
         if network is not None:
             window.request_network(network)
         if lab is not None:
             open_lab(window, lab)
+
+    def start() -> None:
+        warm_up()
+        window.prepare_first_picture(then=open_what_was_given)
 
     after_first_paint(window, start)
     return app.exec()

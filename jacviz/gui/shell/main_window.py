@@ -11,12 +11,13 @@ session machinery works with, and shows the sessions it opens.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import (
     QFileDialog,
@@ -116,10 +117,13 @@ class MainWindow(QMainWindow):
 
     With ``draw`` False the window is built without its first picture: the editor, menus
     and panels show the state, the status line says the map is being drawn, and
-    :meth:`draw_first_picture` (which the app calls after the window's first paint) parses
-    the formula and draws the grid, probe and heatmap. The window then paints before sympy is
-    imported.
+    :meth:`prepare_first_picture` (which the app calls after the window's first paint) parses
+    the formula on a worker thread, then draws the grid, probe and heatmap. The window then
+    paints before sympy is imported, and handles input while sympy loads.
     """
+
+    sigFirstFormulaParsed = pyqtSignal()
+    """Sent from the worker thread of :meth:`prepare_first_picture` when it is done."""
 
     def __init__(
         self,
@@ -171,12 +175,48 @@ class MainWindow(QMainWindow):
         self._connect()
         fit_to_screen(self, (1500, 860), self.settings.value(GEOMETRY_KEY))
         self._drawn = False
+        self._after_first_picture: Callable[[], None] | None = None
+        self.sigFirstFormulaParsed.connect(self._on_first_formula_parsed)
         if draw:
             self.draw_first_picture()
         else:  # everything but the picture, as refresh() would show it
             self._on_state_changed(self.controller.state)
             self.sessions.update_title()
             self.status.show_message(DRAWING)
+
+    def prepare_first_picture(self, then: Callable[[], None] | None = None) -> None:
+        """Parse the map's formula on a worker thread, then draw the first picture, then ``then``.
+
+        Importing sympy and parsing take about half a second on a busy machine; the window
+        handles input meanwhile (an action that needs the map waits for the parse). The
+        worker touches nothing but the formula map, which parses under its own lock; the
+        picture is drawn on the GUI thread.
+        """
+        source = self.controller.source
+        if self._drawn or not isinstance(source, FormulaMap) or source.prepared:
+            self.draw_first_picture()
+            if then is not None:
+                then()
+            return
+        self._after_first_picture = then
+
+        def prepare() -> None:
+            try:
+                source.prepare()
+            except FormulaError:
+                pass  # said on the GUI thread, by draw_first_picture
+            try:
+                self.sigFirstFormulaParsed.emit()
+            except RuntimeError:  # the window was deleted meanwhile: nothing to draw
+                pass
+
+        threading.Thread(target=prepare, name="first-formula", daemon=True).start()
+
+    def _on_first_formula_parsed(self) -> None:
+        then, self._after_first_picture = self._after_first_picture, None
+        self.draw_first_picture()
+        if then is not None:
+            then()
 
     def draw_first_picture(self) -> None:
         """Parse the map's formula if it is not yet, and draw the first picture (once).
