@@ -10,7 +10,10 @@ that a busy machine slows both alike, and the medians, min–max and median rati
 - the time from process start to the main window's first paint on a formula (a small driver
   calls ``run_app``, the function ``jacviz --map`` opens the window with, offscreen, and prints
   when the first paint event arrives) against a bare pyqtgraph window (QApplication + a shown
-  PlotWidget); target: at most 2.5×;
+  PlotWidget); target: at most 2.5×. In the same rounds: the whole command
+  ``jacviz --map FORMULA`` to its first paint (its formula checked in a child process first),
+  and the window of an older checkout (``--old-window REV``, by default the last commit whose
+  window parsed its formula, importing sympy, before its first paint);
 - whether torch was imported: every process of the probe command and of the app driver is
   run once more under ``python -X importtime``, which lists the imports of the fork server and
   its children too;
@@ -43,6 +46,9 @@ FIRST_PAINT_TARGET = 2.5
 OLD_REVISION = "a0e7315"
 """The last commit before formula maps stopped importing torch: the "old" probe command."""
 
+OLD_WINDOW_REVISION = "aa12b9c"
+"""The last commit whose window parsed its formula (importing sympy) before its first paint."""
+
 READY = "first-paint"
 DRIVER_TIME_LIMIT = 180.0
 """Seconds a first-paint driver may run before it is killed (a hang guard)."""
@@ -67,6 +73,27 @@ watcher = FirstPaint()
 app = application()  # kept: run_app finds this QApplication, its filter installed
 app.installEventFilter(watcher)
 run_app(ViewState(formula={FORMULA!r}))
+"""
+
+# The whole command, as a user starts it: ``jacviz --map FORMULA``. The QApplication is made
+# first (jacviz finds it) so that its first paint can be watched; Qt is imported either way.
+CLI_DRIVER = f"""
+import os, sys
+from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtWidgets import QApplication
+
+class FirstPaint(QObject):
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint:
+            print("{READY}", "torch" in sys.modules, flush=True)
+            os._exit(0)
+        return False
+
+app = QApplication(sys.argv[:1])
+watcher = FirstPaint()
+app.installEventFilter(watcher)
+from jacviz.cli import main
+sys.exit(main(["--map", {FORMULA!r}]))
 """
 
 # The baseline: the least a pyqtgraph window costs.
@@ -162,32 +189,60 @@ def imports_torch(args: list[str], env: dict[str, str], cwd: Path) -> bool:
     )
 
 
-def measure_first_paint(pairs: int) -> dict[str, float | bool | dict[str, float]]:
+def measure_first_paint(
+    pairs: int, old_root: Path | None = None
+) -> dict[str, float | bool | dict[str, float]]:
     """Time to the main window's first paint against a bare pyqtgraph window's, in ``pairs``.
 
     Returns ``first_paint_s`` and ``bare_pyqtgraph_s`` (medians, seconds),
     ``first_paint_over_bare_pyqtgraph`` (the median of the per-pair ratios), their min–max
     under ``*_spread`` keys, and ``torch_imported_by_window`` (in any of the app's runs).
+    The same rounds time ``jacviz --map`` to its first paint (``cli_first_paint_s``,
+    ``cli_first_paint_over_bare_pyqtgraph``) and, given the root of an older checkout
+    (``old_root``), that checkout's window (``old_first_paint_s``, ``first_paint_over_old``).
     """
     env = _environment()
-    app_times, bare_times, torch_seen = [], [], False
-    _time_to_ready(BARE_DRIVER, env, ROOT)  # warm the file cache once for both
+    old_env = _environment(old_root) if old_root is not None else None
+    app_times, bare_times, cli_times, old_times, torch_seen = [], [], [], [], False
+    _time_to_ready(BARE_DRIVER, env, ROOT)  # warm the file cache once for each
     _time_to_ready(APP_DRIVER, env, ROOT)
+    _time_to_ready(CLI_DRIVER, env, ROOT)
+    if old_env is not None and old_root is not None:
+        _time_to_ready(APP_DRIVER, old_env, old_root)
     for _ in range(pairs):
         elapsed, torch_loaded = _time_to_ready(APP_DRIVER, env, ROOT)
         app_times.append(elapsed)
         torch_seen |= torch_loaded
         bare_times.append(_time_to_ready(BARE_DRIVER, env, ROOT)[0])
+        elapsed, torch_loaded = _time_to_ready(CLI_DRIVER, env, ROOT)
+        cli_times.append(elapsed)
+        torch_seen |= torch_loaded
+        if old_env is not None and old_root is not None:
+            old_times.append(_time_to_ready(APP_DRIVER, old_env, old_root)[0])
     ratios = _ratios(app_times, bare_times)
-    return {
+    cli_ratios = _ratios(cli_times, bare_times)
+    result: dict[str, float | bool | dict[str, float]] = {
         "first_paint_s": statistics.median(app_times),
         "first_paint_spread": _stats(app_times),
         "bare_pyqtgraph_s": statistics.median(bare_times),
         "bare_pyqtgraph_spread": _stats(bare_times),
         "first_paint_over_bare_pyqtgraph": ratios["median"],
         "first_paint_over_bare_pyqtgraph_spread": ratios,
+        "cli_first_paint_s": statistics.median(cli_times),
+        "cli_first_paint_spread": _stats(cli_times),
+        "cli_first_paint_over_bare_pyqtgraph": cli_ratios["median"],
+        "cli_first_paint_over_bare_pyqtgraph_spread": cli_ratios,
         "torch_imported_by_window": torch_seen,
     }
+    if old_times:
+        over_old = _ratios(app_times, old_times)
+        result |= {
+            "old_first_paint_s": statistics.median(old_times),
+            "old_first_paint_spread": _stats(old_times),
+            "first_paint_over_old": over_old["median"],
+            "first_paint_over_old_spread": over_old,
+        }
+    return result
 
 
 def _old_checkout(revision: str, into: Path) -> Path | None:
@@ -306,9 +361,21 @@ def main(argv: list[str] | None = None) -> int:
         help=f"git revision whose probe command is the old cost (default: {OLD_REVISION}; "
         "'' to skip)",
     )
+    parser.add_argument(
+        "--old-window",
+        default=OLD_WINDOW_REVISION,
+        metavar="REV",
+        help="git revision whose window's first paint is the old cost (default: "
+        f"{OLD_WINDOW_REVISION}; '' to skip)",
+    )
     args = parser.parse_args(argv)
     pairs = max(1, args.pairs)
-    results = measure_probe(pairs, args.old or None) | measure_first_paint(pairs)
+    results = measure_probe(pairs, args.old or None)
+    with tempfile.TemporaryDirectory() as scratch:
+        old_window = _old_checkout(args.old_window, Path(scratch)) if args.old_window else None
+        results |= measure_first_paint(pairs, old_window)
+    if old_window is not None:
+        results["old_window_revision"] = args.old_window
     with tempfile.TemporaryDirectory() as scratch:
         results["app_torch_imported"] = imports_torch(
             ["-c", APP_DRIVER], dict(_environment(), XDG_CONFIG_HOME=scratch, HOME=scratch), ROOT
@@ -340,6 +407,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         + f"  target ≤ {FIRST_PAINT_TARGET}: {verdict}"
     )
+    print(_line("jacviz --map ...: first paint", results["cli_first_paint_spread"]))
+    print(
+        _line(
+            "  ratio command / bare pyqtgraph",
+            results["cli_first_paint_over_bare_pyqtgraph_spread"],
+            "×",
+        )
+    )
+    if "old_first_paint_spread" in results:
+        print(
+            _line(
+                f"main window at {results['old_window_revision']} (old)",
+                results["old_first_paint_spread"],
+            )
+        )
+        print(_line("  ratio new / old", results["first_paint_over_old_spread"], "×"))
     print(
         "torch imported: "
         f"probe {results['probe_cli_torch_imported']}, "
