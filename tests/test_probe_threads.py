@@ -1,4 +1,4 @@
-"""A probe move and a hover over a network run torch on one thread, then give the count back.
+"""A probe move, a hover and a new grid of a network run torch on one thread, then as before.
 
 jacviz runs all of its torch work on one intra-op thread (jacviz.support.threads); on the GUI
 thread the probe's few hundred points never gain from a second one, and on a busy machine a
@@ -34,10 +34,13 @@ def recording(function, seen):
     return record
 
 
-def test_probe_and_hover_of_a_network_run_on_one_torch_thread(qtbot, two_threads, monkeypatch):
+def test_grid_probe_and_hover_of_a_network_run_on_one_torch_thread(qtbot, two_threads, monkeypatch):
     controller = Controller()
     model = make_mlp([2, 16, 16, 2], seed=1, dtype=torch.float64)
+    warped: list[int] = []
+    monkeypatch.setattr(controller_module, "warp", recording(controller_module.warp, warped))
     controller.set_map(TorchMap(model, "mlp", 2, 2))
+    assert warped == [1]  # the new grid too
     seen: list[int] = []
     for name in ("linearize", "probe_factors"):
         monkeypatch.setattr(

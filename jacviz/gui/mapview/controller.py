@@ -613,6 +613,7 @@ class Controller(QObject):
         """Why ``key`` cannot colour the current map ('' if it can)."""
         return heatmap_problem(key, self._source, self.is_classifier)
 
+    @one_torch_thread
     def _update_map(self) -> None:
         if self._output_view_problem():
             self._set(output_view=fallback_output_view(self._source, self.is_classifier))
@@ -627,6 +628,7 @@ class Controller(QObject):
         """True when the current map cannot be drawn through the chosen output view."""
         return output_view_problem(self._state.output_view, self._source, self.is_classifier)
 
+    @one_torch_thread
     def _update_grid(self) -> None:
         state = self._state
         self._grid = warp(self._map, state)

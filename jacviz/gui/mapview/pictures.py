@@ -103,10 +103,11 @@ _Function = TypeVar("_Function", bound=Callable[..., Any])
 def one_torch_thread(function: _Function) -> _Function:
     """Run ``function`` on one torch thread, as all of jacviz's torch work (support.threads).
 
-    For what the probe and the pointer ask of a network on the GUI thread: a few hundred
-    points, where a second thread never helps. On a busy machine an op then waits for a
-    thread that is not running: bench_interaction's MLP probe moves took ~95 ms instead of
-    ~15 in some runs of 100. A formula map never loads torch, and then nothing is set.
+    For what the probe, the pointer and a new grid ask of a network on the GUI thread: a few
+    hundred points at the probe, where a second thread never helps, and the grid's lines. On
+    a busy machine an op on two threads waits for a thread that is not running:
+    bench_interaction's MLP probe moves took ~95 ms instead of ~15 in some runs, and MLP map
+    changes ~440 ms instead of ~350. A formula map never loads torch: nothing is set then.
     """
 
     @functools.wraps(function)
