@@ -70,17 +70,39 @@ def redraw(app: QApplication, window: MainWindow) -> None:
     app.processEvents()
 
 
-def probe_updates(app: QApplication, window: MainWindow, count: int) -> list[float]:
-    """Milliseconds per probe move (compute + redraw), along a circle in the domain."""
+class LayoutCounter(QObject):
+    """Counts layout requests of every widget (a label's new text asks for one)."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__()
+        self.count = 0
+        app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def probe_updates(
+    app: QApplication, window: MainWindow, count: int, cpu: list[float] | None = None
+) -> list[float]:
+    """Milliseconds per probe move (compute + redraw), along a circle in the domain.
+
+    ``cpu``, if given, receives the GUI thread's CPU milliseconds of each move: on a machine
+    shared with other work the wall time also counts the waits for a core, this does not.
+    """
     domain = window.controller.state.domain
     cx, cy = (domain.xmin + domain.xmax) / 2, (domain.ymin + domain.ymax) / 2
     radius = 0.3 * min(domain.width, domain.height)
     times = []
     for angle in np.linspace(0, 4 * np.pi, count):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         window.controller.set_probe(cx + radius * np.cos(angle), cy + radius * np.sin(angle))
         redraw(app, window)
         times.append(1e3 * (time.perf_counter() - start))
+        if cpu is not None:
+            cpu.append(1e3 * (time.thread_time() - start_cpu))
     return times
 
 
@@ -211,8 +233,12 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
     painted = PaintCounter(
         [window.input_plane.viewport(), window.output_plane.viewport(), window.inspector]
     )
-    formula_probe = probe_updates(app, window, probe_count)
+    laid_out = LayoutCounter(app)
+    formula_cpu: list[float] = []
+    formula_probe = probe_updates(app, window, probe_count, formula_cpu)
     paints_per_probe_update = painted.count / probe_count
+    layouts_per_probe_update = laid_out.count / probe_count
+    app.removeEventFilter(laid_out)
     formula_change = map_changes(
         app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), change_count
     )
@@ -223,7 +249,8 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
 
     mlps = [TorchMap(make_mlp([2, 64, 64, 64, 2], seed=s), f"mlp{s}", 2, 2) for s in (0, 1)]
     map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), 2)
-    mlp_probe = probe_updates(app, window, probe_count)
+    mlp_cpu: list[float] = []
+    mlp_probe = probe_updates(app, window, probe_count, mlp_cpu)
     clock.first.clear()
     mlp_change = timed_changes(
         app, window, lambda i: controller.set_map(mlps[i % 2]), change_count, clock
@@ -240,6 +267,8 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
         "probe_update_ms_p95_formula": percentile(formula_probe, 95),
         "probe_update_ms_median_mlp": statistics.median(mlp_probe),
         "probe_update_ms_p95_mlp": percentile(mlp_probe, 95),
+        "probe_update_cpu_ms_formula": statistics.median(formula_cpu),
+        "probe_update_cpu_ms_mlp": statistics.median(mlp_cpu),
         "map_change_ms_formula": statistics.median(formula_change),
         "map_change_ms_formula_p95": percentile(formula_change, 95),
         "map_change_ms_mlp": statistics.median(mlp_change),
@@ -253,6 +282,8 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
         "heatmap_refine_points": refine_points,
         "mlp_jacobian_method": mlps[0].jacobian_method,
         "paints_per_probe_update": paints_per_probe_update,
+        "layouts_per_probe_update": layouts_per_probe_update,
+        "load_average": os.getloadavg()[0],
         "probe_updates": probe_count,
         "map_changes": change_count,
     }
@@ -277,6 +308,8 @@ def report(result: dict[str, object]) -> None:
         PROBE_TARGET_MS,
     )
     line("probe update, MLP, 95th percentile", result["probe_update_ms_p95_mlp"])
+    line("probe update, formula, GUI thread's CPU", result["probe_update_cpu_ms_formula"])
+    line("probe update, MLP, GUI thread's CPU", result["probe_update_cpu_ms_mlp"])
     line(
         "map change, formula (grid + 256² heatmap)",
         result["map_change_ms_formula"],
@@ -294,6 +327,8 @@ def report(result: dict[str, object]) -> None:
         print(f"{'first paint over a bare pyqtgraph window':<44} {ratio:8.2f} ×")
     print(f"MLP Jacobian path: {result['mlp_jacobian_method']}")
     print(f"widgets painted per probe update: {result['paints_per_probe_update']:.2f} (of 3)")
+    print(f"layout requests per probe update: {result['layouts_per_probe_update']:.2f}")
+    print(f"load average (1 min) at the end: {result['load_average']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
