@@ -11,13 +11,12 @@ session machinery works with, and shows the sessions it opens.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PyQt6.QtWidgets import (
     QFileDialog,
@@ -49,6 +48,7 @@ from jacviz.gui.shell.figures import (
     MORPH_HOLD,
     WindowFigures,
 )
+from jacviz.gui.shell.first_picture import FirstPicture
 from jacviz.gui.shell.lab_loader import LabLoader
 from jacviz.gui.shell.menus import SHORTCUTS, build_menus
 from jacviz.gui.shell.sessions import SessionKeeper
@@ -59,13 +59,10 @@ from jacviz.gui.shell.window_settings import (
     save_state_to_settings,
     state_from_settings,
 )
-from jacviz.math.formula import FormulaError
-from jacviz.math.maps import FormulaMap
-from jacviz.math.presets import PRESETS
 from jacviz.nets.views import SliceMap
 from jacviz.state.document import Document
 from jacviz.state.session import SESSION_SUFFIX, LabSession
-from jacviz.state.view import DEFAULT_FORMULA, ViewState
+from jacviz.state.view import ViewState
 
 if TYPE_CHECKING:
     from jacviz.gui.lab.lab_window import LabWindow
@@ -82,10 +79,6 @@ __all__ = [
 ]
 
 MORPH_STEPS = 100
-DRAWING = "Drawing the map…"
-"""The status line while the first picture is not drawn yet (see ``MainWindow(draw=False)``)."""
-DEFAULT_PRESET = next(preset for preset in PRESETS if preset.formula == DEFAULT_FORMULA)
-"""What a saved formula that no longer parses is replaced by."""
 NUDGE_FRACTION = 0.01
 """Arrow keys move the probe by this fraction of the domain's width and height."""
 
@@ -121,9 +114,6 @@ class MainWindow(QMainWindow):
     the formula on a worker thread, then draws the grid, probe and heatmap. The window then
     paints before sympy is imported, and handles input while sympy loads.
     """
-
-    sigFirstFormulaParsed = pyqtSignal()
-    """Sent from the worker thread of :meth:`prepare_first_picture` when it is done."""
 
     def __init__(
         self,
@@ -174,49 +164,20 @@ class MainWindow(QMainWindow):
         self.examples_menu = menus.examples_menu
         self._connect()
         fit_to_screen(self, (1500, 860), self.settings.value(GEOMETRY_KEY))
-        self._drawn = False
-        self._after_first_picture: Callable[[], None] | None = None
-        self.sigFirstFormulaParsed.connect(self._on_first_formula_parsed)
+        self.first_picture = FirstPicture(self.controller, self.status, self)
         if draw:
-            self.draw_first_picture()
+            self.first_picture.draw()
         else:  # everything but the picture, as refresh() would show it
             self._on_state_changed(self.controller.state)
             self.sessions.update_title()
-            self.status.show_message(DRAWING)
+            self.first_picture.show_pending()
 
     def prepare_first_picture(self, then: Callable[[], None] | None = None) -> None:
         """Parse the map's formula on a worker thread, then draw the first picture, then ``then``.
 
-        Importing sympy and parsing take about half a second on a busy machine; the window
-        handles input meanwhile (an action that needs the map waits for the parse). The
-        worker touches nothing but the formula map, which parses under its own lock; the
-        picture is drawn on the GUI thread.
+        The window handles input meanwhile (see :meth:`FirstPicture.prepare`).
         """
-        source = self.controller.source
-        if self._drawn or not isinstance(source, FormulaMap) or source.prepared:
-            self.draw_first_picture()
-            if then is not None:
-                then()
-            return
-        self._after_first_picture = then
-
-        def prepare() -> None:
-            try:
-                source.prepare()
-            except FormulaError:
-                pass  # said on the GUI thread, by draw_first_picture
-            try:
-                self.sigFirstFormulaParsed.emit()
-            except RuntimeError:  # the window was deleted meanwhile: nothing to draw
-                pass
-
-        threading.Thread(target=prepare, name="first-formula", daemon=True).start()
-
-    def _on_first_formula_parsed(self) -> None:
-        then, self._after_first_picture = self._after_first_picture, None
-        self.draw_first_picture()
-        if then is not None:
-            then()
+        self.first_picture.prepare(then)
 
     def draw_first_picture(self) -> None:
         """Parse the map's formula if it is not yet, and draw the first picture (once).
@@ -224,27 +185,7 @@ class MainWindow(QMainWindow):
         A formula hand-edited into the settings that does not parse is replaced by the
         preset of the default formula, and the status line says so.
         """
-        if self._drawn:
-            return
-        self._drawn = True
-        self.status.show_hint()
-        source = self.controller.source
-        try:
-            if isinstance(source, FormulaMap):
-                source.prepare()  # here sympy is imported, on the first start-up path
-        except FormulaError as error:
-            self.controller.load_preset(DEFAULT_PRESET)
-            self.controller.refresh()
-            self.status.show_message(
-                f"The saved formula could not be read ({error}): showing {DEFAULT_PRESET.name}."
-            )
-            return
-        self.controller.refresh()
-
-    @property
-    def drawn(self) -> bool:
-        """Whether the first picture was drawn (see :meth:`draw_first_picture`)."""
-        return self._drawn
+        self.first_picture.draw()
 
     # ---- construction --------------------------------------------------------------------------
     def _build_layout(self) -> None:
