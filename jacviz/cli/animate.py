@@ -165,7 +165,7 @@ def _morph(args: argparse.Namespace, count: int, fps: float) -> tuple[Path, int,
     from jacviz.gui.shell.headless import RenderError
     from jacviz.gui.shell.headless_animation import save_morph
 
-    request = render_options(args)  # size, probe and domain checked, before any window
+    request = render_options(args, plane=False)  # size, probe and domain checked, before any window
     _pixels_check(count, request.figure_size)
     if args.network is not None:
         from jacviz.nets.networks import is_state_dict_file

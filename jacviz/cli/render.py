@@ -169,18 +169,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def render_options(args: argparse.Namespace) -> RenderRequest:
+def render_options(args: argparse.Namespace, *, plane: bool = True) -> RenderRequest:
     """The request's options (view, heatmap, domain, probe, size, scale, layer), checked.
 
     Its map is still the default one: :func:`with_source` sets it. Checking everything that
     does not need the map first means an absurd option is refused before a network is read
-    or a window built.
+    or a window built. ``plane=False`` is for commands whose ``--dataset`` and training
+    options mean a training run, not the plane view's data (``jacviz animate``).
     """
     from jacviz.gui.shell.headless import KEEP, RenderError, RenderRequest
     from jacviz.math.grid import Domain
     from jacviz.state.view import ViewState
 
-    data = args.dataset if args.dataset is not None else args.npz
+    data = None if not plane else args.dataset if args.dataset is not None else args.npz
     if args.view is None:
         args.view = "composite" if data is None else "plane"
     heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
@@ -217,7 +218,7 @@ def render_options(args: argparse.Namespace) -> RenderRequest:
             transparent=args.transparent,
             layer=args.layer,
             dataset=data,
-            **plane_options(args),
+            **(plane_options(args) if plane else {}),
         )
     except RenderError as error:
         raise UsageError(str(error)) from None
