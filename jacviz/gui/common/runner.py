@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -107,6 +108,26 @@ def _release(number: int) -> None:
         job.signals.deleteLater()
 
 
+def _call_if_alive(ref: weakref.ReferenceType, method: str, *args: Any) -> None:
+    obj = ref()
+    if obj is not None and not sip.isdeleted(obj):
+        getattr(obj, method)(*args)
+
+
+def weak_slot(obj: QObject, method: str, *bound: Any) -> Callable[..., None]:
+    """A slot calling ``obj.method(*bound, *args)``, or nothing once ``obj`` is gone.
+
+    For signals queued from a worker thread to a QObject that may be deleted first (a
+    window closed while its job finishes). Connected to ``partial(obj.method, ...)``,
+    PyQt ties the connection to ``obj`` and, when ``obj`` is destroyed, lets go of the
+    partial while the call may still be queued: delivered, it then called freed memory
+    (a segmentation fault, seen when a lab window closed as its plane page read the
+    digits). This slot is a plain function holding ``obj`` weakly, owned by the signal's
+    sender, and checks that ``obj`` is still there.
+    """
+    return partial(_call_if_alive, weakref.ref(obj), method, *bound)
+
+
 def _show_warning(details: tuple) -> None:
     """Show a warning a job issued, as it would have been shown on the job's thread.
 
@@ -185,11 +206,11 @@ class LatestOnlyRunner(QObject):
         # reported through sigFailed, never re-raised: a thread must never raise.
         job = Job(function)
         signals = job.signals
-        signals.returned.connect(partial(self._on_job_returned, generation))
-        signals.errored.connect(partial(self._on_job_errored, generation))
+        signals.returned.connect(weak_slot(self, "_on_job_returned", generation))
+        signals.errored.connect(weak_slot(self, "_on_job_errored", generation))
         signals.warned.connect(_show_warning)
         number = next(_job_numbers)
-        signals.finished.connect(partial(self._on_job_finished, number))
+        signals.finished.connect(weak_slot(self, "_on_job_finished", number))
         # Connected last, so delivered last; a plain function: it runs even after the runner
         # is gone.
         signals.finished.connect(partial(_release, number))

@@ -26,6 +26,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
 from superqt.utils import FunctionWorker, create_worker
 
+from jacviz.gui.common.runner import weak_slot
 from jacviz.gui.lab.jobs import failure_message
 from jacviz.gui.lab.regions_view import region_colours
 from jacviz.math.grid import Domain
@@ -186,12 +187,12 @@ class PictureWorker(QObject):
             self.field,
             _start_thread=False,
             _connect={
-                "returned": partial(self._on_returned, run),
-                "errored": partial(self._on_errored, run),
+                "returned": weak_slot(self, "_on_returned", run),
+                "errored": weak_slot(self, "_on_errored", run),
             },
         )
         number = next(_job_numbers)
-        worker.finished.connect(partial(self._on_finished, number))
+        worker.finished.connect(weak_slot(self, "_on_finished", number))
         _UNFINISHED[number] = worker
         worker.finished.connect(partial(_release, number))  # connected last: delivered last
         self._running = number
