@@ -1,11 +1,16 @@
-"""The Jacobian regularization lab: a window to train small classifiers on 2D data and watch.
+"""The Jacobian regularization lab: a window to train small classifiers and watch.
 
-Data and model settings on the left, the data over the model's decision regions (or its ‖J‖_F)
-in the middle, live training curves on the right. The window only wires widgets to the
+Four tabs. *Train*: data and model settings on the left, the data over the model's decision
+regions (or its ‖J‖_F) in the middle, live training curves on the right. *Compare*: the same
+model trained with λ = 0 and with λ > 0. *Sweep λ*: many (λ, seed) runs, their accuracy,
+robustness and ‖J‖_F against λ. *Plane through three inputs*: models of data with more than
+two inputs (the 8×8 digits, an ``.npz`` of the user's) on the plane through three of them.
+
+The window only wires widgets to the
 :class:`~jacviz.gui.lab.lab_controller.LabController` and opens file dialogs; the controller
-owns the state and the training thread, and the
-:class:`~jacviz.gui.lab.compare_controller.CompareController` the Compare tab's; closing the
-window stops and waits for both.
+owns the state and the training thread, the
+:class:`~jacviz.gui.lab.compare_controller.CompareController` the Compare tab's, and the
+Sweep and Plane pages their own workers; closing the window stops and waits for them all.
 """
 
 from __future__ import annotations
@@ -39,16 +44,21 @@ from jacviz.gui.lab.curves import CurvesView
 from jacviz.gui.lab.dataset_panel import DatasetPanel
 from jacviz.gui.lab.lab_controller import LabController, LabState
 from jacviz.gui.lab.lab_files import MOVIE_FRAMES, LabFiles
+from jacviz.gui.lab.plane_page import PlanePage
 from jacviz.gui.lab.regions_view import RegionsView
+from jacviz.gui.lab.sweep_page import SweepPage
 from jacviz.gui.lab.training_panel import ModelSummary, RunControls, TrainingPanel
 from jacviz.nets.datasets import Dataset
 from jacviz.nets.fields import DISPLAYS
+from jacviz.nets.sweep import SweepModel
 from jacviz.nets.training import Snapshot
 
 LAB_VIEWS = {
     "regions": "Data and decision regions (or ‖J‖F)",
     "curves": "Training curves",
     "comparison": "Comparison of λ = 0 and λ > 0",
+    "sweep": "λ sweep plots",
+    "plane": "Plane through three inputs",
     "window": "Whole window",
 }
 """The views File → Export figure… offers in the lab: key → name."""
@@ -86,7 +96,8 @@ class LabWindow(QMainWindow):
     Attributes
     ----------
     tabs : QTabWidget
-        The window's sections: "Train", and "Compare" (:attr:`compare_page`).
+        The window's sections: "Train", "Compare" (:attr:`compare_page`), "Sweep λ"
+        (:attr:`sweep_page`) and "Plane through three inputs" (:attr:`plane_page`).
     compare : CompareWidget
         The comparison of λ = 0 with the Train tab's λ; :meth:`start_compare` runs it.
     controller : LabController
@@ -136,6 +147,10 @@ class LabWindow(QMainWindow):
         self.compare = CompareWidget(self.compare_controller)
         self.compare_page = self._build_compare_page()
         self.tabs.addTab(self.compare_page, "Compare λ = 0 and λ > 0")
+        self.sweep_page = SweepPage(self.controller.dataset, self.controller.config)
+        self.tabs.addTab(self.sweep_page, "Sweep λ")
+        self.plane_page = PlanePage()
+        self.tabs.addTab(self.plane_page, "Plane through three inputs")
         self.setCentralWidget(self.tabs)
         self._build_menus()
         self._connect()
@@ -198,15 +213,23 @@ class LabWindow(QMainWindow):
         """
         if view not in LAB_VIEWS:
             raise ExportError(f"no view {view!r}; choose from {', '.join(LAB_VIEWS)}")
-        page = self.compare_page if view == "comparison" else self.tabs.widget(0)
+        pages = {
+            "comparison": self.compare_page,
+            "sweep": self.sweep_page,
+            "plane": self.plane_page,
+        }
+        page = pages.get(view, self.tabs.widget(0))
         if view != "window" and self.tabs.currentWidget() is not page:
             self.tabs.setCurrentWidget(page)
             # The tab was hidden: let it lay itself out before drawing.
             QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        if view == "plane":
+            return self.plane_page.figure()
         body = {
             "regions": self.regions_view,
             "curves": self.curves,
             "comparison": self.compare,
+            "sweep": self.sweep_page.plots,
         }.get(view, self.centralWidget())
         return Figure(body, title=f"jacviz lab: {LAB_VIEWS[view].lower()}")
 
@@ -239,6 +262,7 @@ class LabWindow(QMainWindow):
             ("Load points (CSV)…", None, self.files.load_points),
             ("Save points (CSV)…", None, self.files.save_points),
             ("Save model…", SAVE_MODEL_SHORTCUT, self.files.save_model),
+            ("Open data (.npz)…", None, self.open_plane_data),
         ]
         for text, shortcut, slot in items:
             action = QAction(text, self)
@@ -289,6 +313,11 @@ class LabWindow(QMainWindow):
         controller.sigProblem.connect(self._on_problem)
         controller.sigStatus.connect(self.statusBar().showMessage)
         self.compare_controller.sigStatus.connect(self.statusBar().showMessage)
+        self.sweep_page.sigStatus.connect(self.statusBar().showMessage)
+        self.sweep_page.sigOpenModel.connect(self.open_sweep_model)
+        self.plane_page.sigStatus.connect(self.statusBar().showMessage)
+        controller.sigDatasetChanged.connect(self.sweep_page.set_lab_data)
+        controller.sigStateChanged.connect(lambda _s: self.sweep_page.set_config(controller.config))
         data.sigSettingsEdited.connect(controller.set_data_settings)
         data.sigClassSelected.connect(controller.select_class)
         data.new_data.clicked.connect(controller.new_data)
@@ -343,6 +372,32 @@ class LabWindow(QMainWindow):
     def open_in_map_view(self) -> None:
         """Show the trained model in the map view, saving it first if it has changed."""
         self.files.open_in_map_view()
+
+    def open_plane_data(self) -> None:
+        """File → Open data…: an ``.npz`` of X (N×d), y and an optional split, on the Plane tab."""
+        self.tabs.setCurrentWidget(self.plane_page)
+        self.plane_page.open_npz()
+
+    def open_sweep_model(self, model: SweepModel) -> None:
+        """Open a sweep run's model where it can be seen.
+
+        A model of more than two inputs goes to the Plane tab (against λ = 0 of its seed); a
+        2D one is saved where the user says and opened in the map view.
+        """
+        if model.inputs > 2:
+            if self.plane_page.show_run(model):
+                self.tabs.setCurrentWidget(self.plane_page)
+            return
+        if self._open_network is None:
+            self.statusBar().showMessage(
+                "To see a 2D model in the map view, open the lab from the main window "
+                "(Lab → Jacobian regularization lab); Save model… here keeps it."
+            )
+            return
+        path = self.sweep_page.ask_save_chosen()
+        if path:
+            self._open_network(path)
+            self.statusBar().showMessage(f"Opened {Path(path).name} in the map view.")
 
     # ---- controller output ---------------------------------------------------------------------
     def _show_stale_message(self, message: str) -> None:
@@ -434,4 +489,6 @@ class LabWindow(QMainWindow):
         """
         self.controller.shutdown()
         self.compare_controller.shutdown()
+        self.sweep_page.shutdown()
+        self.plane_page.shutdown()
         super().closeEvent(event)

@@ -301,9 +301,9 @@ class SweepPage(QWidget):
     def open_chosen(self) -> None:
         """Emit :attr:`sigOpenModel` with the chosen run's model."""
         model = self.chosen_model()
-        if model is not None:
-            self.sigOpenModel.emit(model)
+        if model is not None:  # said first: whoever opens it has the last word
             self._say(f"Opening the model of {model.label}.")
+            self.sigOpenModel.emit(model)
 
     def ask_save_chosen(self) -> str | None:
         """Ask for a file name and save the chosen run's model there; the path, or None.
