@@ -71,10 +71,15 @@ DEFAULT_MEMORY_LIMIT: int = 3 * 1024**3
 PRELOAD = (
     "jacviz.support.isolation",
     "jacviz.math.maps",
+    "jacviz.math.formula.parse",
     "jacviz.nets.hosted",
     "jacviz.nets.networks",
 )
-"""Modules the fork server imports once, so that children start with them loaded."""
+"""Modules the fork server imports once, so that children start with them loaded.
+
+``jacviz.math.formula.parse`` brings sympy (about 0.7 s to import): every formula the user
+types is checked in a child, which would otherwise import it each time. The server imports
+it in its own process, after the window's first paint (see :func:`warm_up`)."""
 
 _MAX_HEADER = 1 << 20  # a reply's JSON header; arrays carry the bulk
 _DTYPES = {"float64": np.float64, "float32": np.float32, "int64": np.int64, "bool": np.bool_}

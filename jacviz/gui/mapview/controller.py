@@ -138,7 +138,9 @@ class Controller(QObject):
         super().__init__(parent)
         self._state = state or ViewState()
         # The state's own formula was accepted when it was saved (the app's settings, or a
-        # caller that checked it): parsed here at once, so the first picture needs no wait.
+        # caller that checked it): taken without a check in a child process. Only its syntax
+        # is read here (no sympy); it is parsed when first evaluated, which the first
+        # picture does on a worker thread (gui/shell/first_picture.py).
         try:
             self._source: Map = FormulaMap.from_text(self._state.formula, isolated=False)
             require_planar(self._source)

@@ -26,10 +26,11 @@ def state_from_settings(settings: QSettings) -> ViewState:
     """The last session's view state, or the default one if anything stored is unusable.
 
     Read by the rules a session's view is read by (:meth:`ViewState.from_json`: types,
-    ranges, plain decimal numbers only). The formula is the app's own (it was accepted before
-    it was saved); the controller parses it, and falls back to the default formula if it does
-    not parse. A network is opened off the GUI thread, as any network file is; a state
-    dict's activation, remembered with the file (:func:`recall_activation`), goes with it.
+    ranges, plain decimal numbers only). The formula is the app's own (it was accepted
+    before it was saved): the controller reads its syntax at once (no sympy) and the first
+    picture parses it on a worker; either falls back to the default formula if it does not
+    read. A network is opened off the GUI thread, as any network file is; a state dict's
+    activation, remembered with the file (:func:`recall_activation`), goes with it.
     """
     state = stored_view(settings.value(SETTINGS_KEY))
     if state.network is not None:
