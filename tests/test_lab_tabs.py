@@ -91,6 +91,9 @@ def test_a_sweeps_model_of_more_inputs_opens_on_the_plane_tab(qtbot, lab, tmp_pa
     plane = lab.plane_page
     assert plane.data is page.chosen_model().data
     assert plane.models[0].label.startswith("λ = 0.1, seed 0")
+    assert lab.statusBar().currentMessage() == (
+        "Showing tiny, λ = 0.1, seed 0 on the plane, beside λ = 0 of its seed (trained here)."
+    )
     # Its λ = 0 partner is trained on the page from the same seed, then shown on the left.
     qtbot.waitUntil(lambda: not plane.busy(), timeout=120_000)
     assert [m.label.split(",")[0] for m in plane.models] == ["λ = 0", "λ = 0.1"]

@@ -387,6 +387,8 @@ class LabWindow(QMainWindow):
         if model.inputs > 2:
             if self.plane_page.show_run(model):
                 self.tabs.setCurrentWidget(self.plane_page)
+                partner = ", beside λ = 0 of its seed (trained here)" if model.jr_lambda else ""
+                self.statusBar().showMessage(f"Showing {model.label} on the plane{partner}.")
             return
         if self._open_network is None:
             self.statusBar().showMessage(
