@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from superqt.utils import GeneratorWorker
 
-from jacviz.gui.common.runner import LatestOnlyRunner
+from jacviz.gui.common.runner import LatestOnlyRunner, weak_slot
 from jacviz.gui.lab.jobs import failure_message, start_generator_job
 from jacviz.nets.comparison import Comparison, EstimatorSpread, Progress, comparison_steps
 from jacviz.nets.datasets import Dataset
@@ -144,9 +143,9 @@ class CompareController(QObject):
             comparison_steps,
             dataset,
             config,
-            yielded=partial(self._on_run_yielded, run),
-            errored=partial(self._on_run_errored, run),
-            finished=partial(self._on_run_finished, run),
+            yielded=weak_slot(self, "_on_run_yielded", run),
+            errored=weak_slot(self, "_on_run_errored", run),
+            finished=weak_slot(self, "_on_run_finished", run),
         )
         self._runs.append(run)
         return True

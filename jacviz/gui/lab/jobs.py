@@ -12,17 +12,42 @@ window's shutdown waits for exactly its own work. The generator is shielded: sup
 RuntimeError raised by the work for a sign that its worker was deleted and then reports
 nothing, not even ``finished``; torch raises RuntimeError for ordinary failures, so those are
 re-raised as :class:`JobError`, which superqt reports through ``errored``.
+
+A started worker is held here until its ``finished`` signal has been delivered on the GUI
+thread, whoever else lets go of it: collected earlier (with a closed window's controller,
+or as a reference cycle through its callbacks), its signals' QObject went with it while
+signals were still queued, and PyQt then called slots it had already let go of (the lab's
+tests crashed that way, one run in a few).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QThreadPool
 from superqt.utils import GeneratorWorker, create_worker
 
 from jacviz.gui.common.runner import error_message
+
+_UNFINISHED: dict[int, GeneratorWorker] = {}
+"""Every started worker whose ``finished`` has not been delivered yet, by number."""
+_numbers = itertools.count(1)
+
+
+def _release(number: int) -> None:
+    """Let go of a worker whose last signal was delivered; its signals are deleted later.
+
+    Qt takes the signals' QObject and deletes it on this thread's next turn of the event
+    loop, not wherever the garbage collector happens to run.
+    """
+    worker = _UNFINISHED.pop(number, None)
+    if worker is not None:
+        sip.transferto(worker.signals, None)
+        worker.signals.deleteLater()
 
 
 class JobError(Exception):
@@ -54,8 +79,9 @@ def start_generator_job(
 
     ``finished`` is called once, after everything else, whether the job ended, failed or was
     stopped by :meth:`~superqt.utils.GeneratorWorker.quit` (then before it even started, or
-    at its next yield). The callbacks run on the GUI thread. The caller keeps the returned
-    worker referenced until ``finished``.
+    at its next yield). The callbacks run on the GUI thread; connect them with
+    :func:`~jacviz.gui.common.runner.weak_slot` when their object may go first. The worker
+    is kept until ``finished`` has been delivered (see the module).
     """
     worker = create_worker(
         _shielded,
@@ -64,5 +90,8 @@ def start_generator_job(
         _start_thread=False,
         _connect={"yielded": yielded, "errored": errored, "finished": finished},
     )
+    number = next(_numbers)
+    _UNFINISHED[number] = worker
+    worker.finished.connect(partial(_release, number))  # connected last: delivered last
     pool.start(worker)
     return worker

@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 
 from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from superqt.utils import GeneratorWorker
 
+from jacviz.gui.common.runner import weak_slot
 from jacviz.gui.lab.jobs import failure_message, start_generator_job
 from jacviz.nets.data import VectorDataset, load_digits, load_npz
 from jacviz.nets.datasets import Dataset, DatasetError
@@ -172,9 +172,9 @@ class SweepController(QObject):
             sweep_job,
             request,
             job.stop,
-            yielded=partial(self._on_yielded, job),
-            errored=partial(self._on_errored, job),
-            finished=partial(self._on_finished, job),
+            yielded=weak_slot(self, "_on_yielded", job),
+            errored=weak_slot(self, "_on_errored", job),
+            finished=weak_slot(self, "_on_finished", job),
         )
         self._jobs.append(job)
         self.sigRunningChanged.emit(True)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from functools import partial
 
 import torch
 from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from superqt.utils import GeneratorWorker
 
+from jacviz.gui.common.runner import weak_slot
 from jacviz.gui.lab.jobs import failure_message, start_generator_job
 from jacviz.gui.lab.pictures import Picture, PictureWorker
 from jacviz.math.grid import Domain
@@ -251,9 +251,9 @@ class TrainingWorker(QObject):
         job.worker = start_generator_job(
             self._pool,
             job.steps,
-            yielded=partial(self._on_job_yielded, job),
-            errored=partial(self._on_job_errored, job),
-            finished=partial(self._on_job_finished, job),
+            yielded=weak_slot(self, "_on_job_yielded", job),
+            errored=weak_slot(self, "_on_job_errored", job),
+            finished=weak_slot(self, "_on_job_finished", job),
         )
 
     def training(self, run: TrainingRun) -> bool:
