@@ -8,26 +8,16 @@ inputs, the map view for two).
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from PyQt6.QtWidgets import QFileDialog
 from test_lab import SMALL, assert_closed_cleanly, open_lab
+from test_render_cli import tiny_npz
 from test_sweep import needs_proc, wait_for_no_workers
 
 from jacviz.gui.lab.lab_window import LAB_VIEWS
 from jacviz.nets.networks import load_network
 
 WAIT_MS = 240_000  # a one-run sweep: a worker process starts (torch import) and trains
-
-
-def tiny_npz(tmp_path):
-    """Three classes of 16 inputs, 60 points, a fifth held out."""
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 20)
-    x = rng.uniform(0, 4, size=(60, 16)) + 8 * np.eye(3, 16)[y]
-    path = tmp_path / "tiny.npz"
-    np.savez(path, X=x, y=y, split=np.arange(60) % 5 == 0)
-    return path
 
 
 def menu_action(window, menu_title, text):

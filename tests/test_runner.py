@@ -125,3 +125,25 @@ def test_a_jobs_warnings_still_reach_the_log(qtbot, recwarn):
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
     qtbot.wait(20)
     assert any("from the job" in str(w.message) for w in recwarn)
+
+
+def test_overlapping_jobs_that_warn_leave_the_warnings_module_as_it_was(qtbot):
+    # A job that swapped warnings.showwarning for a forwarder of its own could leave it in
+    # place when another job overlapped it; a warning then went round in circles.
+    import warnings
+
+    before = warnings.showwarning
+    runners = [LatestOnlyRunner() for _ in range(3)]
+
+    def job():
+        for _ in range(50):
+            warnings.warn("from a job", UserWarning, stacklevel=1)
+        return 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(5):
+            for runner in runners:
+                runner.submit(job)
+            qtbot.waitUntil(lambda: not any(r.busy for r in runners), timeout=10_000)
+    assert warnings.showwarning is before

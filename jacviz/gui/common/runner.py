@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import traceback
-import warnings
 import weakref
 from collections.abc import Callable
 from functools import partial
@@ -37,23 +36,26 @@ class JobSignals(QObject):
     """What a :class:`Job` reports, from its thread: queued to the receivers' threads.
 
     ``returned(object)`` carries the job's result (unless it was told to quit),
-    ``errored(object)`` the exception it raised, ``warned(tuple)`` the arguments of
-    :func:`warnings.showwarning` for each warning it issued, and ``finished()`` comes last.
+    ``errored(object)`` the exception it raised, and ``finished()`` comes last.
     """
 
     returned = pyqtSignal(object)
     errored = pyqtSignal(object)
-    warned = pyqtSignal(tuple)
     finished = pyqtSignal()
 
 
 class Job(QRunnable):
     """``function()`` run once on a thread pool, its outcome reported by :attr:`signals`.
 
-    Create it on the thread that receives its signals (the GUI thread). As in superqt's
-    ``FunctionWorker``, warnings the job issues are sent as ``warned`` rather than shown on
-    its thread, an exception is sent as ``errored``, and after :meth:`quit` its result is
-    not sent at all.
+    Create it on the thread that receives its signals (the GUI thread). An exception is
+    sent as ``errored``, and after :meth:`quit` its result is not sent at all.
+
+    Warnings the job issues take the process's usual way (its filters, and whatever records
+    or shows them: the command line's silence, pytest's ``recwarn``). Unlike superqt's
+    workers, a job does not swap :func:`warnings.showwarning` for a forwarder of its own:
+    that module state is shared by all threads, two jobs overlapping could leave one's
+    forwarder in place for good, and a warning on the GUI thread then went round in circles
+    (a RecursionError seen in the test suite).
     """
 
     def __init__(self, function: Callable[[], Any]):
@@ -70,10 +72,7 @@ class Job(QRunnable):
         """Run the function, and report (called by the thread pool, on its thread)."""
         signals = self.signals
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("always")
-                warnings.showwarning = lambda *details: signals.warned.emit(details)
-                result = self._function()
+            result = self._function()
             if not self._quit:
                 signals.returned.emit(result)
         except Exception as error:  # reported, never raised: a thread must never raise
@@ -126,15 +125,6 @@ def weak_slot(obj: QObject, method: str, *bound: Any) -> Callable[..., None]:
     sender, and checks that ``obj`` is still there.
     """
     return partial(_call_if_alive, weakref.ref(obj), method, *bound)
-
-
-def _show_warning(details: tuple) -> None:
-    """Show a warning a job issued, as it would have been shown on the job's thread.
-
-    A :class:`Job` catches its function's warnings and sends them as a signal; shown here,
-    on the GUI thread, they still reach the log.
-    """
-    warnings.showwarning(*details)
 
 
 class LatestOnlyRunner(QObject):
@@ -208,7 +198,6 @@ class LatestOnlyRunner(QObject):
         signals = job.signals
         signals.returned.connect(weak_slot(self, "_on_job_returned", generation))
         signals.errored.connect(weak_slot(self, "_on_job_errored", generation))
-        signals.warned.connect(_show_warning)
         number = next(_job_numbers)
         signals.finished.connect(weak_slot(self, "_on_job_finished", number))
         # Connected last, so delivered last; a plain function: it runs even after the runner
