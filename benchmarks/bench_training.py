@@ -7,6 +7,9 @@ Prints ratios measured in one run (absolute times on this shared 2-core machine 
   n_proj = 1) / plain step, same model, data and batches, both through jacviz's trainer.
   Target ≤ 1.3 (Hoffman et al. report about 1.3×). Also the exact estimator, a bigger model,
   and, for context, the textbook double-backward implementation against a plain autograd step.
+- ``digits_jr_over_plain`` and ``digits_jr_exact_over_plain``: the same for the 8×8 digits
+  (64 inputs, 10 classes, a 64-64 tanh MLP, batch 64), where the estimator projects on the
+  output side (when scikit-learn is installed).
 - ``regions_refresh_hz``: decision regions (256 × 256) redrawn per second by the lab window
   (offscreen) while it trains, measured by ``bench_lab_window.py``. Target ≥ 30.
 - ``steps_per_second_window`` and ``steps_per_second_headless``: the same model on the same data
@@ -34,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_lab_window import measure_paired
 from bench_lab_window import report as report_lab_window
 
-from jacviz.nets.datasets import make_dataset
+from jacviz.nets.data import load_digits
+from jacviz.nets.datasets import DatasetError, make_dataset
 from jacviz.nets.fields import REGIONS
 from jacviz.nets.training import TrainConfig, build_model, train
 from jacviz.support.threads import single_threaded
@@ -57,7 +61,7 @@ def textbook_step_times(data, config: TrainConfig, steps: int) -> tuple[float, f
     times = []
     with single_threaded():  # as jacviz's trainer runs
         for regularized in (False, True):
-            model = build_model(config, 2, data.n_classes)
+            model = build_model(config, points.shape[1], data.n_classes)
             optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
             generator = torch.Generator().manual_seed(0)
             started = time.perf_counter()
@@ -80,13 +84,26 @@ def textbook_step_times(data, config: TrainConfig, steps: int) -> tuple[float, f
     return times[0], times[1]
 
 
+DIGITS_LABEL = "digits 64-64-64-10, batch 64"
+
+
+def measured_models() -> list[tuple[str, object, tuple[int, ...], int]]:
+    """(label, data, hidden sizes, batch size) of each model measured."""
+    spirals = make_dataset("spirals3", n_points=900, noise=0.05, seed=0)
+    models = [
+        ("2-32-32-3, batch 64", spirals, (32, 32), 64),
+        ("2-64-64-3, batch 128", spirals, (64, 64), 128),
+    ]
+    try:
+        models.append((DIGITS_LABEL, load_digits(seed=0), (64, 64), 64))
+    except DatasetError as error:  # scikit-learn missing: the 2D models only
+        print(f"(no digits: {error})", file=sys.stderr)
+    return models
+
+
 def measure_ratios(rounds: int, steps: int) -> dict:
-    data = make_dataset("spirals3", n_points=900, noise=0.05, seed=0)
     results = {}
-    for label, hidden, batch in (
-        ("2-32-32-3, batch 64", (32, 32), 64),
-        ("2-64-64-3, batch 128", (64, 64), 128),
-    ):
+    for label, data, hidden, batch in measured_models():
         plain = TrainConfig(hidden=hidden, batch_size=batch, learning_rate=0.003)
         configs = {
             "plain": plain,
@@ -127,6 +144,14 @@ def main() -> None:
     summary = {
         "jr_over_plain": headline["random_over_plain"],
         "jr_exact_over_plain": headline["exact_over_plain"],
+        **(
+            {
+                "digits_jr_over_plain": ratios[DIGITS_LABEL]["random_over_plain"],
+                "digits_jr_exact_over_plain": ratios[DIGITS_LABEL]["exact_over_plain"],
+            }
+            if DIGITS_LABEL in ratios
+            else {}
+        ),
         "regions_refresh_hz": refresh["regions_refresh_hz"],
         "steps_per_second_window": refresh["steps_per_second_window"],
         "steps_per_second_headless": refresh["steps_per_second_headless"],
