@@ -181,7 +181,9 @@ def render_options(args: argparse.Namespace, *, plane: bool = True) -> RenderReq
     from jacviz.math.grid import Domain
     from jacviz.state.view import ViewState
 
-    data = None if not plane else args.dataset if args.dataset is not None else args.npz
+    data = None
+    if plane:
+        data = args.dataset if args.dataset is not None else args.npz
     if args.view is None:
         args.view = "composite" if data is None else "plane"
     heatmap = KEEP if args.heatmap is None else None if args.heatmap == "none" else args.heatmap
