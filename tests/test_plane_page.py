@@ -9,6 +9,8 @@ from PyQt6.QtGui import QImage, QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
 from jacviz.gui.lab.plane_page import PlanePage
+from jacviz.gui.lab.plane_plots import label_points
+from jacviz.math.grid import Domain
 from jacviz.nets.data import VectorDataset
 from jacviz.nets.input_plane import held_out
 from jacviz.nets.trained import raw_model
@@ -138,6 +140,11 @@ def test_train_shows_both_models_their_fields_and_readings(qtbot, page):
     assert page.fields[0].domain == page.view
     image = page.plots.plots[0].image.image
     assert image is not None and image.shape[-1] == 4  # classes: RGBA regions
+    # Each class the model decides on the plot is named inside its region.
+    for plot, field in zip(page.plots.plots, page.fields, strict=True):
+        shown = {label.textItem.toPlainText() for label in plot.class_labels if label.isVisible()}
+        winners = {"abc"[c] for c in np.unique(field.regions.classes) if c >= 0}
+        assert shown and shown <= winners
     readout = page.probe_panel.readouts[1]
     assert readout.isVisible() and "predicts" in readout.prediction.text()
     shown = [picture for picture, _caption in readout.cells if not picture.isHidden()]
@@ -240,3 +247,27 @@ def test_jacobian_rows_are_white_at_zero_yellow_above_and_blue_below():
     grey = grey_pixmap(np.array([0.0, 16.0]), None, 0.0, 16.0, 20, 24).toImage()
     assert grey.pixelColor(2, 23).red() == 255 and grey.pixelColor(15, 23).red() == 0
     assert grey.pixelColor(15, 0).red() == 0 and grey.pixelColor(2, 0).red() == 255
+
+
+def test_class_names_go_inside_their_regions_even_curved_ones():
+    # A ring of class 1 round a disc of class 0, a speck of class 2 (too small to name), and
+    # undefined pixels: the ring's mean is in the disc, its label must not be.
+    rows, columns = 80, 100
+    y, x = np.mgrid[0:rows, 0:columns]
+    radius = np.hypot(x - 50, y - 40)
+    classes = np.where(radius < 15, 0, 1)
+    classes[0, 0] = 2
+    classes[-1, -5:] = -1
+    domain = Domain(-5.0, 5.0, 0.0, 8.0)
+    found = dict(label_points(classes, domain))
+    assert sorted(found) == [0, 1]
+    for c, (s, t) in found.items():
+        column = int((s - domain.xmin) / domain.width * columns)
+        row = int((t - domain.ymin) / domain.height * rows)
+        assert classes[row, column] == c
+    np.testing.assert_allclose(found[0], [0.05, 4.05])  # the disc's centre pixel, (50, 40)
+    # An anchor at the disc's centre: its name moves off it, still inside the disc.
+    moved = dict(label_points(classes, domain, avoid=np.array([[0.05, 4.05]])))
+    assert np.hypot(*(moved[0] - [0.05, 4.05])) >= 0.1 * 10 - 1e-9
+    column, row = ((moved[0] - [-5.0, 0.0]) / [10.0, 8.0] * [columns, rows]).astype(int)
+    assert classes[row, column] == 0

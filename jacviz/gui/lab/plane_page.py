@@ -365,7 +365,8 @@ class PlanePage(QWidget):
     def _draw_fields(self) -> None:
         if self.fields is not None and self.data is not None:
             heatmap = self.controls.heatmap.currentData()
-            self.plots.show_fields(self.fields, heatmap, self.data.n_classes)
+            data = self.data
+            self.plots.show_fields(self.fields, heatmap, data.n_classes, data.class_names)
 
     def set_probe(self, point: np.ndarray) -> None:
         """Move the probe to plane point ``(s, t)``: the input drawn now, readings off-thread."""

@@ -2,10 +2,12 @@
 
 Each :class:`PlanePlot` shows one model over the same plane and extent: its decision regions
 shaded by confidence, or its ‖J‖F (log scale) or logit margin with the decision boundaries
-drawn over them; the three anchors, marked and labelled with their index and true class; and
-the probe. :class:`PlanePlots` holds the two with one colour bar for both heatmaps, so equal
-colours mean equal values. A left click or drag on either plot moves the probe on both
-(:attr:`PlanePlots.sigProbeMoved`); the wheel and a right drag zoom, as on every plane.
+drawn over them; each class's name inside its region (with more classes than colours, two
+regions may share a colour: the names tell them apart); the three anchors, marked and
+labelled with their index and true class; and the probe. :class:`PlanePlots` holds the
+two with one colour bar for both heatmaps, so equal colours mean equal values. A left
+click or drag on either plot moves the probe on both (:attr:`PlanePlots.sigProbeMoved`);
+the wheel and a right drag zoom, as on every plane.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from jacviz.math.grid import Domain
 from jacviz.nets.input_plane import PlaneFields
 from jacviz.state.compare import log_ticks
 
-__all__ = ["HEATMAPS", "VIEW_DELAY_MS", "PlanePlot", "PlanePlots"]
+__all__ = [
+    "HEATMAPS",
+    "MIN_LABEL_SHARE",
+    "VIEW_DELAY_MS",
+    "PlanePlot",
+    "PlanePlots",
+    "label_points",
+]
 
 HEATMAPS: dict[str, str] = {
     "classes": "Decision regions (shaded by confidence)",
@@ -39,6 +48,44 @@ VIEW_DELAY_MS: int = 120
 
 BOUNDARY = "#222222"
 """Decision boundaries: dark, over the pale regions and the light colour maps."""
+
+
+MIN_LABEL_SHARE: float = 0.01
+"""A class is named on a plot where it wins at least this share of the pixels."""
+AVOID_RADIUS: float = 0.1
+"""A class's name keeps this far from the points to avoid (the anchors and their labels), as
+a fraction of the plot's larger side, where its region leaves room."""
+
+
+def label_points(
+    classes: np.ndarray, domain: Domain, avoid: np.ndarray | None = None
+) -> list[tuple[int, np.ndarray]]:
+    """Where to write each class's name: ``(class, (s, t))``, one per class shown enough.
+
+    ``classes`` ``(rows, columns)`` is the winning class of each pixel (row 0 at
+    ``domain.ymin``; −1 where undefined). The point is the centre of the class's pixel
+    nearest its pixels' mean, so it is always inside the class's region, even a curved or
+    split one, and away from the plane points ``avoid`` ``(n, 2)`` where the region allows
+    (:data:`AVOID_RADIUS`); classes winning under :data:`MIN_LABEL_SHARE` of the pixels get
+    none.
+    """
+    rows, columns = classes.shape
+    found = []
+    for c in np.unique(classes[classes >= 0]):
+        r, k = np.nonzero(classes == c)
+        if len(r) < MIN_LABEL_SHARE * classes.size:
+            continue
+        s = domain.xmin + (k + 0.5) * domain.width / columns
+        t = domain.ymin + (r + 0.5) * domain.height / rows
+        score = (r - r.mean()) ** 2 + (k - k.mean()) ** 2
+        if avoid is not None and len(avoid):
+            reach = AVOID_RADIUS * max(domain.width, domain.height)
+            near = np.hypot(s[:, None] - avoid[:, 0], t[:, None] - avoid[:, 1]).min(axis=1)
+            if np.any(near >= reach):
+                score = np.where(near >= reach, score, np.inf)
+        nearest = np.argmin(score)
+        found.append((int(c), np.array([s[nearest], t[nearest]])))
+    return found
 
 
 @functools.cache
@@ -76,6 +123,10 @@ class PlanePlot(Plane):
             self.addItem(label)
             mark.setVisible(False)
             label.setVisible(False)
+        self.anchor_points = np.zeros((0, 2))
+        """Where the anchors are marked (class names keep away from them)."""
+        self.class_labels: list[pg.TextItem] = []
+        """Names of the classes in their regions (made as needed, hidden when unused)."""
         self.probe_halo = Marker("cross", 16, style.pen("#FFFFFF", 5))
         self.probe = Marker("cross", 16, style.pen(style.VERMILLION, 2.5))
         for z, item in ((10, self.probe_halo), (11, self.probe)):
@@ -105,6 +156,7 @@ class PlanePlot(Plane):
 
     def show_anchors(self, points: np.ndarray, labels: Sequence[str]) -> None:
         """Mark the anchors at plane points ``(3, 2)`` with their labels."""
+        self.anchor_points = np.asarray(points, dtype=float).reshape(-1, 2)
         for mark, text, point, label in zip(
             self.anchor_marks, self.anchor_labels, points, labels, strict=True
         ):
@@ -131,6 +183,25 @@ class PlanePlot(Plane):
     def show_boundaries(self, segments: np.ndarray) -> None:
         """The decision boundaries, segments ``(K, 2, 2)`` of the plane."""
         self.set_lines(self.boundary, segments)
+
+    def show_class_names(
+        self, points: Sequence[tuple[int, np.ndarray]], names: Sequence[str]
+    ) -> None:
+        """Write ``names[c]`` at each ``(c, point)`` (:func:`label_points`); hide the rest."""
+        while len(self.class_labels) < len(points):
+            label = pg.TextItem(color=BOUNDARY, anchor=(0.5, 0.5), fill=style.brush("#FFFFFF", 150))
+            font = label.textItem.font()
+            font.setBold(True)
+            label.setFont(font)
+            label.setZValue(-4)  # over the boundaries, under the anchors and the probe
+            self.addItem(label)
+            self.class_labels.append(label)
+        for index, label in enumerate(self.class_labels):
+            if index < len(points):
+                c, point = points[index]
+                label.setText(names[c] if c < len(names) else str(c))
+                label.setPos(float(point[0]), float(point[1]))
+            label.setVisible(index < len(points))
 
 
 class PlanePlots(QWidget):
@@ -204,9 +275,22 @@ class PlanePlots(QWidget):
             plot.setTitle(title, color=colour)
         self.plots[1].setVisible(self._count > 1)
 
-    def show_fields(self, fields: Sequence[PlaneFields], heatmap: str, n_classes: int) -> None:
-        """Each model's fields as ``heatmap`` asks, heatmaps on one colour scale."""
+    def show_fields(
+        self,
+        fields: Sequence[PlaneFields],
+        heatmap: str,
+        n_classes: int,
+        class_names: Sequence[str] = (),
+    ) -> None:
+        """Each model's fields as ``heatmap`` asks, heatmaps on one colour scale.
+
+        Every colouring names the classes in their regions (``class_names``, else numbers).
+        """
         domain = fields[0].domain
+        names = list(class_names) or [str(c) for c in range(n_classes)]
+        for plot, field in zip(self.plots, fields, strict=False):
+            points = label_points(field.regions.classes, domain, plot.anchor_points)
+            plot.show_class_names(points, names)
         if heatmap == "classes":
             for plot, field in zip(self.plots, fields, strict=False):
                 plot.image.setLookupTable(None)  # the colour bar's, for heatmaps: not for RGBA
