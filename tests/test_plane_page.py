@@ -222,6 +222,10 @@ def test_a_sweeps_run_is_shown_against_lambda_zero_of_its_seed_or_alone(qtbot, p
     settle(qtbot, page)
     assert [m.label for m in page.models] == ["λ = 0", "λ = 0.1, seed 3"]
     assert page.models[0].config == config.replace(jr_lambda=0.0)
+    # The settings column says the run shown was trained with other settings.
+    status = page.controls.status.text()
+    assert status.startswith("shown: a run trained elsewhere (8 tanh, adam")
+    assert "its λ = 0 partner: test accuracy" in status
     assert not page.plots.plots[1].isHidden()
     assert not page.show_run(Run(object(), model, config))
 

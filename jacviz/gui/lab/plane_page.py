@@ -26,7 +26,7 @@ from PyQt6.QtGui import QCloseEvent, QShowEvent
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QSplitter, QWidget
 
 from jacviz.gui.common.export import Figure
-from jacviz.gui.common.runner import LatestOnlyRunner
+from jacviz.gui.common.runner import LatestOnlyRunner, weak_slot
 from jacviz.gui.lab.jobs import failure_message, start_generator_job
 from jacviz.gui.lab.plane_controls import PlaneControls, parse_anchors
 from jacviz.gui.lab.plane_gallery import input_range
@@ -280,9 +280,21 @@ class PlanePage(QWidget):
             return False
         shown = plane_model(f"λ = {config.jr_lambda:g}, seed {config.seed}", run.model, config)
         self.set_models(data, (shown,))
+        widths = ",".join(map(str, config.hidden))
+        note = (
+            f"shown: a run trained elsewhere ({widths} {config.activation}, "
+            f"{config.optimizer} {config.learning_rate:g}, {config.steps} steps); Train "
+            "uses the settings above"
+        )
+        self.controls.say(self.controls.status, note)
         if against_plain and config.regularized:
-            plain = (config.replace(jr_lambda=0.0),)
-            self._start(data, plain, lambda models: self.set_models(data, (*models, shown)))
+
+            def beside(models: tuple[PlaneModel, ...]) -> None:
+                self.set_models(data, (*models, shown))
+                accuracy = f"test accuracy {models[0].test_accuracy:.3f}"
+                self.controls.say(self.controls.status, f"{note}; its λ = 0 partner: {accuracy}")
+
+            self._start(data, (config.replace(jr_lambda=0.0),), beside)
         return True
 
     def set_models(self, data: VectorDataset, models: Sequence[PlaneModel]) -> None:
@@ -305,9 +317,9 @@ class PlanePage(QWidget):
             training_steps,
             data,
             tuple(configs),
-            yielded=self._on_training,
-            errored=lambda error: self._problem(failure_message(error)),
-            finished=self._on_training_finished,
+            yielded=weak_slot(self, "_on_training"),
+            errored=weak_slot(self, "_on_training_failed"),
+            finished=weak_slot(self, "_on_training_finished"),
         )
 
     def _on_training(self, item: Progress | tuple[PlaneModel, ...]) -> None:
@@ -321,6 +333,9 @@ class PlanePage(QWidget):
             text = "; ".join(f"{m.label}: test accuracy {m.test_accuracy:.3f}" for m in item)
             self.controls.say(self.controls.status, f"trained ({text})")
             done(item)
+
+    def _on_training_failed(self, error: BaseException) -> None:
+        self._problem(failure_message(error))
 
     def _on_training_finished(self) -> None:
         self._worker = None
