@@ -81,7 +81,7 @@ class Job(QRunnable):
         signals.finished.emit()
 
 
-_UNFINISHED: dict[int, Job] = {}
+_UNFINISHED: dict[int, Any] = {}
 """Every job whose ``finished`` signal has not been delivered yet, by job number.
 
 A job's signals are a QObject of its own: it must outlive the signals it queued for the
@@ -105,6 +105,21 @@ def _release(number: int) -> None:
     if job is not None:
         sip.transferto(job.signals, None)
         job.signals.deleteLater()
+
+
+def keep_until_finished(job: Any, number: int | None = None) -> int:
+    """Hold ``job`` until its ``signals.finished`` has been delivered; its number.
+
+    For a :class:`Job` and for superqt's workers alike (anything whose ``signals`` QObject
+    ends with ``finished``), whoever else lets go of it. Connect the job's other slots for
+    ``finished`` first: this one, connected last, is delivered last and lets go of it.
+    ``number`` is the one the caller's own slots already carry (a new one if None).
+    """
+    if number is None:
+        number = next(_job_numbers)
+    _UNFINISHED[number] = job
+    job.signals.finished.connect(partial(_release, number))
+    return number
 
 
 def _call_if_alive(ref: weakref.ReferenceType, method: str, *args: Any) -> None:
@@ -200,10 +215,9 @@ class LatestOnlyRunner(QObject):
         signals.errored.connect(weak_slot(self, "_on_job_errored", generation))
         number = next(_job_numbers)
         signals.finished.connect(weak_slot(self, "_on_job_finished", number))
-        # Connected last, so delivered last; a plain function: it runs even after the runner
-        # is gone.
-        signals.finished.connect(partial(_release, number))
-        _UNFINISHED[number] = job
+        # Its release is connected last, so delivered last; a plain function: it runs even
+        # after the runner is gone.
+        keep_until_finished(job, number)
         self._running = number
         self._pool.start(job)
 

@@ -13,41 +13,23 @@ RuntimeError raised by the work for a sign that its worker was deleted and then 
 nothing, not even ``finished``; torch raises RuntimeError for ordinary failures, so those are
 re-raised as :class:`JobError`, which superqt reports through ``errored``.
 
-A started worker is held here until its ``finished`` signal has been delivered on the GUI
-thread, whoever else lets go of it: collected earlier (with a closed window's controller,
-or as a reference cycle through its callbacks), its signals' QObject went with it while
-signals were still queued, and PyQt then called slots it had already let go of (the lab's
-tests crashed that way, one run in a few).
+A started worker is held (:func:`~jacviz.gui.common.runner.keep_until_finished`) until its
+``finished`` signal has been delivered on the GUI thread, whoever else lets go of it:
+collected earlier (with a closed window's controller, or as a reference cycle through its
+callbacks), its signals' QObject went with it while signals were still queued, and PyQt
+then called slots it had already let go of (the lab's tests crashed that way, one run in a
+few).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
-from PyQt6 import sip
 from PyQt6.QtCore import QThreadPool
 from superqt.utils import GeneratorWorker, create_worker
 
-from jacviz.gui.common.runner import error_message
-
-_UNFINISHED: dict[int, GeneratorWorker] = {}
-"""Every started worker whose ``finished`` has not been delivered yet, by number."""
-_numbers = itertools.count(1)
-
-
-def _release(number: int) -> None:
-    """Let go of a worker whose last signal was delivered; its signals are deleted later.
-
-    Qt takes the signals' QObject and deletes it on this thread's next turn of the event
-    loop, not wherever the garbage collector happens to run.
-    """
-    worker = _UNFINISHED.pop(number, None)
-    if worker is not None:
-        sip.transferto(worker.signals, None)
-        worker.signals.deleteLater()
+from jacviz.gui.common.runner import error_message, keep_until_finished
 
 
 class JobError(Exception):
@@ -90,8 +72,6 @@ def start_generator_job(
         _start_thread=False,
         _connect={"yielded": yielded, "errored": errored, "finished": finished},
     )
-    number = next(_numbers)
-    _UNFINISHED[number] = worker
-    worker.finished.connect(partial(_release, number))  # connected last: delivered last
+    keep_until_finished(worker)  # after the callbacks: its release is delivered last
     pool.start(worker)
     return worker

@@ -187,7 +187,10 @@ class PlanePlot(Plane):
     def show_class_names(
         self, points: Sequence[tuple[int, np.ndarray]], names: Sequence[str]
     ) -> None:
-        """Write ``names[c]`` at each ``(c, point)`` (:func:`label_points`); hide the rest."""
+        """Write ``names[c]`` (else ``c``) at each ``(c, point)`` (:func:`label_points`).
+
+        The labels not needed are hidden.
+        """
         while len(self.class_labels) < len(points):
             label = pg.TextItem(color=BOUNDARY, anchor=(0.5, 0.5), fill=style.brush("#FFFFFF", 150))
             font = label.textItem.font()
@@ -287,10 +290,9 @@ class PlanePlots(QWidget):
         Every colouring names the classes in their regions (``class_names``, else numbers).
         """
         domain = fields[0].domain
-        names = list(class_names) or [str(c) for c in range(n_classes)]
         for plot, field in zip(self.plots, fields, strict=False):
             points = label_points(field.regions.classes, domain, plot.anchor_points)
-            plot.show_class_names(points, names)
+            plot.show_class_names(points, class_names)
         if heatmap == "classes":
             for plot, field in zip(self.plots, fields, strict=False):
                 plot.image.setLookupTable(None)  # the colour bar's, for heatmaps: not for RGBA
