@@ -1009,3 +1009,32 @@ def test_export_calling_non_core_functions_is_refused(tmp_path, export_files, ol
 )
 def test_only_plain_arithmetic_shape_expressions_pass(expression, safe):
     assert is_safe_sym_expr(expression) is safe
+
+
+def test_a_models_weights_ignore_other_threads_using_the_global_random_state():
+    # A Dask worker's threads train several runs side by side: weights drawn from the global
+    # random state (seeded, then restored) changed with what another thread did meanwhile.
+    import threading
+
+    import torch
+
+    from jacviz.nets.networks import make_mlp
+
+    expected = make_mlp([2, 64, 64, 64, 3], seed=1)
+    stop = threading.Event()
+
+    def meddle() -> None:
+        while not stop.is_set():
+            torch.manual_seed(99)
+            torch.rand(1000)
+
+    other = threading.Thread(target=meddle)
+    other.start()
+    try:
+        built = [make_mlp([2, 64, 64, 64, 3], seed=1) for _ in range(30)]
+    finally:
+        stop.set()
+        other.join()
+    for model in built:
+        for a, b in zip(model.parameters(), expected.parameters(), strict=True):
+            assert torch.equal(a, b)

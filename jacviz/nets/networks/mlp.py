@@ -8,6 +8,7 @@ looked up, and torch imported, when an MLP is built or an activation is asked fo
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,10 @@ def make_mlp(
 ) -> nn.Sequential:
     """A fully connected network ``widths[0] → … → widths[-1]`` with PyTorch's default init.
 
-    The activation follows every Linear layer but the last. Weights depend only on ``seed``
-    (the global random state is left untouched), so benchmarks and examples are repeatable.
+    The activation follows every Linear layer but the last. Weights depend only on ``seed``:
+    they are PyTorch's default initialisation drawn from a generator of their own, never from
+    the global random state, which threads building models side by side (a sweep on a Dask
+    worker's threads, the lab's training and its plane page) would share and disturb.
     ``dtype`` defaults to ``torch.float32``.
     """
     import torch
@@ -79,11 +82,18 @@ def make_mlp(
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
     dtype = torch.float32 if dtype is None else dtype
+    generator = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for index, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
-            layers.append(nn.Linear(int(n_in), int(n_out), dtype=dtype))
-            if index < len(widths) - 2:
-                layers.append(ACTIVATIONS[activation]())
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        # Built without drawing (meta), then given nn.Linear's own init from the generator:
+        # the same numbers as torch.manual_seed(seed) before building the layers would give.
+        layer = nn.Linear(int(n_in), int(n_out), dtype=dtype, device="meta")
+        layer = layer.to_empty(device="cpu")
+        with torch.no_grad():
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(int(n_in))
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        layers.append(layer)
+        if index < len(widths) - 2:
+            layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
