@@ -521,8 +521,13 @@ class Plane(pg.PlotWidget):
         self.setLabel("bottom", x_label)
         self.setLabel("left", y_label)
         # Plain coordinates when zoomed in: "f₂ (x0.001)" with ticks 430–580 hides the values.
+        # The axes make room for wider tick labels but never give it back: a new map's
+        # narrower labels would otherwise lay the plot out again (a second full paint per map
+        # change) and shift the plane sideways under the user's eyes.
         for side in ("bottom", "left"):
-            self.getAxis(side).enableAutoSIPrefix(False)
+            axis = self.getAxis(side)
+            axis.enableAutoSIPrefix(False)
+            axis.setStyle(autoReduceTextSpace=False)
         self.setMinimumSize(320, 320)
 
     def add_curve(self, pen: pg.QtGui.QPen, z: float, static: bool = False) -> Curve:
