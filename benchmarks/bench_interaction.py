@@ -23,6 +23,7 @@ import numpy as np
 from PyQt6.QtCore import QEvent, QObject, QSettings
 from PyQt6.QtWidgets import QApplication
 
+from jacviz.gui.mapview.magnifier import magnifiers_in
 from jacviz.gui.shell.main_window import MainWindow
 from jacviz.math.maps import FormulaMap, TorchMap
 from jacviz.math.presets import preset
@@ -104,6 +105,26 @@ def probe_updates(
         if cpu is not None:
             cpu.append(1e3 * (time.thread_time() - start_cpu))
     return times
+
+
+def without_magnifier(
+    app: QApplication, window: MainWindow, count: int
+) -> tuple[list[float], list[float]]:
+    """:func:`probe_updates` with View → Magnifier off and on: what the two insets cost.
+
+    Moves alternate in blocks of 10 with the magnifier off and on, so that a machine whose
+    speed drifts during the run shifts both alike; returns the milliseconds of the moves
+    without it and of those with it.
+    """
+    magnifiers = magnifiers_in(window)
+    off: list[float] = []
+    on: list[float] = []
+    for _block in range(max(1, count // 10)):
+        for shown, times in ((False, off), (True, on)):
+            for magnifier in magnifiers:
+                magnifier.set_enabled(shown)
+            times.extend(probe_updates(app, window, 10))
+    return off, on
 
 
 def map_changes(app: QApplication, window: MainWindow, change, count: int) -> list[float]:
@@ -239,6 +260,7 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
     paints_per_probe_update = painted.count / probe_count
     layouts_per_probe_update = laid_out.count / probe_count
     app.removeEventFilter(laid_out)
+    formula_bare, formula_inset = without_magnifier(app, window, probe_count)
     formula_change = map_changes(
         app, window, lambda i: controller.set_formula(FORMULAS[i % len(FORMULAS)]), change_count
     )
@@ -251,6 +273,7 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
     map_changes(app, window, lambda i: controller.set_map(mlps[i % 2]), 2)
     mlp_cpu: list[float] = []
     mlp_probe = probe_updates(app, window, probe_count, mlp_cpu)
+    mlp_bare, mlp_inset = without_magnifier(app, window, probe_count)
     clock.first.clear()
     mlp_change = timed_changes(
         app, window, lambda i: controller.set_map(mlps[i % 2]), change_count, clock
@@ -267,6 +290,10 @@ def run(probe_count: int, change_count: int) -> dict[str, object]:
         "probe_update_ms_p95_formula": percentile(formula_probe, 95),
         "probe_update_ms_median_mlp": statistics.median(mlp_probe),
         "probe_update_ms_p95_mlp": percentile(mlp_probe, 95),
+        "probe_update_ms_median_formula_no_magnifier": statistics.median(formula_bare),
+        "probe_update_ms_median_mlp_no_magnifier": statistics.median(mlp_bare),
+        "magnifier_ms_formula": statistics.median(formula_inset) - statistics.median(formula_bare),
+        "magnifier_ms_mlp": statistics.median(mlp_inset) - statistics.median(mlp_bare),
         "probe_update_cpu_ms_formula": statistics.median(formula_cpu),
         "probe_update_cpu_ms_mlp": statistics.median(mlp_cpu),
         "map_change_ms_formula": statistics.median(formula_change),
@@ -308,6 +335,16 @@ def report(result: dict[str, object]) -> None:
         PROBE_TARGET_MS,
     )
     line("probe update, MLP, 95th percentile", result["probe_update_ms_p95_mlp"])
+    line(
+        "probe update, formula, View → Magnifier off",
+        result["probe_update_ms_median_formula_no_magnifier"],
+    )
+    line(
+        "probe update, MLP, View → Magnifier off",
+        result["probe_update_ms_median_mlp_no_magnifier"],
+    )
+    line("magnifier's cost per probe update, formula", result["magnifier_ms_formula"])
+    line("magnifier's cost per probe update, MLP", result["magnifier_ms_mlp"])
     line("probe update, formula, GUI thread's CPU", result["probe_update_cpu_ms_formula"])
     line("probe update, MLP, GUI thread's CPU", result["probe_update_cpu_ms_mlp"])
     line(
