@@ -96,6 +96,12 @@ def test_classes_grid_and_map_ends_are_pairwise_distinct():
         assert delta_e(a, b) >= MIN_DELTA_E, (name_a, name_b)
 
 
+def test_every_class_a_2d_dataset_can_have_gets_a_colour_of_its_own():
+    from jacviz.nets.datasets import MAX_CLASSES
+
+    assert len(set(style.CLASS_COLOURS)) >= MAX_CLASSES
+
+
 def test_classes_use_colours_of_their_own():
     others = (style.VERMILLION, style.GREEN, style.BLACK, style.GREY)
     others += (style.GRID_X_CONST, style.GRID_Y_CONST)

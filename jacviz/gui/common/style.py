@@ -36,9 +36,21 @@ GREY = "#555555"
 SERIES = "#222222"  # a plot's main series (training loss and accuracy): near-black, solid
 SERIES_HELD_OUT = "#666666"  # its held-out counterpart (test accuracy): grey, drawn dashed
 
-CLASS_COLOURS = ("#EE8866", "#99DDFF", "#FFAABB", "#EEDD88", "#7799DD", "#BBCC33", "#DDDDDD")
-"""Decision-region and data-point colours, one per class (Paul Tol's "light" set, without the
-mint and olive that sit too close to the green overlay and the det map's yellow end)."""
+CLASS_COLOURS = (
+    "#EE8866",
+    "#99DDFF",
+    "#FFAABB",
+    "#EEDD88",
+    "#7799DD",
+    "#BBCC33",
+    "#DDDDDD",
+    "#CC99EE",
+)
+"""Decision-region and data-point colours, one per class: Paul Tol's "light" set, without the
+mint and olive that sit too close to the green overlay and the det map's yellow end, and a
+lilac, so that the most classes a 2D dataset can have (8, ``datasets.MAX_CLASSES``) all get
+colours of their own. Networks with more classes cycle through them (their names tell them
+apart where it matters)."""
 
 POINT_EDGE = "#333333"
 """Rim of a data point: dark, so a light class colour stands out on a pale region or map."""
