@@ -157,6 +157,42 @@ def loaded_network_ratios(
     return results
 
 
+SMALL_SIZES = (1, 256, 512)
+"""Batches of the probe (one point, its square and circle: 256) and the numpy route's limit."""
+
+
+def small_batch_routes(model: nn.Module, repeats: int) -> dict[str, dict[str, float]]:
+    """Milliseconds of value + Jacobian for a few points: the numpy route against torch's walk.
+
+    A probe move takes the numpy route (jacviz.math.jacobian.small); the torch walk is timed by
+    switching the route off, interleaved with it.
+    """
+    from jacviz.math.jacobian import sequential
+
+    route = sequential.numpy_chain
+
+    def torch_walk(points: torch.Tensor) -> object:
+        sequential.numpy_chain = lambda *_: None
+        try:
+            return sequential_jacobian(model, points)
+        finally:
+            sequential.numpy_chain = route
+
+    results = {}
+    for size in SMALL_SIZES:
+        points = make_grid(64)[:size].contiguous()
+        times = interleaved_medians(
+            {
+                "numpy": lambda points=points: sequential_jacobian(model, points),
+                "torch": lambda points=points: torch_walk(points),
+            },
+            repeats * 20,
+            block=10,
+        )
+        results[str(size)] = {"numpy_ms": times["numpy"] * 1e3, "torch_ms": times["torch"] * 1e3}
+    return results
+
+
 def run(grid: int, repeats: int, chunk_size: int) -> dict[str, Any]:
     model = make_mlp([2, 64, 64, 64, 2], activation="tanh", seed=0)
     points = make_grid(grid)
@@ -206,6 +242,7 @@ def run(grid: int, repeats: int, chunk_size: int) -> dict[str, Any]:
         "singular_values_ms": svd_times["closed_form"] * 1e3,
         "svdvals_ms": svd_times["svdvals"] * 1e3,
         "loaded_networks": loaded_network_ratios(model, points.numpy(), max(5, repeats // 3)),
+        "small_batches": small_batch_routes(model, repeats),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "pass": {
@@ -259,6 +296,12 @@ def report(res: dict[str, Any]) -> None:
             f"loaded {kind:<13} Jacobian / forward {loaded['jacobian_over_forward']:8.2f} x    "
             f"({loaded['method']}; {loaded['jacobian_ms']:.1f} ms vs {loaded['forward_ms']:.1f} ms,"
             " through load_network and TorchMap as the app uses them)"
+        )
+    for size, routes in res["small_batches"].items():
+        print(
+            f"value + Jacobian at {size:>3} point(s)      "
+            f"{routes['torch_ms'] / routes['numpy_ms']:8.2f} x    (torch's walk over the numpy "
+            f"route: {routes['torch_ms']:.3f} ms vs {routes['numpy_ms']:.3f} ms)"
         )
     print(
         f"  sigma_2 vs exact det, worst 20       "

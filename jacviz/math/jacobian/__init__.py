@@ -7,6 +7,8 @@ one module per idea:
   Linear layers and elementwise activations (shared with the layer views and the trainer);
 - :mod:`~jacviz.math.jacobian.sequential`: Jacobians of walkable models by forward tangents
   pushed through that chain (:func:`sequential_jacobian`, and :func:`sequential_values`);
+- :mod:`~jacviz.math.jacobian.small`: the same walk in numpy for a few points at a time (a
+  probe move), where torch's per-op launches would cost more than the arithmetic;
 - :mod:`~jacviz.math.jacobian.autograd`: Jacobians of anything else by reverse-mode autograd
   (:func:`autograd_jacobian`);
 - :mod:`~jacviz.math.jacobian.closed_forms`: determinants and singular values of 2-column

@@ -7,7 +7,8 @@ to the values (Linear -> multiply by ``W``; activation -> multiply by its deriva
 in one buffer so that each layer is a couple of matrix products. :func:`sequential_values` is the
 same walk without the tangents, the fast forward pass the views evaluate networks with.
 Models the walker cannot read give None, and callers fall back to
-:func:`~jacviz.math.jacobian.autograd_jacobian` or to running the module.
+:func:`~jacviz.math.jacobian.autograd_jacobian` or to running the module. Batches of a few
+points (a probe move) take the same walk in numpy (:mod:`~jacviz.math.jacobian.small`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from jacviz.math.jacobian.inputs import CHUNK_SIZE, as_points, check_chunk_size
+from jacviz.math.jacobian.small import numpy_chain
 from jacviz.math.jacobian.walker import ActivationStep, LinearStep, Step, parameter_dtype, plan
 
 __all__ = ["sequential_jacobian", "sequential_values"]
@@ -102,6 +104,10 @@ def sequential_jacobian(
     if walk is None:
         return None
     steps, pts = walk
+    small = numpy_chain(steps, pts)
+    if small is not None:  # a few points: numpy's ops cost a tenth of torch's launches
+        values, jacobian = small.jacobian(pts.numpy())
+        return torch.from_numpy(values), torch.from_numpy(jacobian)
     num, n = pts.shape
     dtype, device = pts.dtype, pts.device
 
@@ -149,6 +155,9 @@ def sequential_values(
     if walk is None:
         return None
     steps, pts = walk
+    small = numpy_chain(steps, pts)
+    if small is not None:  # a few points: numpy's ops cost a tenth of torch's launches
+        return torch.from_numpy(small.values(pts.numpy()))
     numpy_ok = _numpy_ok(pts)
     chunks = []
     with torch.inference_mode():

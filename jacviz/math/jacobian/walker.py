@@ -38,6 +38,7 @@ __all__ = [
     "ActivationStep",
     "LinearStep",
     "NamedStep",
+    "NumpyKernels",
     "Step",
     "WalkRefused",
     "activation_step",
@@ -73,6 +74,66 @@ class LinearStep:
 
 
 @dataclass(frozen=True)
+class NumpyKernels:
+    """An activation in numpy, for a few points at a time (:mod:`~jacviz.math.jacobian.small`).
+
+    Torch spends 5-10 us launching each op, which is most of a one-point Jacobian; numpy's
+    ufuncs cost about 1 us. The formulas are torch's own (its forward and backward kernels),
+    in the array's dtype, so values and derivatives agree with torch's to rounding, kink
+    conventions included (ReLU'(0) = 0, LeakyReLU'(0) = slope). They leave numpy's float
+    warnings to their caller, which turns them off (torch overflows to inf silently).
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(x)``: the activation of the pre-activation values ``x``, a new array.
+    derivative : callable
+        ``derivative(x, y)``: ``f'(x)`` from the pre-activation ``x`` and the output ``y``.
+
+    """
+
+    forward: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))  # exp(-x) = inf far below 0: the sigmoid is then 0
+
+
+def _softplus(beta: float, threshold: float) -> NumpyKernels:
+    """torch's softplus: ``x`` where ``beta·x > threshold``, else ``log1p(exp(beta·x)) / beta``."""
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        scaled = x * x.dtype.type(beta)
+        smooth = np.log1p(np.exp(scaled)) / x.dtype.type(beta)
+        return np.where(scaled > threshold, x, smooth)
+
+    def derivative(x: np.ndarray, _y: np.ndarray) -> np.ndarray:
+        scaled = x * x.dtype.type(beta)
+        z = np.exp(scaled)
+        return np.where(scaled > threshold, x.dtype.type(1), z / (z + 1))
+
+    return NumpyKernels(forward, derivative)
+
+
+def _leaky_relu(slope: float) -> NumpyKernels:
+    def forward(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x, x * x.dtype.type(slope))
+
+    def derivative(x: np.ndarray, _y: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x.dtype.type(1), x.dtype.type(slope))
+
+    return NumpyKernels(forward, derivative)
+
+
+_TANH = NumpyKernels(np.tanh, lambda _x, y: 1 - y * y)
+_SIGMOID = NumpyKernels(_sigmoid, lambda _x, y: (1 - y) * y)
+_RELU = NumpyKernels(
+    lambda x: np.maximum(x, x.dtype.type(0)), lambda x, _y: (x > 0).astype(x.dtype)
+)
+
+
+@dataclass(frozen=True)
 class ActivationStep:
     """An elementwise activation as the walk applies it, with its derivative.
 
@@ -88,6 +149,9 @@ class ActivationStep:
     numpy_forward : numpy.ufunc or None
         A faster equivalent ufunc for float32/float64 CPU tensors, applied in place via
         ``.numpy()``.
+    numpy : NumpyKernels or None
+        The activation and its derivative in numpy, for a few points at a time; None where
+        numpy has no equivalent of torch's kernel (GELU's erf) or one was not worth writing.
 
     """
 
@@ -95,6 +159,7 @@ class ActivationStep:
     from_result: Callable[..., Any] | None = None
     derivative: Callable[..., Any] | None = None
     numpy_forward: np.ufunc | None = None
+    numpy: NumpyKernels | None = None
 
     def derivative_at(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         """``f'(pre)`` as a new tensor, given the pre-activation and the output ``post = f(pre)``.
@@ -146,16 +211,22 @@ def activation_step(module: nn.Module) -> ActivationStep | None:
         # block (2 threads) against 24 us for numpy's SIMD tanh (1 thread), which is accurate to
         # 1.4 ulp (torch: 0.5 ulp); for float64 280 us against 113 us.
         return ActivationStep(
-            torch.tanh_, from_result=_aten.tanh_backward.grad_input, numpy_forward=np.tanh
+            torch.tanh_,
+            from_result=_aten.tanh_backward.grad_input,
+            numpy_forward=np.tanh,
+            numpy=_TANH,
         )
     if kind is nn.Sigmoid:
-        return ActivationStep(torch.sigmoid_, from_result=_aten.sigmoid_backward.grad_input)
+        return ActivationStep(
+            torch.sigmoid_, from_result=_aten.sigmoid_backward.grad_input, numpy=_SIGMOID
+        )
     if kind is nn.ReLU:
         return ActivationStep(
             torch.relu_,
             derivative=lambda g, x, out: _aten.threshold_backward.grad_input(
                 g, x, 0, grad_input=out
             ),
+            numpy=_RELU,
         )
     if kind is nn.LeakyReLU:
         slope = float(module.negative_slope)
@@ -164,6 +235,7 @@ def activation_step(module: nn.Module) -> ActivationStep | None:
             derivative=lambda g, x, out: _aten.leaky_relu_backward.grad_input(
                 g, x, slope, False, grad_input=out
             ),
+            numpy=_leaky_relu(slope),
         )
     if kind is nn.ELU:
         alpha = float(module.alpha)
@@ -180,6 +252,7 @@ def activation_step(module: nn.Module) -> ActivationStep | None:
             derivative=lambda g, x, out: _aten.softplus_backward.grad_input(
                 g, x, beta, threshold, grad_input=out
             ),
+            numpy=_softplus(beta, threshold),
         )
     if kind is nn.GELU:
         approximate = str(module.approximate)

@@ -1,0 +1,161 @@
+"""A few points through a walkable chain in numpy: the probe's work, without torch's overheads.
+
+A probe move asks a network for its value and Jacobian at one point and for the images of the
+probe's square and circle (256 points); the layer table and the layer view ask for a few more.
+At these sizes torch spends most of its time launching ops (5-10 us each), and numpy's matrix
+products and ufuncs cost about 1 us: for a 2-64-64-64-2 tanh MLP the arithmetic of a value and
+Jacobian at one point takes 20 us in numpy against 200 us in torch. Whole calls share the
+walk's planning (~60 us), so ``benchmarks/bench_jacobian.py`` measures them 1.5x faster for one
+point and 1.1x for 256-512 points; in the app a probe move of that MLP measured 4 % faster
+(0.5 ms), the layer table's factors included (:func:`~jacviz.nets.layers.factorize`).
+
+The chain is the MLP walker's (:func:`~jacviz.math.jacobian.walker.plan`): the weights are
+numpy views of the layers' own tensors (so they follow in-place training), the activations
+are their :class:`~jacviz.math.jacobian.walker.NumpyKernels`, torch's formulas in the
+parameters' dtype. Values and Jacobians therefore agree with the torch walk to rounding.
+:func:`~jacviz.math.jacobian.sequential` takes this route by itself for batches of at most
+:data:`SMALL_BATCH` points when every step has numpy kernels and the parameters are CPU float32
+or float64; everything else stays on torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from jacviz.math.jacobian.walker import ActivationStep, LinearStep, NumpyKernels, Step
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SMALL_BATCH", "NumpyChain", "numpy_chain"]
+
+SMALL_BATCH = 512
+"""Batches up to this many points go through numpy. At 512 points numpy and torch (one
+thread) measured within 10 % of each other for the 2-64-64-64-2 MLP; above, torch's blocked
+kernels win."""
+
+_Layer = tuple[np.ndarray, np.ndarray | None] | NumpyKernels
+"""A step in numpy: ``(weight_t, bias)`` of a Linear, or an activation's kernels."""
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _as_torch_does(method: _Method) -> _Method:
+    """Run ``method`` with numpy's float warnings off, as torch computes.
+
+    Torch overflows to inf and propagates NaN silently, and the callers (as for the torch
+    walk) read the non-finite results.
+    """
+
+    @functools.wraps(method)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return method(*args, **kwargs)
+
+    return quiet  # type: ignore[return-value]
+
+
+class NumpyChain:
+    """A walkable chain's steps as numpy arrays and kernels (see the module docstring)."""
+
+    def __init__(self, layers: list[_Layer], dtype: np.dtype) -> None:
+        self._layers = layers
+        self.dtype = dtype
+
+    @_as_torch_does
+    def values(self, points: np.ndarray) -> np.ndarray:
+        """The chain's values ``(N, m)`` at ``points`` ``(N, n)``, in the chain's dtype."""
+        x = self._input(points)
+        for layer in self._layers:
+            x = layer.forward(x) if isinstance(layer, NumpyKernels) else _affine(x, *layer)
+        return np.array(x, order="C")  # a copy even with no layers: never the caller's points
+
+    @_as_torch_does
+    def jacobian(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``(N, m)`` and Jacobians ``(N, m, n)`` at ``points``, by forward tangents.
+
+        The ``n`` tangent directions travel next to the values as an ``(n, N, width)`` stack:
+        a Linear multiplies them by its weight, an activation by its derivative.
+        """
+        x = self._input(points)
+        count, n = x.shape
+        tangents = np.broadcast_to(np.eye(n, dtype=self.dtype)[:, None, :], (n, count, n))
+        for layer in self._layers:
+            if isinstance(layer, NumpyKernels):
+                y = layer.forward(x)
+                tangents = tangents * layer.derivative(x, y)
+                x = y
+            else:
+                weight_t, _ = layer
+                x = _affine(x, *layer)
+                tangents = tangents @ weight_t
+        return np.ascontiguousarray(x), np.ascontiguousarray(tangents.transpose(1, 2, 0))
+
+    @_as_torch_does
+    def derivatives(self, points: np.ndarray) -> list[np.ndarray | None]:
+        """Each activation's ``f'(z)`` at the pre-activations ``z`` that ``points`` reach.
+
+        None for a Linear. These are the diagonal chain-rule factors of
+        :func:`~jacviz.nets.layers.factorize`.
+        """
+        x = self._input(points)
+        derivatives: list[np.ndarray | None] = []
+        for layer in self._layers:
+            if isinstance(layer, NumpyKernels):
+                y = layer.forward(x)
+                derivatives.append(layer.derivative(x, y))
+                x = y
+            else:
+                x = _affine(x, *layer)
+                derivatives.append(None)
+        return derivatives
+
+    def _input(self, points: np.ndarray) -> np.ndarray:
+        x = np.asarray(points, dtype=self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"points must have shape (N, n), got {x.shape}")
+        return x
+
+
+def _affine(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    if weight_t.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"linear layer expects {weight_t.shape[0]} input features but gets {x.shape[-1]}"
+        )
+    y = x @ weight_t
+    if bias is not None:
+        y += bias
+    return y
+
+
+def numpy_chain(steps: list[Step], points: torch.Tensor) -> NumpyChain | None:
+    """The numpy form of ``steps`` for ``points`` (in the parameters' dtype), else None.
+
+    None when the batch is larger than :data:`SMALL_BATCH`, the points are not on the CPU in
+    float32 or float64, or a step has no numpy kernels: the caller then walks in torch.
+    """
+    import torch
+
+    if points.shape[0] > SMALL_BATCH or points.device.type != "cpu":
+        return None
+    if points.dtype not in (torch.float32, torch.float64):
+        return None
+    layers: list[_Layer] = []
+    for step in steps:
+        if isinstance(step, LinearStep):
+            tensors = (step.weight_t, step.bias)
+            if any(
+                t is not None and (t.device.type != "cpu" or t.dtype != points.dtype)
+                for t in tensors
+            ):
+                return None
+            bias = None if step.bias is None else step.bias.numpy()
+            layers.append((step.weight_t.numpy(), bias))
+        elif isinstance(step, ActivationStep) and step.numpy is not None:
+            layers.append(step.numpy)
+        else:
+            return None
+    return NumpyChain(layers, np.dtype(str(points.dtype).removeprefix("torch.")))

@@ -1,0 +1,144 @@
+"""The numpy route for a few points (jacviz.math.jacobian.small) against torch's walk and autograd.
+
+A probe move, the layer table and the layer view send one to a few hundred points through a
+network; they take this route, the heatmaps and grids the torch walk. Both must give the same
+numbers to rounding, with torch's conventions at kinks and for overflow and NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from jacviz.math.jacobian import sequential_jacobian, sequential_values
+from jacviz.math.jacobian.small import SMALL_BATCH, numpy_chain
+from jacviz.math.jacobian.walker import plan
+from jacviz.nets.networks import make_mlp
+
+# Activations with numpy kernels; GELU (erf) has none and stays on torch.
+NUMPY_ACTIVATIONS = ["tanh", "relu", "softplus", "sigmoid"]
+
+
+def leaky_mlp(dtype: torch.dtype) -> nn.Sequential:
+    torch.manual_seed(4)
+    return nn.Sequential(
+        nn.Linear(2, 32, dtype=dtype), nn.LeakyReLU(0.05), nn.Linear(32, 3, dtype=dtype)
+    )
+
+
+def models(dtype: torch.dtype) -> list[nn.Module]:
+    return [make_mlp([2, 32, 32, 3], name, seed=2, dtype=dtype) for name in NUMPY_ACTIVATIONS] + [
+        leaky_mlp(dtype)
+    ]
+
+
+def torch_walk(model: nn.Module, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The torch walk's values and Jacobians at ``points``: padded past the numpy route's size."""
+    padding = torch.zeros(SMALL_BATCH + 1 - len(points), points.shape[1], dtype=points.dtype)
+    values, jacobian = sequential_jacobian(model, torch.cat([points, padding]))
+    return values[: len(points)], jacobian[: len(points)]
+
+
+def autograd(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.autograd.functional.jacobian(model, p) for p in points])
+
+
+def test_small_batches_take_the_numpy_route_and_large_ones_torch():
+    model = make_mlp([2, 8, 2], "tanh", seed=0)
+    steps = plan(model)
+    assert numpy_chain(steps, torch.zeros(SMALL_BATCH, 2)) is not None
+    assert numpy_chain(steps, torch.zeros(SMALL_BATCH + 1, 2)) is None
+    assert numpy_chain(steps, torch.zeros(3, 2, dtype=torch.float64)) is None  # not the weights'
+    gelu = make_mlp([2, 8, 2], "gelu", seed=0)
+    assert numpy_chain(plan(gelu), torch.zeros(3, 2)) is None  # no numpy erf: torch's kernel
+    half = make_mlp([2, 8, 2], "tanh", seed=0, dtype=torch.float16)
+    assert numpy_chain(plan(half), torch.zeros(3, 2, dtype=torch.float16)) is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_values_and_jacobians_agree_with_the_torch_walk_and_autograd(dtype):
+    points = torch.randn(40, 2, dtype=dtype, generator=torch.Generator().manual_seed(1)) * 2
+    # float32: sums of 32 products rounded in a different order, and numpy's transcendental
+    # functions within ~2 ulp of torch's; float64: the same at 1e-16.
+    rtol = 2e-5 if dtype == torch.float32 else 1e-13
+    for model in models(dtype):
+        values, jacobian = sequential_jacobian(model, points)
+        assert values.dtype == jacobian.dtype == dtype
+        assert values.shape == (40, 3) and jacobian.shape == (40, 3, 2)
+        walked_values, walked_jacobian = torch_walk(model, points)
+        scale = walked_jacobian.abs().max().item()
+        torch.testing.assert_close(values, walked_values, rtol=rtol, atol=rtol)
+        torch.testing.assert_close(jacobian, walked_jacobian, rtol=rtol, atol=rtol * scale)
+        if dtype == torch.float64:
+            expected = autograd(model, points)
+            torch.testing.assert_close(jacobian, expected, rtol=1e-12, atol=1e-12 * scale)
+        # The values are the Jacobian walk's, bit for bit: the grid and the inspector agree.
+        assert torch.equal(sequential_values(model, points), values)
+
+
+def test_kinks_follow_torchs_conventions():
+    """ReLU'(0) = 0 and LeakyReLU'(0) = slope: the pre-activations here are exactly 0."""
+    for activation, slope in ((nn.ReLU(), 0.0), (nn.LeakyReLU(0.2), 0.2)):
+        first = nn.Linear(2, 4, dtype=torch.float64)
+        with torch.no_grad():
+            first.weight.copy_(torch.tensor([[1.0, 0], [0, 1], [1, -1], [2, 0]]))
+            first.bias.zero_()
+        model = nn.Sequential(first, activation, nn.Linear(4, 1, dtype=torch.float64))
+        points = torch.zeros(1, 2, dtype=torch.float64)
+        _, jacobian = sequential_jacobian(model, points)
+        _, walked = torch_walk(model, points)
+        torch.testing.assert_close(jacobian, walked, rtol=1e-15, atol=1e-16)
+        weight_out = model[2].weight.detach()
+        expected = slope * weight_out @ first.weight.detach()
+        torch.testing.assert_close(jacobian[0], expected, rtol=1e-15, atol=1e-16)
+
+
+def test_overflow_and_nan_are_torchs_inf_and_nan_without_warnings():
+    model = make_mlp([2, 16, 2], "relu", seed=3, dtype=torch.float32)
+    points = torch.tensor([[3e38, 3e38], [float("nan"), 0.0], [0.5, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy would warn about the overflow: it must not
+        values, jacobian = sequential_jacobian(model, points)
+    walked_values, walked_jacobian = torch_walk(model, points)
+    for ours, theirs in ((values, walked_values), (jacobian, walked_jacobian)):
+        assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs))
+        assert torch.equal(torch.isnan(ours), torch.isnan(theirs))
+    assert torch.isfinite(values[2]).all()
+
+
+def test_in_place_training_is_followed_and_the_points_are_never_written():
+    model = make_mlp([2, 8, 2], "sigmoid", seed=5, dtype=torch.float64)
+    points = torch.tensor([[0.25, -0.5]], dtype=torch.float64)
+    before = points.clone()
+    _, first = sequential_jacobian(model, points)
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+    _, second = sequential_jacobian(model, points)
+    assert torch.equal(points, before)
+    torch.testing.assert_close(second, autograd(model, points), rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(first, second)
+
+
+def test_a_model_without_layers_copies_the_points():
+    points = torch.ones(3, 2)
+    values = sequential_values(nn.Sequential(nn.Identity()), points)
+    assert torch.equal(values, points) and values.data_ptr() != points.data_ptr()
+    _, jacobian = sequential_jacobian(nn.Sequential(nn.Identity()), points)
+    assert torch.equal(jacobian, torch.eye(2).expand(3, 2, 2))
+    with pytest.raises(ValueError, match="expects 2 input features"):
+        sequential_values(make_mlp([2, 4, 1], seed=0), torch.zeros(3, 5))
+
+
+def test_numpy_chain_derivatives_are_the_diagonal_factors():
+    model = make_mlp([2, 16, 16, 2], "softplus", seed=8, dtype=torch.float64)
+    point = torch.tensor([[0.3, -1.1]], dtype=torch.float64)
+    chain = numpy_chain(plan(model), point)
+    derivatives = chain.derivatives(point.numpy())
+    assert [d is None for d in derivatives] == [True, False, True, False, True]
+    z = model[0](point)
+    expected = torch.sigmoid(z).detach().numpy()  # softplus' = sigmoid below the threshold
+    np.testing.assert_allclose(derivatives[1], expected, rtol=1e-14)
