@@ -204,9 +204,11 @@ class ColourScale:
         spacing = (high - low) / 12
         inset = (high - low) * 1e-3  # a hair inside: an end tick exactly at the end is dropped
         kept = {low + inset: f"≤{short(self.low)}", high - inset: f"≥{short(self.high)}"}
-        for value in self._round_values():
-            where = float(self.position(np.array(value)))
-            if self.low < value < self.high and all(abs(where - k) >= spacing for k in kept):
+        values = self._round_values()
+        inside = (self.low < values) & (values < self.high)
+        values = values[inside]  # positions of all candidates at once: a log scale has ~600
+        for value, where in zip(values.tolist(), self.position(values).tolist(), strict=True):
+            if all(abs(where - k) >= spacing for k in kept):
                 kept[where] = short(value)
         return sorted(kept.items())
 

@@ -204,9 +204,8 @@ class Magnifier:
     def set_clutter(self, curves: np.ndarray) -> None:
         """The plane's grid curves ``(..., 2)``: the inset goes where it hides fewest of them."""
         flat = curves.reshape(-1, 2)
-        flat = flat[drawable(flat)]
-        step = max(1, len(flat) // CLUTTER_SAMPLES)
-        self._clutter = flat[::step]
+        sample = flat[:: max(1, len(flat) // CLUTTER_SAMPLES)]  # sampled first: a grid has ~25k
+        self._clutter = sample[drawable(sample)]
         self._place(choose=True)
 
     # ---- the switch ----------------------------------------------------------------------------
