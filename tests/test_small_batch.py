@@ -142,3 +142,51 @@ def test_numpy_chain_derivatives_are_the_diagonal_factors():
     z = model[0](point)
     expected = torch.sigmoid(z).detach().numpy()  # softplus' = sigmoid below the threshold
     np.testing.assert_allclose(derivatives[1], expected, rtol=1e-14)
+
+
+def test_a_torch_maps_chain_is_rebuilt_whenever_the_model_changes():
+    """TorchMap keeps the numpy chain of its module between probe moves; every change the walk
+    depends on must show at once: training in place, new data or parameters, a replaced
+    layer, an activation's setting, a hook (which the walk refuses: torch takes over)."""
+    from jacviz.math.jacobian.small import model_chain
+    from jacviz.math.maps import TorchMap
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(2, 8, dtype=torch.float64),
+        nn.LeakyReLU(0.1),
+        nn.Linear(8, 2, dtype=torch.float64),
+    )
+    torch_map = TorchMap(model, "net", 2, 2)
+    points = np.array([[0.3, -0.7], [-1.1, 0.4]])
+
+    def check() -> None:
+        values, jacobian = torch_map.evaluate_with_jacobian(points)
+        tensor = torch.from_numpy(points)
+        np.testing.assert_allclose(values, model(tensor).detach().numpy(), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(
+            jacobian, autograd(model, tensor).numpy(), rtol=1e-13, atol=1e-15
+        )
+        np.testing.assert_allclose(torch_map.evaluate(points), values, rtol=1e-15, atol=0)
+
+    check()
+    first = model_chain(model)
+    assert first is not None and model_chain(model) is first  # kept while nothing changes
+    with torch.no_grad():
+        model[0].weight.mul_(1.5)  # in place: the same chain sees it
+    check()
+    assert model_chain(model) is first
+    model[0].weight.data = torch.randn(8, 2, dtype=torch.float64)  # new memory
+    check()
+    model[2].bias = nn.Parameter(torch.randn(2, dtype=torch.float64))  # a new parameter
+    check()
+    model[1].negative_slope = 0.3  # an activation's setting
+    check()
+    model[1] = nn.Tanh()  # a replaced layer
+    check()
+    handle = model[1].register_forward_hook(lambda _module, _inputs, output: 2 * output)
+    assert model_chain(model) is None  # the walk refuses hooks: the module itself runs
+    check()
+    handle.remove()
+    assert model_chain(model) is not None
+    check()

@@ -18,6 +18,7 @@ import numpy as np
 
 from jacviz.math.formula import FormulaError, count_outputs
 from jacviz.math.jacobian import CHUNK_SIZE, JacobianField
+from jacviz.math.jacobian.small import SMALL_BATCH
 from jacviz.support.isolation import (
     Cancelled,
     IsolationError,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import torch
 
     from jacviz.math.formula import Formula
+    from jacviz.math.jacobian.small import NumpyChain
 
 
 @runtime_checkable
@@ -265,6 +267,9 @@ class TorchMap:
     (forward mode, by hand) when the module is a walkable chain of Linear layers and
     elementwise activations; otherwise by one forward and m backward passes.
     :attr:`jacobian_method` says which path is used, so a slow fallback is never silent.
+    A few points at a time (a probe move) go through the chain in numpy
+    (:mod:`jacviz.math.jacobian.small`), whose arrays the map keeps while the module is
+    unchanged.
     """
 
     def __init__(self, module: torch.nn.Module, name: str, input_dim: int, output_dim: int):
@@ -310,13 +315,29 @@ class TorchMap:
         # torch warns on read-only arrays (datasets hand those out): copy them, share the rest.
         return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self._dtype)
 
+    def _small_chain(self, points: np.ndarray) -> NumpyChain | None:
+        """The module's numpy chain, for a few ``points`` of a walkable chain (else None).
+
+        A probe move's points go through it without torch tensors in between
+        (:mod:`jacviz.math.jacobian.small`).
+        """
+        if len(points) > SMALL_BATCH or self.jacobian_method != "forward tangents":
+            return None
+        from jacviz.math.jacobian.small import model_chain
+
+        return model_chain(self._module)
+
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""
         import torch
 
         from jacviz.math.jacobian.sequential import sequential_values
 
-        tensor = self._tensor(points)
+        array = as_points(points, self._input_dim)
+        chain = self._small_chain(array)
+        if chain is not None:
+            return chain.values(array).astype(np.float64)
+        tensor = self._tensor(array)
         if self.jacobian_method == "forward tangents":  # a walkable chain: the fast walk
             values = sequential_values(self._module, tensor)
             if values is not None:
@@ -334,7 +355,12 @@ class TorchMap:
         from jacviz.math.jacobian.autograd import autograd_jacobian
         from jacviz.math.jacobian.sequential import sequential_jacobian
 
-        tensor = self._tensor(points)
+        array = as_points(points, self._input_dim)
+        chain = self._small_chain(array)
+        if chain is not None:
+            values, jacobian = chain.jacobian(array)
+            return values.astype(np.float64), jacobian.astype(np.float64)
+        tensor = self._tensor(array)
         result = None
         if self.jacobian_method == "forward tangents":
             result = sequential_jacobian(self._module, tensor)

@@ -4,10 +4,13 @@ A probe move asks a network for its value and Jacobian at one point and for the 
 probe's square and circle (256 points); the layer table and the layer view ask for a few more.
 At these sizes torch spends most of its time launching ops (5-10 us each), and numpy's matrix
 products and ufuncs cost about 1 us: for a 2-64-64-64-2 tanh MLP the arithmetic of a value and
-Jacobian at one point takes 20 us in numpy against 200 us in torch. Whole calls share the
-walk's planning (~60 us), so ``benchmarks/bench_jacobian.py`` measures them 1.5x faster for one
-point and 1.1x for 256-512 points; in the app a probe move of that MLP measured 4 % faster
-(0.5 ms), the layer table's factors included (:func:`~jacviz.nets.layers.factorize`).
+Jacobian at one point takes 20-40 us in numpy against 200 us in torch. Planning the walk costs
+~60 us more, so :func:`~jacviz.math.jacobian.sequential_jacobian` gains 1.5x for one point and
+1.1x for 256-512 (``benchmarks/bench_jacobian.py`` prints both routes), and a
+:class:`~jacviz.math.maps.TorchMap` keeps its module's chain (:func:`model_chain`): its value
+and Jacobian at one point went from 225 us to 88 us. In the app, a probe move of that MLP
+measured 6-7 % faster (interleaved with the torch route), the layer table's factors included
+(:func:`~jacviz.nets.layers.factorize`).
 
 The chain is the MLP walker's (:func:`~jacviz.math.jacobian.walker.plan`): the weights are
 numpy views of the layers' own tensors (so they follow in-place training), the activations
@@ -21,17 +24,28 @@ or float64; everything else stays on torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from jacviz.math.jacobian.walker import ActivationStep, LinearStep, NumpyKernels, Step
+from jacviz.math.jacobian.walker import (
+    ActivationStep,
+    LinearStep,
+    NumpyKernels,
+    Step,
+    global_hooks_registered,
+    parameter_dtype,
+    plan,
+)
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
-__all__ = ["SMALL_BATCH", "NumpyChain", "numpy_chain"]
+__all__ = ["SMALL_BATCH", "NumpyChain", "model_chain", "numpy_chain"]
 
 SMALL_BATCH = 512
 """Batches up to this many points go through numpy. At 512 points numpy and torch (one
@@ -159,3 +173,62 @@ def numpy_chain(steps: list[Step], points: torch.Tensor) -> NumpyChain | None:
         else:
             return None
     return NumpyChain(layers, np.dtype(str(points.dtype).removeprefix("torch.")))
+
+
+_CHAINS: weakref.WeakKeyDictionary[nn.Module, tuple[Hashable, NumpyChain | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_CHAINS_LOCK = threading.Lock()
+
+
+def model_chain(model: nn.Module) -> NumpyChain | None:
+    """``model``'s numpy chain (None: it has none), built once per state of the model.
+
+    Planning the walk and building the chain cost ~60 us, three times the arithmetic of a
+    one-point Jacobian; a probe move asks twice. The chain is kept with a fingerprint of
+    everything the walk reads (:func:`_fingerprint`) and built again when that changes. Its
+    weights are views of the parameters' memory, so training in place is always seen.
+    """
+    import torch
+
+    fingerprint = _fingerprint(model)
+    with _CHAINS_LOCK:
+        kept = _CHAINS.get(model)
+    if kept is not None and kept[0] == fingerprint:
+        return kept[1]
+    steps = plan(model)
+    found = parameter_dtype(model) if steps is not None else None
+    dtype, device = found or (torch.float32, torch.device("cpu"))
+    chain = None
+    if steps is not None:
+        chain = numpy_chain(steps, torch.empty((0, 1), dtype=dtype, device=device))
+    with _CHAINS_LOCK:
+        _CHAINS[model] = (fingerprint, chain)
+    return chain
+
+
+def _fingerprint(model: nn.Module) -> Hashable:
+    """What :func:`~jacviz.math.jacobian.walker.plan` and the chain's arrays depend on.
+
+    Every module (identity, type, hooks and its plain settings, e.g. a LeakyReLU's slope) and
+    every parameter (identity and the memory, dtype and shape of its data: assigning
+    ``.data`` moves the memory), and whether global forward hooks are registered. ~20 us for
+    a 2-64-64-64-2 MLP.
+    """
+    modules = tuple(
+        (
+            id(module),
+            type(module),
+            len(module._forward_hooks) + len(module._forward_pre_hooks),
+            tuple(
+                (name, value)
+                for name, value in vars(module).items()
+                if not name.startswith("_") and isinstance(value, int | float | str | bool)
+            ),
+        )
+        for module in model.modules()
+    )
+    parameters = tuple(
+        (id(p), p.data_ptr(), p.dtype, p.device, tuple(p.shape)) for p in model.parameters()
+    )
+    return global_hooks_registered(), modules, parameters
