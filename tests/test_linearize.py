@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jacviz.math.linearize import linearize, square_boundary
+from jacviz.math.linearize import linearize, square_boundary, unit_circle
 from jacviz.math.maps import FormulaMap
 
 SEED = FormulaMap.from_text("x**2 + y, x*y")
@@ -35,6 +35,18 @@ def test_square_boundary_is_closed_and_starts_at_the_point():
     np.testing.assert_array_equal(square[0], [1.0, 2.0])
     np.testing.assert_array_equal(square.min(0), [1.0, 2.0])
     np.testing.assert_array_equal(square.max(0), [1.5, 2.5])
+
+
+def test_figures_are_fresh_arrays_though_their_shapes_are_made_once():
+    """The unit square and circle are made once; what callers get is theirs to change."""
+    circle = unit_circle(16)
+    circle *= 3.0
+    np.testing.assert_allclose(np.hypot(*unit_circle(16).T), 1.0, rtol=1e-15)
+    square = square_boundary(np.zeros(2), 1.0, samples_per_side=4)
+    square[:] = 7.0
+    assert square_boundary(np.zeros(2), 1.0, samples_per_side=4).max() == 1.0
+    lin = linearize(SEED, (0.5, -0.5), h=0.2)
+    assert lin.circle.flags.writeable and lin.ellipse.flags.writeable
 
 
 def test_figures_are_the_map_and_its_tangent_applied_to_the_input_figures():
