@@ -4,7 +4,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from jacviz.gui.common.plots import Plane
+from jacviz.gui.common.plots import Plane, drawable, drawable_extent
 
 
 def test_zoomed_planes_show_plain_coordinates(qtbot):
@@ -65,3 +65,19 @@ def test_a_smooth_map_keeps_a_linear_colour_bar_with_clipped_ends(qtbot):
     assert ticks[0].startswith("≤") and ticks[-1].startswith("≥") and len(ticks) >= 5
     middle = [float(t) for t in ticks[1:-1]]
     assert len(set(np.round(np.diff(middle), 9))) == 1  # a round step between the ends
+
+
+def test_drawable_extent_is_the_extent_exactly_when_every_point_is_drawable():
+    """The one-pass check a probe move makes of each figure agrees with :func:`drawable`."""
+    rng = np.random.default_rng(0)
+    specials = [np.nan, np.inf, -np.inf, 1e9, -1e9, 999_999_999.0, -999_999_999.0]
+    for _ in range(3000):
+        points = rng.normal(size=(int(rng.integers(1, 6)), 2)) * 10.0 ** rng.integers(-3, 12)
+        if rng.random() < 0.4:
+            points[rng.integers(len(points)), rng.integers(2)] = rng.choice(specials)
+        extent = drawable_extent(points)
+        assert (extent is not None) == bool(drawable(points).all())
+        if extent is not None:
+            assert np.array_equal(extent[0], points.min(axis=0))
+            assert np.array_equal(extent[1], points.max(axis=0))
+    assert drawable_extent(np.zeros((0, 2))) is None

@@ -42,6 +42,21 @@ def drawable(points: np.ndarray) -> np.ndarray:
         return np.all(np.isfinite(points) & (np.abs(points) < DRAW_LIMIT), axis=-1)
 
 
+def drawable_extent(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The corners ``(low, high)`` of ``points`` ``(K, 2)`` if every point can be drawn, else None.
+
+    One pass for both questions, as a probe move asks them of every figure: a NaN or inf
+    anywhere makes the minimum or maximum non-finite, and all coordinates lie within
+    :data:`DRAW_LIMIT` exactly when the extremes do.
+    """
+    if not len(points):
+        return None
+    low, high = points.min(axis=0), points.max(axis=0)
+    if np.all(low > -DRAW_LIMIT) and np.all(high < DRAW_LIMIT):  # False for NaN
+        return low, high
+    return None
+
+
 def polyline_data(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flatten ``(L, S, 2)`` curves into x, y and a connect array for one PlotCurveItem.
 
@@ -96,9 +111,9 @@ class Lines:
         One curve that can be drawn whole (the probe's square, circle, ellipse, on every
         probe move) takes a shortcut: its own coordinates, joined all along.
         """
-        if curves.shape[0] == 1 and drawable(curves).all():
-            points = curves[0]
-            low, high = points.min(axis=0), points.max(axis=0)
+        corners = drawable_extent(curves[0]) if curves.shape[0] == 1 else None
+        if corners is not None:
+            points, (low, high) = curves[0], corners
             extent = ((float(low[0]), float(high[0])), (float(low[1]), float(high[1])))
             return cls(points[:, 0], points[:, 1], "all", extent)
         x, y, connect = polyline_data(curves)

@@ -30,7 +30,7 @@ from PyQt6.QtWidgets import (
 )
 
 from jacviz.gui.common import style
-from jacviz.gui.common.plots import Curve, Marker, Plane, drawable
+from jacviz.gui.common.plots import Curve, Marker, Plane, drawable, drawable_extent
 
 SETTING_KEY = "view/magnifier"
 """Where the window settings keep whether the magnifier is on (it is by default)."""
@@ -181,11 +181,14 @@ class Magnifier:
     def focus(self, points: np.ndarray) -> None:
         """Frame the drawable ones of ``points`` ``(..., 2)``: the local picture at the probe."""
         flat = points.reshape(-1, 2)
-        flat = flat[drawable(flat)]
-        if not len(flat):
+        corners = drawable_extent(flat)
+        if corners is None:  # some points cannot be drawn: frame the others
+            flat = flat[drawable(flat)]
+            corners = (flat.min(axis=0), flat.max(axis=0)) if len(flat) else None
+        if corners is None:
             self._subject = None
         else:
-            low, high = flat.min(axis=0), flat.max(axis=0)
+            low, high = corners
             pad = PADDING * np.maximum(high - low, 1e-12 * np.maximum(1.0, np.abs(high)))
             self._subject = (low - pad, high + pad)
             size = self._subject[1] - self._subject[0]
