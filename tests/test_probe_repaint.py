@@ -10,8 +10,8 @@ import pytest
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtWidgets import QApplication
 
+from jacviz.gui.common.labels import text_size, write_value
 from jacviz.gui.common.plots import Curve
-from jacviz.gui.mapview.inspector import text_size, write_value
 from jacviz.math.probe import format_number
 
 pytestmark = pytest.mark.timeout(120)
@@ -212,3 +212,32 @@ def test_text_size_is_the_size_an_unfixed_label_asks_for(qtbot):
         label = QLabel(text)
         label.setTextFormat(Qt.TextFormat.PlainText)
         assert text_size(label, text) == label.sizeHint()
+
+
+def test_a_networks_layer_table_follows_the_probe_without_laying_the_panel_out(window, settle):
+    """The layer table changes at every move of a network's probe: like the inspector's values
+    it keeps its size while its text fits, so the side column is not laid out again (a layout
+    request per move before), and it shows the controller's factors. A message (a network
+    that cannot be walked) still wraps, and a table after it gets its full size back."""
+    from jacviz.gui.mapview.layers_panel import factor_rows
+    from jacviz.math.maps import TorchMap
+    from jacviz.nets.networks import make_mlp
+
+    window.controller.set_map(TorchMap(make_mlp([2, 16, 16, 2], seed=1), "mlp", 2, 2))
+    settle()
+    moves(window, 12)  # the table takes the size of these texts
+    requests = LayoutRequests()
+    try:
+        moves(window, 12)
+    finally:
+        requests.close()
+    assert requests.count == 0
+    table = window.layers.table
+    factors = window.controller._factors()
+    assert table.text() == "\n".join(factor_rows(factors))
+    assert table.width() >= text_size(table, table.text()).width()
+    window.layers.show_factors("Not available for this network:\n" + "word " * 60)
+    assert table.wordWrap() and table.minimumWidth() == 0
+    window.layers.show_factors(factors)
+    assert not table.wordWrap() and table.text() == "\n".join(factor_rows(factors))
+    assert table.size() == text_size(table, table.text())

@@ -11,10 +11,11 @@ import html
 import math
 
 import numpy as np
-from PyQt6.QtCore import QSize, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from jacviz.gui.common.labels import write_value
 from jacviz.math.linearize import Linearization
 from jacviz.math.probe import ClassifierReading, align_columns, format_number, orientation_word
 
@@ -49,42 +50,8 @@ CLASSIFIER_ONLY = ("margin",)
 """Rows shown only for classifiers."""
 
 
-SHRINK = 0.5
-"""A value's label narrows (and the panel is laid out again) only below this share of its width."""
 WRAPPED = ("symbolic", "margin")
 """Rows whose text wraps: their labels follow the layout as usual."""
-
-
-def write_value(label: QLabel, text: str) -> None:
-    """Show ``text`` in a one-line-per-row value ``label``, keeping the panel's layout if it fits.
-
-    A label's new text lays the side panel out again (and measures its minimum width), which
-    cost about as much as the rest of the inspector at every probe move. The label is held at
-    a fixed size, its text's, which grows with a wider text or more lines and shrinks only
-    when the text is much narrower (:data:`SHRINK`); a probe move then lays out nothing.
-    """
-    if label.text() == text:
-        return
-    label.setText(text)  # a fixed-size label asks for no new layout
-    need = text_size(label, text)
-    width, height = label.maximumWidth(), label.maximumHeight()
-    fixed = label.minimumSize() == label.maximumSize()
-    if not fixed or need.height() != height or not SHRINK * width <= need.width() <= width:
-        label.setFixedSize(need)
-
-
-def text_size(label: QLabel, text: str) -> QSize:
-    """The size a plain-text, unwrapped ``label`` asks for to show ``text`` (its sizeHint).
-
-    Worked out here: a label's own hint never falls below its minimum size, which is fixed.
-    """
-    size = label.fontMetrics().size(Qt.TextFlag.TextExpandTabs, text)
-    margins = label.contentsMargins()
-    extra = 2 * label.margin()
-    return QSize(
-        size.width() + margins.left() + margins.right() + extra,
-        size.height() + margins.top() + margins.bottom() + extra,
-    )
 
 
 def _vector(values: object) -> str:

@@ -11,8 +11,12 @@ from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QFont, QResizeEvent
 from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from jacviz.gui.common.labels import write_value
 from jacviz.math.probe import align_columns, format_number
 from jacviz.nets.layers import Factor
+
+QWIDGETSIZE_MAX = (1 << 24) - 1
+"""Qt's largest widget size: a maximum size of this is no maximum."""
 
 EXPLANATION = (
     "Each row is one factor of J = J_L ⋯ J_1 at p (chain rule): a Linear layer contributes its\n"
@@ -109,10 +113,18 @@ class LayersPanel(QWidget):
             return
         message = isinstance(factors, str)
         text = factors if message else "\n".join(factor_rows(factors))
-        if self.table.text() != text:
+        if message != self.table.wordWrap():
             # A message reads as prose and wraps; a table keeps its columns and scrolls.
             self.table.setWordWrap(message)
             self.table.setFont(self.font() if message else self._mono)
+            self.table.setMinimumSize(0, 0)  # a table's fixed size (below) is a message's no more
+            self.table.setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX)
+            self.table.setText("")
+        if message and self.table.text() != text:
             self.table.setText(text)
+            self.table_area.updateGeometry()
+        # The table changes at every probe move: held at its size while it fits, it lays the
+        # side column out only when it grows (or shrinks much).
+        elif not message and write_value(self.table, text):
             self.table_area.updateGeometry()
         self.setVisible(True)
