@@ -157,8 +157,8 @@ def loaded_network_ratios(
     return results
 
 
-SMALL_SIZES = (1, 256, 512)
-"""Batches of the probe (one point, its square and circle: 256) and the numpy route's limit."""
+SMALL_SIZES = (1, 16)
+"""Batches the numpy route takes for this MLP: the probe's point, and its limit (SMALL_WORK)."""
 
 
 def small_batch_routes(model: nn.Module, repeats: int) -> dict[str, dict[str, float]]:

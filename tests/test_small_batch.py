@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from jacviz.math.jacobian import sequential_jacobian, sequential_values
-from jacviz.math.jacobian.small import SMALL_BATCH, numpy_chain
+from jacviz.math.jacobian.small import SMALL_WORK, numpy_chain
 from jacviz.math.jacobian.walker import plan
 from jacviz.nets.networks import make_mlp
 
@@ -38,7 +38,7 @@ def models(dtype: torch.dtype) -> list[nn.Module]:
 
 def torch_walk(model: nn.Module, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The torch walk's values and Jacobians at ``points``: padded past the numpy route's size."""
-    padding = torch.zeros(SMALL_BATCH + 1 - len(points), points.shape[1], dtype=points.dtype)
+    padding = torch.zeros(SMALL_WORK + 1, points.shape[1], dtype=points.dtype)
     values, jacobian = sequential_jacobian(model, torch.cat([points, padding]))
     return values[: len(points)], jacobian[: len(points)]
 
@@ -48,10 +48,15 @@ def autograd(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
 
 
 def test_small_batches_take_the_numpy_route_and_large_ones_torch():
-    model = make_mlp([2, 8, 2], "tanh", seed=0)
+    """numpy takes batches whose largest product stays single-threaded in BLAS (SMALL_WORK)."""
+    model = make_mlp([2, 8, 2], "tanh", seed=0)  # largest product per point: 2 x 8 = 16
     steps = plan(model)
-    assert numpy_chain(steps, torch.zeros(SMALL_BATCH, 2)) is not None
-    assert numpy_chain(steps, torch.zeros(SMALL_BATCH + 1, 2)) is None
+    limit = SMALL_WORK // 16
+    assert numpy_chain(steps, torch.zeros(limit, 2)).largest == 16
+    assert numpy_chain(steps, torch.zeros(limit + 1, 2)) is None
+    wide = make_mlp([2, 256, 256, 2], "tanh", seed=0)
+    assert numpy_chain(plan(wide), torch.zeros(1, 2)) is not None  # one point: any layer ≤ 256²
+    assert numpy_chain(plan(wide), torch.zeros(2, 2)) is None
     assert numpy_chain(steps, torch.zeros(3, 2, dtype=torch.float64)) is None  # not the weights'
     gelu = make_mlp([2, 8, 2], "gelu", seed=0)
     assert numpy_chain(plan(gelu), torch.zeros(3, 2)) is None  # no numpy erf: torch's kernel
@@ -66,6 +71,7 @@ def test_values_and_jacobians_agree_with_the_torch_walk_and_autograd(dtype):
     # functions within ~2 ulp of torch's; float64: the same at 1e-16.
     rtol = 2e-5 if dtype == torch.float32 else 1e-13
     for model in models(dtype):
+        assert numpy_chain(plan(model), points) is not None  # the route under test
         values, jacobian = sequential_jacobian(model, points)
         assert values.dtype == jacobian.dtype == dtype
         assert values.shape == (40, 3) and jacobian.shape == (40, 3, 2)

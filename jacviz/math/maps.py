@@ -18,7 +18,7 @@ import numpy as np
 
 from jacviz.math.formula import FormulaError, count_outputs
 from jacviz.math.jacobian import CHUNK_SIZE, JacobianField
-from jacviz.math.jacobian.small import SMALL_BATCH
+from jacviz.math.jacobian.small import model_chain
 from jacviz.support.isolation import (
     Cancelled,
     IsolationError,
@@ -321,11 +321,10 @@ class TorchMap:
         A probe move's points go through it without torch tensors in between
         (:mod:`jacviz.math.jacobian.small`).
         """
-        if len(points) > SMALL_BATCH or self.jacobian_method != "forward tangents":
+        if self.jacobian_method != "forward tangents":
             return None
-        from jacviz.math.jacobian.small import model_chain
-
-        return model_chain(self._module)
+        chain = model_chain(self._module)
+        return chain if chain is not None and chain.fits(len(points)) else None
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""

@@ -1,24 +1,25 @@
 """A few points through a walkable chain in numpy: the probe's work, without torch's overheads.
 
-A probe move asks a network for its value and Jacobian at one point and for the images of the
-probe's square and circle (256 points); the layer table and the layer view ask for a few more.
-At these sizes torch spends most of its time launching ops (5-10 us each), and numpy's matrix
-products and ufuncs cost about 1 us: for a 2-64-64-64-2 tanh MLP the arithmetic of a value and
-Jacobian at one point takes 20-40 us in numpy against 200 us in torch. Planning the walk costs
-~60 us more, so :func:`~jacviz.math.jacobian.sequential_jacobian` gains 1.5x for one point and
-1.1x for 256-512 (``benchmarks/bench_jacobian.py`` prints both routes), and a
+A probe move asks a network for its value and Jacobian at one point, and the layer table for
+its factors there. At this size torch spends most of its time launching ops (5-10 us each),
+and numpy's matrix products and ufuncs cost about 1 us: for a 2-64-64-64-2 tanh MLP the
+arithmetic of a value and Jacobian at one point takes 20-40 us in numpy against 200 us in
+torch. Planning the walk costs ~60 us more, so
+:func:`~jacviz.math.jacobian.sequential_jacobian` gains 1.5x for one point
+(``benchmarks/bench_jacobian.py`` prints both routes), and a
 :class:`~jacviz.math.maps.TorchMap` keeps its module's chain (:func:`model_chain`): its value
 and Jacobian at one point went from 225 us to 88 us. In the app, a probe move of that MLP
-measured 6-7 % faster (interleaved with the torch route), the layer table's factors included
-(:func:`~jacviz.nets.layers.factorize`).
+measured 1-6 % faster (interleaved with the torch route), the layer table's factors included
+(:func:`~jacviz.nets.layers.factorize`). Bigger batches (the probe's square and circle, 256
+points) stay on torch: see :data:`SMALL_WORK`.
 
 The chain is the MLP walker's (:func:`~jacviz.math.jacobian.walker.plan`): the weights are
 numpy views of the layers' own tensors (so they follow in-place training), the activations
 are their :class:`~jacviz.math.jacobian.walker.NumpyKernels`, torch's formulas in the
 parameters' dtype. Values and Jacobians therefore agree with the torch walk to rounding.
-:func:`~jacviz.math.jacobian.sequential` takes this route by itself for batches of at most
-:data:`SMALL_BATCH` points when every step has numpy kernels and the parameters are CPU float32
-or float64; everything else stays on torch.
+:func:`~jacviz.math.jacobian.sequential` takes this route by itself for batches small enough
+that no matrix product exceeds :data:`SMALL_WORK` when every step has numpy kernels and the
+parameters are CPU float32 or float64; everything else stays on torch.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["SMALL_BATCH", "NumpyChain", "model_chain", "numpy_chain"]
+__all__ = ["SMALL_WORK", "NumpyChain", "model_chain", "numpy_chain"]
 
-SMALL_BATCH = 512
-"""Batches up to this many points go through numpy. At 512 points numpy and torch (one
-thread) measured within 10 % of each other for the 2-64-64-64-2 MLP; above, torch's blocked
-kernels win."""
+SMALL_WORK = 65_536
+"""The largest matrix product, in multiply-adds (points × a Linear's inputs × its outputs), a
+batch may need to go through numpy: one point of any layer up to 256 × 256, 16 points of the
+2-64-64-64-2 MLP. numpy's BLAS (OpenBLAS) runs bigger products on a thread per core, and while
+a heatmap was computed on the other core those products waited for it: a 256-point batch took
+0.9 ms a layer instead of 20 us, and MLP map changes 87-92 ms -> 101-125 ms. Below this size
+BLAS stays on the calling thread (OpenBLAS's threshold is 4x higher), as jacviz's thread
+policy wants (:mod:`jacviz.support.threads`); larger batches, where numpy gained only 10 %,
+go through torch on its one thread."""
 
 _Layer = tuple[np.ndarray, np.ndarray | None] | NumpyKernels
 """A step in numpy: ``(weight_t, bias)`` of a Linear, or an activation's kernels."""
@@ -78,6 +84,13 @@ class NumpyChain:
     def __init__(self, layers: list[_Layer], dtype: np.dtype) -> None:
         self._layers = layers
         self.dtype = dtype
+        sizes = [layer[0].size for layer in layers if not isinstance(layer, NumpyKernels)]
+        self.largest = max(sizes, default=1)
+        """The largest Linear's inputs × outputs: a point's work in its product."""
+
+    def fits(self, count: int) -> bool:
+        """Whether ``count`` points stay within :data:`SMALL_WORK` in every product."""
+        return count * self.largest <= SMALL_WORK
 
     @_as_torch_does
     def values(self, points: np.ndarray) -> np.ndarray:
@@ -148,12 +161,12 @@ def _affine(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None) -> np.
 def numpy_chain(steps: list[Step], points: torch.Tensor) -> NumpyChain | None:
     """The numpy form of ``steps`` for ``points`` (in the parameters' dtype), else None.
 
-    None when the batch is larger than :data:`SMALL_BATCH`, the points are not on the CPU in
+    None when a product would exceed :data:`SMALL_WORK`, the points are not on the CPU in
     float32 or float64, or a step has no numpy kernels: the caller then walks in torch.
     """
     import torch
 
-    if points.shape[0] > SMALL_BATCH or points.device.type != "cpu":
+    if points.device.type != "cpu":
         return None
     if points.dtype not in (torch.float32, torch.float64):
         return None
@@ -172,7 +185,8 @@ def numpy_chain(steps: list[Step], points: torch.Tensor) -> NumpyChain | None:
             layers.append(step.numpy)
         else:
             return None
-    return NumpyChain(layers, np.dtype(str(points.dtype).removeprefix("torch.")))
+    chain = NumpyChain(layers, np.dtype(str(points.dtype).removeprefix("torch.")))
+    return chain if chain.fits(points.shape[0]) else None
 
 
 _CHAINS: weakref.WeakKeyDictionary[nn.Module, tuple[Hashable, NumpyChain | None]] = (
