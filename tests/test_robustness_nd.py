@@ -275,9 +275,11 @@ BEFORE = {  # what the code gave on PLANE before it took points of d coordinates
 
 
 def test_the_planes_attacks_and_distances_are_unchanged():
-    # The same code path as before in the plane: equal to the last bits today; 1e-13 only
-    # absorbs a change of summation order in BLAS, while a changed attack step moves points by
-    # a step (ε/8 here) and a changed search moves distances by far more than 1e-13.
+    # The same code path as before in the plane. The tolerance absorbs a change of summation
+    # order only: 1e-13 for the float64 tanh MLP; 1e-6 for mlp32, a float32 model, whose few
+    # points the layer walk sums in numpy (jacviz.math.jacobian.small) and larger batches in
+    # torch, rounding differently by ~1e-7. A changed attack step moves points by a step
+    # (ε/8 here) and a changed search moves distances by far more than either.
     tanh, net = tanh_mlp(), mlp32()
     two, three = np.arange(8) % 2, np.arange(8) % 3
     got = {
@@ -289,7 +291,8 @@ def test_the_planes_attacks_and_distances_are_unchanged():
         "mlp32 bd": boundary_distance(net, PLANE, 2.0),
     }
     for key, value in got.items():
-        np.testing.assert_allclose(value, BEFORE[key], rtol=1e-13, atol=1e-13, err_msg=key)
+        tolerance = 1e-6 if key.startswith("mlp32") else 1e-13
+        np.testing.assert_allclose(value, BEFORE[key], rtol=tolerance, atol=tolerance, err_msg=key)
     points = np.random.default_rng(0).uniform(-2.0, 2.0, (300, 2))
     labels = predict(net, points)
     labels[::7] = (labels[::7] + 1) % 3
