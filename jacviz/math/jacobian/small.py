@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -96,8 +96,8 @@ class NumpyChain:
     def values(self, points: np.ndarray) -> np.ndarray:
         """The chain's values ``(N, m)`` at ``points`` ``(N, n)``, in the chain's dtype."""
         x = self._input(points)
-        for layer in self._layers:
-            x = layer.forward(x) if isinstance(layer, NumpyKernels) else _affine(x, *layer)
+        for _layer, _pre, post in self._walk(x):
+            x = post
         return np.array(x, order="C")  # a copy even with no layers: never the caller's points
 
     @_as_torch_does
@@ -110,15 +110,12 @@ class NumpyChain:
         x = self._input(points)
         count, n = x.shape
         tangents = np.broadcast_to(np.eye(n, dtype=self.dtype)[:, None, :], (n, count, n))
-        for layer in self._layers:
+        for layer, pre, post in self._walk(x):
             if isinstance(layer, NumpyKernels):
-                y = layer.forward(x)
-                tangents = tangents * layer.derivative(x, y)
-                x = y
+                tangents = tangents * layer.derivative(pre, post)
             else:
-                weight_t, _ = layer
-                x = _affine(x, *layer)
-                tangents = tangents @ weight_t
+                tangents = tangents @ layer[0]
+            x = post
         return np.ascontiguousarray(x), np.ascontiguousarray(tangents.transpose(1, 2, 0))
 
     @_as_torch_does
@@ -128,17 +125,17 @@ class NumpyChain:
         None for a Linear. These are the diagonal chain-rule factors of
         :func:`~jacviz.nets.layers.factorize`.
         """
-        x = self._input(points)
-        derivatives: list[np.ndarray | None] = []
+        return [
+            layer.derivative(pre, post) if isinstance(layer, NumpyKernels) else None
+            for layer, pre, post in self._walk(self._input(points))
+        ]
+
+    def _walk(self, x: np.ndarray) -> Iterator[tuple[_Layer, np.ndarray, np.ndarray]]:
+        """Each layer with its input and output, from ``x`` on: the forward pass all three share."""
         for layer in self._layers:
-            if isinstance(layer, NumpyKernels):
-                y = layer.forward(x)
-                derivatives.append(layer.derivative(x, y))
-                x = y
-            else:
-                x = _affine(x, *layer)
-                derivatives.append(None)
-        return derivatives
+            y = layer.forward(x) if isinstance(layer, NumpyKernels) else _affine(x, *layer)
+            yield layer, x, y
+            x = y
 
     def _input(self, points: np.ndarray) -> np.ndarray:
         x = np.asarray(points, dtype=self.dtype)
