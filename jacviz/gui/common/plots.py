@@ -23,7 +23,12 @@ from PyQt6.QtGui import (
     QPen,
     QPolygonF,
 )
-from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem
+from PyQt6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPolygonItem,
+    QGraphicsView,
+)
 
 from jacviz.gui.common import style
 from jacviz.math.grid import Domain
@@ -546,6 +551,11 @@ class Plane(pg.PlotWidget):
             axis.enableAutoSIPrefix(False)
             axis.setStyle(autoReduceTextSpace=False)
         self.setMinimumSize(320, 320)
+        # A probe move dirties a few rectangles (the figures, the magnifier's inset).
+        # Repainting the one rectangle around them clips every stroke to a rectangle; the
+        # exact region would clip to a union of rectangles, whose antialiased strokes and
+        # cached-picture blits are slower than painting the pixels between them.
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
 
     def add_curve(self, pen: pg.QtGui.QPen, z: float, static: bool = False) -> Curve:
         """A new empty curve drawn with ``pen``, at depth ``z`` (higher is drawn on top).
