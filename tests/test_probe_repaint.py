@@ -67,6 +67,24 @@ def test_a_probe_move_paints_each_plane_once_and_no_grid(window, settle, monkeyp
     assert [e.count for e in events] == [12, 12]  # each plane once per move, inset and all
 
 
+def test_a_probe_move_repaints_no_axis(window, settle, monkeypatch):
+    """The insets keep clear of the axes: a move does not redraw tick labels."""
+    import pyqtgraph as pg
+
+    settle()
+    moves(window, 3)
+    painted = []
+    paint = pg.AxisItem.paint
+
+    def counting(self, painter, option, widget=None):
+        painted.append(self.orientation)
+        paint(self, painter, option, widget)
+
+    monkeypatch.setattr(pg.AxisItem, "paint", counting)
+    moves(window, 12)
+    assert painted == []
+
+
 def test_the_grid_is_painted_again_when_it_changes(window, settle, monkeypatch):
     settle()
     painted = []

@@ -37,8 +37,10 @@ SETTING_KEY = "view/magnifier"
 SIZE_FRACTION = 0.42
 """The inset's side, as a fraction of the plane's shorter side (clamped to the sizes below)."""
 MIN_SIZE, MAX_SIZE = 110.0, 320.0
-MARGIN = 8.0
-"""Pixels between the inset and the plane's edges."""
+MARGIN = 10.0
+"""Pixels between the inset and the plane's edges: repainting the inset (and the 2 pixels of
+antialiasing around it) then stays clear of the axes, whose boxes reach 5 pixels into the
+plane, so a probe move does not redraw an axis and its tick labels."""
 PADDING = 0.06
 """Room around the framed picture, as a fraction of its size."""
 MIN_ZOOM = 1.5
