@@ -196,3 +196,30 @@ def test_a_torch_maps_chain_is_rebuilt_whenever_the_model_changes():
     handle.remove()
     assert model_chain(model) is not None
     check()
+
+
+def test_a_batch_too_large_for_the_kept_chain_skips_the_fingerprint(monkeypatch):
+    """A probe's outline (hundreds of points) runs on torch: asking whether it fits the kept
+    chain must not cost the fingerprint, and the answer is torch's own values."""
+    from jacviz.math.jacobian import small
+    from jacviz.math.maps import TorchMap
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 2))
+    torch_map = TorchMap(model, "net", 2, 2)
+    chain = small.model_chain(model)
+    assert chain is not None
+    count = small.SMALL_WORK // chain.largest + 1
+    assert not chain.fits(count) and chain.fits(1)
+    points = np.random.default_rng(0).normal(size=(count, 2))
+
+    def refuse(_model):
+        raise AssertionError("fingerprinted a batch the kept chain cannot take")
+
+    monkeypatch.setattr(small, "_fingerprint", refuse)
+    assert small.model_chain(model, count) is None
+    expected = model(torch.from_numpy(points).float()).detach().double().numpy()
+    # float32: torch's layer walk may sum its products in another order than nn.Linear
+    np.testing.assert_allclose(torch_map.evaluate(points), expected, rtol=1e-6, atol=1e-7)
+    monkeypatch.undo()
+    assert small.model_chain(model, 1) is chain  # a small batch still checks and gets it

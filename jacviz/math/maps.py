@@ -323,7 +323,7 @@ class TorchMap:
         """
         if self.jacobian_method != "forward tangents":
             return None
-        chain = model_chain(self._module)
+        chain = model_chain(self._module, len(points))
         return chain if chain is not None and chain.fits(len(points)) else None
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:

@@ -192,19 +192,26 @@ _CHAINS: weakref.WeakKeyDictionary[nn.Module, tuple[Hashable, NumpyChain | None]
 _CHAINS_LOCK = threading.Lock()
 
 
-def model_chain(model: nn.Module) -> NumpyChain | None:
+def model_chain(model: nn.Module, count: int | None = None) -> NumpyChain | None:
     """``model``'s numpy chain (None: it has none), built once per state of the model.
 
     Planning the walk and building the chain cost ~60 us, three times the arithmetic of a
     one-point Jacobian; a probe move asks twice. The chain is kept with a fingerprint of
     everything the walk reads (:func:`_fingerprint`) and built again when that changes. Its
     weights are views of the parameters' memory, so training in place is always seen.
+
+    With ``count``, None also when the chain kept for ``model`` does not fit ``count`` points
+    (:meth:`NumpyChain.fits`), decided before the fingerprint (~100 us of the probe outline's
+    move): whether a batch is small decides only where it runs, never what it gets.
     """
     import torch
 
-    fingerprint = _fingerprint(model)
     with _CHAINS_LOCK:
         kept = _CHAINS.get(model)
+    if count is not None and kept is not None and kept[1] is not None:
+        if not kept[1].fits(count):
+            return None
+    fingerprint = _fingerprint(model)
     if kept is not None and kept[0] == fingerprint:
         return kept[1]
     steps = plan(model)
