@@ -213,3 +213,31 @@ def test_the_inset_stays_in_its_corner_while_the_morph_slider_moves(window):
     for step in range(100, -1, -10):
         window.morph.setValue(step)
         assert magnifier.view.pos() == corner
+
+
+@pytest.mark.parametrize("empty", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_the_inset_takes_the_corner_that_hides_fewest_grid_points(qtbot, empty):
+    """Grid points everywhere but near one corner: the inset goes there (and never over the
+    picture it magnifies, which sits in the middle)."""
+    from jacviz.gui.common.plots import Plane
+    from jacviz.gui.mapview.magnifier import Magnifier
+
+    plane = Plane("t", "x", "y")
+    qtbot.addWidget(plane)
+    plane.resize(600, 600)
+    plane.show()
+    qtbot.waitExposed(plane)
+    plane.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    QApplication.instance().processEvents()
+    magnifier = Magnifier(plane, "p")
+    magnifier.focus(np.array([[0.49, 0.49], [0.51, 0.51]]))
+    axis = np.linspace(0.0, 1.0, 61)
+    points = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    left, bottom = empty.endswith("left"), empty.startswith("bottom")
+    away = (points[:, 0] > 0.45) if left else (points[:, 0] < 0.55)
+    away |= (points[:, 1] > 0.45) if bottom else (points[:, 1] < 0.55)
+    magnifier.set_clutter(points[away][np.newaxis])
+    assert magnifier.view.isVisible()
+    where, host = magnifier.view.pos(), plane.getViewBox()
+    assert (where.x() < host.width() / 2) == left
+    assert (where.y() > host.height() / 2) == bottom  # a view box's y grows downwards

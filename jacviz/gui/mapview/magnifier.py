@@ -114,7 +114,7 @@ class Magnifier:
         self._twins: dict[QGraphicsItem, QGraphicsItem] = {}
         self._enabled = True
         self._subject: tuple[np.ndarray, np.ndarray] | None = None
-        self._clutter = np.zeros((0, 2))
+        self._clutter = (np.zeros(0), np.zeros(0))  # x and y of the grid points counted
         self._corner = CORNERS[0]
         self._scale_key: tuple[float, ...] | None = None  # what the scale was written for
         self.view.setVisible(False)
@@ -210,7 +210,8 @@ class Magnifier:
         """The plane's grid curves ``(..., 2)``: the inset goes where it hides fewest of them."""
         flat = curves.reshape(-1, 2)
         sample = flat[:: max(1, len(flat) // CLUTTER_SAMPLES)]  # sampled first: a grid has ~25k
-        self._clutter = sample[drawable(sample)]
+        points = sample[drawable(sample)]
+        self._clutter = (np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]))
         self._place(choose=True)
 
     # ---- the switch ----------------------------------------------------------------------------
@@ -279,9 +280,11 @@ class Magnifier:
         return bool(np.all(low <= s_high) and np.all(s_low <= high))
 
     def _clutter_in(self, rect: QRectF) -> int:
-        low, high = self._to_data(rect)
-        inside = np.all((self._clutter >= low) & (self._clutter <= high), axis=1)
-        return int(inside.sum())
+        # Four comparisons of plain columns: ~10 us, against ~120 us for the same test on
+        # (N, 2) rows, eight times per map change.
+        (x0, y0), (x1, y1) = self._to_data(rect)
+        x, y = self._clutter
+        return int(np.count_nonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
 
     def _update_scale(self) -> None:
         """Write the magnification and the scale bar, unless they are as written last.
