@@ -268,3 +268,33 @@ def test_a_networks_field_runs_on_one_torch_thread():
         assert torch.get_num_threads() == 2  # the caller's count is put back
     finally:
         torch.set_num_threads(previous)
+
+
+def test_a_coarse_field_finished_meanwhile_is_handed_on_at_once_and_once(qtbot):
+    """A network's coarse field comes from the worker. While the GUI thread is busy (with the
+    grid), Qt would deliver it only after painting: take_coarse hands it on at once, and the
+    signal arriving later does not hand it on again."""
+    import time
+
+    from jacviz.gui.mapview.heatmaps import INLINE_WORK
+    from jacviz.math.budget import work_per_point
+
+    net = TorchMap(make_mlp([2, 64, 64, 2], seed=0), "net", 2, 2)
+    assert COARSE_RESOLUTION**2 * work_per_point(net, jacobian=True) > INLINE_WORK  # worker's
+    domain = Domain(-2.0, 2.0, -2.0, 2.0)
+    jobs = HeatmapJobs(lambda: (net, domain))
+    fields = []
+    jobs.sigComputed.connect(fields.append)
+    jobs.request(net, net, domain, classifier=False)
+    assert not fields
+    while not jobs.take_coarse():  # no event processed here: the worker's signal waits
+        time.sleep(0.001)
+    assert [field.rows for field in fields] == [COARSE_RESOLUTION]
+    assert not jobs.take_coarse()
+    qtbot.waitUntil(lambda: not jobs.runner.busy, timeout=60000)
+    qtbot.waitUntil(lambda: len(fields) == 2, timeout=10000)
+    qtbot.wait(50)  # the queued coarse signal has been delivered by now too
+    assert [field.rows for field in fields] == [COARSE_RESOLUTION, HEATMAP_RESOLUTION]
+    assert not jobs.take_coarse()  # the fine field stays
+    jobs.cancel()
+    jobs.wait()

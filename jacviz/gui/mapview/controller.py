@@ -625,6 +625,7 @@ class Controller(QObject):
         self._request_field()  # first, so the worker runs while the grid is computed here
         self._update_grid()
         self._update_probe()
+        self._heatmaps.take_coarse()  # done meanwhile? Then it is in the first picture too
 
     def _output_view_problem(self) -> bool:
         """True when the current map cannot be drawn through the chosen output view."""

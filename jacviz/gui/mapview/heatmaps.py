@@ -16,6 +16,7 @@ view on screen, and hands them on; :func:`heatmap_image` turns a field into the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -251,6 +252,11 @@ class HeatmapJobs(QObject):
         self._running: FieldStep | None = None
         self._number = 0
         """The number of the newest job started: a coarse field of any other is stale."""
+        self._finished_coarse: tuple[FieldResult, int] | None = None
+        """The newest coarse field the worker finished, with its job's number (under a lock)."""
+        self._taken_coarse = 0
+        """The number of the job whose coarse field was last handed on."""
+        self._coarse_lock = threading.Lock()
         self._sigCoarse.connect(self._on_coarse)
         self.runner = LatestOnlyRunner(self)
         """The background runner of the jobs (tests and renders wait on it)."""
@@ -406,7 +412,7 @@ class HeatmapJobs(QObject):
         map_, source, classifier = self._job
         self._running = step
         self._number += 1
-        number, report = self._number, self._sigCoarse.emit
+        number = self._number
         fine = field_job(map_, source, step.domain, classifier, step.rows, step.cols, step.detail)
         if not step.coarse:
             self.runner.submit_checked(fine)
@@ -418,13 +424,39 @@ class HeatmapJobs(QObject):
             first = coarse(superseded)
             if not isinstance(first, FieldResult) or superseded():
                 return first  # the map failed, or a newer request came
-            report(first, number)  # queued to the GUI thread, ahead of the fine field
+            self._report_coarse(first, number)
             return fine(superseded)
 
         self.runner.submit_checked(both)
 
+    def _report_coarse(self, result: FieldResult, number: int) -> None:
+        """Keep a coarse field for :meth:`take_coarse` and queue it to the GUI thread (worker)."""
+        with self._coarse_lock:
+            self._finished_coarse = (result, number)
+        self._sigCoarse.emit(result, number)  # queued, ahead of the fine field
+
+    def take_coarse(self) -> bool:
+        """Hand on the newest job's coarse field now, if the worker has finished it.
+
+        A new network's coarse field is computed by the worker while the GUI thread works out
+        the grid; Qt delivers the worker's signal only after painting that grid. Called at
+        the end of that work, this puts the coarse field in the same first picture. Returns
+        True when it did (the signal, arriving later, then finds it taken).
+        """
+        with self._coarse_lock:
+            finished = self._finished_coarse
+        if finished is None:
+            return False
+        result, number = finished
+        if number == self._number and number != self._taken_coarse and self._is_current(result):
+            self._taken_coarse = number
+            self._accept(result)
+            return True
+        return False
+
     def _on_coarse(self, result: FieldResult, number: int) -> None:
-        if number == self._number and self._is_current(result):
+        if number == self._number and number != self._taken_coarse and self._is_current(result):
+            self._taken_coarse = number
             self._accept(result)
 
     def _accept(self, result: FieldResult | FieldFailure) -> None:
