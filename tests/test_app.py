@@ -417,7 +417,7 @@ def test_dropping_a_network_file_opens_it(qtbot, window, settle, tmp_path):
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(event)
-    assert "Opening net.safetensors" in window.statusBar().currentMessage()
+    assert window.controller.loading == "Opening net.safetensors…"
     settle()  # opened in the background
     assert window.controller.state.network == str(path)
 

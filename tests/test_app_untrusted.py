@@ -58,7 +58,8 @@ def test_opening_a_looping_network_keeps_the_window_answering_and_can_be_cancell
     before = controller.map.name
     controller.request_network(str(scripted(Loops(), tmp_path)))
     assert controller.loading == "Opening net.pt…"
-    assert window.cancel_button.isVisibleTo(window)
+    qtbot.waitUntil(lambda: window.cancel_button.isVisibleTo(window), timeout=5000)
+    assert "Opening net.pt… (Esc cancels)" == window.statusBar().currentMessage()
     # Meanwhile the window works on the map it shows.
     controller.set_probe(0.5, -0.25)
     assert tuple(controller.linearization.point) == (0.5, -0.25)

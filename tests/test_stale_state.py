@@ -311,3 +311,30 @@ def test_a_plane_typo_leaves_the_status_bar_once_the_fields_show_a_plane(qtbot, 
     settle()
     assert base.text() == "0, 0, 0"
     assert "comma-separated numbers" not in window.statusBar().currentMessage()
+
+
+def test_a_quick_formula_check_flashes_no_loading_message(qtbot, window, settle):
+    """A formula checked before is checked again in a few milliseconds: its "Checking…"
+    message and Cancel button would only flash (and showing the button lays the whole window
+    out again). A new formula's first check (in a child process) may show them."""
+    from jacviz.gui.shell.status import LOADING_DELAY_MS
+
+    settle()
+    first = window.controller.map.name
+    type_formula(qtbot, window, settle, "x*y, x - y")
+    type_formula(qtbot, window, settle, first)
+    said = []
+    window.statusBar().messageChanged.connect(said.append)
+    shown = []
+    original = window.cancel_button.setVisible
+
+    def watch(visible):
+        shown.append(visible)
+        original(visible)
+
+    window.cancel_button.setVisible = watch
+    type_formula(qtbot, window, settle, "x*y, x - y")
+    qtbot.wait(LOADING_DELAY_MS + 100)
+    assert window.controller.map.name == "x*y, x - y"
+    assert not any("Checking" in text for text in said), said
+    assert True not in shown and not window.cancel_button.isVisible()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt6.QtGui import QKeySequence, QShortcut, QStatusTipEvent
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
@@ -24,6 +24,10 @@ HINT = (
     "wheel zooms); hover to see where a point goes."
 )
 """What the status bar says when there is nothing else to say."""
+LOADING_DELAY_MS = 300
+"""What is being opened is shown once it has taken this long. A formula is checked in a few
+milliseconds: its message and Cancel button would only flash, and showing and hiding the
+button lays out and repaints the whole window, a third of a map change's time."""
 
 
 class _StatusTips(QObject):
@@ -54,7 +58,8 @@ class WindowStatus:
     Attributes
     ----------
     cancel_button : QPushButton
-        Shown while a network, formula or session's map is prepared in the background.
+        Shown while a network, formula or session's map is prepared in the background, once
+        that has taken :data:`LOADING_DELAY_MS`.
     problem : QMessageBox or None
         The last problem dialog shown, if any.
 
@@ -63,7 +68,12 @@ class WindowStatus:
     def __init__(self, window: QMainWindow, cancel: Callable[[], None]):
         self._window = window
         self._errors: dict[str, str] = {}  # the errors standing, by source, oldest first
-        self._loading = ""  # the message saying what is being opened, while it is
+        self._loading = ""  # the message saying what is being opened, while it is shown
+        self._pending = ""  # the same message, until it has taken LOADING_DELAY_MS
+        self._loading_timer = QTimer(window)
+        self._loading_timer.setSingleShot(True)
+        self._loading_timer.setInterval(LOADING_DELAY_MS)
+        self._loading_timer.timeout.connect(self._show_pending)
         self.message = ""
         """The message shown (a menu item's tip may cover it for a moment)."""
         self.problem: QMessageBox | None = None
@@ -111,15 +121,30 @@ class WindowStatus:
     def show_loading(self, description: str) -> None:
         """Show what is being opened, with a way to cancel it, or hide that when done ('').
 
-        When done, the message goes too, unless the outcome said something meanwhile.
+        Shown after :data:`LOADING_DELAY_MS` (at once if something is shown already: a newer
+        request replaced it); Esc cancels from the start. When done, the message goes too,
+        unless the outcome said something meanwhile.
         """
-        self.cancel_button.setVisible(bool(description))
         if description:
-            self._loading = f"{description} (Esc cancels)"
-            self.show_message(self._loading)
-        elif self._loading:
+            self._pending = f"{description} (Esc cancels)"
+            if self._loading:
+                self._show_pending()
+            else:
+                self._loading_timer.start()
+            return
+        self._loading_timer.stop()
+        self._pending = ""
+        self.cancel_button.setVisible(False)
+        if self._loading:
             self._replace(self._loading)  # unless the outcome said something meanwhile
             self._loading = ""
+
+    def _show_pending(self) -> None:
+        """Show the message of what is still being opened, and the Cancel button."""
+        if self._pending:
+            self._loading = self._pending
+            self.show_message(self._loading)
+            self.cancel_button.setVisible(True)
 
     def show_problem(self, title: str, message: str) -> None:
         """Say what went wrong in a window-modal dialog that does not block the app."""
