@@ -116,3 +116,26 @@ def test_the_side_panel_never_clips_sideways_for_a_torchscript_network(qtbot, wi
         if label.isVisible():
             right = label.mapTo(column, label.rect().topRight()).x()
             assert right <= scroll.viewport().width(), label.text()[:60]
+
+
+def test_the_side_panel_keeps_its_column_width_when_the_content_outgrows_it(qtbot):
+    """A longer text (a symbolic Jacobian) makes the column taller than the panel: the column
+    must not narrow by a scroll bar's width, which shifted and repainted all of it."""
+    from PyQt6.QtWidgets import QApplication, QLabel
+
+    from jacviz.gui.common.panels import side_panel
+
+    text = QLabel("short")
+    text.setWordWrap(True)
+    panel = side_panel([text], 300)
+    qtbot.addWidget(panel)
+    panel.resize(320, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    column = panel.widget()
+    width = column.width()
+    text.setText("\n".join(["a long line of the inspector"] * 40))
+    QApplication.instance().processEvents()
+    QApplication.instance().processEvents()
+    assert column.height() > panel.viewport().height()  # it scrolls now
+    assert column.width() == width

@@ -34,6 +34,10 @@ class SidePanel(QScrollArea):
         self.setWidget(column)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Always there, so the column keeps its width: a scroll bar that came and went with
+        # the content's height (a longer symbolic Jacobian) shifted the whole column sideways
+        # and laid it out and repainted it again at such map changes.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         column.installEventFilter(self)
         self.fit_content()
 
