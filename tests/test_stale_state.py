@@ -338,3 +338,25 @@ def test_a_quick_formula_check_flashes_no_loading_message(qtbot, window, settle)
     assert window.controller.map.name == "x*y, x - y"
     assert not any("Checking" in text for text in said), said
     assert True not in shown and not window.cancel_button.isVisible()
+
+
+def test_a_long_symbolic_jacobian_is_shown_whole_after_any_map(qtbot, window, settle):
+    """The wrapped rows take the height their text needs at their width, whatever came
+    before: a form layout once gave J(x, y) of a long formula half its lines, cut off."""
+    from jacviz.math.presets import preset
+
+    long = preset("Swirl").formula
+    for text in (long, "x**2 + y, x*y", long, preset("Complex exp").formula, long):
+        assert window.controller.set_formula(text)
+        settle()
+        wrapped = [
+            label
+            for label in window.inspector.values.values()
+            if label.isVisibleTo(window) and label.wordWrap()
+        ]
+        assert window.inspector.values["symbolic"] in wrapped
+
+        def whole(labels=wrapped) -> bool:  # once the layout has run (it is posted)
+            return all(label.height() >= label.heightForWidth(label.width()) for label in labels)
+
+        qtbot.waitUntil(whole, timeout=3000)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
-from PyQt6.QtWidgets import QFormLayout, QLabel, QWidget
+from PyQt6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from jacviz.gui.common.labels import write_value
 from jacviz.math.linearize import Linearization
@@ -75,12 +75,16 @@ class Inspector(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        layout = QFormLayout(self)
+        # A grid, not a QFormLayout: a form gives a wrapped value (J(x, y) of a long formula)
+        # the height it needs at some other width, and cuts its first and last lines off.
+        layout = QGridLayout(self)
+        layout.setColumnStretch(1, 1)
+        top_left = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.values: dict[str, QLabel] = {}
         self.names: dict[str, QLabel] = {}
-        for key, (label, meaning) in ROWS.items():
+        for row, (key, (label, meaning)) in enumerate(ROWS.items()):
             name = QLabel(f"<b>{html.escape(label)}</b>")
             value = QLabel("–")
             value.setTextFormat(Qt.TextFormat.PlainText)
@@ -88,7 +92,11 @@ class Inspector(QWidget):
             value.setWordWrap(key in WRAPPED)
             for widget in (name, value):
                 widget.setToolTip(meaning)
-            layout.addRow(name, value)
+            layout.addWidget(name, row, 0, top_left)
+            # A wrapped value takes the column's width (and its height for that width).
+            layout.addWidget(
+                value, row, 1, Qt.AlignmentFlag.AlignTop if key in WRAPPED else top_left
+            )
             if key in CLASSIFIER_ONLY:
                 name.setVisible(False)
                 value.setVisible(False)
@@ -99,11 +107,11 @@ class Inspector(QWidget):
         self.hidden_note.setWordWrap(True)
         self.hidden_note.setStyleSheet("color: #555555;")
         self.hidden_note.setVisible(False)
-        layout.addRow(self.hidden_note)
+        layout.addWidget(self.hidden_note, len(ROWS), 0, 1, 2)
         self.warnings = QLabel()
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #B00020;")
-        layout.addRow(self.warnings)
+        layout.addWidget(self.warnings, len(ROWS) + 1, 0, 1, 2)
 
     def show_linearization(self, lin: Linearization) -> None:
         """Fill every row from the linearization at the probe."""
