@@ -139,3 +139,28 @@ def test_the_side_panel_keeps_its_column_width_when_the_content_outgrows_it(qtbo
     QApplication.instance().processEvents()
     assert column.height() > panel.viewport().height()  # it scrolls now
     assert column.width() == width
+
+
+def test_a_long_message_in_a_form_is_shown_whole(qtbot):
+    """A wrapped message under a field (nested in the side panel, as the lab's forms are)
+    gets the height its text needs at its width, when it grows and when it shrinks."""
+    from PyQt6.QtWidgets import QApplication, QLabel, QSpinBox, QWidget
+
+    from jacviz.gui.common.panels import form_grid, side_panel
+
+    box = QWidget()
+    message = QLabel("short")
+    message.setWordWrap(True)
+    form_grid(box, [("Steps", QSpinBox()), message, ("Seed", QSpinBox())])
+    panel = side_panel([box], 300)
+    qtbot.addWidget(panel)
+    panel.resize(340, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    long = "A long message about what is wrong with the settings, and what to do. " * 5
+    for text in (long, "short", 2 * long, "x"):
+        message.setText(text)
+        for _ in range(3):
+            QApplication.instance().processEvents()
+        assert message.height() >= message.heightForWidth(message.width()), text
+        assert message.width() > 250  # across the form, not squeezed into the field column

@@ -11,9 +11,9 @@ long text so that this minimum stays small; the splitter decides the width beyon
 from __future__ import annotations
 
 from PyQt6.QtCore import QEvent, QObject, Qt
-from PyQt6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QLabel, QLayout, QScrollArea, QVBoxLayout, QWidget
 
-__all__ = ["SidePanel", "side_panel"]
+__all__ = ["SidePanel", "form_grid", "side_panel"]
 
 
 class SidePanel(QScrollArea):
@@ -68,3 +68,30 @@ def side_panel(widgets: list[QWidget], minimum_width: int) -> SidePanel:
         layout.addWidget(widget)
     layout.addStretch(1)
     return SidePanel(column, minimum_width)
+
+
+FormRow = tuple[str, QWidget | QLayout] | QWidget | QLayout
+"""A row of :func:`form_grid`: a label and its field, or a widget or layout across the row."""
+
+
+def form_grid(parent: QWidget, rows: list[FormRow]) -> QGridLayout:
+    """Lay ``rows`` out on ``parent`` as a form: labels on the left, fields on the right.
+
+    A grid rather than a QFormLayout: a form nested in the panel's column gives a wrapped label
+    (a message under a field, a note) the height its text needs at some other width, and cuts
+    a long message's last lines off; a grid gives it the height for its own width.
+    """
+    grid = QGridLayout(parent)
+    grid.setColumnStretch(1, 1)
+    for row, item in enumerate(rows):
+        if isinstance(item, tuple):
+            text, field = item
+            grid.addWidget(QLabel(text), row, 0)
+            span: tuple[int, int, int, int] = (row, 1, 1, 1)
+        else:
+            field, span = item, (row, 0, 1, 2)
+        if isinstance(field, QLayout):
+            grid.addLayout(field, *span)
+        else:
+            grid.addWidget(field, *span)
+    return grid

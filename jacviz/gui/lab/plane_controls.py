@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from PyQt6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from jacviz.gui.common.panels import form_grid
 from jacviz.gui.lab.plane_gallery import PointGallery
 from jacviz.gui.lab.plane_plots import HEATMAPS
 from jacviz.nets.plane_training import PLANE_CONFIG
@@ -83,7 +83,6 @@ class PlaneControls(QWidget):
         layout.addWidget(anchors_box, 1)
 
         train_box = QGroupBox("Train λ = 0 and λ > 0 from the same start")
-        form = QFormLayout(train_box)
         self.hidden = QLineEdit(",".join(map(str, PLANE_CONFIG.hidden)))
         self.hidden.setToolTip("Hidden layer widths; tanh, Adam at learning rate 0.003")
         self.steps = QSpinBox()
@@ -93,24 +92,29 @@ class PlaneControls(QWidget):
         self.jr_lambda.setToolTip("λ of the regularized run (random projections of ‖J‖²F)")
         self.seed = QSpinBox()
         self.seed.setRange(0, min(MAX_SEED, 2**31 - 1))  # a spin box holds 32 bits
-        form.addRow("Hidden sizes", self.hidden)
-        form.addRow("Steps", self.steps)
-        form.addRow("λ > 0", self.jr_lambda)
-        form.addRow("Seed", self.seed)
         buttons = QHBoxLayout()
         self.train = QPushButton("Train")
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         buttons.addWidget(self.train)
         buttons.addWidget(self.cancel)
-        form.addRow(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
-        form.addRow(self.progress)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        form.addRow(self.status)
+        form_grid(
+            train_box,
+            [
+                ("Hidden sizes", self.hidden),
+                ("Steps", self.steps),
+                ("λ > 0", self.jr_lambda),
+                ("Seed", self.seed),
+                buttons,
+                self.progress,
+                self.status,
+            ],
+        )
         layout.addWidget(train_box)
 
         row = QHBoxLayout()

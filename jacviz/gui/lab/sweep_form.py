@@ -17,7 +17,6 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QLabel,
     QLineEdit,
@@ -27,6 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from jacviz.gui.common.panels import form_grid
 from jacviz.gui.lab.sweep_controller import SOURCES, SweepRequest, SweepSource
 from jacviz.nets.datasets import MAX_TEST_FRACTION, Dataset
 from jacviz.nets.sweep import MAX_WORKERS, SweepError, check_sweep
@@ -100,12 +100,16 @@ class SweepForm(QWidget):
         self.data_note = QLabel()
         self.data_note.setWordWrap(True)
         self.data_problem = _problem_label()
-        form = QFormLayout(group)
-        form.addRow(self.source)
-        form.addRow(self.choose_file)
-        form.addRow("Test fraction", self.test_fraction)
-        form.addRow(self.data_note)
-        form.addRow(self.data_problem)
+        form_grid(
+            group,
+            [
+                self.source,
+                self.choose_file,
+                ("Test fraction", self.test_fraction),
+                self.data_note,
+                self.data_problem,
+            ],
+        )
         return group
 
     def _build_runs(self) -> QGroupBox:
@@ -132,16 +136,20 @@ class SweepForm(QWidget):
         )
         for field in (self.lambdas, self.seeds, self.steps, self.hidden):
             field.textEdited.connect(lambda _text: self.check())
-        form = QFormLayout(group)
-        form.addRow("λ", self.lambdas)
-        form.addRow(self.lambdas_problem)
-        form.addRow("Seeds", self.seeds)
-        form.addRow(self.seeds_problem)
-        form.addRow("Steps", self.steps)
-        form.addRow("Hidden sizes", self.hidden)
-        form.addRow(self.model_problem)
-        form.addRow(self.model_note)
-        form.addRow("Worker processes", self.workers)
+        form_grid(
+            group,
+            [
+                ("λ", self.lambdas),
+                self.lambdas_problem,
+                ("Seeds", self.seeds),
+                self.seeds_problem,
+                ("Steps", self.steps),
+                ("Hidden sizes", self.hidden),
+                self.model_problem,
+                self.model_note,
+                ("Worker processes", self.workers),
+            ],
+        )
         return group
 
     # ---- what the lab hands over ---------------------------------------------------------------
