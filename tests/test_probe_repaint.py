@@ -259,3 +259,27 @@ def test_a_networks_layer_table_follows_the_probe_without_laying_the_panel_out(w
     window.layers.show_factors(factors)
     assert not table.wordWrap() and table.text() == "\n".join(factor_rows(factors))
     assert table.size() == text_size(table, table.text())
+
+
+def test_curves_share_their_views_pixel_size(window, settle, monkeypatch):
+    """A probe move reframes each inset: its copies of the figures ask their pixel size once
+    per view, not once each, and get what each would have worked out on its own."""
+    settle()
+    moves(window, 3)
+    asked = []
+    own = Curve._own_pixel_size
+
+    def counting(self):
+        asked.append(self)
+        return own(self)
+
+    monkeypatch.setattr(Curve, "_own_pixel_size", counting)
+    moves(window, 10)
+    views = {curve.getViewBox() for curve in asked}
+    assert len(asked) <= 2 * 10 * len(views)  # was ~14 a move: one per copy in the insets
+    monkeypatch.undo()
+    for plane in (window.input_plane, window.output_plane):
+        for item in plane.scene().items():
+            if isinstance(item, Curve) and item.isVisible() and item.getViewBox() is not None:
+                shared, alone = item._pixel_size(), item._own_pixel_size()
+                assert shared == pytest.approx(alone, rel=1e-12)

@@ -8,6 +8,7 @@ what is not finite or too far out is left out rather than drawn wrong.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from PyQt6.QtGui import (
     QPainterPath,
     QPen,
     QPolygonF,
+    QTransform,
 )
 from PyQt6.QtWidgets import (
     QGraphicsItem,
@@ -411,6 +413,12 @@ class Marker(QGraphicsPathItem):
         self.setVisible(True)
 
 
+_VIEW_PIXELS: weakref.WeakKeyDictionary[pg.ViewBox, tuple[QTransform, tuple[float, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""A view's pixel size in data units, with the transform of its items it was found for."""
+
+
 class Curve(pg.PlotCurveItem):
     """A PlotCurveItem that finds its extent once per new data, not at every view change.
 
@@ -487,7 +495,24 @@ class Curve(pg.PlotCurveItem):
         return self._boundingRect
 
     def _pixel_size(self) -> tuple[float, float] | None:
-        """The length of a view pixel along x and y in data units (None: not shown yet)."""
+        """The length of a view pixel along x and y in data units (None: not shown yet).
+
+        Curves drawn in their view's coordinates (no transform of their own) share one
+        answer per view transform: a probe move reframes each inset, and its seven copies
+        of the figures would each work it out again (~15 us apiece).
+        """
+        view = self.getViewBox()
+        if view is None or not self.transform().isIdentity() or not self.pos().isNull():
+            return self._own_pixel_size()
+        key = view.childGroup.sceneTransform()
+        kept = _VIEW_PIXELS.get(view)
+        if kept is None or kept[0] != key:
+            kept = (key, self._own_pixel_size())
+            if kept[1] is not None:
+                _VIEW_PIXELS[view] = kept
+        return kept[1]
+
+    def _own_pixel_size(self) -> tuple[float, float] | None:
         px, py = self.pixelVectors()
         if px is None or py is None:
             return None
