@@ -6,6 +6,7 @@ column only scrolls vertically, so it must never be narrower than what it holds:
 minimum width follows the column's minimum (with room for the vertical scroll bar) whenever
 its content changes, e.g. a network's layer table or a long message. Content should wrap
 long text so that this minimum stays small; the splitter decides the width beyond it.
+Forms in the column are laid out by :func:`form_grid`, which shows wrapped messages whole.
 """
 
 from __future__ import annotations

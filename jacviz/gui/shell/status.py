@@ -27,7 +27,7 @@ HINT = (
 LOADING_DELAY_MS = 300
 """What is being opened is shown once it has taken this long. A formula is checked in a few
 milliseconds: its message and Cancel button would only flash, and showing and hiding the
-button lays out and repaints the whole window, a third of a map change's time."""
+button lays out and repaints the whole window."""
 
 
 class _StatusTips(QObject):
