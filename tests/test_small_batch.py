@@ -223,3 +223,29 @@ def test_a_batch_too_large_for_the_kept_chain_skips_the_fingerprint(monkeypatch)
     np.testing.assert_allclose(torch_map.evaluate(points), expected, rtol=1e-6, atol=1e-7)
     monkeypatch.undo()
     assert small.model_chain(model, 1) is chain  # a small batch still checks and gets it
+
+
+def test_with_blas_on_one_thread_the_probe_outline_goes_through_numpy(monkeypatch):
+    """The app holds numpy's BLAS to one thread: a network's probe square and circle (258
+    points) then go through numpy, with torch's values; a script's process keeps torch."""
+    from jacviz.math.jacobian import sequential, small
+    from jacviz.math.maps import TorchMap
+    from jacviz.nets.networks import make_mlp
+    from jacviz.support import threads
+
+    model = make_mlp([2, 64, 64, 64, 2], seed=0)
+    torch_map = TorchMap(model, "net", 2, 2)
+    points = np.random.default_rng(1).normal(size=(258, 2))
+    expected = model(torch.from_numpy(points).float()).detach().double().numpy()
+    walked = []
+    walk = sequential.sequential_values
+    monkeypatch.setattr(sequential, "sequential_values", lambda *a: walked.append(1) or walk(*a))
+    chain = small.model_chain(model)
+    assert chain is not None and not chain.fits(len(points))  # a script's process: torch
+    np.testing.assert_allclose(torch_map.evaluate(points), expected, rtol=1e-6, atol=1e-6)
+    assert walked == [1]
+    monkeypatch.setattr(threads, "blas_on_one_thread", lambda: True)
+    assert chain.fits(len(points)) and not chain.fits(small.ONE_THREAD_WORK // chain.largest + 1)
+    # float32: numpy's products may sum in another order than torch's
+    np.testing.assert_allclose(torch_map.evaluate(points), expected, rtol=1e-6, atol=1e-6)
+    assert walked == [1]  # numpy's route, not the walk

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEAVY = ("sympy", "torch", "superqt", "scipy", "PIL", "matplotlib", "IPython")
+HEAVY = ("sympy", "torch", "superqt", "scipy", "PIL", "matplotlib", "IPython", "threadpoolctl")
 """Packages the first paint must not wait for (sympy parses formulas after it)."""
 
 DRIVER = """
@@ -88,6 +88,8 @@ def report():
     seen["picture"] = picture(window)
     seen["sympy_after"] = "sympy" in sys.modules
     seen["sympy_thread"] = SympyImport.thread
+    from jacviz.support.threads import blas_on_one_thread
+    seen["blas_on_one_thread"] = blas_on_one_thread()
     print(json.dumps(seen), flush=True)
     os._exit(0)
 
@@ -141,6 +143,8 @@ def test_the_window_paints_before_sympy_and_the_picture_follows(tmp_path: Path) 
     assert seen["status"] != "Drawing the map…"
     # The fork server is started once, after the first paint (not before, not never).
     assert seen["warm_up_before_paint"] is False and seen["warm_up_calls"] == 1
+    # And the app holds numpy's BLAS to one thread (after the paint: threadpoolctl is in HEAVY).
+    assert seen["blas_on_one_thread"]
 
 
 @pytest.mark.timeout(300)

@@ -79,3 +79,28 @@ def test_the_worker_policy_is_one_thread_and_restores_the_count():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_apps_blas_policy_holds_numpy_to_one_thread_and_only_when_asked():
+    """jacviz's API leaves numpy's BLAS as it found it; limit_blas_threads (the app's) holds it
+    to one thread, once, for the whole process (checked in a clean one)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy, jacviz\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from jacviz.support.threads import blas_on_one_thread, limit_blas_threads\n"
+        "def blas(): return [i['num_threads'] for i in threadpool_info()"
+        " if i['user_api'] == 'blas']\n"
+        "before = blas()\n"
+        "jacviz.probe('x**2 + y, x*y', (1.0, 2.0))\n"
+        "assert blas() == before and not blas_on_one_thread(), (blas(), before)\n"
+        "limit_blas_threads(); limit_blas_threads()\n"
+        "assert blas_on_one_thread() and blas() and set(blas()) == {1}, blas()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

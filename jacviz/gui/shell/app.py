@@ -15,6 +15,7 @@ from jacviz.math.maps import Map
 from jacviz.state.lab import DataSettings, ModelSettings
 from jacviz.state.view import ViewState
 from jacviz.support.isolation import warm_up
+from jacviz.support.threads import limit_blas_threads
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def run_app(
     the app last closed. With ``lab``, the lab window opens in front on those settings.
 
     The window is painted first, with its menus, panels and the formula in its editor; then,
-    on the event loop's next turn (:func:`after_first_paint`), the fork server starts and the
+    on the event loop's next turn (:func:`after_first_paint`), the fork server starts, numpy's
+    BLAS is held to one thread (:func:`~jacviz.support.threads.limit_blas_threads`), and the
     formula is parsed on a worker thread (sympy is imported there, while the window handles
     input); the first picture is drawn, and only then are the session, network or lab opened.
     """
@@ -69,6 +71,7 @@ def run_app(
 
     def start() -> None:
         warm_up()
+        limit_blas_threads()  # the app's thread policy, for numpy too (~5 ms, after the paint)
         window.prepare_first_picture(then=open_what_was_given)
 
     after_first_paint(window, start)

@@ -11,7 +11,8 @@ torch. Planning the walk costs ~60 us more, so
 and Jacobian at one point went from 225 us to 88 us. In the app, a probe move of that MLP
 measured 1-6 % faster (interleaved with the torch route), the layer table's factors included
 (:func:`~jacviz.nets.layers.factorize`). Bigger batches (the probe's square and circle, 256
-points) stay on torch: see :data:`SMALL_WORK`.
+points) stay on torch (:data:`SMALL_WORK`), unless numpy's BLAS is held to one thread, as
+in the app (:data:`ONE_THREAD_WORK`).
 
 The chain is the MLP walker's (:func:`~jacviz.math.jacobian.walker.plan`): the weights are
 numpy views of the layers' own tensors (so they follow in-place training), the activations
@@ -41,12 +42,13 @@ from jacviz.math.jacobian.walker import (
     parameter_dtype,
     plan,
 )
+from jacviz.support import threads
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["SMALL_WORK", "NumpyChain", "model_chain", "numpy_chain"]
+__all__ = ["ONE_THREAD_WORK", "SMALL_WORK", "NumpyChain", "model_chain", "numpy_chain"]
 
 SMALL_WORK = 65_536
 """The largest matrix product, in multiply-adds (points × a Linear's inputs × its outputs), a
@@ -57,6 +59,14 @@ a heatmap was computed on the other core those products waited for it: a 256-poi
 BLAS stays on the calling thread (OpenBLAS's threshold is 4x higher), as jacviz's thread
 policy wants (:mod:`jacviz.support.threads`); larger batches, where numpy gained only 10 %,
 go through torch on its one thread."""
+ONE_THREAD_WORK = 4_194_304
+"""The same limit while numpy's BLAS is held to one thread, as the app holds it
+(:func:`~jacviz.support.threads.limit_blas_threads`): nothing then waits for another core, and
+numpy stays faster than torch's op launches up to about here (measured on one thread each:
+1024 points of the 2-64-64-64-2 MLP 330 us against 394, 258 points 95 us against 178; 64
+points of a 2-256-256-2 MLP 142 against 197). The probe's square and circle (258 points) of
+that MLP then go through numpy."""
+
 
 _Layer = tuple[np.ndarray, np.ndarray | None] | NumpyKernels
 """A step in numpy: ``(weight_t, bias)`` of a Linear, or an activation's kernels."""
@@ -89,8 +99,12 @@ class NumpyChain:
         """The largest Linear's inputs × outputs: a point's work in its product."""
 
     def fits(self, count: int) -> bool:
-        """Whether ``count`` points stay within :data:`SMALL_WORK` in every product."""
-        return count * self.largest <= SMALL_WORK
+        """Whether ``count`` points stay within :data:`SMALL_WORK` in every product.
+
+        Or within :data:`ONE_THREAD_WORK` when numpy's BLAS is held to one thread (the app).
+        """
+        limit = ONE_THREAD_WORK if threads.blas_on_one_thread() else SMALL_WORK
+        return count * self.largest <= limit
 
     @_as_torch_does
     def values(self, points: np.ndarray) -> np.ndarray:
