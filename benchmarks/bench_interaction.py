@@ -29,6 +29,7 @@ from jacviz.math.maps import FormulaMap, TorchMap
 from jacviz.math.presets import preset
 from jacviz.nets.networks import make_mlp
 from jacviz.state.view import ViewState
+from jacviz.support.threads import limit_blas_threads
 
 PROBE_TARGET_MS = 8.0
 FORMULA_PROBE_TARGET_MS = 5.0
@@ -232,6 +233,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(probe_count: int, change_count: int) -> dict[str, object]:
     app = QApplication.instance() or QApplication([])
+    limit_blas_threads()  # as the app does after its first paint (run_app)
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
     window = MainWindow(ViewState(), settings)
     window.resize(1500, 860)
