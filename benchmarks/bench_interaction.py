@@ -233,7 +233,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(probe_count: int, change_count: int) -> dict[str, object]:
     app = QApplication.instance() or QApplication([])
-    limit_blas_threads()  # as the app does after its first paint (run_app)
+    limit_blas_threads()  # as the app does after its first picture (run_app)
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
     window = MainWindow(ViewState(), settings)
     window.resize(1500, 860)

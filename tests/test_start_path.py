@@ -143,7 +143,7 @@ def test_the_window_paints_before_sympy_and_the_picture_follows(tmp_path: Path) 
     assert seen["status"] != "Drawing the map…"
     # The fork server is started once, after the first paint (not before, not never).
     assert seen["warm_up_before_paint"] is False and seen["warm_up_calls"] == 1
-    # And the app holds numpy's BLAS to one thread (after the paint: threadpoolctl is in HEAVY).
+    # And the app holds numpy's BLAS to one thread, after the picture (threadpoolctl is in HEAVY).
     assert seen["blas_on_one_thread"]
 
 

@@ -88,7 +88,7 @@ def worker_threads() -> Iterator[None]:
 def limit_blas_threads() -> None:
     """Hold numpy's BLAS to one thread in this process: the app's policy, as for torch.
 
-    Process-wide, so only the app calls it (after its first paint); a script using jacviz's
+    Process-wide, so only the app calls it (after its first picture); a script using jacviz's
     API keeps its own setting. A product of a few hundred rows then never waits for a second
     core (busy drawing, or with the heatmap's worker), and a network's probe outline can run
     in numpy (:data:`jacviz.math.jacobian.small.ONE_THREAD_WORK`) instead of through torch's

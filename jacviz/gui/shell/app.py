@@ -52,16 +52,18 @@ def run_app(
     the app last closed. With ``lab``, the lab window opens in front on those settings.
 
     The window is painted first, with its menus, panels and the formula in its editor; then,
-    on the event loop's next turn (:func:`after_first_paint`), the fork server starts, numpy's
-    BLAS is held to one thread (:func:`~jacviz.support.threads.limit_blas_threads`), and the
+    on the event loop's next turn (:func:`after_first_paint`), the fork server starts and the
     formula is parsed on a worker thread (sympy is imported there, while the window handles
-    input); the first picture is drawn, and only then are the session, network or lab opened.
+    input); the first picture is drawn, and only then is numpy's BLAS held to one thread
+    (:func:`~jacviz.support.threads.limit_blas_threads`) and the session, network or lab
+    opened.
     """
     app = application()
     window = MainWindow(state, draw=False)
     window.show()
 
     def open_what_was_given() -> None:
+        limit_blas_threads()  # the app's thread policy for numpy too (~5 ms, after the picture)
         if session is not None:
             window.sessions.open_session(session)
         if network is not None:
@@ -71,7 +73,6 @@ def run_app(
 
     def start() -> None:
         warm_up()
-        limit_blas_threads()  # the app's thread policy, for numpy too (~5 ms, after the paint)
         window.prepare_first_picture(then=open_what_was_given)
 
     after_first_paint(window, start)
