@@ -323,8 +323,7 @@ class TorchMap:
         """
         if self.jacobian_method != "forward tangents":
             return None
-        chain = model_chain(self._module, len(points))
-        return chain if chain is not None and chain.fits(len(points)) else None
+        return model_chain(self._module, len(points))
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Values ``(N, m)``, computed in chunks in the module's dtype, returned as float64."""

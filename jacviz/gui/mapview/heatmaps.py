@@ -447,17 +447,18 @@ class HeatmapJobs(QObject):
             finished = self._finished_coarse
         if finished is None:
             return False
-        result, number = finished
-        if number == self._number and number != self._taken_coarse and self._is_current(result):
-            self._taken_coarse = number
-            self._accept(result)
-            return True
-        return False
+        return self._hand_on_coarse(*finished)
 
     def _on_coarse(self, result: FieldResult, number: int) -> None:
-        if number == self._number and number != self._taken_coarse and self._is_current(result):
-            self._taken_coarse = number
-            self._accept(result)
+        self._hand_on_coarse(result, number)
+
+    def _hand_on_coarse(self, result: FieldResult, number: int) -> bool:
+        """Accept job ``number``'s coarse field, unless stale or handed on already."""
+        if number != self._number or number == self._taken_coarse or not self._is_current(result):
+            return False
+        self._taken_coarse = number
+        self._accept(result)
+        return True
 
     def _accept(self, result: FieldResult | FieldFailure) -> None:
         """Keep a field of what is on screen and hand it on."""

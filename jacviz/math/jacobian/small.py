@@ -214,20 +214,23 @@ def model_chain(model: nn.Module, count: int | None = None) -> NumpyChain | None
     everything the walk reads (:func:`_fingerprint`) and built again when that changes. Its
     weights are views of the parameters' memory, so training in place is always seen.
 
-    With ``count``, None also when the chain kept for ``model`` does not fit ``count`` points
-    (:meth:`NumpyChain.fits`), decided before the fingerprint (~100 us of the probe outline's
-    move): whether a batch is small decides only where it runs, never what it gets.
+    With ``count``, None also when the chain does not fit ``count`` points
+    (:meth:`NumpyChain.fits`). The chain kept for ``model`` is asked before the fingerprint
+    (~100 us of the probe outline's move): whether a batch is small decides only where it
+    runs, never what it gets.
     """
     import torch
 
+    def for_count(chain: NumpyChain | None) -> NumpyChain | None:
+        return chain if chain is None or count is None or chain.fits(count) else None
+
     with _CHAINS_LOCK:
         kept = _CHAINS.get(model)
-    if count is not None and kept is not None and kept[1] is not None:
-        if not kept[1].fits(count):
-            return None
+    if kept is not None and kept[1] is not None and for_count(kept[1]) is None:
+        return None
     fingerprint = _fingerprint(model)
     if kept is not None and kept[0] == fingerprint:
-        return kept[1]
+        return for_count(kept[1])
     steps = plan(model)
     found = parameter_dtype(model) if steps is not None else None
     dtype, device = found or (torch.float32, torch.device("cpu"))
@@ -236,7 +239,7 @@ def model_chain(model: nn.Module, count: int | None = None) -> NumpyChain | None
         chain = numpy_chain(steps, torch.empty((0, 1), dtype=dtype, device=device))
     with _CHAINS_LOCK:
         _CHAINS[model] = (fingerprint, chain)
-    return chain
+    return for_count(chain)
 
 
 def _fingerprint(model: nn.Module) -> Hashable:
